@@ -1,0 +1,134 @@
+//! The job record and its small value types.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::status::JobStatus;
+
+/// Which kind of compute backend runs a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Local,
+    Slurm,
+    Tapis,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Local => "local",
+            BackendKind::Slurm => "slurm",
+            BackendKind::Tapis => "tapis",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "local" => Ok(BackendKind::Local),
+            "slurm" => Ok(BackendKind::Slurm),
+            "tapis" => Ok(BackendKind::Tapis),
+            other => Err(ParseError::new("backend", other)),
+        }
+    }
+}
+
+/// A string that names no known value of some enumeration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {value:?}")]
+pub struct ParseError {
+    what: &'static str,
+    value: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(what: &'static str, value: &str) -> Self {
+        ParseError {
+            what,
+            value: value.to_owned(),
+        }
+    }
+}
+
+/// Why a job failed: a stable machine-readable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+    pub exit_code: Option<i32>,
+}
+
+impl JobError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        JobError {
+            code: code.to_owned(),
+            message: message.into(),
+            exit_code: None,
+        }
+    }
+
+    pub fn with_exit_code(mut self, exit_code: i32) -> Self {
+        self.exit_code = Some(exit_code);
+        self
+    }
+}
+
+/// The error codes Horizon itself assigns (backends may add their own).
+pub mod error_codes {
+    /// The program exited with a non-zero status.
+    pub const NONZERO_EXIT: &str = "NONZERO_EXIT";
+    /// The program was ended by a signal Horizon did not send.
+    pub const KILLED_BY_SIGNAL: &str = "KILLED_BY_SIGNAL";
+    /// The backend refused the job outright.
+    pub const SUBMIT_REJECTED: &str = "SUBMIT_REJECTED";
+    /// Submission kept failing with transient errors until retries ran out.
+    pub const SUBMIT_FAILED: &str = "SUBMIT_FAILED";
+    /// The process that ran the job vanished without recording how it ended.
+    pub const AGENT_LOST: &str = "AGENT_LOST";
+    /// The program could not be started at all.
+    pub const LAUNCH_FAILED: &str = "LAUNCH_FAILED";
+}
+
+/// A job as Horizon knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: Uuid,
+    pub user_id: String,
+    pub agent: String,
+    pub dataset_id: String,
+    pub parameters: Map<String, Value>,
+    pub backend: BackendKind,
+    pub status: JobStatus,
+    pub remote_job_id: Option<String>,
+    pub correlation_id: String,
+    pub error: Option<JobError>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub started_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+    /// The sequence number of the job's last lifecycle event.
+    pub lifecycle_sequence: u64,
+    /// The sequence number of the job's last metrics event.
+    pub metrics_sequence: u64,
+}
+
+/// Timestamps travel with millisecond precision (`2026-02-16T10:00:00.123Z`).
+pub fn truncate_to_millis(at: OffsetDateTime) -> OffsetDateTime {
+    let millis = at.millisecond();
+    at.replace_millisecond(millis).unwrap_or(at)
+}

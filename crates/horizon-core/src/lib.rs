@@ -1,0 +1,21 @@
+//! Horizon's domain model: what a job is, the statuses it moves through, the
+//! one pure function that decides every transition, and the events that
+//! record them.
+//!
+//! Architecture invariant: this crate does no I/O. It depends on serde, uuid,
+//! time and thiserror only; storage, backends, HTTP and Kafka live elsewhere
+//! and call into it.
+
+mod event;
+mod job;
+mod status;
+mod transition;
+
+pub use event::{
+    CancelledPayload, CompletedPayload, EventEnvelope, EventPayload, EventStream, EventType,
+    FailedPayload, MetricsPayload, MetricsSample, QueuedPayload, RunningPayload, SCHEMA_VERSION,
+    StatusChangedPayload, SubmittedPayload,
+};
+pub use job::{BackendKind, Job, JobError, ParseError, error_codes, truncate_to_millis};
+pub use status::JobStatus;
+pub use transition::{Command, Transition, TransitionError, transition};

@@ -1,0 +1,217 @@
+//! The one pure function that decides every status change of a job and the
+//! event it emits.
+//!
+//! ```text
+//! SUBMITTED ──queue──▶ QUEUED ──start──▶ RUNNING ──complete──▶ COMPLETED
+//!     │                  │                  │
+//!     ├──fail──▶ FAILED ◀┴──fail────────────┤
+//!     └──cancel──▶ CANCELLED ◀──cancel──────┘ (from SUBMITTED, QUEUED, RUNNING)
+//! QUEUED/RUNNING ──note──▶ same status (job.status_changed: held, requeued, …)
+//! ```
+
+use time::OffsetDateTime;
+
+use crate::event::{
+    CancelledPayload, CompletedPayload, EventPayload, FailedPayload, QueuedPayload, RunningPayload,
+    StatusChangedPayload,
+};
+use crate::job::{Job, JobError, truncate_to_millis};
+use crate::status::JobStatus;
+
+/// Something that happened to a job, asked of the transition function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// The backend accepted the job.
+    Queue {
+        remote_job_id: Option<String>,
+        at: OffsetDateTime,
+    },
+    /// The job's program started.
+    Start {
+        remote_job_id: Option<String>,
+        at: OffsetDateTime,
+    },
+    /// The job's program ended successfully.
+    Complete { exit_code: i32, at: OffsetDateTime },
+    /// The job failed, before or while running.
+    Fail { error: JobError, at: OffsetDateTime },
+    /// Someone cancelled the job.
+    Cancel {
+        by: String,
+        reason: String,
+        at: OffsetDateTime,
+    },
+    /// The backend reported a change that is not one of the above (held,
+    /// released, suspended, …); the status stays as it is.
+    Note { reason: String, at: OffsetDateTime },
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Queue { .. } => "queue",
+            Command::Start { .. } => "start",
+            Command::Complete { .. } => "complete",
+            Command::Fail { .. } => "fail",
+            Command::Cancel { .. } => "cancel",
+            Command::Note { .. } => "note",
+        }
+    }
+
+    fn at(&self) -> OffsetDateTime {
+        match self {
+            Command::Queue { at, .. }
+            | Command::Start { at, .. }
+            | Command::Complete { at, .. }
+            | Command::Fail { at, .. }
+            | Command::Cancel { at, .. }
+            | Command::Note { at, .. } => truncate_to_millis(*at),
+        }
+    }
+}
+
+/// A decided transition: the new status, the changed fields, and the one
+/// event that records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub from: JobStatus,
+    pub to: JobStatus,
+    pub at: OffsetDateTime,
+    pub remote_job_id: Option<String>,
+    pub started_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+    pub error: Option<JobError>,
+    pub payload: EventPayload,
+}
+
+impl Transition {
+    /// The job as it is after this transition.
+    pub fn apply_to(&self, job: &Job) -> Job {
+        Job {
+            status: self.to,
+            remote_job_id: self.remote_job_id.clone(),
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            error: self.error.clone(),
+            updated_at: self.at,
+            lifecycle_sequence: job.lifecycle_sequence + 1,
+            ..job.clone()
+        }
+    }
+}
+
+/// Why a command cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransitionError {
+    #[error("job is {status}, which is final: it cannot {command}")]
+    Terminal {
+        status: JobStatus,
+        command: &'static str,
+    },
+    #[error("a {status} job cannot {command}")]
+    Illegal {
+        status: JobStatus,
+        command: &'static str,
+    },
+}
+
+/// Decide what `command` does to `job`. Pure: no clock, no I/O.
+pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionError> {
+    use JobStatus::*;
+
+    let from = job.status;
+    let name = command.name();
+    if from.is_terminal() {
+        return Err(TransitionError::Terminal {
+            status: from,
+            command: name,
+        });
+    }
+    let at = command.at();
+    let mut next = Transition {
+        from,
+        to: from,
+        at,
+        remote_job_id: job.remote_job_id.clone(),
+        started_at: job.started_at,
+        finished_at: job.finished_at,
+        error: job.error.clone(),
+        payload: EventPayload::StatusChanged(StatusChangedPayload {
+            previous_status: from,
+            current_status: from,
+            reason: String::new(),
+        }),
+    };
+    let illegal = || TransitionError::Illegal {
+        status: from,
+        command: name,
+    };
+    match (from, command) {
+        (Submitted, Command::Queue { remote_job_id, .. }) => {
+            next.to = Queued;
+            if remote_job_id.is_some() {
+                next.remote_job_id = remote_job_id;
+            }
+            next.payload = EventPayload::Queued(QueuedPayload {
+                remote_job_id: next.remote_job_id.clone(),
+                backend: job.backend,
+                queued_timestamp: at,
+            });
+        }
+        (Queued, Command::Start { remote_job_id, .. }) => {
+            next.to = Running;
+            if remote_job_id.is_some() {
+                next.remote_job_id = remote_job_id;
+            }
+            next.started_at = Some(at);
+            next.payload = EventPayload::Running(RunningPayload {
+                remote_job_id: next.remote_job_id.clone(),
+                started_timestamp: at,
+            });
+        }
+        (Running, Command::Complete { exit_code, .. }) => {
+            next.to = Completed;
+            next.finished_at = Some(at);
+            let started = job.started_at.unwrap_or(at);
+            let millis = (at - started).whole_milliseconds().max(0);
+            next.payload = EventPayload::Completed(CompletedPayload {
+                execution_time_seconds: millis as f64 / 1000.0,
+                completion_timestamp: at,
+                exit_code,
+            });
+        }
+        (Submitted | Queued | Running, Command::Fail { error, .. }) => {
+            next.to = Failed;
+            next.finished_at = Some(at);
+            next.payload = EventPayload::Failed(FailedPayload {
+                error_code: error.code.clone(),
+                error_message: error.message.clone(),
+                exit_code: error.exit_code,
+                failure_timestamp: at,
+            });
+            next.error = Some(error);
+        }
+        (Submitted | Queued | Running, Command::Cancel { by, reason, .. }) => {
+            next.to = Cancelled;
+            next.finished_at = Some(at);
+            next.payload = EventPayload::Cancelled(CancelledPayload {
+                cancelled_by: by,
+                cancellation_reason: reason,
+                cancellation_timestamp: at,
+            });
+        }
+        (Queued | Running, Command::Note { reason, .. }) => {
+            next.payload = EventPayload::StatusChanged(StatusChangedPayload {
+                previous_status: from,
+                current_status: from,
+                reason,
+            });
+        }
+        _ => return Err(illegal()),
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests;

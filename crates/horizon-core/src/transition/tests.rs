@@ -1,0 +1,218 @@
+use proptest::prelude::*;
+use serde_json::Map;
+use time::OffsetDateTime;
+use time::macros::datetime;
+use uuid::Uuid;
+
+use super::*;
+use crate::event::EventType;
+use crate::job::BackendKind;
+
+fn job() -> Job {
+    let at = datetime!(2026-02-16 10:00:00 UTC);
+    Job {
+        id: Uuid::nil(),
+        user_id: "alice".into(),
+        agent: "AlphaCal".into(),
+        dataset_id: "ds-1".into(),
+        parameters: Map::new(),
+        backend: BackendKind::Local,
+        status: JobStatus::Submitted,
+        remote_job_id: None,
+        correlation_id: "c-1".into(),
+        error: None,
+        created_at: at,
+        updated_at: at,
+        started_at: None,
+        finished_at: None,
+        lifecycle_sequence: 1,
+        metrics_sequence: 0,
+    }
+}
+
+fn at(seconds: i64) -> OffsetDateTime {
+    datetime!(2026-02-16 10:00:00 UTC) + time::Duration::seconds(seconds)
+}
+
+#[test]
+fn happy_path_emits_one_event_per_step() {
+    let mut j = job();
+    let steps = [
+        (
+            Command::Queue {
+                remote_job_id: None,
+                at: at(1),
+            },
+            JobStatus::Queued,
+            EventType::Queued,
+        ),
+        (
+            Command::Start {
+                remote_job_id: Some("42".into()),
+                at: at(2),
+            },
+            JobStatus::Running,
+            EventType::Running,
+        ),
+        (
+            Command::Complete {
+                exit_code: 0,
+                at: at(12),
+            },
+            JobStatus::Completed,
+            EventType::Completed,
+        ),
+    ];
+    for (command, status, event_type) in steps {
+        let t = transition(&j, command).expect("legal");
+        assert_eq!(t.to, status);
+        assert_eq!(t.payload.event_type(), event_type);
+        j = t.apply_to(&j);
+    }
+    assert_eq!(j.lifecycle_sequence, 4);
+    assert_eq!(j.remote_job_id.as_deref(), Some("42"));
+    assert_eq!(j.started_at, Some(at(2)));
+    assert_eq!(j.finished_at, Some(at(12)));
+}
+
+#[test]
+fn completion_reports_execution_time() {
+    let mut j = job();
+    j.status = JobStatus::Running;
+    j.started_at = Some(at(0));
+    let t = transition(
+        &j,
+        Command::Complete {
+            exit_code: 0,
+            at: at(90),
+        },
+    )
+    .expect("legal");
+    match t.payload {
+        EventPayload::Completed(p) => assert_eq!(p.execution_time_seconds, 90.0),
+        other => panic!("unexpected payload {other:?}"),
+    }
+}
+
+#[test]
+fn cancelling_a_completed_job_is_refused_with_a_clear_message() {
+    let mut j = job();
+    j.status = JobStatus::Completed;
+    let err = transition(
+        &j,
+        Command::Cancel {
+            by: "alice".into(),
+            reason: "oops".into(),
+            at: at(1),
+        },
+    )
+    .expect_err("terminal");
+    assert_eq!(
+        err.to_string(),
+        "job is COMPLETED, which is final: it cannot cancel"
+    );
+}
+
+#[test]
+fn submitted_job_cannot_start_without_being_queued() {
+    let err = transition(
+        &job(),
+        Command::Start {
+            remote_job_id: None,
+            at: at(1),
+        },
+    )
+    .expect_err("illegal");
+    assert!(matches!(
+        err,
+        TransitionError::Illegal {
+            status: JobStatus::Submitted,
+            ..
+        }
+    ));
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        Just(Command::Queue {
+            remote_job_id: Some("r".into()),
+            at: at(1)
+        }),
+        Just(Command::Start {
+            remote_job_id: None,
+            at: at(2)
+        }),
+        (0..4i32).prop_map(|exit_code| Command::Complete {
+            exit_code,
+            at: at(3)
+        }),
+        Just(Command::Fail {
+            error: JobError::new("NONZERO_EXIT", "boom"),
+            at: at(4)
+        }),
+        Just(Command::Cancel {
+            by: "u".into(),
+            reason: "r".into(),
+            at: at(5)
+        }),
+        Just(Command::Note {
+            reason: "held".into(),
+            at: at(6)
+        }),
+    ]
+}
+
+/// The edges of the state machine, as the contract lists them.
+fn allowed(from: JobStatus, to: JobStatus) -> bool {
+    use JobStatus::*;
+    matches!(
+        (from, to),
+        (Submitted, Queued | Failed | Cancelled)
+            | (Queued, Queued | Running | Failed | Cancelled)
+            | (Running, Running | Completed | Failed | Cancelled)
+    )
+}
+
+proptest! {
+    #[test]
+    fn no_command_sequence_leaves_a_terminal_status_or_skips_an_event(
+        commands in proptest::collection::vec(command(), 0..20)
+    ) {
+        let mut j = job();
+        let mut events = vec![EventType::Submitted];
+        for command in commands {
+            let before = j.clone();
+            match transition(&j, command) {
+                Ok(t) => {
+                    prop_assert!(!before.status.is_terminal());
+                    prop_assert_eq!(t.from, before.status);
+                    prop_assert!(allowed(t.from, t.to), "{} -> {}", t.from, t.to);
+                    events.push(t.payload.event_type());
+                    j = t.apply_to(&j);
+                    prop_assert_eq!(j.lifecycle_sequence, before.lifecycle_sequence + 1);
+                }
+                Err(_) => prop_assert_eq!(&j, &before),
+            }
+            if before.status.is_terminal() {
+                prop_assert_eq!(&j, &before);
+            }
+        }
+        // exactly one event per applied command, numbered without gaps
+        prop_assert_eq!(events.len() as u64, j.lifecycle_sequence);
+        // RUNNING is never reached without QUEUED first, COMPLETED never without RUNNING
+        let pos = |t: EventType| events.iter().position(|e| *e == t);
+        if let Some(running) = pos(EventType::Running) {
+            prop_assert!(pos(EventType::Queued).is_some_and(|q| q < running));
+        }
+        if let Some(done) = pos(EventType::Completed) {
+            prop_assert!(pos(EventType::Running).is_some_and(|r| r < done));
+        }
+        // at most one terminal event, and it is the last
+        let terminal = events.iter().filter(|e| matches!(e, EventType::Completed | EventType::Failed | EventType::Cancelled)).count();
+        prop_assert!(terminal <= 1);
+        if terminal == 1 {
+            prop_assert!(j.status.is_terminal());
+            prop_assert!(j.finished_at.is_some());
+        }
+    }
+}

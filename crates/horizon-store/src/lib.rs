@@ -1,0 +1,81 @@
+//! Horizon's store: the port every other part persists through, and its
+//! implementations.
+//!
+//! The store owns three promises: a job's status changes only by
+//! compare-and-set on the status it was read with; every change writes exactly
+//! one event in the same transaction (the transactional outbox); a job's events
+//! are numbered per stream from 1 with no gap and no duplicate.
+
+mod error;
+mod params;
+mod sqlite;
+
+pub use error::StoreError;
+pub use params::{
+    Applied, CreateJobParams, Created, IdempotencyParams, ListJobsParams, OutboxEvent, StoredEvent,
+    TokenOwner,
+};
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use horizon_core::{BackendKind, Command, Job, JobStatus, MetricsSample};
+use uuid::Uuid;
+
+/// Everything Horizon persists, behind one trait so that PostgreSQL can join
+/// SQLite without touching the domain.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Insert a SUBMITTED job and its `job.submitted` event; with an
+    /// idempotency key already used by this user for the same request, return
+    /// the job it made instead.
+    async fn create_job(&self, params: CreateJobParams) -> Result<Created, StoreError>;
+
+    async fn get_job(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
+
+    /// Newest first.
+    async fn list_jobs(&self, params: ListJobsParams) -> Result<Vec<Job>, StoreError>;
+
+    /// Decide `command` with the domain's transition function and persist the
+    /// result with compare-and-set, writing its event in the same transaction.
+    async fn apply(&self, id: Uuid, command: Command) -> Result<Applied, StoreError>;
+
+    /// Record a resource sample of a job as a `job.metrics_recorded` event.
+    async fn record_metrics(
+        &self,
+        id: Uuid,
+        sample: MetricsSample,
+    ) -> Result<StoredEvent, StoreError>;
+
+    /// A job's events: lifecycle and metrics, in the order they were written.
+    async fn job_events(&self, id: Uuid) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Jobs of one backend in any of `statuses`, oldest first.
+    async fn jobs_in_status(
+        &self,
+        backend: BackendKind,
+        statuses: &[JobStatus],
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
+
+    /// How many jobs are in each status.
+    async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError>;
+
+    /// Events not yet published, in commit order.
+    async fn unpublished_events(&self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    async fn mark_published(&self, positions: &[i64]) -> Result<(), StoreError>;
+
+    async fn outbox_depth(&self) -> Result<u64, StoreError>;
+
+    async fn create_token(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        admin: bool,
+    ) -> Result<(), StoreError>;
+
+    async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError>;
+
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,85 @@
+//! The inputs and outputs of the store's operations.
+
+use horizon_core::{BackendKind, EventStream, EventType, Job, JobStatus};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A new job to insert (status SUBMITTED).
+#[derive(Debug, Clone)]
+pub struct CreateJobParams {
+    pub id: Uuid,
+    pub user_id: String,
+    pub agent: String,
+    pub dataset_id: String,
+    pub parameters: Map<String, Value>,
+    pub backend: BackendKind,
+    pub correlation_id: String,
+    pub created_at: OffsetDateTime,
+    pub idempotency: Option<IdempotencyParams>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyParams {
+    pub key: String,
+    /// A digest of the request, to tell a replay from a different request.
+    pub request_hash: String,
+}
+
+/// The result of `create_job`.
+#[derive(Debug, Clone)]
+pub enum Created {
+    New(Job),
+    /// The idempotency key was used before for the same request.
+    Replayed(Job),
+}
+
+impl Created {
+    pub fn job(&self) -> &Job {
+        match self {
+            Created::New(job) | Created::Replayed(job) => job,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListJobsParams {
+    /// Only this user's jobs; `None` for all (admins).
+    pub user_id: Option<String>,
+    pub status: Option<JobStatus>,
+    /// Only jobs older than this one (the cursor).
+    pub before: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// A stored event: its identity and the exact JSON of its envelope.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub event_id: Uuid,
+    pub job_id: Uuid,
+    pub event_type: EventType,
+    pub stream: EventStream,
+    pub sequence: u64,
+    pub envelope: String,
+}
+
+/// An event waiting in the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    pub position: i64,
+    pub created_at: OffsetDateTime,
+    pub event: StoredEvent,
+}
+
+/// The result of a successful `apply`.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub job: Job,
+    pub event: StoredEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub user_id: String,
+    pub admin: bool,
+}

@@ -1,0 +1,216 @@
+use std::sync::Arc;
+
+use horizon_core::{BackendKind, Command, EventType, JobStatus, MetricsSample};
+use serde_json::{Map, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::SqliteStore;
+use crate::{CreateJobParams, Created, IdempotencyParams, ListJobsParams, Store, StoreError};
+
+async fn setup() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("h.db").display());
+    (SqliteStore::connect(&url).await.expect("connect"), dir)
+}
+
+fn params(user: &str) -> CreateJobParams {
+    let mut parameters = Map::new();
+    parameters.insert("alpha".into(), json!(0.5));
+    CreateJobParams {
+        id: Uuid::now_v7(),
+        user_id: user.into(),
+        agent: "AlphaCal".into(),
+        dataset_id: "ds-1".into(),
+        parameters,
+        backend: BackendKind::Local,
+        correlation_id: "corr-1".into(),
+        created_at: OffsetDateTime::now_utc(),
+        idempotency: None,
+    }
+}
+
+fn cancel() -> Command {
+    Command::Cancel {
+        by: "alice".into(),
+        reason: "test".into(),
+        at: OffsetDateTime::now_utc(),
+    }
+}
+
+#[tokio::test]
+async fn created_job_has_its_submitted_event() {
+    let (store, _dir) = setup().await;
+    let job = store
+        .create_job(params("alice"))
+        .await
+        .expect("create")
+        .job()
+        .clone();
+    let events = store.job_events(job.id).await.expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, EventType::Submitted);
+    assert_eq!(events[0].sequence, 1);
+    let envelope: serde_json::Value = serde_json::from_str(&events[0].envelope).expect("json");
+    assert_eq!(envelope["payload"]["parameters"]["alpha"], json!(0.5));
+    assert_eq!(envelope["correlation_id"], "corr-1");
+}
+
+#[tokio::test]
+async fn idempotency_key_replays_same_job_and_refuses_other_body() {
+    let (store, _dir) = setup().await;
+    let idem = IdempotencyParams {
+        key: "k1".into(),
+        request_hash: "h1".into(),
+    };
+    let first = store
+        .create_job(CreateJobParams {
+            idempotency: Some(idem.clone()),
+            ..params("alice")
+        })
+        .await
+        .expect("first");
+    let again = store
+        .create_job(CreateJobParams {
+            idempotency: Some(idem.clone()),
+            ..params("alice")
+        })
+        .await
+        .expect("again");
+    assert!(matches!(again, Created::Replayed(_)));
+    assert_eq!(first.job().id, again.job().id);
+    // another user may use the same key for their own job
+    let bob = store
+        .create_job(CreateJobParams {
+            idempotency: Some(idem),
+            ..params("bob")
+        })
+        .await
+        .expect("bob");
+    assert!(matches!(bob, Created::New(_)));
+    let other = store
+        .create_job(CreateJobParams {
+            idempotency: Some(IdempotencyParams {
+                key: "k1".into(),
+                request_hash: "h2".into(),
+            }),
+            ..params("alice")
+        })
+        .await;
+    assert!(matches!(other, Err(StoreError::IdempotencyMismatch { .. })));
+    let all = store
+        .list_jobs(ListJobsParams {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(all.len(), 2);
+}
+
+#[tokio::test]
+async fn illegal_transition_changes_nothing() {
+    let (store, _dir) = setup().await;
+    let job = store
+        .create_job(params("alice"))
+        .await
+        .expect("create")
+        .job()
+        .clone();
+    store.apply(job.id, cancel()).await.expect("cancel");
+    let before = store.get_job(job.id).await.expect("get").expect("exists");
+    let err = store.apply(job.id, cancel()).await.expect_err("terminal");
+    assert!(matches!(err, StoreError::Transition(_)), "{err}");
+    let after = store.get_job(job.id).await.expect("get").expect("exists");
+    assert_eq!(before, after);
+    assert_eq!(store.job_events(job.id).await.expect("events").len(), 2);
+}
+
+#[tokio::test]
+async fn racing_commands_apply_once_each_without_gaps() {
+    let (store, _dir) = setup().await;
+    let store = Arc::new(store);
+    let job = store
+        .create_job(params("alice"))
+        .await
+        .expect("create")
+        .job()
+        .clone();
+    store
+        .apply(
+            job.id,
+            Command::Queue {
+                remote_job_id: None,
+                at: OffsetDateTime::now_utc(),
+            },
+        )
+        .await
+        .expect("queue");
+    // ten concurrent cancels and notes: exactly one cancel wins
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let command = if i % 2 == 0 {
+                cancel()
+            } else {
+                Command::Note {
+                    reason: format!("note {i}"),
+                    at: OffsetDateTime::now_utc(),
+                }
+            };
+            store.apply(job.id, command).await
+        }));
+    }
+    let mut cancels = 0;
+    for task in tasks {
+        if let Ok(applied) = task.await.expect("join") {
+            if applied.job.status == JobStatus::Cancelled {
+                cancels += 1;
+            }
+        }
+    }
+    assert_eq!(cancels, 1);
+    let events = store.job_events(job.id).await.expect("events");
+    let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=events.len() as u64).collect::<Vec<_>>());
+    assert_eq!(
+        events.last().map(|e| e.event_type),
+        Some(EventType::Cancelled)
+    );
+}
+
+#[tokio::test]
+async fn metrics_have_their_own_sequence_and_outbox_keeps_commit_order() {
+    let (store, _dir) = setup().await;
+    let job = store
+        .create_job(params("alice"))
+        .await
+        .expect("create")
+        .job()
+        .clone();
+    for _ in 0..3 {
+        let sample = MetricsSample {
+            cpu_usage_percent: 1.5,
+            memory_usage_mb: 12.0,
+            io_operations: 3,
+            timestamp: OffsetDateTime::now_utc(),
+        };
+        store.record_metrics(job.id, sample).await.expect("metrics");
+    }
+    let events = store.job_events(job.id).await.expect("events");
+    let metrics: Vec<u64> = events
+        .iter()
+        .filter(|e| e.event_type == EventType::MetricsRecorded)
+        .map(|e| e.sequence)
+        .collect();
+    assert_eq!(metrics, vec![1, 2, 3]);
+    let outbox = store.unpublished_events(100).await.expect("outbox");
+    assert_eq!(outbox.len(), 4);
+    assert!(outbox.windows(2).all(|w| w[0].position < w[1].position));
+    store
+        .mark_published(&[outbox[0].position, outbox[1].position])
+        .await
+        .expect("mark");
+    assert_eq!(store.outbox_depth().await.expect("depth"), 2);
+}
