@@ -1,1 +1,165 @@
-//! placeholder
+//! Horizon's server: the HTTP API and the workers that move jobs along,
+//! assembled by [`serve`].
+//!
+//! Architecture invariant: HTTP status codes are decided here and only here
+//! (`api::problem`); the store and backends report typed errors.
+
+pub mod api;
+pub mod config;
+mod lifecycle;
+pub mod telemetry;
+pub mod workers;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use horizon_backend::local::{LocalAgent, LocalBackend, LocalConfig};
+use horizon_backend::{Backend, BackendError};
+use horizon_core::BackendKind;
+use horizon_store::{SqliteStore, Store, StoreError};
+use tokio::sync::Notify;
+use tracing::info;
+
+use api::AppState;
+use config::Settings;
+use workers::dispatcher::Dispatcher;
+use workers::watcher::Watcher;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("metrics: {0}")]
+    Metrics(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Open the store named by the settings (SQLite for now).
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeError> {
+    let url = settings.database_url();
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if let Some(parent) = std::path::Path::new(path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)?;
+        }
+        return Ok(Arc::new(SqliteStore::connect(&url).await?));
+    }
+    Err(ServeError::Config(format!(
+        "unsupported database URL {url:?}: this build supports sqlite://"
+    )))
+}
+
+/// The backends by kind.
+pub type Backends = HashMap<BackendKind, Arc<dyn Backend>>;
+
+/// Build the configured backends, and the notifiers that say a job's program ended.
+pub fn build_backends(
+    settings: &Settings,
+    supervisor: PathBuf,
+) -> Result<(Backends, Vec<Arc<Notify>>), ServeError> {
+    let mut local_agents = HashMap::new();
+    for (name, agent) in &settings.agents {
+        match agent.backend {
+            BackendKind::Local => {
+                let program = agent.program.clone().ok_or_else(|| {
+                    ServeError::Config(format!("agent {name}: a local agent needs `program`"))
+                })?;
+                local_agents.insert(
+                    name.clone(),
+                    LocalAgent {
+                        program,
+                        args: agent.args.clone(),
+                    },
+                );
+            }
+            other => {
+                return Err(ServeError::Config(format!(
+                    "agent {name}: backend {other} is not available in this build"
+                )));
+            }
+        }
+    }
+    let local = LocalBackend::new(LocalConfig {
+        jobs_dir: settings.data_dir.join("jobs"),
+        slots: settings.local.slots.max(1),
+        metrics_interval: Duration::from_millis(settings.local.metrics_interval_ms.max(50)),
+        cancel_grace: Duration::from_millis(settings.local.cancel_grace_ms),
+        supervisor,
+        agents: local_agents,
+    })?;
+    let exited = local.exit_notifier();
+    let mut backends = Backends::new();
+    backends.insert(BackendKind::Local, Arc::new(local));
+    Ok((backends, vec![exited]))
+}
+
+/// Run the API and the workers until `shutdown` resolves.
+pub async fn serve(
+    settings: Settings,
+    supervisor: PathBuf,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let store = open_store(&settings).await?;
+    let (backends, exit_notifiers) = build_backends(&settings, supervisor)?;
+    let prometheus = telemetry::install().map_err(|e| ServeError::Metrics(e.to_string()))?;
+    let dispatch_wake = Arc::new(Notify::new());
+    let queued = Arc::new(Notify::new());
+
+    for backend in backends.values() {
+        tokio::spawn(
+            Dispatcher {
+                store: store.clone(),
+                backend: backend.clone(),
+                settings: settings.dispatch.clone(),
+                wake: dispatch_wake.clone(),
+                queued: queued.clone(),
+            }
+            .run(),
+        );
+        let mut wake = exit_notifiers.clone();
+        wake.push(queued.clone());
+        tokio::spawn(
+            Watcher {
+                store: store.clone(),
+                backend: backend.clone(),
+                interval: settings.poll_interval(),
+                wake,
+            }
+            .run(),
+        );
+    }
+
+    let addr = settings.bind;
+    let state = AppState {
+        store,
+        settings: Arc::new(settings),
+        backends: Arc::new(backends),
+        dispatch_wake,
+        prometheus: Some(prometheus),
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener.local_addr()?;
+    info!(%local, "horizon listening on http://{local}");
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

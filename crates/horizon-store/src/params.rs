@@ -74,6 +74,8 @@ pub struct OutboxEvent {
 /// The result of a successful `apply`.
 #[derive(Debug, Clone)]
 pub struct Applied {
+    /// The status the job left.
+    pub previous: JobStatus,
     pub job: Job,
     pub event: StoredEvent,
 }

@@ -1,1 +1,221 @@
-fn main() {}
+//! `horizon`: one binary for the server (`serve`), its administration
+//! (`token create`) and the command line client that talks to a running
+//! server (`submit`, `status`, `list`, `cancel`, `events`).
+
+mod client;
+mod commands;
+mod settings;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "horizon",
+    version,
+    about = "Job orchestrator for science gateways"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file (else $HORIZON_CONFIG, else the embedded defaults)
+    #[arg(long, env = "HORIZON_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Server URL
+    #[arg(long, env = "HORIZON_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// API token (see `horizon token create`)
+    #[arg(long, env = "HORIZON_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print JSON instead of text for people
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API and the workers
+    Serve(ConfigArgs),
+    /// Manage API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Submit a job
+    Submit {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Agent to run (as named in the server's configuration)
+        #[arg(long)]
+        agent: String,
+        /// Dataset id
+        #[arg(long)]
+        dataset: String,
+        /// A parameter, `key=value`; the value is read as JSON when it parses, else as a string
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// All parameters as one JSON object
+        #[arg(long = "params", value_name = "JSON", conflicts_with = "params_file")]
+        params_json: Option<String>,
+        /// All parameters from a JSON file
+        #[arg(long, value_name = "PATH")]
+        params_file: Option<PathBuf>,
+        /// Idempotency key: submitting again with the same key returns the same job
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Correlation id carried into every event of the job
+        #[arg(long)]
+        correlation_id: Option<String>,
+        /// Follow the job until it ends; exit non-zero unless it COMPLETED
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Show one job
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+    },
+    /// List jobs, newest first
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Cancel a job
+    Cancel {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Show a job's events
+    Events {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        /// Keep printing new events until the job ends
+        #[arg(long)]
+        follow: bool,
+    },
+    /// (internal) run one job's program and record how it ended
+    #[command(hide = true)]
+    Supervise {
+        #[arg(long)]
+        job_dir: PathBuf,
+        /// Marks the process as this job's, for the server's liveness checks
+        #[arg(long)]
+        job_id: String,
+        #[arg(last = true, required = true)]
+        program: Vec<OsString>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (only its hash is stored)
+    Create {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// User the token acts as
+        #[arg(long)]
+        user: String,
+        /// Admins see and act on every user's jobs
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(config) => commands::serve(&config).await,
+        Command::Token(TokenCommand::Create {
+            config,
+            user,
+            admin,
+        }) => commands::token_create(&config, &user, admin).await,
+        Command::Submit {
+            client,
+            agent,
+            dataset,
+            params,
+            params_json,
+            params_file,
+            idempotency_key,
+            correlation_id,
+            wait,
+        } => {
+            let parameters =
+                commands::parameters(&params, params_json.as_deref(), params_file.as_deref())?;
+            let request = commands::SubmitRequest {
+                agent,
+                dataset,
+                parameters,
+                idempotency_key,
+                correlation_id,
+            };
+            commands::submit(&client, request, wait).await
+        }
+        Command::Status { client, id } => commands::status(&client, &id).await,
+        Command::List {
+            client,
+            status,
+            limit,
+            cursor,
+        } => commands::list(&client, status.as_deref(), limit, cursor.as_deref()).await,
+        Command::Cancel { client, id, reason } => {
+            commands::cancel(&client, &id, reason.as_deref()).await
+        }
+        Command::Events { client, id, follow } => commands::events(&client, &id, follow).await,
+        Command::Supervise {
+            job_dir,
+            job_id: _,
+            program,
+        } => {
+            let (program, args) = program.split_first().context("no program to supervise")?;
+            let record =
+                horizon_backend::local::supervisor::supervise(&job_dir, program, args).await?;
+            Ok(match record.exit_code {
+                Some(0) => ExitCode::SUCCESS,
+                _ => ExitCode::FAILURE,
+            })
+        }
+    }
+}

@@ -96,7 +96,11 @@ pub(super) async fn apply(
         }
         let event = insert_event(&mut tx, &envelope).await?;
         tx.commit().await?;
-        return Ok(Applied { job: after, event });
+        return Ok(Applied {
+            previous: decided.from,
+            job: after,
+            event,
+        });
     }
     Err(StoreError::Conflict(id))
 }

@@ -164,10 +164,10 @@ async fn racing_commands_apply_once_each_without_gaps() {
     }
     let mut cancels = 0;
     for task in tasks {
-        if let Ok(applied) = task.await.expect("join") {
-            if applied.job.status == JobStatus::Cancelled {
-                cancels += 1;
-            }
+        if let Ok(applied) = task.await.expect("join")
+            && applied.job.status == JobStatus::Cancelled
+        {
+            cancels += 1;
         }
     }
     assert_eq!(cancels, 1);

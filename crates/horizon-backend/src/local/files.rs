@@ -1,0 +1,99 @@
+//! The job directory: what the local backend and its supervisor write for
+//! each job, so that a restarted server can tell what became of it.
+//!
+//! ```text
+//! <jobs_dir>/<job id>/
+//!   params.json      the job's parameters (HORIZON_PARAMS_FILE)
+//!   supervisor.pid   pid of the supervisor = process group of the job
+//!   started.json     {agent_pid, started_at}, once the program runs
+//!   exit.json        {exit_code | signal | launch_error, started_at, finished_at}
+//!   stdout.log, stderr.log, supervisor.log
+//! ```
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub const PARAMS: &str = "params.json";
+pub const SUPERVISOR_PID: &str = "supervisor.pid";
+pub const STARTED: &str = "started.json";
+pub const EXIT: &str = "exit.json";
+pub const STDOUT: &str = "stdout.log";
+pub const STDERR: &str = "stderr.log";
+pub const SUPERVISOR_LOG: &str = "supervisor.log";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartRecord {
+    pub agent_pid: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExitRecord {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Set when the program could not be started at all.
+    pub launch_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+}
+
+/// Write a file so that readers see either nothing or all of it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
+    write_atomic(path, &bytes)
+}
+
+/// Read a JSON file; `None` when it does not exist (yet).
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> io::Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|err| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {err}", path.display()),
+            )
+        }),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+pub fn read_pid(dir: &Path) -> io::Result<Option<i32>> {
+    match std::fs::read_to_string(dir.join(SUPERVISOR_PID)) {
+        Ok(text) => text.trim().parse().map(Some).map_err(|err| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("supervisor.pid: {err}"))
+        }),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// The last non-empty line of a job's stderr, for failure messages.
+pub fn last_stderr_line(dir: &Path) -> Option<String> {
+    let text = std::fs::read(dir.join(STDERR)).ok()?;
+    let tail = &text[text.len().saturating_sub(4096)..];
+    let line = String::from_utf8_lossy(tail)
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())?
+        .trim()
+        .to_owned();
+    Some(line.chars().take(500).collect())
+}
+
+pub fn job_dir(jobs_dir: &Path, job_id: &uuid::Uuid) -> PathBuf {
+    jobs_dir.join(job_id.to_string())
+}

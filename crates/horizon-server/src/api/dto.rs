@@ -1,0 +1,117 @@
+//! The API's request and response bodies, converted from domain types here at
+//! the edge.
+
+use horizon_core::Job;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
+
+/// `POST /v1/jobs`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitJobRequest {
+    /// An agent named in the server's configuration.
+    pub agent: String,
+    /// 1 to 256 characters.
+    pub dataset_id: String,
+    /// A JSON object, at most 64 KiB serialized.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub parameters: Map<String, Value>,
+}
+
+/// `POST /v1/jobs/{id}/cancel`
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelJobRequest {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListJobsQuery {
+    /// Only jobs in this status (e.g. `RUNNING`).
+    pub status: Option<String>,
+    /// 1..=100, default 20.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobErrorDto {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+}
+
+/// A job, as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobDto {
+    pub id: String,
+    pub user_id: String,
+    pub agent: String,
+    pub dataset_id: String,
+    #[schema(value_type = Object)]
+    pub parameters: Map<String, Value>,
+    /// `local`, `slurm` or `tapis`
+    pub backend: String,
+    /// SUBMITTED, QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED
+    pub status: String,
+    pub remote_job_id: Option<String>,
+    pub correlation_id: String,
+    pub error: Option<JobErrorDto>,
+    /// RFC 3339 UTC
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
+impl From<&Job> for JobDto {
+    fn from(job: &Job) -> Self {
+        JobDto {
+            id: job.id.to_string(),
+            user_id: job.user_id.clone(),
+            agent: job.agent.clone(),
+            dataset_id: job.dataset_id.clone(),
+            parameters: job.parameters.clone(),
+            backend: job.backend.to_string(),
+            status: job.status.to_string(),
+            remote_job_id: job.remote_job_id.clone(),
+            correlation_id: job.correlation_id.clone(),
+            error: job.error.as_ref().map(|e| JobErrorDto {
+                code: e.code.clone(),
+                message: e.message.clone(),
+                exit_code: e.exit_code,
+            }),
+            created_at: rfc3339(job.created_at),
+            updated_at: rfc3339(job.updated_at),
+            started_at: job.started_at.map(rfc3339),
+            finished_at: job.finished_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobListDto {
+    pub jobs: Vec<JobDto>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A job's events: the exact envelopes that are published to Kafka.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventListDto {
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Box<RawValue>>,
+}

@@ -1,0 +1,321 @@
+//! The `/v1/jobs` routes.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use horizon_core::{Command, JobStatus};
+use horizon_store::{CreateJobParams, Created, IdempotencyParams, ListJobsParams};
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::dto::{
+    CancelJobRequest, EventListDto, JobDto, JobListDto, ListJobsQuery, SubmitJobRequest,
+};
+use super::problem::{ApiError, Problem};
+use crate::lifecycle;
+
+/// Largest accepted `parameters`, serialized.
+pub const MAX_PARAMETERS_BYTES: usize = 64 * 1024;
+const MAX_DATASET_ID_CHARS: usize = 256;
+const MAX_HEADER_ID_CHARS: usize = 255;
+
+pub static CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// A JSON body whose rejections are problem+json with the contract's statuses.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// A short, printable header value, or a 422 naming the header.
+fn header_id(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(name) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= MAX_HEADER_ID_CHARS)
+        .ok_or_else(|| {
+            ApiError::Unprocessable(format!(
+                "{name} must be 1 to {MAX_HEADER_ID_CHARS} printable ASCII characters"
+            ))
+        })?;
+    Ok(Some(text.to_owned()))
+}
+
+fn parse_job_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::NotFound(format!("job {id} not found")))
+}
+
+/// Load a job the caller may see; anyone else's job is a 404.
+async fn visible_job(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<horizon_core::Job, ApiError> {
+    let job_id = parse_job_id(id)?;
+    match state.store.get_job(job_id).await? {
+        Some(job) if caller.may_see(&job.user_id) => Ok(job),
+        _ => Err(ApiError::NotFound(format!("job {id} not found"))),
+    }
+}
+
+/// Submit a job.
+#[utoipa::path(
+    post, path = "/v1/jobs", tag = "jobs",
+    request_body = SubmitJobRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "same key + same body → same job"),
+        ("X-Correlation-ID" = Option<String>, Header, description = "carried into every event of the job"),
+    ),
+    responses(
+        (status = 201, description = "the job, SUBMITTED", body = JobDto),
+        (status = 400, description = "malformed JSON or a wrong type", body = Problem),
+        (status = 401, body = Problem),
+        (status = 413, body = Problem),
+        (status = 422, description = "unknown agent or invalid field", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn submit_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SubmitJobRequest>,
+) -> Result<Response, ApiError> {
+    let agent = state.settings.agents.get(&body.agent).ok_or_else(|| {
+        let known: Vec<&str> = state.settings.agents.keys().map(String::as_str).collect();
+        ApiError::Unprocessable(format!(
+            "unknown agent {:?}; known agents: {}",
+            body.agent,
+            known.join(", ")
+        ))
+    })?;
+    let dataset_chars = body.dataset_id.chars().count();
+    if dataset_chars == 0 || dataset_chars > MAX_DATASET_ID_CHARS {
+        return Err(ApiError::Unprocessable(format!(
+            "dataset_id must be 1 to {MAX_DATASET_ID_CHARS} characters, got {dataset_chars}"
+        )));
+    }
+    let parameters_json = serde_json::to_vec(&body.parameters)
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    if parameters_json.len() > MAX_PARAMETERS_BYTES {
+        return Err(ApiError::Unprocessable(format!(
+            "parameters are {} bytes serialized; the limit is {MAX_PARAMETERS_BYTES}",
+            parameters_json.len()
+        )));
+    }
+    let correlation_id =
+        header_id(&headers, &CORRELATION_ID)?.unwrap_or_else(|| Uuid::now_v7().to_string());
+    let idempotency = header_id(&headers, &IDEMPOTENCY_KEY)?.map(|key| {
+        let mut digest = Sha256::new();
+        for part in [
+            body.agent.as_bytes(),
+            body.dataset_id.as_bytes(),
+            &parameters_json,
+        ] {
+            digest.update((part.len() as u64).to_be_bytes());
+            digest.update(part);
+        }
+        IdempotencyParams {
+            key,
+            request_hash: hex::encode(digest.finalize()),
+        }
+    });
+    let created = state
+        .store
+        .create_job(CreateJobParams {
+            id: Uuid::now_v7(),
+            user_id: caller.user_id.clone(),
+            agent: body.agent,
+            dataset_id: body.dataset_id,
+            parameters: body.parameters,
+            backend: agent.backend,
+            correlation_id,
+            created_at: OffsetDateTime::now_utc(),
+            idempotency,
+        })
+        .await?;
+    let replayed = matches!(created, Created::Replayed(_));
+    let job = created.job();
+    if !replayed {
+        metrics::counter!("horizon_job_submissions_total").increment(1);
+        info!(job.id = %job.id, user = %job.user_id, agent = %job.agent, "submitted job {}", job.id);
+        state.dispatch_wake.notify_one();
+    }
+    let mut response = (StatusCode::CREATED, Json(JobDto::from(job))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&job.correlation_id) {
+        response.headers_mut().insert(CORRELATION_ID.clone(), value);
+    }
+    if replayed {
+        response.headers_mut().insert(
+            IDEMPOTENT_REPLAYED.clone(),
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+/// One job.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "job id")),
+    responses((status = 200, body = JobDto), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn get_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<JobDto>, ApiError> {
+    let job = visible_job(&state, &caller, &id).await?;
+    Ok(Json(JobDto::from(&job)))
+}
+
+/// The caller's jobs (an admin's: everyone's), newest first.
+#[utoipa::path(
+    get, path = "/v1/jobs", tag = "jobs",
+    params(ListJobsQuery),
+    responses((status = 200, body = JobListDto), (status = 400, body = Problem), (status = 401, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListJobsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<JobListDto>, ApiError> {
+    let Query(query) = query?;
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| {
+            s.parse::<JobStatus>()
+                .map_err(|err| ApiError::Unprocessable(format!("status: {err}")))
+        })
+        .transpose()?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::Unprocessable(format!(
+            "limit must be 1 to 100, got {limit}"
+        )));
+    }
+    let before = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            Uuid::parse_str(c).map_err(|_| ApiError::Unprocessable(format!("invalid cursor {c:?}")))
+        })
+        .transpose()?;
+    let jobs = state
+        .store
+        .list_jobs(ListJobsParams {
+            user_id: (!caller.admin).then(|| caller.user_id.clone()),
+            status,
+            before,
+            limit: limit + 1,
+        })
+        .await?;
+    let more = jobs.len() > limit as usize;
+    let jobs: Vec<JobDto> = jobs.iter().take(limit as usize).map(JobDto::from).collect();
+    let next_cursor = if more {
+        jobs.last().map(|j| j.id.clone())
+    } else {
+        None
+    };
+    Ok(Json(JobListDto { jobs, next_cursor }))
+}
+
+/// Cancel a job that has not ended.
+#[utoipa::path(
+    post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = String, Path, description = "job id")),
+    request_body(content = Option<CancelJobRequest>, description = "optional `{reason}`"),
+    responses(
+        (status = 200, description = "the job, CANCELLED", body = JobDto),
+        (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "the job already ended", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<JobDto>, ApiError> {
+    let request: CancelJobRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CancelJobRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|err| {
+            if err.is_syntax() || err.is_eof() {
+                ApiError::BadRequest(format!("malformed JSON: {err}"))
+            } else {
+                ApiError::BadRequest(format!("invalid request body: {err}"))
+            }
+        })?
+    };
+    let job = visible_job(&state, &caller, &id).await?;
+    let reason = request
+        .reason
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| "cancelled by user".to_owned());
+    let applied = lifecycle::apply(
+        state.store.as_ref(),
+        job.id,
+        Command::Cancel {
+            by: caller.user_id.clone(),
+            reason,
+            at: OffsetDateTime::now_utc(),
+        },
+    )
+    .await?;
+    if let Some(backend) = state.backends.get(&applied.job.backend)
+        && let Err(err) = backend.cancel(&applied.job).await
+    {
+        warn!(job.id = %job.id, "job {} is CANCELLED but its backend could not stop it: {err}", job.id);
+    }
+    Ok(Json(JobDto::from(&applied.job)))
+}
+
+/// A job's events, in order: the same envelopes that are published to Kafka.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/events", tag = "jobs",
+    params(("id" = String, Path, description = "job id")),
+    responses((status = 200, body = EventListDto), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn job_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<EventListDto>, ApiError> {
+    let job = visible_job(&state, &caller, &id).await?;
+    let events = state
+        .store
+        .job_events(job.id)
+        .await?
+        .into_iter()
+        .map(|e| RawValue::from_string(e.envelope))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| ApiError::Internal(format!("stored event is not JSON: {err}")))?;
+    Ok(Json(EventListDto { events }))
+}

@@ -1,0 +1,84 @@
+//! The HTTP API: routes, shared state, and the OpenAPI document generated
+//! from the handlers.
+
+pub mod auth;
+mod dto;
+mod jobs;
+mod ops;
+pub mod problem;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use horizon_backend::Backend;
+use horizon_core::BackendKind;
+use horizon_store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Notify;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::config::Settings;
+use problem::ApiError;
+
+pub use jobs::MAX_PARAMETERS_BYTES;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub settings: Arc<Settings>,
+    pub backends: Arc<HashMap<BackendKind, Arc<dyn Backend>>>,
+    /// Wakes the dispatcher when a job is submitted.
+    pub dispatch_wake: Arc<Notify>,
+    pub prometheus: Option<PrometheusHandle>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Horizon", description = "Job orchestrator for science gateways"),
+    paths(
+        jobs::submit_job, jobs::get_job, jobs::list_jobs, jobs::cancel_job, jobs::job_events,
+        ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "jobs", description = "Submit, follow and cancel jobs"), (name = "operations"))
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.api.body_limit_bytes;
+    Router::new()
+        .route("/v1/jobs", post(jobs::submit_job).get(jobs::list_jobs))
+        .route("/v1/jobs/{id}", get(jobs::get_job))
+        .route("/v1/jobs/{id}/cancel", post(jobs::cancel_job))
+        .route("/v1/jobs/{id}/events", get(jobs::job_events))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics_text))
+        .route("/openapi.json", get(ops::openapi_json))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("method not allowed on this route".into())
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,123 @@
+//! Horizon's configuration: the TOML file's shape and its embedded defaults.
+//! Environment overrides are applied by the binary.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use horizon_core::BackendKind;
+use serde::Deserialize;
+
+/// The example configuration shipped in the repository, used when no file is given.
+pub const EMBEDDED_DEFAULTS: &str = include_str!("../../../examples/horizon.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default = "default_bind")]
+    pub bind: SocketAddr,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// `sqlite://…`; defaults to `horizon.db` in the data directory.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    #[serde(default)]
+    pub agents: BTreeMap<String, AgentSettings>,
+    #[serde(default)]
+    pub local: LocalSettings,
+    #[serde(default)]
+    pub dispatch: DispatchSettings,
+    #[serde(default)]
+    pub api: ApiSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    pub backend: BackendKind,
+    /// The program to run (local backend), directly, never through a shell.
+    #[serde(default)]
+    pub program: Option<PathBuf>,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalSettings {
+    /// Jobs that may run at once.
+    pub slots: usize,
+    pub poll_interval_ms: u64,
+    pub metrics_interval_ms: u64,
+    pub cancel_grace_ms: u64,
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        LocalSettings {
+            slots: 4,
+            poll_interval_ms: 500,
+            metrics_interval_ms: 5000,
+            cancel_grace_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchSettings {
+    /// Attempts at handing a job to its backend before it FAILs with SUBMIT_FAILED.
+    pub max_attempts: u32,
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            max_attempts: 5,
+            initial_backoff_ms: 500,
+            max_backoff_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            body_limit_bytes: 256 * 1024,
+        }
+    }
+}
+
+fn default_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("horizon-data")
+}
+
+impl Settings {
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("horizon.db").display()))
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.local.poll_interval_ms.max(10))
+    }
+}

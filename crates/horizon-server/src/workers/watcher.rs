@@ -1,0 +1,173 @@
+//! The watcher: asks a backend about its QUEUED and RUNNING jobs and records
+//! what it says as transitions and metrics events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use horizon_backend::{Backend, Observation, Update};
+use horizon_core::{Command, Job, JobStatus};
+use horizon_store::{Store, StoreError};
+use tokio::sync::Notify;
+use tracing::{debug, error, warn};
+
+use crate::lifecycle;
+
+const BATCH: u32 = 5000;
+
+#[derive(Debug)]
+pub struct Watcher {
+    pub store: Arc<dyn Store>,
+    pub backend: Arc<dyn Backend>,
+    pub interval: Duration,
+    /// Any of these wakes the watcher before its interval is up.
+    pub wake: Vec<Arc<Notify>>,
+}
+
+impl Watcher {
+    pub async fn run(self) {
+        let wake = Arc::new(Notify::new());
+        for source in &self.wake {
+            let (source, wake) = (source.clone(), wake.clone());
+            tokio::spawn(async move {
+                loop {
+                    source.notified().await;
+                    wake.notify_one();
+                }
+            });
+        }
+        loop {
+            if let Err(err) = self.tick().await {
+                error!(backend = %self.backend.kind(), "watcher pass failed: {err}");
+            }
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+
+    async fn tick(&self) -> Result<(), String> {
+        let jobs = self
+            .store
+            .jobs_in_status(
+                self.backend.kind(),
+                &[JobStatus::Queued, JobStatus::Running],
+                BATCH,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let observations = self.backend.poll(&jobs).await.map_err(|e| e.to_string())?;
+        for observation in observations {
+            let Some(job) = jobs.iter().find(|j| j.id == observation.job_id) else {
+                continue;
+            };
+            if let Err(err) = self.record(job, observation).await {
+                error!(job.id = %job.id, "cannot record what happened to job {}: {err}", job.id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn record(&self, job: &Job, observation: Observation) -> Result<(), StoreError> {
+        let store = self.store.as_ref();
+        let result = match observation.update {
+            Update::Metrics(sample) => store.record_metrics(job.id, sample).await.map(|_| ()),
+            Update::Running {
+                remote_job_id,
+                started_at,
+            } => {
+                let applied = lifecycle::apply(
+                    store,
+                    job.id,
+                    Command::Start {
+                        remote_job_id,
+                        at: started_at,
+                    },
+                )
+                .await;
+                if let Err(StoreError::Transition(_)) = &applied {
+                    // it ended (was cancelled) while the backend started it
+                    self.stop_if_ended(job).await;
+                }
+                applied.map(|_| ())
+            }
+            Update::Succeeded {
+                started_at,
+                finished_at,
+                exit_code,
+            } => {
+                self.ensure_started(job, Some(started_at)).await?;
+                lifecycle::apply(
+                    store,
+                    job.id,
+                    Command::Complete {
+                        exit_code,
+                        at: finished_at,
+                    },
+                )
+                .await
+                .map(|_| ())
+            }
+            Update::Failed {
+                started_at,
+                finished_at,
+                error,
+            } => {
+                self.ensure_started(job, started_at).await?;
+                lifecycle::apply(
+                    store,
+                    job.id,
+                    Command::Fail {
+                        error,
+                        at: finished_at,
+                    },
+                )
+                .await
+                .map(|_| ())
+            }
+        };
+        match result {
+            Err(StoreError::Transition(err)) => {
+                debug!(job.id = %job.id, "ignoring stale observation of job {}: {err}", job.id);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// A job whose program ran while the server was away is still QUEUED:
+    /// record that it ran before recording how it ended.
+    async fn ensure_started(
+        &self,
+        job: &Job,
+        started_at: Option<time::OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        if let (JobStatus::Queued, Some(at)) = (job.status, started_at) {
+            lifecycle::apply(
+                self.store.as_ref(),
+                job.id,
+                Command::Start {
+                    remote_job_id: None,
+                    at,
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn stop_if_ended(&self, job: &Job) {
+        match self.store.get_job(job.id).await {
+            Ok(Some(current)) if current.status.is_terminal() => {
+                if let Err(err) = self.backend.cancel(&current).await {
+                    warn!(job.id = %job.id, "cannot stop job {} that already ended: {err}", job.id);
+                }
+            }
+            Ok(_) => {}
+            Err(err) => warn!(job.id = %job.id, "cannot re-read job {}: {err}", job.id),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! A small HTTP client for Horizon's API, used by the CLI commands.
+
+use anyhow::{Context, bail};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::Value;
+
+use crate::ClientArgs;
+
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    pub fn new(args: &ClientArgs) -> anyhow::Result<Self> {
+        let token = args.token.clone().context(
+            "no API token: set HORIZON_TOKEN or pass --token (see `horizon token create`)",
+        )?;
+        Ok(Client {
+            http: reqwest::Client::new(),
+            base: args.url.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// Send and return the JSON body of a 2xx answer, or the problem's detail.
+    pub async fn send(&self, request: RequestBuilder) -> anyhow::Result<(StatusCode, Value)> {
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Horizon at {}", self.base))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let detail = body["detail"].as_str().unwrap_or("no details");
+            bail!("{status}: {detail}");
+        }
+        Ok((status, body))
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self.send(self.request(Method::GET, path)).await?.1)
+    }
+}

@@ -1,0 +1,339 @@
+//! What each subcommand does.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use crate::client::Client;
+use crate::{ClientArgs, ConfigArgs, settings};
+
+pub async fn serve(config: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let settings = settings::load(config.config.as_deref())?;
+    let supervisor = std::env::current_exe().context("cannot find the horizon binary itself")?;
+    horizon_server::serve(settings, supervisor, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("shutting down");
+}
+
+pub async fn token_create(
+    config: &ConfigArgs,
+    user: &str,
+    admin: bool,
+) -> anyhow::Result<ExitCode> {
+    let user = user.trim();
+    if user.is_empty() || user.len() > 255 {
+        bail!("--user must be 1 to 255 characters");
+    }
+    let settings = settings::load(config.config.as_deref())?;
+    let store = horizon_server::open_store(&settings).await?;
+    let token = horizon_server::api::auth::new_token();
+    store
+        .create_token(&horizon_server::api::auth::hash_token(&token), user, admin)
+        .await?;
+    eprintln!(
+        "created {} token for {user} (only its hash is stored: keep it now)",
+        if admin { "an admin" } else { "a" }
+    );
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parameters from `--param k=v` pairs, `--params JSON` or `--params-file`.
+pub fn parameters(
+    pairs: &[String],
+    json_text: Option<&str>,
+    file: Option<&Path>,
+) -> anyhow::Result<Map<String, Value>> {
+    let mut parameters = match (json_text, file) {
+        (Some(text), _) => parse_object(text).context("--params")?,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            parse_object(&text).with_context(|| format!("{}", path.display()))?
+        }
+        (None, None) => Map::new(),
+    };
+    for pair in pairs {
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--param {pair:?} is not KEY=VALUE"))?;
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+        parameters.insert(key.to_owned(), value);
+    }
+    Ok(parameters)
+}
+
+fn parse_object(text: &str) -> anyhow::Result<Map<String, Value>> {
+    match serde_json::from_str(text)? {
+        Value::Object(map) => Ok(map),
+        _ => bail!("parameters must be a JSON object"),
+    }
+}
+
+#[derive(Debug)]
+pub struct SubmitRequest {
+    pub agent: String,
+    pub dataset: String,
+    pub parameters: Map<String, Value>,
+    pub idempotency_key: Option<String>,
+    pub correlation_id: Option<String>,
+}
+
+pub async fn submit(
+    args: &ClientArgs,
+    request: SubmitRequest,
+    wait: bool,
+) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args)?;
+    let mut call = client.request(Method::POST, "/v1/jobs").json(&json!({
+        "agent": request.agent,
+        "dataset_id": request.dataset,
+        "parameters": request.parameters,
+    }));
+    if let Some(key) = &request.idempotency_key {
+        call = call.header("Idempotency-Key", key);
+    }
+    if let Some(id) = &request.correlation_id {
+        call = call.header("X-Correlation-ID", id);
+    }
+    let (_, job) = client.send(call).await?;
+    let id = job["id"]
+        .as_str()
+        .context("server returned a job without id")?
+        .to_owned();
+    if !wait {
+        print_job(&job, args.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.json {
+        println!(
+            "submitted job {id} ({} on {})",
+            request.agent, request.dataset
+        );
+    }
+    follow(&client, &id, args.json).await
+}
+
+pub async fn status(args: &ClientArgs, id: &str) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args)?;
+    let job = client.get(&format!("/v1/jobs/{id}")).await?;
+    print_job(&job, args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn list(
+    args: &ClientArgs,
+    status: Option<&str>,
+    limit: u32,
+    cursor: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args)?;
+    let mut query: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+    if let Some(status) = status {
+        query.push(("status", status.to_owned()));
+    }
+    if let Some(cursor) = cursor {
+        query.push(("cursor", cursor.to_owned()));
+    }
+    let (_, page) = client
+        .send(client.request(Method::GET, "/v1/jobs").query(&query))
+        .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&page)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<36}  {:<9}  {:<12}  {:<20}  CREATED",
+        "ID", "STATUS", "AGENT", "DATASET"
+    );
+    for job in page["jobs"].as_array().into_iter().flatten() {
+        println!(
+            "{:<36}  {:<9}  {:<12}  {:<20}  {}",
+            text(&job["id"]),
+            text(&job["status"]),
+            text(&job["agent"]),
+            text(&job["dataset_id"]),
+            text(&job["created_at"])
+        );
+    }
+    if let Some(cursor) = page["next_cursor"].as_str() {
+        println!("more: --cursor {cursor}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn cancel(args: &ClientArgs, id: &str, reason: Option<&str>) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args)?;
+    let body = match reason {
+        Some(reason) => json!({ "reason": reason }),
+        None => json!({}),
+    };
+    let (_, job) = client
+        .send(
+            client
+                .request(Method::POST, &format!("/v1/jobs/{id}/cancel"))
+                .json(&body),
+        )
+        .await?;
+    print_job(&job, args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn events(args: &ClientArgs, id: &str, follow_on: bool) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args)?;
+    if follow_on {
+        return follow(&client, id, args.json).await;
+    }
+    let page = client.get(&format!("/v1/jobs/{id}/events")).await?;
+    for event in page["events"].as_array().into_iter().flatten() {
+        print_event(event, args.json)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print a job's events as they happen until its last lifecycle event;
+/// the exit status says how it ended.
+async fn follow(client: &Client, id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
+    let mut seen = 0usize;
+    loop {
+        let page = client.get(&format!("/v1/jobs/{id}/events")).await?;
+        let events = page["events"].as_array().cloned().unwrap_or_default();
+        for event in events.iter().skip(seen) {
+            print_event(event, as_json)?;
+        }
+        seen = seen.max(events.len());
+        let last_status = events
+            .iter()
+            .rev()
+            .find(|e| e["event_type"] != "job.metrics_recorded")
+            .and_then(|e| e["status"].as_str());
+        match last_status {
+            Some("COMPLETED") => return Ok(ExitCode::SUCCESS),
+            Some("FAILED") => return Ok(ExitCode::from(1)),
+            Some("CANCELLED") => return Ok(ExitCode::from(3)),
+            _ => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn print_job(job: &Value, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(job)?);
+        return Ok(());
+    }
+    println!("job {}", text(&job["id"]));
+    println!("  status      {}", text(&job["status"]));
+    println!(
+        "  agent       {} on dataset {}",
+        text(&job["agent"]),
+        text(&job["dataset_id"])
+    );
+    println!(
+        "  backend     {} (remote id {})",
+        text(&job["backend"]),
+        text(&job["remote_job_id"])
+    );
+    println!("  user        {}", text(&job["user_id"]));
+    println!("  correlation {}", text(&job["correlation_id"]));
+    println!("  created     {}", text(&job["created_at"]));
+    for (label, field) in [("started", "started_at"), ("finished", "finished_at")] {
+        if !job[field].is_null() {
+            println!("  {label:<11} {}", text(&job[field]));
+        }
+    }
+    if !job["error"].is_null() {
+        println!(
+            "  error       {}: {}",
+            text(&job["error"]["code"]),
+            text(&job["error"]["message"])
+        );
+    }
+    Ok(())
+}
+
+fn print_event(event: &Value, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        println!("{}", serde_json::to_string(event)?);
+        return Ok(());
+    }
+    let payload = &event["payload"];
+    let detail = match event["event_type"].as_str().unwrap_or_default() {
+        "job.submitted" => format!(
+            "{} on {}",
+            text(&payload["agent"]),
+            text(&payload["dataset_id"])
+        ),
+        "job.queued" => format!("backend {}", text(&payload["backend"])),
+        "job.running" => format!("remote id {}", text(&payload["remote_job_id"])),
+        "job.completed" => format!(
+            "exit {} after {}s",
+            text(&payload["exit_code"]),
+            text(&payload["execution_time_seconds"])
+        ),
+        "job.failed" => format!(
+            "{}: {}",
+            text(&payload["error_code"]),
+            text(&payload["error_message"])
+        ),
+        "job.cancelled" => format!(
+            "by {}: {}",
+            text(&payload["cancelled_by"]),
+            text(&payload["cancellation_reason"])
+        ),
+        "job.status_changed" => text(&payload["reason"]),
+        "job.metrics_recorded" => format!(
+            "cpu {}%  mem {} MB  io {}",
+            text(&payload["cpu_usage_percent"]),
+            text(&payload["memory_usage_mb"]),
+            text(&payload["io_operations"])
+        ),
+        _ => String::new(),
+    };
+    let stream = if event["event_type"] == "job.metrics_recorded" {
+        "m"
+    } else {
+        "#"
+    };
+    println!(
+        "{}  {stream}{:<3} {:<21} {:<9}  {detail}",
+        text(&event["timestamp"]),
+        text(&event["sequence"]),
+        text(&event["event_type"]),
+        text(&event["status"]),
+    );
+    Ok(())
+}
