@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Agent used by Horizon's end-to-end tests. Mode is argv[1]:
+
+ok     work for params.seconds (default 0.3) and exit 0
+fail   write a message to stderr and exit params.exit_code (default 3)
+sleep  sleep params.seconds (default 60), ignoring nothing
+echo   copy what it was given (argv, env, parameters file) to echo.json and exit 0
+
+Every run appends a line to $HORIZON_TEST_RUNS_DIR/<job id>, so tests can
+count how many times a job's program really ran.
+"""
+import json
+import os
+import sys
+import time
+
+mode = sys.argv[1]
+job_id = os.environ["HORIZON_JOB_ID"]
+params_file = os.environ["HORIZON_PARAMS_FILE"]
+runs_dir = os.environ.get("HORIZON_TEST_RUNS_DIR")
+if runs_dir:
+    with open(os.path.join(runs_dir, job_id), "a") as f:
+        f.write(f"{os.getpid()}\n")
+with open(params_file, "rb") as f:
+    raw = f.read()
+params = json.loads(raw)
+
+if mode == "ok":
+    deadline = time.monotonic() + float(params.get("seconds", 0.3))
+    x = 0
+    while time.monotonic() < deadline:
+        x += 1
+    print(f"done after {x} iterations", flush=True)
+elif mode == "fail":
+    print("something went wrong in the calibration", file=sys.stderr, flush=True)
+    sys.exit(int(params.get("exit_code", 3)))
+elif mode == "sleep":
+    time.sleep(float(params.get("seconds", 60)))
+elif mode == "echo":
+    out = {
+        "argv": sys.argv,
+        "dataset_id": os.environ["HORIZON_DATASET_ID"],
+        "params_raw": raw.decode(),
+    }
+    with open(os.path.join(os.path.dirname(params_file), "echo.json"), "w") as f:
+        json.dump(out, f)
+else:
+    sys.exit(f"unknown mode {mode}")

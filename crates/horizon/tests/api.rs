@@ -1,0 +1,436 @@
+//! The HTTP contract over real HTTP: every bad input gets its status and a
+//! problem body and changes nothing; users are isolated; idempotency keys
+//! never make two jobs; listing pages; operational routes.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Server;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+
+async fn assert_problem(response: Response, status: StatusCode, detail_has: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "problem content type for {status}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    assert!(
+        body["title"].is_string() && body["type"].is_string(),
+        "{body}"
+    );
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(detail_has),
+        "detail {detail:?} lacks {detail_has:?}"
+    );
+    body
+}
+
+async fn job_count(api: &common::Api) -> usize {
+    let r = api
+        .request(Method::GET, "/v1/jobs?limit=100")
+        .send()
+        .await
+        .unwrap();
+    r.json::<Value>().await.unwrap()["jobs"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn bad_inputs_get_their_status_and_a_problem_body_and_change_nothing() {
+    let server = Server::start().await;
+    let alice = server.user("alice");
+    let post = |body: String| {
+        alice
+            .request(Method::POST, "/v1/jobs")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert_problem(
+        post("{\"agent\": ".into()).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "malformed JSON",
+    )
+    .await;
+    assert_problem(
+        post(json!({"agent": 42, "dataset_id": "d", "parameters": {}}).to_string())
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid type",
+    )
+    .await;
+    assert_problem(
+        post(json!({"agent": "ok", "dataset_id": "d", "parameters": [1, 2]}).to_string())
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "parameters",
+    )
+    .await;
+    assert_problem(
+        post(
+            json!({"agent": "ok", "dataset_id": "d", "parameters": {}, "colour": "red"})
+                .to_string(),
+        )
+        .await
+        .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "unknown field",
+    )
+    .await;
+    assert_problem(
+        post(json!({"agent": "NoSuchAgent", "dataset_id": "d", "parameters": {}}).to_string())
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown agent \"NoSuchAgent\"",
+    )
+    .await;
+    assert_problem(
+        post(json!({"agent": "ok", "dataset_id": "", "parameters": {}}).to_string())
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "dataset_id",
+    )
+    .await;
+    assert_problem(
+        post(json!({"agent": "ok", "dataset_id": "x".repeat(257), "parameters": {}}).to_string())
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "dataset_id",
+    )
+    .await;
+    // parameters over 64 KiB inside a body under the body limit: an invalid field
+    let big =
+        json!({"agent": "ok", "dataset_id": "d", "parameters": {"blob": "x".repeat(70 * 1024)}});
+    assert_problem(
+        post(big.to_string()).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "parameters",
+    )
+    .await;
+    // a body over the server's limit
+    let huge =
+        json!({"agent": "ok", "dataset_id": "d", "parameters": {"blob": "x".repeat(300 * 1024)}});
+    assert_problem(
+        post(huge.to_string()).await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "larger",
+    )
+    .await;
+    // a bad header value
+    let r = alice
+        .request(Method::POST, "/v1/jobs")
+        .header("X-Correlation-ID", "x".repeat(300))
+        .json(&json!({"agent": "ok", "dataset_id": "d", "parameters": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "x-correlation-id").await;
+    // unknown routes, unknown jobs, bad list queries
+    let r = alice
+        .request(Method::GET, "/v1/nothing-here")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "no such route").await;
+    let r = alice
+        .request(Method::GET, "/v1/jobs/0192d7a4-0000-7000-8000-000000000000")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "not found").await;
+    let r = alice
+        .request(Method::GET, "/v1/jobs/not-a-uuid")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "not found").await;
+    let r = alice
+        .request(Method::GET, "/v1/jobs?status=DONE")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "status").await;
+    let r = alice
+        .request(Method::GET, "/v1/jobs?limit=abc")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "query").await;
+    let r = alice
+        .request(Method::GET, "/v1/jobs?limit=1000")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "limit").await;
+    // nothing above made a job
+    assert_eq!(job_count(&alice).await, 0);
+}
+
+#[tokio::test]
+async fn missing_or_invalid_tokens_are_401() {
+    let server = Server::start().await;
+    let r = server
+        .http
+        .get(format!("{}/v1/jobs", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    assert_problem(r, StatusCode::UNAUTHORIZED, "Authorization").await;
+    let r = server
+        .client("hzn_forged")
+        .request(Method::GET, "/v1/jobs")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED, "invalid").await;
+    let r = server
+        .http
+        .post(format!("{}/v1/jobs", server.url))
+        .header("Authorization", "Basic YWxpY2U6cHc=")
+        .json(&json!({"agent": "ok", "dataset_id": "d", "parameters": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED, "Bearer").await;
+}
+
+#[tokio::test]
+async fn users_see_and_cancel_only_their_own_jobs_and_admins_see_all() {
+    let server = Server::start().await;
+    let alice = server.user("alice");
+    let bob = server.user("bob");
+    let admin = server.client(&server.token("root", true));
+    let job = alice.submit("sleep", json!({"seconds": 60})).await;
+    let id = job["id"].as_str().unwrap();
+
+    let r = bob
+        .request(Method::GET, &format!("/v1/jobs/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "not found").await;
+    let r = bob
+        .request(Method::GET, &format!("/v1/jobs/{id}/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "not found").await;
+    assert_problem(
+        bob.cancel(id, "mine now").await,
+        StatusCode::NOT_FOUND,
+        "not found",
+    )
+    .await;
+    assert_eq!(job_count(&bob).await, 0);
+    assert_ne!(alice.job(id).await["status"], "CANCELLED");
+
+    assert_eq!(admin.job(id).await["user_id"], "alice");
+    assert_eq!(job_count(&admin).await, 1);
+    let r = admin.cancel(id, "maintenance").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let events = alice.events(id).await;
+    assert_eq!(
+        common::payload(&events, "job.cancelled")["cancelled_by"],
+        "root"
+    );
+}
+
+#[tokio::test]
+async fn same_idempotency_key_never_makes_two_jobs() {
+    let server = Server::start().await;
+    let alice = server.user("alice");
+    let bob = server.user("bob");
+    let body = json!({"agent": "ok", "dataset_id": "d", "parameters": {"alpha": 1}});
+    let send = |api: &common::Api, body: &Value| {
+        api.request(Method::POST, "/v1/jobs")
+            .header("Idempotency-Key", "run-7")
+            .json(body)
+            .send()
+    };
+    // concurrent first attempts, then a retry
+    let (a, b) = tokio::join!(send(&alice, &body), send(&alice, &body));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.status(), StatusCode::CREATED);
+    assert_eq!(b.status(), StatusCode::CREATED);
+    let a: Value = a.json().await.unwrap();
+    let b: Value = b.json().await.unwrap();
+    assert_eq!(a["id"], b["id"]);
+    let retry = send(&alice, &body).await.unwrap();
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.json::<Value>().await.unwrap()["id"], a["id"]);
+    assert_eq!(job_count(&alice).await, 1);
+    // a different body with the same key is refused
+    let other = json!({"agent": "ok", "dataset_id": "d", "parameters": {"alpha": 2}});
+    assert_problem(
+        send(&alice, &other).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "run-7",
+    )
+    .await;
+    assert_eq!(job_count(&alice).await, 1);
+    // keys are per user
+    let bobs = send(&bob, &body).await.unwrap();
+    assert_eq!(bobs.status(), StatusCode::CREATED);
+    assert_ne!(bobs.json::<Value>().await.unwrap()["id"], a["id"]);
+    // the job has exactly one submitted event
+    let id = a["id"].as_str().unwrap();
+    let submitted = alice
+        .events(id)
+        .await
+        .iter()
+        .filter(|e| e["event_type"] == "job.submitted")
+        .count();
+    assert_eq!(submitted, 1);
+}
+
+#[tokio::test]
+async fn correlation_id_is_carried_into_every_event() {
+    let server = Server::start().await;
+    let alice = server.user("alice");
+    let r = alice
+        .request(Method::POST, "/v1/jobs")
+        .header("X-Correlation-ID", "gateway-req-42")
+        .json(&json!({"agent": "ok", "dataset_id": "d", "parameters": {"seconds": 0.5}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-correlation-id"], "gateway-req-42");
+    let job: Value = r.json().await.unwrap();
+    let id = job["id"].as_str().unwrap();
+    assert_eq!(job["correlation_id"], "gateway-req-42");
+    alice
+        .wait_for(id, None, std::time::Duration::from_secs(30))
+        .await;
+    let events = alice.events(id).await;
+    assert!(events.len() >= 4);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["correlation_id"] == "gateway-req-42")
+    );
+    // without the header one is generated
+    let other = alice.submit("ok", json!({})).await;
+    assert!(
+        other["correlation_id"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn listing_is_newest_first_filters_and_pages() {
+    let server = Server::start().await;
+    let alice = server.user("alice");
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(
+            alice.submit("sleep", json!({"seconds": 60})).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    alice.cancel(&ids[1], "x").await;
+    let page: Value = alice
+        .request(Method::GET, "/v1/jobs?limit=2")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got: Vec<&str> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, vec![ids[4].as_str(), ids[3].as_str()]);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let page: Value = alice
+        .request(Method::GET, &format!("/v1/jobs?limit=10&cursor={cursor}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got: Vec<&str> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, vec![ids[2].as_str(), ids[1].as_str(), ids[0].as_str()]);
+    assert!(page["next_cursor"].is_null());
+    let cancelled: Value = alice
+        .request(Method::GET, "/v1/jobs?status=CANCELLED")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got: Vec<&str> = cancelled["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, vec![ids[1].as_str()]);
+}
+
+#[tokio::test]
+async fn operational_routes_answer() {
+    let server = Server::start().await;
+    let alice = server.user("alice");
+    let id = alice.submit("ok", json!({"seconds": 0})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    alice
+        .wait_for(&id, None, std::time::Duration::from_secs(30))
+        .await;
+    let get = |path: &str| server.http.get(format!("{}{path}", server.url)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), StatusCode::OK);
+    let ready: Value = get("/readyz").await.unwrap().json().await.unwrap();
+    assert_eq!(ready["database"], "ok");
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("horizon_jobs{status=\"COMPLETED\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("horizon_job_submissions_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("horizon_job_transitions_total{from=\"RUNNING\",to=\"COMPLETED\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("horizon_outbox_depth"), "{metrics}");
+    let openapi: Value = get("/openapi.json").await.unwrap().json().await.unwrap();
+    assert!(openapi["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/v1/jobs",
+        "/v1/jobs/{id}",
+        "/v1/jobs/{id}/cancel",
+        "/v1/jobs/{id}/events",
+    ] {
+        assert!(openapi["paths"][path].is_object(), "OpenAPI lacks {path}");
+    }
+    assert!(openapi["components"]["schemas"]["JobDto"].is_object());
+}

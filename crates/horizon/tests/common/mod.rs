@@ -1,0 +1,402 @@
+//! The end-to-end harness: a real `horizon serve` process on a free port with
+//! its own data directory, real HTTP, and the event checks every test shares.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_horizon");
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `horizon serve`.
+pub struct Server {
+    child: Option<Child>,
+    pub dir: TempDir,
+    pub port: u16,
+    pub url: String,
+    pub http: reqwest::Client,
+    config: PathBuf,
+    extra_env: Vec<(String, String)>,
+}
+
+/// Options a test may change; every field has a default.
+#[derive(Clone)]
+pub struct ServerOptions {
+    pub slots: usize,
+    pub cancel_grace_ms: u64,
+    pub metrics_interval_ms: u64,
+    pub extra_toml: String,
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            slots: 4,
+            cancel_grace_ms: 3000,
+            metrics_interval_ms: 300,
+            extra_toml: String::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Server::start_with(ServerOptions::default()).await
+    }
+
+    pub async fn start_with(options: ServerOptions) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let agent = repo_root().join("crates/horizon/tests/agents/testagent.py");
+        let agent = agent.display();
+        let runs = dir.path().join("runs");
+        std::fs::create_dir_all(&runs).unwrap();
+        let mut toml = format!(
+            r#"
+bind = "127.0.0.1:{port}"
+data_dir = "{data}"
+
+[agents.ok]
+backend = "local"
+program = "python3"
+args = ["{agent}", "ok"]
+
+[agents.fail]
+backend = "local"
+program = "python3"
+args = ["{agent}", "fail"]
+
+[agents.sleep]
+backend = "local"
+program = "python3"
+args = ["{agent}", "sleep"]
+
+[agents.echo]
+backend = "local"
+program = "python3"
+args = ["{agent}", "echo", "$(touch {canary})", "; rm -rf /", "'quoted' \"double\""]
+
+[local]
+slots = {slots}
+poll_interval_ms = 100
+metrics_interval_ms = {metrics}
+cancel_grace_ms = {grace}
+
+[dispatch]
+max_attempts = 3
+initial_backoff_ms = 50
+max_backoff_ms = 200
+"#,
+            data = dir.path().join("data").display(),
+            canary = dir.path().join("canary-args").display(),
+            slots = options.slots,
+            metrics = options.metrics_interval_ms,
+            grace = options.cancel_grace_ms,
+        );
+        toml.push_str(&options.extra_toml);
+        let config = dir.path().join("horizon.toml");
+        std::fs::write(&config, toml).unwrap();
+        let mut env = options.env.clone();
+        env.push(("HORIZON_TEST_RUNS_DIR".into(), runs.display().to_string()));
+        let mut server = Server {
+            child: None,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            dir,
+            http: reqwest::Client::new(),
+            config,
+            extra_env: env,
+        };
+        server.spawn().await;
+        server
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn job_dir(&self, id: &str) -> PathBuf {
+        self.data_dir().join("jobs").join(id)
+    }
+
+    /// How many times the job's program really started.
+    pub fn runs_of(&self, id: &str) -> usize {
+        std::fs::read_to_string(self.dir.path().join("runs").join(id))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .current_dir(repo_root())
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_LOG", "info,horizon_server=debug")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.url)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not become ready:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL the server, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.spawn().await;
+    }
+
+    /// `horizon token create` against this server's database.
+    pub fn token(&self, user: &str, admin: bool) -> String {
+        let mut command = Command::new(BIN);
+        command
+            .args(["token", "create", "--user", user])
+            .arg("--config")
+            .arg(&self.config);
+        if admin {
+            command.arg("--admin");
+        }
+        let out = command.stderr(Stdio::inherit()).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    pub fn client(&self, token: &str) -> Api {
+        Api {
+            http: self.http.clone(),
+            url: self.url.clone(),
+            token: token.to_owned(),
+        }
+    }
+
+    /// A user with a fresh token.
+    pub fn user(&self, name: &str) -> Api {
+        self.client(&self.token(name, false))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+        // end any job still running under this server
+        if let Ok(entries) = std::fs::read_dir(self.data_dir().join("jobs")) {
+            for entry in entries.flatten() {
+                if let Ok(pid) = std::fs::read_to_string(entry.path().join("supervisor.pid")) {
+                    if let Ok(pid) = pid.trim().parse::<i32>() {
+                        let _ = nix::sys::signal::killpg(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A user's view of the API.
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub token: String,
+}
+
+impl Api {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+    }
+
+    pub async fn submit(&self, agent: &str, params: Value) -> Value {
+        let r = self
+            .request(Method::POST, "/v1/jobs")
+            .json(&json!({"agent": agent, "dataset_id": "ds-1", "parameters": params}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.unwrap()
+    }
+
+    pub async fn job(&self, id: &str) -> Value {
+        let r = self
+            .request(Method::GET, &format!("/v1/jobs/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    pub async fn events(&self, id: &str) -> Vec<Value> {
+        let r = self
+            .request(Method::GET, &format!("/v1/jobs/{id}/events"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        body["events"].as_array().unwrap().clone()
+    }
+
+    pub async fn cancel(&self, id: &str, reason: &str) -> Response {
+        self.request(Method::POST, &format!("/v1/jobs/{id}/cancel"))
+            .json(&json!({"reason": reason}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Wait until the job reaches `status` (or any terminal status if None).
+    pub async fn wait_for(&self, id: &str, status: Option<&str>, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let job = self.job(id).await;
+            let current = job["status"].as_str().unwrap().to_owned();
+            let done = match status {
+                Some(s) => current == s,
+                None => matches!(current.as_str(), "COMPLETED" | "FAILED" | "CANCELLED"),
+            };
+            if done {
+                return job;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} stuck in {current}, wanted {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Every event validates against its schema in `schemas/`.
+pub fn assert_valid_events(events: &[Value]) {
+    for event in events {
+        let event_type = event["event_type"].as_str().expect("event_type");
+        let path = repo_root()
+            .join("schemas")
+            .join(format!("{event_type}.json"));
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(event)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{event_type} does not match {}: {errors:?}\n{event}",
+            path.display()
+        );
+    }
+}
+
+/// The job's lifecycle events are exactly `expected`, numbered 1..n, with
+/// previous_status chaining; its metrics events are numbered 1..m; every
+/// event validates against its schema and names the job.
+pub fn assert_lifecycle(job_id: &str, events: &[Value], expected: &[&str]) {
+    assert_valid_events(events);
+    let lifecycle: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] != "job.metrics_recorded")
+        .collect();
+    let types: Vec<&str> = lifecycle
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, expected, "event types of job {job_id}");
+    let mut previous: Option<&str> = None;
+    for (i, event) in lifecycle.iter().enumerate() {
+        assert_eq!(event["job_id"], job_id);
+        assert_eq!(event["sequence"], json!(i + 1), "sequence of {event}");
+        assert_eq!(
+            event["previous_status"].as_str(),
+            previous,
+            "previous_status of {event}"
+        );
+        previous = event["status"].as_str();
+    }
+    let metrics: Vec<u64> = events
+        .iter()
+        .filter(|e| e["event_type"] == "job.metrics_recorded")
+        .map(|e| e["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        metrics,
+        (1..=metrics.len() as u64).collect::<Vec<_>>(),
+        "metrics sequences"
+    );
+}
+
+pub fn payload<'a>(events: &'a [Value], event_type: &str) -> &'a Value {
+    &events
+        .iter()
+        .find(|e| e["event_type"] == event_type)
+        .unwrap_or_else(|| panic!("no {event_type}"))["payload"]
+}
+
+pub fn pid_alive(pid: i32) -> bool {
+    // a zombie still has a /proc entry; read its state
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
