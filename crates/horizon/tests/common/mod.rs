@@ -167,10 +167,10 @@ max_backoff_ms = 200
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = self.http.get(format!("{}/readyz", self.url)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.url)).send().await
+                && r.status().is_success()
+            {
+                return;
             }
             assert!(
                 Instant::now() < deadline,
@@ -233,13 +233,13 @@ impl Drop for Server {
         // end any job still running under this server
         if let Ok(entries) = std::fs::read_dir(self.data_dir().join("jobs")) {
             for entry in entries.flatten() {
-                if let Ok(pid) = std::fs::read_to_string(entry.path().join("supervisor.pid")) {
-                    if let Ok(pid) = pid.trim().parse::<i32>() {
-                        let _ = nix::sys::signal::killpg(
-                            nix::unistd::Pid::from_raw(pid),
-                            nix::sys::signal::Signal::SIGKILL,
-                        );
-                    }
+                if let Ok(pid) = std::fs::read_to_string(entry.path().join("supervisor.pid"))
+                    && let Ok(pid) = pid.trim().parse::<i32>()
+                {
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
             }
         }
