@@ -30,6 +30,9 @@ pub struct Settings {
     pub dispatch: DispatchSettings,
     #[serde(default)]
     pub api: ApiSettings,
+    /// Publishing to Kafka; off unless `brokers` (or `HORIZON_KAFKA_BROKERS`) is set.
+    #[serde(default)]
+    pub kafka: horizon_kafka::KafkaSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

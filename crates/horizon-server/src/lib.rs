@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 mod lifecycle;
+mod signalling_store;
 pub mod telemetry;
 pub mod workers;
 
@@ -115,7 +116,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     std::fs::create_dir_all(&settings.data_dir)?;
-    let store = open_store(&settings).await?;
+    let committed = Arc::new(Notify::new());
+    let store: Arc<dyn Store> = Arc::new(signalling_store::SignallingStore::new(
+        open_store(&settings).await?,
+        committed.clone(),
+    ));
     let (backends, exit_notifiers) = build_backends(&settings, supervisor)?;
     let prometheus = telemetry::install().map_err(|e| ServeError::Metrics(e.to_string()))?;
     let dispatch_wake = Arc::new(Notify::new());
@@ -145,6 +150,16 @@ pub async fn serve(
         );
     }
 
+    let relay = if settings.kafka.enabled() {
+        let relay = horizon_kafka::Relay::new(store.clone(), settings.kafka.clone(), committed);
+        let status = relay.status();
+        tokio::spawn(relay.run());
+        Some(status)
+    } else {
+        info!("no Kafka configured: events stay readable through the API only");
+        None
+    };
+
     let addr = settings.bind;
     let state = AppState {
         store,
@@ -152,6 +167,7 @@ pub async fn serve(
         backends: Arc::new(backends),
         dispatch_wake,
         prometheus: Some(prometheus),
+        relay,
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await

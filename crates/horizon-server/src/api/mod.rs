@@ -36,6 +36,8 @@ pub struct AppState {
     /// Wakes the dispatcher when a job is submitted.
     pub dispatch_wake: Arc<Notify>,
     pub prometheus: Option<PrometheusHandle>,
+    /// The outbox relay's state, when Kafka is configured.
+    pub relay: Option<Arc<horizon_kafka::RelayStatus>>,
 }
 
 #[derive(OpenApi)]

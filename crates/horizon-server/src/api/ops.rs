@@ -17,7 +17,9 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// The process can serve: its database answers.
+/// The process can serve: its database answers. Also reports the Kafka
+/// relay's state; a broker outage does not make Horizon unready, since
+/// submissions keep working and events wait in the outbox.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state
@@ -25,7 +27,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         .ping()
         .await
         .map_err(|err| ApiError::Unavailable(format!("database: {err}")))?;
-    Ok(Json(json!({"status": "ready", "database": "ok"})))
+    let kafka = match &state.relay {
+        Some(relay) => serde_json::to_value(relay.snapshot()).unwrap_or(Value::Null),
+        None => json!({"state": "disabled"}),
+    };
+    Ok(Json(
+        json!({"status": "ready", "database": "ok", "kafka": kafka}),
+    ))
 }
 
 /// Prometheus text exposition.

@@ -163,3 +163,148 @@ mod tests {
         assert_eq!(delays, vec![100, 200, 400, 800, 1000, 1000]);
     }
 }
+
+#[cfg(test)]
+mod dispatch_tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+    use horizon_backend::{Accepted, BackendError, Observation};
+    use horizon_core::BackendKind;
+    use horizon_store::{CreateJobParams, SqliteStore};
+    use serde_json::Map;
+
+    use super::*;
+
+    /// A backend whose submissions fail the way a scheduler's can: a number of
+    /// transient failures, then success — or a refusal.
+    #[derive(Debug)]
+    struct Flaky {
+        transient_failures: u32,
+        reject: bool,
+        calls: AtomicU32,
+        cancelled: Mutex<Vec<Uuid>>,
+    }
+
+    #[async_trait]
+    impl Backend for Flaky {
+        fn kind(&self) -> BackendKind {
+            BackendKind::Local
+        }
+        async fn submit(&self, _job: &Job) -> Result<Accepted, BackendError> {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.reject {
+                return Err(BackendError::Rejected("partition does not exist".into()));
+            }
+            if call <= self.transient_failures {
+                return Err(BackendError::Unavailable(format!(
+                    "scheduler busy (call {call})"
+                )));
+            }
+            Ok(Accepted {
+                remote_job_id: Some("4242".into()),
+            })
+        }
+        async fn poll(&self, _jobs: &[Job]) -> Result<Vec<Observation>, BackendError> {
+            Ok(Vec::new())
+        }
+        async fn cancel(&self, job: &Job) -> Result<(), BackendError> {
+            self.cancelled
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(job.id);
+            Ok(())
+        }
+    }
+
+    async fn run(transient_failures: u32, reject: bool) -> (Job, Vec<String>, u32) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("h.db").display());
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url).await.expect("store"));
+        let job = store
+            .create_job(CreateJobParams {
+                id: Uuid::now_v7(),
+                user_id: "alice".into(),
+                agent: "AlphaCal".into(),
+                dataset_id: "d".into(),
+                parameters: Map::new(),
+                backend: BackendKind::Local,
+                correlation_id: "c".into(),
+                created_at: OffsetDateTime::now_utc(),
+                idempotency: None,
+            })
+            .await
+            .expect("create")
+            .job()
+            .clone();
+        let backend = Arc::new(Flaky {
+            transient_failures,
+            reject,
+            calls: AtomicU32::new(0),
+            cancelled: Mutex::new(Vec::new()),
+        });
+        let dispatcher = Dispatcher {
+            store: store.clone(),
+            backend: backend.clone(),
+            settings: DispatchSettings {
+                max_attempts: 3,
+                initial_backoff_ms: 10,
+                max_backoff_ms: 40,
+            },
+            wake: Arc::new(Notify::new()),
+            queued: Arc::new(Notify::new()),
+        };
+        let task = tokio::spawn(dispatcher.run());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let job = loop {
+            let current = store.get_job(job.id).await.expect("get").expect("job");
+            if current.status != JobStatus::Submitted || Instant::now() > deadline {
+                break current;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        task.abort();
+        let events = store.job_events(job.id).await.expect("events");
+        let types = events.iter().map(|e| e.event_type.to_string()).collect();
+        (job, types, backend.calls.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_until_the_backend_accepts() {
+        let (job, events, calls) = run(2, false).await;
+        assert_eq!(job.status, JobStatus::Queued);
+        assert_eq!(job.remote_job_id.as_deref(), Some("4242"));
+        assert_eq!(calls, 3);
+        assert_eq!(events, ["job.submitted", "job.queued"]);
+    }
+
+    #[tokio::test]
+    async fn retries_run_out_with_submit_failed() {
+        let (job, events, calls) = run(10, false).await;
+        assert_eq!(job.status, JobStatus::Failed);
+        let error = job.error.expect("error");
+        assert_eq!(error.code, "SUBMIT_FAILED");
+        assert!(
+            error.message.contains("gave up after 3 attempts"),
+            "{}",
+            error.message
+        );
+        assert!(
+            error.message.contains("scheduler busy"),
+            "{}",
+            error.message
+        );
+        assert_eq!(calls, 3);
+        assert_eq!(events, ["job.submitted", "job.failed"]);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_fails_at_once_with_submit_rejected() {
+        let (job, events, calls) = run(0, true).await;
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.error.expect("error").code, "SUBMIT_REJECTED");
+        assert_eq!(calls, 1);
+        assert_eq!(events, ["job.submitted", "job.failed"]);
+    }
+}

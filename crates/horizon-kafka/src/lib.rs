@@ -1,0 +1,37 @@
+//! Horizon's outbox relay: every event the store commits reaches Kafka, in
+//! per-job order, at least once, through an idempotent producer.
+//!
+//! The relay reads unpublished events from the store in commit order, hands a
+//! whole batch to librdkafka at once (it pipelines and batches the produce
+//! requests), waits for the delivery reports, and only then marks the events
+//! published. Nothing is marked before Kafka acknowledged it, so a broker
+//! outage or a crash delays events but never loses them; a crash between
+//! acknowledgement and marking re-sends them, with the same `ce_id` and
+//! `sequence`, so consumers can drop the duplicate.
+//!
+//! Architecture invariant: the relay is the only code that talks to Kafka,
+//! and it only reads the outbox — it never changes a job.
+
+mod message;
+mod relay;
+mod settings;
+mod topics;
+
+pub use message::{Headers, record_headers};
+pub use relay::{Relay, RelaySnapshot, RelayStatus};
+pub use settings::KafkaSettings;
+pub use topics::ensure_topics;
+
+/// What can go wrong talking to Kafka.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KafkaError {
+    #[error("kafka: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+    #[error("cannot create topic {topic}: {reason}")]
+    Topic { topic: String, reason: String },
+    #[error("store: {0}")]
+    Store(#[from] horizon_store::StoreError),
+    #[error("{0}")]
+    Delivery(String),
+}

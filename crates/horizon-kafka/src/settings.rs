@@ -1,0 +1,92 @@
+//! The `[kafka]` section of the configuration.
+
+use std::collections::BTreeMap;
+
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// `host:port,…`; also `HORIZON_KAFKA_BROKERS`. Empty = no Kafka.
+    pub brokers: String,
+    pub lifecycle_topic: String,
+    pub lifecycle_partitions: i32,
+    pub metrics_topic: String,
+    pub metrics_partitions: i32,
+    pub replication_factor: i32,
+    /// The CloudEvents `ce_source` of every event.
+    pub source: String,
+    /// Events handed to the producer per round.
+    pub batch_size: u32,
+    /// How long librdkafka keeps retrying one message before reporting it
+    /// failed; the relay then retries it itself.
+    pub message_timeout_ms: u64,
+    /// The relay's own backoff after a failed round: doubles up to the max.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Extra librdkafka properties (security.protocol, sasl.*, linger.ms, …).
+    pub producer: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        KafkaSettings {
+            brokers: String::new(),
+            lifecycle_topic: "job-lifecycle".into(),
+            lifecycle_partitions: 10,
+            metrics_topic: "job-metrics".into(),
+            metrics_partitions: 20,
+            replication_factor: 1,
+            source: "/horizon".into(),
+            batch_size: 2000,
+            message_timeout_ms: 60_000,
+            initial_backoff_ms: 200,
+            max_backoff_ms: 10_000,
+            producer: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaSettings {
+    pub fn enabled(&self) -> bool {
+        !self.brokers.trim().is_empty()
+    }
+
+    /// The producer's librdkafka configuration. The settings that the
+    /// guarantees rest on come last so that `producer` cannot weaken them.
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("linger.ms", "5")
+            .set("batch.num.messages", "10000")
+            .set("queue.buffering.max.messages", "200000")
+            .set("retry.backoff.ms", "100")
+            .set("retry.backoff.max.ms", "2000")
+            .set("reconnect.backoff.max.ms", "2000")
+            .set("compression.type", "none");
+        for (key, value) in &self.producer {
+            config.set(key, value);
+        }
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("max.in.flight.requests.per.connection", "5")
+            // the Java client's partitioner, so Java/Kafka Streams consumers co-partition
+            .set("partitioner", "murmur2_random")
+            .set("message.timeout.ms", self.message_timeout_ms.to_string());
+        config
+    }
+
+    pub fn admin_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        for (key, value) in &self.producer {
+            if key.starts_with("security.") || key.starts_with("sasl.") || key.starts_with("ssl.") {
+                config.set(key, value);
+            }
+        }
+        config
+    }
+}

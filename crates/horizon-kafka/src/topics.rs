@@ -1,0 +1,41 @@
+//! Creating the topics at start-up when they are missing.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use tracing::info;
+
+use crate::{KafkaError, KafkaSettings};
+
+/// Create the lifecycle and metrics topics unless they exist.
+pub async fn ensure_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = settings.admin_config().create()?;
+    let topics = [
+        NewTopic::new(
+            &settings.lifecycle_topic,
+            settings.lifecycle_partitions,
+            TopicReplication::Fixed(settings.replication_factor),
+        ),
+        NewTopic::new(
+            &settings.metrics_topic,
+            settings.metrics_partitions,
+            TopicReplication::Fixed(settings.replication_factor),
+        ),
+    ];
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&topics, &options).await? {
+        match result {
+            Ok(topic) => info!(topic, "created Kafka topic {topic}"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(KafkaError::Topic {
+                    topic,
+                    reason: code.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}

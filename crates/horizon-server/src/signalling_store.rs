@@ -1,0 +1,105 @@
+//! A store that rings a bell after every commit that wrote an event, so the
+//! outbox relay publishes within milliseconds instead of at its next poll.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use horizon_core::{BackendKind, Command, Job, JobStatus, MetricsSample};
+use horizon_store::{
+    Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, Store, StoreError, StoredEvent,
+    TokenOwner,
+};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+#[derive(Debug)]
+pub struct SignallingStore {
+    inner: Arc<dyn Store>,
+    committed: Arc<Notify>,
+}
+
+impl SignallingStore {
+    pub fn new(inner: Arc<dyn Store>, committed: Arc<Notify>) -> Self {
+        SignallingStore { inner, committed }
+    }
+
+    fn ring<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if result.is_ok() {
+            self.committed.notify_one();
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl Store for SignallingStore {
+    async fn create_job(&self, params: CreateJobParams) -> Result<Created, StoreError> {
+        self.ring(self.inner.create_job(params).await)
+    }
+
+    async fn get_job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
+        self.inner.get_job(id).await
+    }
+
+    async fn list_jobs(&self, params: ListJobsParams) -> Result<Vec<Job>, StoreError> {
+        self.inner.list_jobs(params).await
+    }
+
+    async fn apply(&self, id: Uuid, command: Command) -> Result<Applied, StoreError> {
+        self.ring(self.inner.apply(id, command).await)
+    }
+
+    async fn record_metrics(
+        &self,
+        id: Uuid,
+        sample: MetricsSample,
+    ) -> Result<StoredEvent, StoreError> {
+        self.ring(self.inner.record_metrics(id, sample).await)
+    }
+
+    async fn job_events(&self, id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner.job_events(id).await
+    }
+
+    async fn jobs_in_status(
+        &self,
+        backend: BackendKind,
+        statuses: &[JobStatus],
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.inner.jobs_in_status(backend, statuses, limit).await
+    }
+
+    async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError> {
+        self.inner.count_by_status().await
+    }
+
+    async fn unpublished_events(&self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.inner.unpublished_events(limit).await
+    }
+
+    async fn mark_published(&self, positions: &[i64]) -> Result<(), StoreError> {
+        self.inner.mark_published(positions).await
+    }
+
+    async fn outbox_depth(&self) -> Result<u64, StoreError> {
+        self.inner.outbox_depth().await
+    }
+
+    async fn create_token(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        admin: bool,
+    ) -> Result<(), StoreError> {
+        self.inner.create_token(token_hash, user_id, admin).await
+    }
+
+    async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
+        self.inner.find_token(token_hash).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
