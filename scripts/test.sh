@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Run Horizon's whole test suite on a fresh machine: installs and starts what
-# the tests need, runs them, and stops what it started.
+# Run Horizon's whole test suite on a fresh machine: installs what the tests
+# need (the Kafka-protocol test broker), then runs every test. The Kafka tests
+# start their own brokers from HORIZON_TEST_KAFKA_BIN; set
+# HORIZON_TEST_KAFKA_BROKERS=host:port to run them against your own cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v python3 >/dev/null || { echo "python3 is needed by the test agents" >&2; exit 1; }
-cargo test --workspace --all-targets "$@"
+# shellcheck source=scripts/kafka-broker.sh
+source scripts/kafka-broker.sh
+if [ -z "${HORIZON_TEST_KAFKA_BROKERS:-}" ]; then
+  kafka_install
+  export HORIZON_TEST_KAFKA_BIN=$KAFKA_BIN
+fi
+cargo test --workspace "$@"

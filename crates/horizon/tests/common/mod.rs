@@ -10,6 +10,8 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+pub mod kafka;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_horizon");
 
 pub fn repo_root() -> PathBuf {
@@ -153,7 +155,13 @@ max_backoff_ms = 200
             .append(true)
             .open(self.dir.path().join("server.log"))
             .unwrap();
-        let child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("HORIZON_") {
+                command.env_remove(key);
+            }
+        }
+        let child = command
             .arg("serve")
             .arg("--config")
             .arg(&self.config)
