@@ -12,6 +12,14 @@
 //! Architecture invariant: the relay is the only code that talks to Kafka,
 //! and it only reads the outbox — it never changes a job.
 
+/// The relay's Prometheus metrics (described by the server's telemetry).
+pub mod metric_names {
+    pub const PUBLISHED: &str = "horizon_events_published_total";
+    pub const PUBLISH_FAILURES: &str = "horizon_event_publish_failures_total";
+    pub const PUBLISH_RETRIES: &str = "horizon_event_publish_retries_total";
+    pub const PUBLISH_LATENCY: &str = "horizon_event_publish_latency_seconds";
+}
+
 mod message;
 mod relay;
 mod settings;

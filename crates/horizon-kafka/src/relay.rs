@@ -18,11 +18,7 @@ use uuid::Uuid;
 use crate::message::{Headers, record_headers};
 use crate::{KafkaError, KafkaSettings, ensure_topics};
 
-/// Metric names (described by the server's telemetry module).
-const PUBLISHED: &str = "horizon_events_published_total";
-const PUBLISH_FAILURES: &str = "horizon_event_publish_failures_total";
-const PUBLISH_RETRIES: &str = "horizon_event_publish_retries_total";
-const PUBLISH_LATENCY: &str = "horizon_event_publish_latency_seconds";
+use crate::metric_names::{PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED};
 
 /// How long an idle relay waits for a wake-up before looking anyway.
 const IDLE_WAIT: Duration = Duration::from_secs(1);

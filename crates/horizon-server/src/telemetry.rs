@@ -9,10 +9,9 @@ pub const JOBS: &str = "horizon_jobs";
 pub const SUBMISSIONS: &str = "horizon_job_submissions_total";
 pub const TRANSITIONS: &str = "horizon_job_transitions_total";
 pub const OUTBOX_DEPTH: &str = "horizon_outbox_depth";
-pub const PUBLISHED: &str = "horizon_events_published_total";
-pub const PUBLISH_FAILURES: &str = "horizon_event_publish_failures_total";
-pub const PUBLISH_RETRIES: &str = "horizon_event_publish_retries_total";
-pub const PUBLISH_LATENCY: &str = "horizon_event_publish_latency_seconds";
+pub use horizon_kafka::metric_names::{
+    PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED,
+};
 
 /// Install the process-wide recorder and describe every metric.
 pub fn install() -> Result<PrometheusHandle, BuildError> {

@@ -25,28 +25,21 @@ fn stdout(out: &Output) -> String {
 async fn submit_wait_follows_the_job_and_exits_with_its_outcome() {
     let server = Server::start().await;
     let token = server.token("alice", false);
-    let ok = tokio::task::spawn_blocking({
-        let (url, token) = (server.url.clone(), token.clone());
-        move || {
-            Command::new(BIN)
-                .args([
-                    "submit",
-                    "--agent",
-                    "ok",
-                    "--dataset",
-                    "ds-9",
-                    "--param",
-                    "seconds=0.5",
-                    "--wait",
-                ])
-                .env("HORIZON_URL", url)
-                .env("HORIZON_TOKEN", token)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    // the server is another process: blocking this test's thread is fine
+    let ok = horizon(
+        &server,
+        &token,
+        &[
+            "submit",
+            "--agent",
+            "ok",
+            "--dataset",
+            "ds-9",
+            "--param",
+            "seconds=0.5",
+            "--wait",
+        ],
+    );
     assert!(
         ok.status.success(),
         "{}",
@@ -67,28 +60,20 @@ async fn submit_wait_follows_the_job_and_exits_with_its_outcome() {
     .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
 
-    let fail = tokio::task::spawn_blocking({
-        let (url, token) = (server.url.clone(), token.clone());
-        move || {
-            Command::new(BIN)
-                .args([
-                    "submit",
-                    "--agent",
-                    "fail",
-                    "--dataset",
-                    "d",
-                    "--params",
-                    r#"{"exit_code": 3}"#,
-                    "--wait",
-                ])
-                .env("HORIZON_URL", url)
-                .env("HORIZON_TOKEN", token)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let fail = horizon(
+        &server,
+        &token,
+        &[
+            "submit",
+            "--agent",
+            "fail",
+            "--dataset",
+            "d",
+            "--params",
+            r#"{"exit_code": 3}"#,
+            "--wait",
+        ],
+    );
     assert_eq!(fail.status.code(), Some(1));
     assert!(stdout(&fail).contains("NONZERO_EXIT"), "{}", stdout(&fail));
 }

@@ -303,22 +303,8 @@ async fn broker_outage_delays_but_loses_nothing_and_the_api_keeps_answering() {
         .await
         .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
-    let metrics = s
-        .server
-        .http
-        .get(format!("{}/metrics", s.server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let depth = metrics
-        .lines()
-        .find(|l| l.starts_with("horizon_outbox_depth "))
-        .unwrap();
-    assert_ne!(
-        depth, "horizon_outbox_depth 0",
+    assert!(
+        s.server.metric("horizon_outbox_depth").await > 0.0,
         "events should wait in the outbox"
     );
 
@@ -646,34 +632,22 @@ async fn publish_fails_then_recovers() -> Option<(Setup, String, Vec<Record>)> {
     // wait until the relay has seen deliveries fail
     let deadline = std::time::Instant::now() + T;
     loop {
-        let m = s
-            .server
-            .http
-            .get(format!("{}/metrics", s.server.url))
-            .send()
+        if s.server
+            .metric("horizon_event_publish_failures_total")
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metric(&m, "horizon_event_publish_failures_total") >= 1.0 {
+            >= 1.0
+        {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no publish failure recorded:\n{m}"
+            "no publish failure recorded"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     s.broker.start_again().await;
     let records = s.consume_all(&events).await;
     Some((s, id, records))
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
 }
 
 #[tokio::test]
@@ -688,34 +662,15 @@ async fn a_failed_publish_is_retried() {
         events.len(),
         "every event arrived after the retries"
     );
-    let m = s
-        .server
-        .http
-        .get(format!("{}/metrics", s.server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = s.server.get_text("/metrics").await;
     assert!(
-        metric(&m, "horizon_event_publish_retries_total") >= 1.0,
+        s.server.metric("horizon_event_publish_retries_total").await >= 1.0,
         "{m}"
     );
     // and the outbox drains
     let deadline = std::time::Instant::now() + T;
     loop {
-        let m = s
-            .server
-            .http
-            .get(format!("{}/metrics", s.server.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metric(&m, "horizon_outbox_depth") == 0.0 {
+        if s.server.metric("horizon_outbox_depth").await == 0.0 {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "outbox never drained");
@@ -737,32 +692,22 @@ async fn publish_failures_give_meaningful_logs_and_metrics() {
         line.contains("timed out") || line.contains("Timed out"),
         "{line}"
     );
-    let m = s
-        .server
-        .http
-        .get(format!("{}/metrics", s.server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metric(&m, "horizon_event_publish_failures_total") >= 1.0);
-    assert!(metric(&m, "horizon_events_published_total") >= 8.0, "{m}");
+    let m = s.server.get_text("/metrics").await;
+    assert!(
+        s.server
+            .metric("horizon_event_publish_failures_total")
+            .await
+            >= 1.0
+    );
+    assert!(
+        s.server.metric("horizon_events_published_total").await >= 8.0,
+        "{m}"
+    );
     assert!(
         m.contains("horizon_event_publish_latency_seconds_bucket"),
         "{m}"
     );
-    let ready: Value = s
-        .server
-        .http
-        .get(format!("{}/readyz", s.server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = serde_json::from_str(&s.server.get_text("/readyz").await).unwrap();
     assert!(ready["kafka"]["failures"].as_u64().unwrap() >= 1, "{ready}");
     assert!(
         ready["kafka"]["last_error"]

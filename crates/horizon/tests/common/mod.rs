@@ -221,6 +221,25 @@ max_backoff_ms = 200
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
+    /// GET an unauthenticated route's body as text (`/metrics`, `/readyz`, …).
+    pub async fn get_text(&self, path: &str) -> String {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        r.text().await.unwrap()
+    }
+
+    /// The value of one unlabelled Prometheus sample (0 when absent).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.get_text("/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+
     pub fn client(&self, token: &str) -> Api {
         Api {
             http: self.http.clone(),
