@@ -5,6 +5,7 @@
 //!   HORIZON_BENCH_KAFKA_BROKERS (default 127.0.0.1:9092)
 //!   HORIZON_BENCH_EVENTS        backlog size (default 20000)
 //!   HORIZON_BENCH_RATE          steady-state events per second (default 500)
+//!   HORIZON_BENCH_BATCH         the relay's batch size (default: the relay's default)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -70,6 +71,9 @@ impl Bench {
             brokers: self.brokers.clone(),
             lifecycle_topic: format!("bench-lifecycle-{unique}"),
             metrics_topic: format!("bench-metrics-{unique}"),
+            // created by the bench itself, so both sides start with the same work
+            create_topics: false,
+            batch_size: env_or("HORIZON_BENCH_BATCH", KafkaSettings::default().batch_size),
             ..KafkaSettings::default()
         }
     }
@@ -92,26 +96,74 @@ async fn commit_to_ack_ms(url: &str, after_position: i64) -> Vec<f64> {
 }
 
 async fn wait_drained(store: &dyn Store) {
-    while store.outbox_depth().await.unwrap() > 0 {
+    // one indexed row, not a count: the check must not slow the relay down
+    while !store.unpublished_events(0, 1).await.unwrap().is_empty() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
-/// Relay: a backlog of `n` committed events, drained.
+/// Relay: a backlog of `n` committed events, drained by a relay that is
+/// already connected (its start-up is measured apart, in `relay_first_ack`).
 async fn relay_backlog(b: &Bench, n: usize) -> f64 {
-    let (store, _) = b.store("backlog").await;
+    // the backlog is written to another database first, then copied in at once
+    let (source, _) = b.store("backlog-source").await;
     for i in 0..n {
-        store.create_job(job(i)).await.unwrap();
+        source.create_job(job(i)).await.unwrap();
     }
+    let (store, url) = b.store("backlog").await;
     let settings = b.settings();
     ensure_topics(&settings).await.unwrap();
     let wake = Arc::new(Notify::new());
+    let task = tokio::spawn(Relay::new(store.clone(), settings, wake.clone()).run());
+    store.create_job(job(usize::MAX)).await.unwrap();
+    wake.notify_one();
+    wait_drained(store.as_ref()).await;
+
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let source_path = b.dir.path().join("backlog-source.db");
+    sqlx::query("ATTACH DATABASE ? AS src")
+        .bind(source_path.display().to_string())
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut *conn).await.unwrap();
+    sqlx::query("INSERT INTO jobs SELECT * FROM src.jobs")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at)
+         SELECT event_id, job_id, stream, sequence, event_type, envelope, created_at FROM src.events ORDER BY position",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("COMMIT").execute(&mut *conn).await.unwrap();
+
     let started = Instant::now();
-    let task = tokio::spawn(Relay::new(store.clone(), settings, wake).run());
+    wake.notify_one();
     wait_drained(store.as_ref()).await;
     let elapsed = started.elapsed().as_secs_f64();
     task.abort();
     n as f64 / elapsed
+}
+
+/// Relay: from start to the first event acknowledged (connection, producer id).
+async fn relay_first_ack(b: &Bench) -> f64 {
+    let (store, _) = b.store("first-ack").await;
+    store.create_job(job(0)).await.unwrap();
+    let settings = b.settings();
+    ensure_topics(&settings).await.unwrap();
+    let started = Instant::now();
+    let task = tokio::spawn(Relay::new(store.clone(), settings, Arc::new(Notify::new())).run());
+    wait_drained(store.as_ref()).await;
+    task.abort();
+    started.elapsed().as_secs_f64() * 1000.0
 }
 
 /// Relay: events committed one by one at `rate`/s while it runs.
@@ -144,7 +196,7 @@ async fn messages(b: &Bench, n: usize) -> Vec<(String, String, Headers)> {
         store.create_job(job(i)).await.unwrap();
     }
     store
-        .unpublished_events(n as u32)
+        .unpublished_events(0, n as u32)
         .await
         .unwrap()
         .into_iter()
@@ -159,12 +211,34 @@ fn plain_producer(settings: &KafkaSettings) -> FutureProducer {
     settings.producer_config().create().unwrap()
 }
 
+/// One acknowledged message, so the producer is connected and has its id.
+async fn warm_up(
+    producer: &FutureProducer,
+    settings: &KafkaSettings,
+    msg: &(String, String, Headers),
+) {
+    let (key, value, headers) = msg;
+    let record = FutureRecord::to(&settings.lifecycle_topic)
+        .key(key)
+        .payload(value)
+        .headers(record_headers(headers, &settings.source));
+    producer
+        .send_result(record)
+        .map_err(|(e, _)| e)
+        .unwrap()
+        .await
+        .unwrap()
+        .map_err(|(e, _)| e)
+        .unwrap();
+}
+
 /// Plain producer: the same `n` messages enqueued at once, all acknowledged.
 async fn plain_backlog(b: &Bench, n: usize) -> f64 {
     let msgs = messages(b, n).await;
     let settings = b.settings();
     ensure_topics(&settings).await.unwrap();
     let producer = plain_producer(&settings);
+    warm_up(&producer, &settings, &msgs[0]).await;
     let started = Instant::now();
     let mut futures = Vec::with_capacity(n);
     for (key, value, headers) in &msgs {
@@ -186,20 +260,7 @@ async fn plain_steady(b: &Bench, n: usize, rate: f64) -> Vec<f64> {
     let settings = b.settings();
     ensure_topics(&settings).await.unwrap();
     let producer = plain_producer(&settings);
-    // warm up like the relay: one acknowledged message first
-    let (key, value, headers) = &msgs[0];
-    let record = FutureRecord::to(&settings.lifecycle_topic)
-        .key(key)
-        .payload(value)
-        .headers(record_headers(headers, &settings.source));
-    producer
-        .send_result(record)
-        .map_err(|(e, _)| e)
-        .unwrap()
-        .await
-        .unwrap()
-        .map_err(|(e, _)| e)
-        .unwrap();
+    warm_up(&producer, &settings, &msgs[0]).await;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     let mut tasks = Vec::with_capacity(n);
     for (key, value, headers) in &msgs {
@@ -242,11 +303,20 @@ async fn main() {
         })
         .unwrap();
     let b = Bench { brokers, dir };
+    // the broker may still be starting: wait until it answers an admin request
+    for attempt in 1.. {
+        match ensure_topics(&b.settings()).await {
+            Ok(()) => break,
+            Err(err) if attempt < 10 => eprintln!("broker not ready ({err}); retrying"),
+            Err(err) => panic!("broker not ready: {err}"),
+        }
+    }
     eprintln!(
         "relay benchmark against {} ({n} backlog events; {steady_n} events at {rate}/s)",
         b.brokers
     );
 
+    let first_ack = relay_first_ack(&b).await;
     let relay_tput = relay_backlog(&b, n).await;
     let plain_tput = plain_backlog(&b, n).await;
     let relay_lat = relay_steady(&b, steady_n, rate).await;
@@ -275,4 +345,6 @@ async fn main() {
             percentile(lat, 1.0)
         );
     }
+    println!();
+    println!("relay start-up to first acknowledged event: {first_ack:.0} ms");
 }

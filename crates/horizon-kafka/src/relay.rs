@@ -1,6 +1,6 @@
 //! The relay loop: outbox → Kafka → marked published.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::Notify;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::message::{Headers, record_headers};
@@ -56,10 +56,30 @@ pub struct Relay {
     status: Arc<RelayStatus>,
 }
 
-/// The outcome of one round.
-enum Round {
+/// Batches handed to the producer before the oldest one's reports are awaited.
+const PIPELINE_DEPTH: usize = 4;
+
+/// A batch handed to the producer, waiting for its delivery reports.
+struct InFlight {
+    events: Vec<OutboxEvent>,
+    sent: Vec<Result<DeliveryFuture, String>>,
+}
+
+/// What is between the outbox and Kafka's acknowledgements.
+#[derive(Default)]
+struct Pipeline {
+    /// The last position handed to the producer.
+    cursor: i64,
+    in_flight: VecDeque<InFlight>,
+    /// Jobs with an undelivered event: their later events wait for it.
+    failed_jobs: HashSet<Uuid>,
+    /// Positions that failed or were held back, to count re-sends.
+    retrying: HashSet<i64>,
+}
+
+enum Step {
     Idle,
-    Published(usize),
+    Progress,
 }
 
 impl Relay {
@@ -95,7 +115,9 @@ impl Relay {
     pub async fn run(self) {
         let initial = Duration::from_millis(self.settings.initial_backoff_ms.max(1));
         let mut backoff = initial;
-        while let Err(err) = ensure_topics(&self.settings).await {
+        while self.settings.create_topics
+            && let Err(err) = ensure_topics(&self.settings).await
+        {
             warn!(
                 "cannot create Kafka topics on {} yet, retrying in {backoff:?}: {err}",
                 self.settings.brokers
@@ -108,7 +130,7 @@ impl Relay {
             self.settings.lifecycle_topic, self.settings.metrics_topic);
         backoff = initial;
         let mut producer: Option<FutureProducer> = None;
-        let mut retrying = HashSet::new();
+        let mut pipeline = Pipeline::default();
         loop {
             let current = match &producer {
                 Some(p) => p,
@@ -124,8 +146,8 @@ impl Relay {
                     }
                 },
             };
-            match self.round(current, &mut retrying).await {
-                Ok(Round::Idle) => {
+            match self.step(current, &mut pipeline).await {
+                Ok(Step::Idle) => {
                     backoff = initial;
                     self.status.update(|s| s.state = "idle");
                     tokio::select! {
@@ -133,13 +155,19 @@ impl Relay {
                         () = tokio::time::sleep(IDLE_WAIT) => {}
                     }
                 }
-                Ok(Round::Published(n)) => {
-                    backoff = initial;
-                    debug!(events = n, "published {n} events to Kafka");
-                }
+                Ok(Step::Progress) => backoff = initial,
                 Err(err) => {
                     warn!("publishing events to Kafka failed, retrying in {backoff:?}: {err}");
                     self.failed(&err);
+                    // start again from the oldest unpublished event once every
+                    // report still outstanding is in
+                    for batch in std::mem::take(&mut pipeline.in_flight) {
+                        for future in batch.sent.into_iter().flatten() {
+                            let _ = future.await;
+                        }
+                    }
+                    pipeline.cursor = 0;
+                    pipeline.failed_jobs.clear();
                     if let Some((code, reason)) = current.client().fatal_error() {
                         error!(
                             "the Kafka producer hit a fatal error ({code}: {reason}); starting a new one"
@@ -153,34 +181,51 @@ impl Relay {
         }
     }
 
-    /// Hand one batch of unpublished events to the producer, wait for every
-    /// delivery report, and mark the delivered ones published.
-    async fn round(
-        &self,
-        producer: &FutureProducer,
-        retrying: &mut HashSet<i64>,
-    ) -> Result<Round, KafkaError> {
-        let batch = self
-            .store
-            .unpublished_events(self.settings.batch_size)
-            .await?;
-        if batch.is_empty() {
-            return Ok(Round::Idle);
-        }
-        self.status.update(|s| s.state = "publishing");
-        let mut pending = Vec::with_capacity(batch.len());
-        for outbox in &batch {
-            if retrying.remove(&outbox.position) {
-                metrics::counter!(PUBLISH_RETRIES).increment(1);
+    /// Keep up to `PIPELINE_DEPTH` batches with the producer, then settle the
+    /// oldest: await its reports and mark what Kafka acknowledged.
+    async fn step(&self, producer: &FutureProducer, p: &mut Pipeline) -> Result<Step, KafkaError> {
+        while p.in_flight.len() < PIPELINE_DEPTH {
+            let events = self
+                .store
+                .unpublished_events(p.cursor, self.settings.batch_size)
+                .await?;
+            let Some(last) = events.last() else { break };
+            p.cursor = last.position;
+            let mut sent = Vec::with_capacity(events.len());
+            for outbox in &events {
+                if p.retrying.remove(&outbox.position) {
+                    metrics::counter!(PUBLISH_RETRIES).increment(1);
+                }
+                sent.push(self.enqueue(producer, outbox).await);
             }
-            pending.push(self.enqueue(producer, outbox).await);
+            p.in_flight.push_back(InFlight { events, sent });
         }
-        // Kafka acknowledges in order per partition; collect every report.
-        let mut failed_jobs: HashSet<Uuid> = HashSet::new();
-        let mut delivered = Vec::with_capacity(batch.len());
-        let mut first_error = None;
-        let now = OffsetDateTime::now_utc();
-        for (outbox, sent) in batch.iter().zip(pending) {
+        let Some(batch) = p.in_flight.pop_front() else {
+            return Ok(Step::Idle);
+        };
+        self.status.update(|s| s.state = "publishing");
+        self.settle(batch, p).await?;
+        if p.failed_jobs.is_empty() {
+            return Ok(Step::Progress);
+        }
+        // Something was not delivered: settle everything already sent (its
+        // later events of the failed jobs are held back), then start over.
+        let mut held = 0;
+        while let Some(batch) = p.in_flight.pop_front() {
+            held += batch.events.len();
+            self.settle(batch, p).await?;
+        }
+        Err(KafkaError::Delivery(format!(
+            "events of {} job(s) were not delivered; {held} later events were settled before retrying",
+            p.failed_jobs.len()
+        )))
+    }
+
+    /// Await one batch's delivery reports and mark the delivered events
+    /// published, except those of a job whose earlier event failed.
+    async fn settle(&self, batch: InFlight, p: &mut Pipeline) -> Result<(), KafkaError> {
+        let mut delivered = Vec::with_capacity(batch.events.len());
+        for (outbox, sent) in batch.events.iter().zip(batch.sent) {
             let result = match sent {
                 Ok(future) => match future.await {
                     Ok(Ok(_delivery)) => Ok(()),
@@ -190,9 +235,9 @@ impl Relay {
                 Err(err) => Err(err),
             };
             let job_id = outbox.event.job_id;
-            if failed_jobs.contains(&job_id) {
+            if p.failed_jobs.contains(&job_id) {
                 // an earlier event of this job failed: send this one again after it
-                retrying.insert(outbox.position);
+                p.retrying.insert(outbox.position);
                 continue;
             }
             match result {
@@ -206,29 +251,22 @@ impl Relay {
                     warn!(job.id = %job_id, event.id = %outbox.event.event_id,
                         "Kafka did not accept event {} ({} #{} of job {job_id}): {err}",
                         outbox.event.event_id, outbox.event.event_type, outbox.event.sequence);
-                    failed_jobs.insert(job_id);
-                    retrying.insert(outbox.position);
-                    first_error.get_or_insert(err);
+                    p.failed_jobs.insert(job_id);
+                    p.retrying.insert(outbox.position);
                 }
             }
         }
         self.store.mark_published(&delivered).await?;
         metrics::counter!(PUBLISHED).increment(delivered.len() as u64);
         let acked = delivered.len() as u64;
+        let now = OffsetDateTime::now_utc();
         self.status.update(|s| {
             s.published += acked;
             if acked > 0 {
                 s.last_ack = now.format(&Rfc3339).ok();
             }
         });
-        match first_error {
-            Some(err) => Err(KafkaError::Delivery(format!(
-                "{} of {} events were not delivered: {err}",
-                batch.len() - delivered.len(),
-                batch.len()
-            ))),
-            None => Ok(Round::Published(batch.len())),
-        }
+        Ok(())
     }
 
     /// Put one event on the producer's queue, waiting while the queue is full.

@@ -15,6 +15,9 @@ pub struct KafkaSettings {
     pub metrics_topic: String,
     pub metrics_partitions: i32,
     pub replication_factor: i32,
+    /// Create missing topics at start-up (turn off where the cluster's ACLs
+    /// forbid it and the topics are managed elsewhere).
+    pub create_topics: bool,
     /// The CloudEvents `ce_source` of every event.
     pub source: String,
     /// Events handed to the producer per round.
@@ -38,8 +41,9 @@ impl Default for KafkaSettings {
             metrics_topic: "job-metrics".into(),
             metrics_partitions: 20,
             replication_factor: 1,
+            create_topics: true,
             source: "/horizon".into(),
-            batch_size: 2000,
+            batch_size: 1000,
             message_timeout_ms: 60_000,
             initial_backoff_ms: 200,
             max_backoff_ms: 10_000,
@@ -59,7 +63,7 @@ impl KafkaSettings {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.brokers)
-            .set("linger.ms", "5")
+            .set("linger.ms", "1")
             .set("batch.num.messages", "10000")
             .set("queue.buffering.max.messages", "200000")
             .set("retry.backoff.ms", "100")

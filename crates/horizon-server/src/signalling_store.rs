@@ -74,8 +74,12 @@ impl Store for SignallingStore {
         self.inner.count_by_status().await
     }
 
-    async fn unpublished_events(&self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
-        self.inner.unpublished_events(limit).await
+    async fn unpublished_events(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.inner.unpublished_events(after, limit).await
     }
 
     async fn mark_published(&self, positions: &[i64]) -> Result<(), StoreError> {

@@ -60,8 +60,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// How many jobs are in each status.
     async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError>;
 
-    /// Events not yet published, in commit order.
-    async fn unpublished_events(&self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError>;
+    /// Events not yet published whose position is after `after`, in commit order.
+    async fn unpublished_events(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
 
     async fn mark_published(&self, positions: &[i64]) -> Result<(), StoreError>;
 

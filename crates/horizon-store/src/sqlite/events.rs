@@ -153,11 +153,14 @@ pub(super) async fn job_events(
 
 pub(super) async fn unpublished(
     pool: &SqlitePool,
+    after: i64,
     limit: u32,
 ) -> Result<Vec<OutboxEvent>, StoreError> {
-    let rows =
-        sqlx::query("SELECT * FROM events WHERE published_at IS NULL ORDER BY position LIMIT ?")
-            .bind(i64::from(limit))
+    let rows = sqlx::query(
+        "SELECT * FROM events WHERE published_at IS NULL AND position > ? ORDER BY position LIMIT ?",
+    )
+    .bind(after)
+    .bind(i64::from(limit))
             .fetch_all(pool)
             .await?;
     rows.iter()

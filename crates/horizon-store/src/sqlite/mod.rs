@@ -214,8 +214,12 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn unpublished_events(&self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
-        events::unpublished(&self.pool, limit).await
+    async fn unpublished_events(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        events::unpublished(&self.pool, after, limit).await
     }
 
     async fn mark_published(&self, positions: &[i64]) -> Result<(), StoreError> {

@@ -205,7 +205,7 @@ async fn metrics_have_their_own_sequence_and_outbox_keeps_commit_order() {
         .map(|e| e.sequence)
         .collect();
     assert_eq!(metrics, vec![1, 2, 3]);
-    let outbox = store.unpublished_events(100).await.expect("outbox");
+    let outbox = store.unpublished_events(0, 100).await.expect("outbox");
     assert_eq!(outbox.len(), 4);
     assert!(outbox.windows(2).all(|w| w[0].position < w[1].position));
     store
