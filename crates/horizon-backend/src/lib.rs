@@ -84,4 +84,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// Stop a job. Stopping a job that is not running is not an error.
     async fn cancel(&self, job: &Job) -> Result<(), BackendError>;
+
+    /// Once at start-up, with the ids of every job that is still active
+    /// (QUEUED or RUNNING): stop whatever the backend still runs for any other
+    /// job — a job cancelled just before a crash, whose stop was never sent.
+    /// Returns how many were stopped.
+    async fn stop_strays(&self, _active: &[Uuid]) -> Result<usize, BackendError> {
+        Ok(0)
+    }
 }

@@ -106,3 +106,50 @@ async fn submitted_jobs_survive_a_crash_before_dispatch() {
         assert_eq!(server.runs_of(id), 1);
     }
 }
+
+#[tokio::test]
+async fn a_cancel_committed_just_before_a_crash_still_stops_the_program() {
+    let mut server = Server::start().await;
+    let alice = server.user("alice");
+    let id = alice.submit("sleep", json!({"seconds": 120})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let running = alice
+        .wait_for(&id, Some("RUNNING"), Duration::from_secs(30))
+        .await;
+    let supervisor: i32 = running["remote_job_id"].as_str().unwrap().parse().unwrap();
+    server.kill9();
+    assert!(
+        common::pid_alive(supervisor),
+        "the job's program outlives the server"
+    );
+    // what a crash between committing the cancel and signalling the program
+    // leaves behind: the job is CANCELLED, its program still runs
+    let url = format!(
+        "sqlite://{}",
+        server.data_dir().join("horizon.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE jobs SET status = 'CANCELLED' WHERE id = ?")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    server.restart().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while common::pid_alive(supervisor) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stray program still running\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        server
+            .log()
+            .contains("has ended but its program was still running")
+    );
+}

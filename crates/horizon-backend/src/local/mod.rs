@@ -353,21 +353,47 @@ impl Backend for LocalBackend {
         Ok(observations)
     }
 
+    async fn stop_strays(&self, active: &[Uuid]) -> Result<usize, BackendError> {
+        let mut stopped = 0;
+        for entry in std::fs::read_dir(&self.config.jobs_dir)? {
+            let entry = entry?;
+            let Ok(id) = Uuid::parse_str(&entry.file_name().to_string_lossy()) else {
+                continue;
+            };
+            if active.contains(&id) || entry.path().join(files::EXIT).exists() {
+                continue;
+            }
+            if self.stop(id)? {
+                warn!(job.id = %id, "job {id} has ended but its program was still running: stopped it");
+                stopped += 1;
+            }
+        }
+        Ok(stopped)
+    }
+
     async fn cancel(&self, job: &Job) -> Result<(), BackendError> {
-        let dir = self.job_dir(&job.id);
+        self.stop(job.id)?;
+        Ok(())
+    }
+}
+
+impl LocalBackend {
+    /// SIGTERM to the job's process group, SIGKILL after the grace period;
+    /// false when nothing of the job was running.
+    fn stop(&self, job_id: Uuid) -> Result<bool, BackendError> {
+        let dir = self.job_dir(&job_id);
         let Some(pid) = files::read_pid(&dir)? else {
-            return Ok(());
+            return Ok(false);
         };
-        if !procfs::is_alive_with(pid, &job.id.to_string()) {
-            return Ok(());
+        if !procfs::is_alive_with(pid, &job_id.to_string()) {
+            return Ok(false);
         }
         let group = Pid::from_raw(pid);
-        info!(job.id = %job.id, pid, "stopping job {}: SIGTERM to process group {pid}", job.id);
+        info!(job.id = %job_id, pid, "stopping job {job_id}: SIGTERM to process group {pid}");
         if let Err(err) = killpg(group, Signal::SIGTERM) {
-            warn!(job.id = %job.id, "SIGTERM to process group {pid} failed: {err}");
+            warn!(job.id = %job_id, "SIGTERM to process group {pid} failed: {err}");
         }
         let grace = self.config.cancel_grace;
-        let job_id = job.id;
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             if killpg(group, None).is_ok() {
@@ -375,6 +401,6 @@ impl Backend for LocalBackend {
                 let _ = killpg(group, Signal::SIGKILL);
             }
         });
-        Ok(())
+        Ok(true)
     }
 }

@@ -35,6 +35,7 @@ impl Watcher {
                 }
             });
         }
+        self.stop_strays().await;
         loop {
             if let Err(err) = self.tick().await {
                 error!(backend = %self.backend.kind(), "watcher pass failed: {err}");
@@ -43,6 +44,35 @@ impl Watcher {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(self.interval) => {}
             }
+        }
+    }
+
+    /// Stop programs still running for jobs that already ended (cancelled
+    /// just before a crash). Skipped when the active jobs do not fit in one read.
+    async fn stop_strays(&self) {
+        let active = match self
+            .store
+            .jobs_in_status(
+                self.backend.kind(),
+                &[JobStatus::Queued, JobStatus::Running],
+                BATCH,
+            )
+            .await
+        {
+            Ok(jobs) if jobs.len() < BATCH as usize => jobs,
+            Ok(_) => return,
+            Err(err) => {
+                warn!("cannot look for stray programs: {err}");
+                return;
+            }
+        };
+        let ids: Vec<uuid::Uuid> = active.iter().map(|j| j.id).collect();
+        match self.backend.stop_strays(&ids).await {
+            Ok(0) => {}
+            Ok(n) => {
+                warn!(backend = %self.backend.kind(), "stopped {n} programs of jobs that had already ended")
+            }
+            Err(err) => warn!("cannot look for stray programs: {err}"),
         }
     }
 
