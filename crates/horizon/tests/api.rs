@@ -46,88 +46,64 @@ async fn job_count(api: &common::Api) -> usize {
 async fn bad_inputs_get_their_status_and_a_problem_body_and_change_nothing() {
     let server = Server::start().await;
     let alice = server.user("alice");
-    let post = |body: String| {
-        alice
+    // bodies POSTed to /v1/jobs, and what each must get
+    let bodies: Vec<(String, StatusCode, &str)> = vec![
+        ("{\"agent\": ".into(), StatusCode::BAD_REQUEST, "malformed JSON"),
+        (
+            json!({"agent": 42, "dataset_id": "d", "parameters": {}}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid type",
+        ),
+        (
+            json!({"agent": "ok", "dataset_id": "d", "parameters": [1, 2]}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "parameters",
+        ),
+        (
+            json!({"agent": "ok", "dataset_id": "d", "parameters": {}, "colour": "red"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "unknown field",
+        ),
+        (
+            json!({"agent": "NoSuchAgent", "dataset_id": "d", "parameters": {}}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown agent \"NoSuchAgent\"",
+        ),
+        (
+            json!({"agent": "ok", "dataset_id": "", "parameters": {}}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "dataset_id",
+        ),
+        (
+            json!({"agent": "ok", "dataset_id": "x".repeat(257), "parameters": {}}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "dataset_id",
+        ),
+        // parameters over 64 KiB inside a body under the body limit: an invalid field
+        (
+            json!({"agent": "ok", "dataset_id": "d", "parameters": {"blob": "x".repeat(70 * 1024)}})
+                .to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "parameters",
+        ),
+        // a body over the server's limit
+        (
+            json!({"agent": "ok", "dataset_id": "d", "parameters": {"blob": "x".repeat(300 * 1024)}})
+                .to_string(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger",
+        ),
+    ];
+    for (body, status, detail) in bodies {
+        let r = alice
             .request(Method::POST, "/v1/jobs")
             .header("content-type", "application/json")
             .body(body)
             .send()
-    };
-    assert_problem(
-        post("{\"agent\": ".into()).await.unwrap(),
-        StatusCode::BAD_REQUEST,
-        "malformed JSON",
-    )
-    .await;
-    assert_problem(
-        post(json!({"agent": 42, "dataset_id": "d", "parameters": {}}).to_string())
             .await
-            .unwrap(),
-        StatusCode::BAD_REQUEST,
-        "invalid type",
-    )
-    .await;
-    assert_problem(
-        post(json!({"agent": "ok", "dataset_id": "d", "parameters": [1, 2]}).to_string())
-            .await
-            .unwrap(),
-        StatusCode::BAD_REQUEST,
-        "parameters",
-    )
-    .await;
-    assert_problem(
-        post(
-            json!({"agent": "ok", "dataset_id": "d", "parameters": {}, "colour": "red"})
-                .to_string(),
-        )
-        .await
-        .unwrap(),
-        StatusCode::BAD_REQUEST,
-        "unknown field",
-    )
-    .await;
-    assert_problem(
-        post(json!({"agent": "NoSuchAgent", "dataset_id": "d", "parameters": {}}).to_string())
-            .await
-            .unwrap(),
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "unknown agent \"NoSuchAgent\"",
-    )
-    .await;
-    assert_problem(
-        post(json!({"agent": "ok", "dataset_id": "", "parameters": {}}).to_string())
-            .await
-            .unwrap(),
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "dataset_id",
-    )
-    .await;
-    assert_problem(
-        post(json!({"agent": "ok", "dataset_id": "x".repeat(257), "parameters": {}}).to_string())
-            .await
-            .unwrap(),
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "dataset_id",
-    )
-    .await;
-    // parameters over 64 KiB inside a body under the body limit: an invalid field
-    let big =
-        json!({"agent": "ok", "dataset_id": "d", "parameters": {"blob": "x".repeat(70 * 1024)}});
-    assert_problem(
-        post(big.to_string()).await.unwrap(),
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "parameters",
-    )
-    .await;
-    // a body over the server's limit
-    let huge =
-        json!({"agent": "ok", "dataset_id": "d", "parameters": {"blob": "x".repeat(300 * 1024)}});
-    assert_problem(
-        post(huge.to_string()).await.unwrap(),
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "larger",
-    )
-    .await;
+            .unwrap();
+        assert_problem(r, status, detail).await;
+    }
     // a bad header value
     let r = alice
         .request(Method::POST, "/v1/jobs")
@@ -138,42 +114,30 @@ async fn bad_inputs_get_their_status_and_a_problem_body_and_change_nothing() {
         .unwrap();
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "x-correlation-id").await;
     // unknown routes, unknown jobs, bad list queries
-    let r = alice
-        .request(Method::GET, "/v1/nothing-here")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::NOT_FOUND, "no such route").await;
-    let r = alice
-        .request(Method::GET, "/v1/jobs/0192d7a4-0000-7000-8000-000000000000")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::NOT_FOUND, "not found").await;
-    let r = alice
-        .request(Method::GET, "/v1/jobs/not-a-uuid")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::NOT_FOUND, "not found").await;
-    let r = alice
-        .request(Method::GET, "/v1/jobs?status=DONE")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "status").await;
-    let r = alice
-        .request(Method::GET, "/v1/jobs?limit=abc")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::BAD_REQUEST, "query").await;
-    let r = alice
-        .request(Method::GET, "/v1/jobs?limit=1000")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "limit").await;
+    let gets = [
+        ("/v1/nothing-here", StatusCode::NOT_FOUND, "no such route"),
+        (
+            "/v1/jobs/0192d7a4-0000-7000-8000-000000000000",
+            StatusCode::NOT_FOUND,
+            "not found",
+        ),
+        ("/v1/jobs/not-a-uuid", StatusCode::NOT_FOUND, "not found"),
+        (
+            "/v1/jobs?status=DONE",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "status",
+        ),
+        ("/v1/jobs?limit=abc", StatusCode::BAD_REQUEST, "query"),
+        (
+            "/v1/jobs?limit=1000",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit",
+        ),
+    ];
+    for (path, status, detail) in gets {
+        let r = alice.request(Method::GET, path).send().await.unwrap();
+        assert_problem(r, status, detail).await;
+    }
     // nothing above made a job
     assert_eq!(job_count(&alice).await, 0);
 }

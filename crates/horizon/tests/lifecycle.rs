@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, assert_lifecycle, payload, pid_alive};
+use common::{COMPLETED_LIFE, Server, assert_lifecycle, payload, pid_alive};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -27,16 +27,7 @@ async fn completing_job_goes_through_four_events_with_metrics() {
     assert!(done["started_at"].is_string() && done["finished_at"].is_string());
 
     let events = alice.events(id).await;
-    assert_lifecycle(
-        id,
-        &events,
-        &[
-            "job.submitted",
-            "job.queued",
-            "job.running",
-            "job.completed",
-        ],
-    );
+    assert_lifecycle(id, &events, COMPLETED_LIFE);
     let submitted = payload(&events, "job.submitted");
     assert_eq!(submitted["agent"], "ok");
     assert_eq!(submitted["dataset_id"], "ds-1");

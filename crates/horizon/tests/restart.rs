@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, ServerOptions, assert_lifecycle};
+use common::{COMPLETED_LIFE, Server, ServerOptions, assert_lifecycle};
 use serde_json::json;
 
 #[tokio::test]
@@ -43,16 +43,7 @@ async fn kill_9_while_jobs_run_then_restart_loses_nothing_and_runs_nothing_twice
             server.log()
         );
         let events = alice.events(id).await;
-        assert_lifecycle(
-            id,
-            &events,
-            &[
-                "job.submitted",
-                "job.queued",
-                "job.running",
-                "job.completed",
-            ],
-        );
+        assert_lifecycle(id, &events, COMPLETED_LIFE);
         let ids: Vec<&str> = events
             .iter()
             .map(|e| e["event_id"].as_str().unwrap())
@@ -93,16 +84,7 @@ async fn submitted_jobs_survive_a_crash_before_dispatch() {
     for id in &ids {
         let job = alice.wait_for(id, None, Duration::from_secs(60)).await;
         assert_eq!(job["status"], "COMPLETED");
-        assert_lifecycle(
-            id,
-            &alice.events(id).await,
-            &[
-                "job.submitted",
-                "job.queued",
-                "job.running",
-                "job.completed",
-            ],
-        );
+        assert_lifecycle(id, &alice.events(id).await, COMPLETED_LIFE);
         assert_eq!(server.runs_of(id), 1);
     }
 }

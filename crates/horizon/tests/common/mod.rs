@@ -13,6 +13,14 @@ use tempfile::TempDir;
 pub mod kafka;
 pub mod kafka_setup;
 
+/// The lifecycle events of a job that ran and completed.
+pub const COMPLETED_LIFE: &[&str] = &[
+    "job.submitted",
+    "job.queued",
+    "job.running",
+    "job.completed",
+];
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_horizon");
 
 pub fn repo_root() -> PathBuf {
