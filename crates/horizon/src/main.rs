@@ -2,6 +2,7 @@
 //! (`token create`) and the command line client that talks to a running
 //! server (`submit`, `status`, `list`, `cancel`, `events`).
 
+mod bench;
 mod client;
 mod commands;
 mod settings;
@@ -114,6 +115,23 @@ enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Measure a running server: submit jobs concurrently, report latency and throughput
+    Bench {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Agent to submit (a quick one, e.g. a `/bin/true` agent)
+        #[arg(long)]
+        agent: String,
+        /// Jobs to submit
+        #[arg(long, default_value_t = 1000)]
+        jobs: usize,
+        /// Requests in flight at once
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Also wait until every job has ended and report that rate
+        #[arg(long)]
+        wait: bool,
+    },
     /// (internal) run one job's program and record how it ended
     #[command(hide = true)]
     Supervise {
@@ -204,6 +222,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             commands::cancel(&client, &id, reason.as_deref()).await
         }
         Command::Events { client, id, follow } => commands::events(&client, &id, follow).await,
+        Command::Bench {
+            client,
+            agent,
+            jobs,
+            concurrency,
+            wait,
+        } => bench::submit(&client, &agent, jobs, concurrency, wait).await,
         Command::Supervise {
             job_dir,
             job_id: _,

@@ -12,7 +12,7 @@ pub mod files;
 mod procfs;
 pub mod supervisor;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -65,6 +65,9 @@ pub struct LocalBackend {
     config: LocalConfig,
     ticks_per_second: u64,
     sampled: Mutex<HashMap<Uuid, Sampled>>,
+    /// QUEUED jobs whose directory this process found without a program: only
+    /// this process starts programs, so they need no second look.
+    unstarted: Mutex<HashSet<Uuid>>,
     /// Notified when a supervisor this process started exits, so the watcher
     /// can report the outcome at once.
     exited: Arc<Notify>,
@@ -88,6 +91,7 @@ impl LocalBackend {
             config,
             ticks_per_second: procfs::clock_ticks_per_second(),
             sampled: Mutex::new(HashMap::new()),
+            unstarted: Mutex::new(HashSet::new()),
             exited: Arc::new(Notify::new()),
         })
     }
@@ -278,7 +282,12 @@ impl Backend for LocalBackend {
         let mut running = 0usize;
         let mut waiting = Vec::new();
         let now = OffsetDateTime::now_utc();
+        let mut unstarted = self.unstarted.lock().unwrap_or_else(|e| e.into_inner());
         for job in jobs {
+            if job.status == JobStatus::Queued && unstarted.contains(&job.id) {
+                waiting.push(job);
+                continue;
+            }
             let mut observe = |update| {
                 observations.push(Observation {
                     job_id: job.id,
@@ -307,7 +316,10 @@ impl Backend for LocalBackend {
                         "the job's supervisor process vanished without recording how the program ended",
                     ),
                 }),
-                DirState::NotStarted if job.status == JobStatus::Queued => waiting.push(job),
+                DirState::NotStarted if job.status == JobStatus::Queued => {
+                    unstarted.insert(job.id);
+                    waiting.push(job);
+                }
                 DirState::NotStarted => observe(Update::Failed {
                     started_at: None,
                     finished_at: now,
@@ -324,6 +336,7 @@ impl Backend for LocalBackend {
             }
             let update = match self.start(job) {
                 Ok(pid) => {
+                    unstarted.remove(&job.id);
                     running += 1;
                     Update::Running {
                         remote_job_id: Some(pid.to_string()),
@@ -345,7 +358,9 @@ impl Backend for LocalBackend {
                 update,
             });
         }
-        let active: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
+        let active: HashSet<Uuid> = jobs.iter().map(|j| j.id).collect();
+        unstarted.retain(|id| active.contains(id));
+        drop(unstarted);
         self.sampled
             .lock()
             .unwrap_or_else(|e| e.into_inner())

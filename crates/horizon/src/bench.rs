@@ -1,0 +1,93 @@
+//! `horizon bench`: submit jobs to a running server as fast as it takes them
+//! and report submit latency, submit throughput and (with --wait) how fast
+//! the jobs are driven to their end.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use reqwest::Method;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::ClientArgs;
+use crate::client::Client;
+
+pub async fn submit(
+    args: &ClientArgs,
+    agent: &str,
+    jobs: usize,
+    concurrency: usize,
+    wait: bool,
+) -> anyhow::Result<ExitCode> {
+    if jobs == 0 || concurrency == 0 {
+        bail!("--jobs and --concurrency must be at least 1");
+    }
+    let client = Arc::new(Client::new(args)?);
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(jobs);
+    for i in 0..jobs {
+        let permit = permits.clone().acquire_owned().await?;
+        let client = client.clone();
+        let body =
+            json!({"agent": agent, "dataset_id": format!("bench-{i}"), "parameters": {"i": i}});
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let result = client
+                .send(client.request(Method::POST, "/v1/jobs").json(&body))
+                .await;
+            drop(permit);
+            result.map(|(_, job)| {
+                (
+                    sent.elapsed(),
+                    job["id"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+        }));
+    }
+    let mut latencies = Vec::with_capacity(jobs);
+    let mut ids = Vec::with_capacity(jobs);
+    for task in tasks {
+        let (latency, id) = task.await?.context("a submission failed")?;
+        latencies.push(latency);
+        ids.push(id);
+    }
+    let submit_elapsed = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "submitted {jobs} jobs with {concurrency} in flight in {:.2} s: {:.0} jobs/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        submit_elapsed.as_secs_f64(),
+        jobs as f64 / submit_elapsed.as_secs_f64(),
+        ms(pct(0.5)),
+        ms(pct(0.99)),
+        ms(pct(1.0)),
+    );
+    if wait {
+        for id in &ids {
+            loop {
+                let job = client.get(&format!("/v1/jobs/{id}")).await?;
+                if matches!(
+                    job["status"].as_str(),
+                    Some("COMPLETED" | "FAILED" | "CANCELLED")
+                ) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let all = started.elapsed();
+        println!(
+            "all {jobs} jobs ended {:.2} s after the first submission: {:.0} jobs/s end to end",
+            all.as_secs_f64(),
+            jobs as f64 / all.as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
