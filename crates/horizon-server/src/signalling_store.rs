@@ -57,8 +57,12 @@ impl Store for SignallingStore {
         self.ring(self.inner.record_metrics(id, sample).await)
     }
 
-    async fn job_events(&self, id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
-        self.inner.job_events(id).await
+    async fn job_events(
+        &self,
+        id: Uuid,
+        after: Option<Uuid>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner.job_events(id, after).await
     }
 
     async fn jobs_in_status(

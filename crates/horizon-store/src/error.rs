@@ -8,6 +8,8 @@ use uuid::Uuid;
 pub enum StoreError {
     #[error("job {0} not found")]
     NotFound(Uuid),
+    #[error("job {job} has no event {event}")]
+    UnknownEvent { job: Uuid, event: Uuid },
     #[error(transparent)]
     Transition(#[from] TransitionError),
     /// The job kept changing under us; the caller may try again.

@@ -46,8 +46,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         sample: MetricsSample,
     ) -> Result<StoredEvent, StoreError>;
 
-    /// A job's events: lifecycle and metrics, in the order they were written.
-    async fn job_events(&self, id: Uuid) -> Result<Vec<StoredEvent>, StoreError>;
+    /// A job's events: lifecycle and metrics, in the order they were written;
+    /// with `after`, only those written after that event of the job.
+    async fn job_events(
+        &self,
+        id: Uuid,
+        after: Option<Uuid>,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// Jobs of one backend in any of `statuses`, oldest first.
     async fn jobs_in_status(

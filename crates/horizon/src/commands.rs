@@ -220,20 +220,23 @@ pub async fn events(args: &ClientArgs, id: &str, follow_on: bool) -> anyhow::Res
 /// Print a job's events as they happen until its last lifecycle event;
 /// the exit status says how it ended.
 async fn follow(client: &Client, id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
-    let mut seen = 0usize;
+    let mut last_event: Option<String> = None;
+    let mut last_status: Option<String> = None;
     loop {
-        let page = client.get(&format!("/v1/jobs/{id}/events")).await?;
-        let events = page["events"].as_array().cloned().unwrap_or_default();
-        for event in events.iter().skip(seen) {
+        // only what is new since the last event printed
+        let path = match &last_event {
+            Some(after) => format!("/v1/jobs/{id}/events?after={after}"),
+            None => format!("/v1/jobs/{id}/events"),
+        };
+        let page = client.get(&path).await?;
+        for event in page["events"].as_array().into_iter().flatten() {
             print_event(event, as_json)?;
+            last_event = event["event_id"].as_str().map(str::to_owned);
+            if event["event_type"] != "job.metrics_recorded" {
+                last_status = event["status"].as_str().map(str::to_owned);
+            }
         }
-        seen = seen.max(events.len());
-        let last_status = events
-            .iter()
-            .rev()
-            .find(|e| e["event_type"] != "job.metrics_recorded")
-            .and_then(|e| e["status"].as_str());
-        match last_status {
+        match last_status.as_deref() {
             Some("COMPLETED") => return Ok(ExitCode::SUCCESS),
             Some("FAILED") => return Ok(ExitCode::from(1)),
             Some("CANCELLED") => return Ok(ExitCode::from(3)),

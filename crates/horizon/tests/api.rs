@@ -398,3 +398,55 @@ async fn operational_routes_answer() {
     }
     assert!(openapi["components"]["schemas"]["JobDto"].is_object());
 }
+
+#[tokio::test]
+async fn events_after_one_event_are_only_the_later_ones() {
+    let server = Server::start().await;
+    let alice = server.user("alice");
+    let bob = server.user("bob");
+    let id = alice.submit("ok", json!({"seconds": 0})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    alice
+        .wait_for(&id, None, std::time::Duration::from_secs(30))
+        .await;
+    let all = alice.events(&id).await;
+    assert_eq!(all.len(), 4);
+    let after = |event_id: &str| {
+        alice
+            .request(
+                Method::GET,
+                &format!("/v1/jobs/{id}/events?after={event_id}"),
+            )
+            .send()
+    };
+    let r = after(all[1]["event_id"].as_str().unwrap()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let later: Value = r.json().await.unwrap();
+    assert_eq!(later["events"].as_array().unwrap(), &all[2..].to_vec());
+    let r = after(all[3]["event_id"].as_str().unwrap()).await.unwrap();
+    let none: Value = r.json().await.unwrap();
+    assert!(none["events"].as_array().unwrap().is_empty());
+    // an id that is not one of this job's events, or not an id at all
+    let other = bob.submit("ok", json!({"seconds": 0})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bobs_first = bob.events(&other).await[0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_problem(
+        after(&bobs_first).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "has no event",
+    )
+    .await;
+    assert_problem(
+        after("yesterday").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "after",
+    )
+    .await;
+}

@@ -42,6 +42,13 @@ pub struct ListJobsQuery {
     pub cursor: Option<String>,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Only events written after this one (an `event_id` of the job).
+    pub after: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobErrorDto {
     pub code: String,

@@ -17,7 +17,8 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Caller;
 use super::dto::{
-    CancelJobRequest, EventListDto, JobDto, JobListDto, ListJobsQuery, SubmitJobRequest,
+    CancelJobRequest, EventListDto, EventsQuery, JobDto, JobListDto, ListJobsQuery,
+    SubmitJobRequest,
 };
 use super::problem::{ApiError, Problem};
 use crate::lifecycle;
@@ -297,21 +298,36 @@ pub async fn cancel_job(
 }
 
 /// A job's events, in order: the same envelopes that are published to Kafka.
+/// With `?after=<event_id>`, only the events written after that one (for
+/// following a job without reading its whole history each time).
 #[utoipa::path(
     get, path = "/v1/jobs/{id}/events", tag = "jobs",
-    params(("id" = String, Path, description = "job id")),
-    responses((status = 200, body = EventListDto), (status = 401, body = Problem), (status = 404, body = Problem)),
+    params(("id" = String, Path, description = "job id"), EventsQuery),
+    responses(
+        (status = 200, body = EventListDto), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 422, description = "`after` names no event of this job", body = Problem),
+    ),
     security(("bearer" = []))
 )]
 pub async fn job_events(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<EventListDto>, ApiError> {
+    let Query(query) = query?;
+    let after = query
+        .after
+        .as_deref()
+        .map(|a| {
+            Uuid::parse_str(a)
+                .map_err(|_| ApiError::Unprocessable(format!("after: {a:?} is not an event id")))
+        })
+        .transpose()?;
     let job = visible_job(&state, &caller, &id).await?;
     let events = state
         .store
-        .job_events(job.id)
+        .job_events(job.id, after)
         .await?
         .into_iter()
         .map(|e| RawValue::from_string(e.envelope))

@@ -121,7 +121,9 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(id) => ApiError::NotFound(format!("job {id} not found")),
             StoreError::Transition(err) => ApiError::Conflict(err.to_string()),
             StoreError::Conflict(_) => ApiError::Conflict(err.to_string()),
-            StoreError::IdempotencyMismatch { .. } => ApiError::Unprocessable(err.to_string()),
+            StoreError::IdempotencyMismatch { .. } | StoreError::UnknownEvent { .. } => {
+                ApiError::Unprocessable(err.to_string())
+            }
             StoreError::Database(_) => {
                 ApiError::Unavailable(format!("the database is unavailable: {err}"))
             }

@@ -143,11 +143,25 @@ fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StoreErr
 pub(super) async fn job_events(
     pool: &SqlitePool,
     id: Uuid,
+    after: Option<Uuid>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let rows = sqlx::query("SELECT * FROM events WHERE job_id = ? ORDER BY position")
-        .bind(id.to_string())
-        .fetch_all(pool)
-        .await?;
+    let after_position: i64 = match after {
+        None => 0,
+        Some(event) => {
+            sqlx::query_scalar("SELECT position FROM events WHERE event_id = ? AND job_id = ?")
+                .bind(event.to_string())
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::UnknownEvent { job: id, event })?
+        }
+    };
+    let rows =
+        sqlx::query("SELECT * FROM events WHERE job_id = ? AND position > ? ORDER BY position")
+            .bind(id.to_string())
+            .bind(after_position)
+            .fetch_all(pool)
+            .await?;
     rows.iter().map(event_from_row).collect()
 }
 

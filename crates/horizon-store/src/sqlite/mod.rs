@@ -176,8 +176,12 @@ impl Store for SqliteStore {
         events::record_metrics(&self.pool, id, sample).await
     }
 
-    async fn job_events(&self, id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
-        events::job_events(&self.pool, id).await
+    async fn job_events(
+        &self,
+        id: Uuid,
+        after: Option<Uuid>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        events::job_events(&self.pool, id, after).await
     }
 
     async fn jobs_in_status(
