@@ -5,6 +5,7 @@
 # HORIZON_TEST_KAFKA_BROKERS=host:port to run them against your own cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/build-deps.sh
 command -v python3 >/dev/null || { echo "python3 is needed by the test agents" >&2; exit 1; }
 # shellcheck source=scripts/kafka-broker.sh
 source scripts/kafka-broker.sh

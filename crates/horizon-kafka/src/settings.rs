@@ -94,3 +94,51 @@ impl KafkaSettings {
         config
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::producer::FutureProducer;
+
+    use super::*;
+
+    #[test]
+    fn guarantees_cannot_be_weakened_by_extra_properties() {
+        let mut settings = KafkaSettings {
+            brokers: "127.0.0.1:9".into(),
+            ..KafkaSettings::default()
+        };
+        settings.producer.insert("acks".into(), "1".into());
+        settings
+            .producer
+            .insert("enable.idempotence".into(), "false".into());
+        settings.producer.insert("linger.ms".into(), "20".into());
+        let config = settings.producer_config();
+        assert_eq!(config.get("acks"), Some("all"));
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+        assert_eq!(config.get("partitioner"), Some("murmur2_random"));
+        assert_eq!(config.get("linger.ms"), Some("20"), "tuning is allowed");
+    }
+
+    #[test]
+    fn tls_and_sasl_clusters_are_supported() {
+        let mut settings = KafkaSettings {
+            brokers: "127.0.0.1:9".into(),
+            ..KafkaSettings::default()
+        };
+        for (key, value) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "horizon"),
+            ("sasl.password", "secret"),
+        ] {
+            settings.producer.insert(key.into(), value.into());
+        }
+        // librdkafka refuses these at creation when built without TLS/SASL
+        let producer: Result<FutureProducer, _> = settings.producer_config().create();
+        assert!(producer.is_ok(), "{:?}", producer.err());
+        assert_eq!(
+            settings.admin_config().get("security.protocol"),
+            Some("SASL_SSL")
+        );
+    }
+}
