@@ -129,14 +129,14 @@ pub struct SubmittedPayload {
 pub struct QueuedPayload {
     pub remote_job_id: Option<String>,
     pub backend: BackendKind,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::millis")]
     pub queued_timestamp: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunningPayload {
     pub remote_job_id: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::millis")]
     pub started_timestamp: OffsetDateTime,
 }
 
@@ -150,7 +150,7 @@ pub struct StatusChangedPayload {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompletedPayload {
     pub execution_time_seconds: f64,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::millis")]
     pub completion_timestamp: OffsetDateTime,
     pub exit_code: i32,
 }
@@ -161,7 +161,7 @@ pub struct FailedPayload {
     pub error_message: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub exit_code: Option<i32>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::millis")]
     pub failure_timestamp: OffsetDateTime,
 }
 
@@ -169,7 +169,7 @@ pub struct FailedPayload {
 pub struct CancelledPayload {
     pub cancelled_by: String,
     pub cancellation_reason: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::millis")]
     pub cancellation_timestamp: OffsetDateTime,
 }
 
@@ -179,7 +179,7 @@ pub struct MetricsSample {
     pub cpu_usage_percent: f64,
     pub memory_usage_mb: f64,
     pub io_operations: u64,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::millis")]
     pub timestamp: OffsetDateTime,
 }
 
@@ -220,7 +220,7 @@ pub struct EventEnvelope {
     pub event_id: Uuid,
     pub event_type: EventType,
     pub schema_version: u32,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::millis")]
     pub timestamp: OffsetDateTime,
     pub job_id: Uuid,
     pub user_id: String,

@@ -9,6 +9,7 @@
 mod event;
 mod job;
 mod status;
+pub mod timestamp;
 mod transition;
 
 pub use event::{

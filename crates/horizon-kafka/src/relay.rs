@@ -10,7 +10,6 @@ use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use serde::Serialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
 use uuid::Uuid;
@@ -263,7 +262,7 @@ impl Relay {
         self.status.update(|s| {
             s.published += acked;
             if acked > 0 {
-                s.last_ack = now.format(&Rfc3339).ok();
+                s.last_ack = Some(horizon_core::timestamp::format(now));
             }
         });
         Ok(())

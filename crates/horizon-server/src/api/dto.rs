@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
 /// `POST /v1/jobs`
@@ -81,7 +80,7 @@ pub struct JobDto {
 }
 
 pub fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_default()
+    horizon_core::timestamp::format(at)
 }
 
 impl From<&Job> for JobDto {

@@ -6,18 +6,16 @@ use horizon_core::{BackendKind, Job, JobError, JobStatus};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::StoreError;
 
 pub(crate) fn format_time(at: OffsetDateTime) -> String {
-    let at = horizon_core::truncate_to_millis(at.to_offset(time::UtcOffset::UTC));
-    at.format(&Rfc3339).unwrap_or_default()
+    horizon_core::timestamp::format(at)
 }
 
 pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::parse(text, &Rfc3339)
+    horizon_core::timestamp::parse(text)
         .map_err(|err| StoreError::Corrupt(format!("timestamp {text:?}: {err}")))
 }
 
