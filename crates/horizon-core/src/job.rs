@@ -126,9 +126,3 @@ pub struct Job {
     /// The sequence number of the job's last metrics event.
     pub metrics_sequence: u64,
 }
-
-/// Timestamps travel with millisecond precision (`2026-02-16T10:00:00.123Z`).
-pub fn truncate_to_millis(at: OffsetDateTime) -> OffsetDateTime {
-    let millis = at.millisecond();
-    at.replace_millisecond(millis).unwrap_or(at)
-}

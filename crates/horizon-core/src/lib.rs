@@ -17,6 +17,7 @@ pub use event::{
     FailedPayload, MetricsPayload, MetricsSample, QueuedPayload, RunningPayload, SCHEMA_VERSION,
     StatusChangedPayload, SubmittedPayload,
 };
-pub use job::{BackendKind, Job, JobError, ParseError, error_codes, truncate_to_millis};
+pub use job::{BackendKind, Job, JobError, ParseError, error_codes};
 pub use status::JobStatus;
+pub use timestamp::truncate_to_millis;
 pub use transition::{Command, Transition, TransitionError, transition};

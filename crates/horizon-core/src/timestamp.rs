@@ -10,6 +10,12 @@ use time::macros::format_description;
 const MILLIS: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
+/// `at` without its sub-millisecond part, so a time held in memory equals the
+/// one written and read back.
+pub fn truncate_to_millis(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_millisecond(at.millisecond()).unwrap_or(at)
+}
+
 /// Format `at` in UTC with millisecond precision.
 pub fn format(at: OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC)

@@ -15,8 +15,9 @@ use crate::event::{
     CancelledPayload, CompletedPayload, EventPayload, FailedPayload, QueuedPayload, RunningPayload,
     StatusChangedPayload,
 };
-use crate::job::{Job, JobError, truncate_to_millis};
+use crate::job::{Job, JobError};
 use crate::status::JobStatus;
+use crate::timestamp::truncate_to_millis;
 
 /// Something that happened to a job, asked of the transition function.
 #[derive(Debug, Clone, PartialEq)]

@@ -129,34 +129,22 @@ impl Watcher {
                 finished_at,
                 exit_code,
             } => {
-                self.ensure_started(job, Some(started_at)).await?;
-                lifecycle::apply(
-                    store,
-                    job.id,
-                    Command::Complete {
-                        exit_code,
-                        at: finished_at,
-                    },
-                )
-                .await
-                .map(|_| ())
+                let command = Command::Complete {
+                    exit_code,
+                    at: finished_at,
+                };
+                self.finish(job, Some(started_at), command).await
             }
             Update::Failed {
                 started_at,
                 finished_at,
                 error,
             } => {
-                self.ensure_started(job, started_at).await?;
-                lifecycle::apply(
-                    store,
-                    job.id,
-                    Command::Fail {
-                        error,
-                        at: finished_at,
-                    },
-                )
-                .await
-                .map(|_| ())
+                let command = Command::Fail {
+                    error,
+                    at: finished_at,
+                };
+                self.finish(job, started_at, command).await
             }
         };
         match result {
@@ -168,25 +156,23 @@ impl Watcher {
         }
     }
 
-    /// A job whose program ran while the server was away is still QUEUED:
-    /// record that it ran before recording how it ended.
-    async fn ensure_started(
+    /// Record how a job ended. A job whose program ran while the server was
+    /// away is still QUEUED: record that it ran first.
+    async fn finish(
         &self,
         job: &Job,
         started_at: Option<time::OffsetDateTime>,
+        command: Command,
     ) -> Result<(), StoreError> {
+        let store = self.store.as_ref();
         if let (JobStatus::Queued, Some(at)) = (job.status, started_at) {
-            lifecycle::apply(
-                self.store.as_ref(),
-                job.id,
-                Command::Start {
-                    remote_job_id: None,
-                    at,
-                },
-            )
-            .await?;
+            let start = Command::Start {
+                remote_job_id: None,
+                at,
+            };
+            lifecycle::apply(store, job.id, start).await?;
         }
-        Ok(())
+        lifecycle::apply(store, job.id, command).await.map(|_| ())
     }
 
     async fn stop_if_ended(&self, job: &Job) {
