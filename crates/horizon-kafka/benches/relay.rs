@@ -102,6 +102,28 @@ async fn wait_drained(store: &dyn Store) {
     }
 }
 
+/// A relay on a store of its own that has delivered one warm-up event (the
+/// first event written): producer id, metadata and connections in place.
+async fn connected_relay(
+    b: &Bench,
+    name: &str,
+) -> (
+    Arc<dyn Store>,
+    String,
+    Arc<Notify>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (store, url) = b.store(name).await;
+    let settings = b.settings();
+    ensure_topics(&settings).await.unwrap();
+    let wake = Arc::new(Notify::new());
+    let task = tokio::spawn(Relay::new(store.clone(), settings, wake.clone()).run());
+    store.create_job(job(usize::MAX)).await.unwrap();
+    wake.notify_one();
+    wait_drained(store.as_ref()).await;
+    (store, url, wake, task)
+}
+
 /// Relay: a backlog of `n` committed events, drained by a relay that is
 /// already connected (its start-up is measured apart, in `relay_first_ack`).
 async fn relay_backlog(b: &Bench, n: usize) -> f64 {
@@ -110,14 +132,7 @@ async fn relay_backlog(b: &Bench, n: usize) -> f64 {
     for i in 0..n {
         source.create_job(job(i)).await.unwrap();
     }
-    let (store, url) = b.store("backlog").await;
-    let settings = b.settings();
-    ensure_topics(&settings).await.unwrap();
-    let wake = Arc::new(Notify::new());
-    let task = tokio::spawn(Relay::new(store.clone(), settings, wake.clone()).run());
-    store.create_job(job(usize::MAX)).await.unwrap();
-    wake.notify_one();
-    wait_drained(store.as_ref()).await;
+    let (store, url, wake, task) = connected_relay(b, "backlog").await;
 
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
@@ -168,15 +183,7 @@ async fn relay_first_ack(b: &Bench) -> f64 {
 
 /// Relay: events committed one by one at `rate`/s while it runs.
 async fn relay_steady(b: &Bench, n: usize, rate: f64) -> Vec<f64> {
-    let (store, url) = b.store("steady").await;
-    let settings = b.settings();
-    ensure_topics(&settings).await.unwrap();
-    let wake = Arc::new(Notify::new());
-    let task = tokio::spawn(Relay::new(store.clone(), settings, wake.clone()).run());
-    // warm up: producer id, topic metadata and connections in place, not measured
-    store.create_job(job(usize::MAX)).await.unwrap();
-    wake.notify_one();
-    wait_drained(store.as_ref()).await;
+    let (store, url, wake, task) = connected_relay(b, "steady").await;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     for i in 0..n {
         tick.tick().await;

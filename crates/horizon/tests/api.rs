@@ -294,6 +294,20 @@ async fn correlation_id_is_carried_into_every_event() {
     );
 }
 
+/// The job ids of one page of `GET path`, and its next cursor.
+async fn list_ids(api: &common::Api, path: &str) -> (Vec<String>, Option<String>) {
+    let r = api.request(Method::GET, path).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page: Value = r.json().await.unwrap();
+    let ids = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect();
+    (ids, page["next_cursor"].as_str().map(str::to_owned))
+}
+
 #[tokio::test]
 async fn listing_is_newest_first_filters_and_pages() {
     let server = Server::start().await;
@@ -308,53 +322,14 @@ async fn listing_is_newest_first_filters_and_pages() {
         );
     }
     alice.cancel(&ids[1], "x").await;
-    let page: Value = alice
-        .request(Method::GET, "/v1/jobs?limit=2")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let got: Vec<&str> = page["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, vec![ids[4].as_str(), ids[3].as_str()]);
-    let cursor = page["next_cursor"].as_str().unwrap();
-    let page: Value = alice
-        .request(Method::GET, &format!("/v1/jobs?limit=10&cursor={cursor}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let got: Vec<&str> = page["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, vec![ids[2].as_str(), ids[1].as_str(), ids[0].as_str()]);
-    assert!(page["next_cursor"].is_null());
-    let cancelled: Value = alice
-        .request(Method::GET, "/v1/jobs?status=CANCELLED")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let got: Vec<&str> = cancelled["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, vec![ids[1].as_str()]);
+    let (got, next) = list_ids(&alice, "/v1/jobs?limit=2").await;
+    assert_eq!(got, [ids[4].clone(), ids[3].clone()]);
+    let cursor = next.unwrap();
+    let (got, next) = list_ids(&alice, &format!("/v1/jobs?limit=10&cursor={cursor}")).await;
+    assert_eq!(got, [ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+    assert!(next.is_none());
+    let (got, _) = list_ids(&alice, "/v1/jobs?status=CANCELLED").await;
+    assert_eq!(got, [ids[1].clone()]);
 }
 
 #[tokio::test]
