@@ -61,8 +61,9 @@ impl Store for SignallingStore {
         &self,
         id: Uuid,
         after: Option<Uuid>,
+        limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.inner.job_events(id, after).await
+        self.inner.job_events(id, after, limit).await
     }
 
     async fn jobs_in_status(

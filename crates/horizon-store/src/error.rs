@@ -26,6 +26,33 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// True when the database itself is away, busy or out of resources (as
+    /// opposed to a query or data problem): the one case worth a 503.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(err) = self else {
+            return false;
+        };
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => {
+                // SQLite primary result codes: BUSY 5, LOCKED 6, NOMEM 7,
+                // READONLY 8, IOERR 10, FULL 13, CANTOPEN 14, PROTOCOL 15;
+                // PostgreSQL classes 08 (connection), 53 (resources), 57 (shutdown).
+                let code = db.code().unwrap_or_default();
+                let primary = code.parse::<i64>().map(|c| c & 0xff).ok();
+                matches!(primary, Some(5 | 6 | 7 | 8 | 10 | 13 | 14 | 15))
+                    || ["08", "53", "57"]
+                        .iter()
+                        .any(|class| code.starts_with(class))
+            }
+            _ => false,
+        }
+    }
+
     /// True when the same call may succeed later (the database was busy or away).
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Conflict(_) | StoreError::Database(_))

@@ -47,11 +47,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<StoredEvent, StoreError>;
 
     /// A job's events: lifecycle and metrics, in the order they were written;
-    /// with `after`, only those written after that event of the job.
+    /// with `after`, only those written after that event of the job; at most
+    /// `limit` of them.
     async fn job_events(
         &self,
         id: Uuid,
         after: Option<Uuid>,
+        limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// Jobs of one backend in any of `statuses`, oldest first.

@@ -210,11 +210,17 @@ pub async fn events(args: &ClientArgs, id: &str, follow_on: bool) -> anyhow::Res
     if follow_on {
         return follow(&client, id, args.json).await;
     }
-    let page = client.get(&format!("/v1/jobs/{id}/events")).await?;
-    for event in page["events"].as_array().into_iter().flatten() {
-        print_event(event, args.json)?;
+    let mut path = format!("/v1/jobs/{id}/events");
+    loop {
+        let page = client.get(&path).await?;
+        for event in page["events"].as_array().into_iter().flatten() {
+            print_event(event, args.json)?;
+        }
+        match page["next_after"].as_str() {
+            Some(after) => path = format!("/v1/jobs/{id}/events?after={after}"),
+            None => return Ok(ExitCode::SUCCESS),
+        }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Print a job's events as they happen until its last lifecycle event;
@@ -235,6 +241,9 @@ async fn follow(client: &Client, id: &str, as_json: bool) -> anyhow::Result<Exit
             if event["event_type"] != "job.metrics_recorded" {
                 last_status = event["status"].as_str().map(str::to_owned);
             }
+        }
+        if page["next_after"].is_string() {
+            continue; // more already written: read on without waiting
         }
         match last_status.as_deref() {
             Some("COMPLETED") => return Ok(ExitCode::SUCCESS),

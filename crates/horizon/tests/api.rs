@@ -86,6 +86,22 @@ async fn bad_inputs_get_their_status_and_a_problem_body_and_change_nothing() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "parameters",
         ),
+        // control characters in ids: NUL, newline, escape
+        (
+            json!({"agent": "ok", "dataset_id": "x\u{0}y", "parameters": {}}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "dataset_id must not contain control characters",
+        ),
+        (
+            json!({"agent": "ok", "dataset_id": "line\nbreak", "parameters": {}}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "dataset_id must not contain control characters",
+        ),
+        (
+            json!({"agent": "o\u{1b}k", "dataset_id": "d", "parameters": {}}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "agent must not contain control characters",
+        ),
         // a body over the server's limit
         (
             json!({"agent": "ok", "dataset_id": "d", "parameters": {"blob": "x".repeat(300 * 1024)}})
@@ -113,6 +129,24 @@ async fn bad_inputs_get_their_status_and_a_problem_body_and_change_nothing() {
         .await
         .unwrap();
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "x-correlation-id").await;
+    for (header, value) in [
+        ("X-Correlation-ID", "tab\tinside"),
+        ("Idempotency-Key", "key\twith-tab"),
+    ] {
+        let r = alice
+            .request(Method::POST, "/v1/jobs")
+            .header(header, value)
+            .json(&json!({"agent": "ok", "dataset_id": "d", "parameters": {}}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(
+            r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &header.to_ascii_lowercase(),
+        )
+        .await;
+    }
     // unknown routes, unknown jobs, bad list queries
     let gets = [
         ("/v1/nothing-here", StatusCode::NOT_FOUND, "no such route"),
@@ -169,6 +203,82 @@ async fn missing_or_invalid_tokens_are_401() {
         .await
         .unwrap();
     assert_problem(r, StatusCode::UNAUTHORIZED, "Bearer").await;
+    // the scheme is case-insensitive
+    let token = server.token("alice", false);
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let r = server
+            .http
+            .get(format!("{}/v1/jobs", server.url))
+            .header("Authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "scheme {scheme}");
+    }
+}
+
+#[tokio::test]
+async fn cancel_reasons_are_bounded_and_printable() {
+    let server = Server::start().await;
+    let alice = server.user("alice");
+    let job = alice.submit("sleep", json!({"seconds": 60})).await;
+    let id = job["id"].as_str().unwrap();
+    assert_problem(
+        alice.cancel(id, &"r".repeat(1025)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "at most 1024",
+    )
+    .await;
+    assert_problem(
+        alice.cancel(id, "bad\u{0}reason").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "control characters",
+    )
+    .await;
+    let still: Value = alice
+        .request(Method::GET, &format!("/v1/jobs/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(
+        still["status"], "CANCELLED",
+        "a refused cancel changed the job"
+    );
+    let r = alice.cancel(id, &"r".repeat(1024)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn database_errors_never_reach_a_response_body() {
+    let server = Server::start().await;
+    let alice = server.user("alice");
+    let job = alice.submit("sleep", json!({"seconds": 60})).await;
+    let id = job["id"].as_str().unwrap();
+    // break the schema under the running server: every read of a job now fails
+    let db = server.dir.path().join("data/horizon.db");
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('ALTER TABLE jobs RENAME TO jobs_gone'); c.commit()",
+        ])
+        .arg(&db)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = alice
+        .request(Method::GET, &format!("/v1/jobs/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("reference"), "{body}");
+    for leak in ["jobs", "sqlite", "no such table", "SELECT"] {
+        assert!(!body.contains(leak), "body leaks {leak:?}: {body}");
+    }
 }
 
 #[tokio::test]
@@ -372,6 +482,50 @@ async fn operational_routes_answer() {
         assert!(openapi["paths"][path].is_object(), "OpenAPI lacks {path}");
     }
     assert!(openapi["components"]["schemas"]["JobDto"].is_object());
+}
+
+#[tokio::test]
+async fn events_are_paged() {
+    let server = Server::start().await;
+    let alice = server.user("alice");
+    let job = alice.submit("ok", json!({})).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    alice
+        .wait_for(&id, Some("COMPLETED"), std::time::Duration::from_secs(30))
+        .await;
+    let mut seen = Vec::new();
+    let mut path = format!("/v1/jobs/{id}/events?limit=1");
+    loop {
+        let page: Value = alice
+            .request(Method::GET, &path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let events = page["events"].as_array().unwrap();
+        assert!(events.len() <= 1, "{page}");
+        seen.extend(
+            events
+                .iter()
+                .map(|e| e["event_type"].as_str().unwrap().to_owned()),
+        );
+        match page["next_after"].as_str() {
+            Some(after) => path = format!("/v1/jobs/{id}/events?limit=1&after={after}"),
+            None => break,
+        }
+    }
+    seen.retain(|t| t != "job.metrics_recorded");
+    assert_eq!(seen, common::COMPLETED_LIFE);
+    for bad in ["0", "10001"] {
+        let r = alice
+            .request(Method::GET, &format!("/v1/jobs/{id}/events?limit={bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "limit").await;
+    }
 }
 
 #[tokio::test]

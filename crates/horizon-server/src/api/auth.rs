@@ -42,11 +42,13 @@ impl FromRequestParts<AppState> for Caller {
         let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
             ApiError::Unauthorized("missing Authorization: Bearer <token> header".into())
         })?;
+        // the scheme is case-insensitive (RFC 9110 §11.1)
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|v| v.trim_start().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 ApiError::Unauthorized("Authorization header must be `Bearer <token>`".into())

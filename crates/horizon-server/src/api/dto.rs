@@ -46,6 +46,8 @@ pub struct ListJobsQuery {
 pub struct EventsQuery {
     /// Only events written after this one (an `event_id` of the job).
     pub after: Option<String>,
+    /// At most this many events, 1..=10000; default 1000.
+    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -120,4 +122,7 @@ pub struct JobListDto {
 pub struct EventListDto {
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<Box<RawValue>>,
+    /// Pass as `after` for the next page; absent when this page holds the
+    /// job's newest event.
+    pub next_after: Option<String>,
 }

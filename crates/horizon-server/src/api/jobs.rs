@@ -27,6 +27,11 @@ use crate::lifecycle;
 pub const MAX_PARAMETERS_BYTES: usize = 64 * 1024;
 const MAX_DATASET_ID_CHARS: usize = 256;
 const MAX_HEADER_ID_CHARS: usize = 255;
+/// Longest accepted cancel reason.
+pub const MAX_REASON_CHARS: usize = 1024;
+/// Events per page of `GET /v1/jobs/{id}/events`: default and most.
+const DEFAULT_EVENTS_PAGE: u32 = 1000;
+const MAX_EVENTS_PAGE: u32 = 10_000;
 
 pub static CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -54,13 +59,26 @@ fn header_id(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, A
         .to_str()
         .ok()
         .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= MAX_HEADER_ID_CHARS)
+        .filter(|v| {
+            !v.is_empty() && v.len() <= MAX_HEADER_ID_CHARS && !v.chars().any(char::is_control)
+        })
         .ok_or_else(|| {
             ApiError::Unprocessable(format!(
                 "{name} must be 1 to {MAX_HEADER_ID_CHARS} printable ASCII characters"
             ))
         })?;
     Ok(Some(text.to_owned()))
+}
+
+/// Refuse text with control characters (NUL, newlines, escapes): ids end up
+/// in file names, logs, Kafka headers and scheduler scripts.
+fn printable(field: &str, value: &str) -> Result<(), ApiError> {
+    match value.chars().position(char::is_control) {
+        Some(at) => Err(ApiError::Unprocessable(format!(
+            "{field} must not contain control characters (found one at character {at})"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn parse_job_id(id: &str) -> Result<Uuid, ApiError> {
@@ -103,6 +121,8 @@ pub async fn submit_job(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SubmitJobRequest>,
 ) -> Result<Response, ApiError> {
+    printable("agent", &body.agent)?;
+    printable("dataset_id", &body.dataset_id)?;
     let agent = state.settings.agents.get(&body.agent).ok_or_else(|| {
         let known: Vec<&str> = state.settings.agents.keys().map(String::as_str).collect();
         ApiError::Unprocessable(format!(
@@ -274,6 +294,15 @@ pub async fn cancel_job(
             }
         })?
     };
+    if let Some(reason) = &request.reason {
+        printable("reason", reason)?;
+        let chars = reason.chars().count();
+        if chars > MAX_REASON_CHARS {
+            return Err(ApiError::Unprocessable(format!(
+                "reason must be at most {MAX_REASON_CHARS} characters, got {chars}"
+            )));
+        }
+    }
     let job = visible_job(&state, &caller, &id).await?;
     let reason = request
         .reason
@@ -299,7 +328,8 @@ pub async fn cancel_job(
 
 /// A job's events, in order: the same envelopes that are published to Kafka.
 /// With `?after=<event_id>`, only the events written after that one (for
-/// following a job without reading its whole history each time).
+/// following a job without reading its whole history each time). Paged:
+/// at most `limit` (default 1000) per response; `next_after` continues.
 #[utoipa::path(
     get, path = "/v1/jobs/{id}/events", tag = "jobs",
     params(("id" = String, Path, description = "job id"), EventsQuery),
@@ -324,14 +354,25 @@ pub async fn job_events(
                 .map_err(|_| ApiError::Unprocessable(format!("after: {a:?} is not an event id")))
         })
         .transpose()?;
+    let limit = query.limit.unwrap_or(DEFAULT_EVENTS_PAGE);
+    if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
+        return Err(ApiError::Unprocessable(format!(
+            "limit must be 1 to {MAX_EVENTS_PAGE}, got {limit}"
+        )));
+    }
     let job = visible_job(&state, &caller, &id).await?;
-    let events = state
-        .store
-        .job_events(job.id, after)
-        .await?
+    let mut stored = state.store.job_events(job.id, after, limit + 1).await?;
+    let more = stored.len() > limit as usize;
+    stored.truncate(limit as usize);
+    let next_after = if more {
+        stored.last().map(|e| e.event_id.to_string())
+    } else {
+        None
+    };
+    let events = stored
         .into_iter()
         .map(|e| RawValue::from_string(e.envelope))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| ApiError::Internal(format!("stored event is not JSON: {err}")))?;
-    Ok(Json(EventListDto { events }))
+    Ok(Json(EventListDto { events, next_after }))
 }

@@ -22,11 +22,10 @@ pub async fn healthz() -> Json<Value> {
 /// submissions keep working and events wait in the outbox.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state
-        .store
-        .ping()
-        .await
-        .map_err(|err| ApiError::Unavailable(format!("database: {err}")))?;
+    state.store.ping().await.map_err(|err| {
+        // the raw error goes to the log only: this route needs no token
+        ApiError::Unavailable(format!("readiness: database: {err}"))
+    })?;
     let kafka = match &state.relay {
         Some(relay) => serde_json::to_value(relay.snapshot()).unwrap_or(Value::Null),
         None => json!({"state": "disabled"}),

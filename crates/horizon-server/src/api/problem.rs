@@ -66,14 +66,25 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug) = self.status();
-        if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), "request failed: {self}");
-        }
+        let detail = if status.is_server_error() {
+            // the detail may hold database or file-system text: it goes to
+            // the log under a reference, never into the body
+            let reference = uuid::Uuid::now_v7();
+            tracing::error!(status = status.as_u16(), %reference, "request failed ({reference}): {self}");
+            match self {
+                ApiError::Unavailable(_) => format!(
+                    "the database is unavailable; try again shortly (reference {reference})"
+                ),
+                _ => format!("internal error (reference {reference})"),
+            }
+        } else {
+            self.to_string()
+        };
         let problem = Problem {
             kind: format!("https://horizon.invalid/problems/{slug}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
-            detail: self.to_string(),
+            detail,
         };
         let mut response = (status, Json(problem)).into_response();
         response.headers_mut().insert(
@@ -124,9 +135,7 @@ impl From<StoreError> for ApiError {
             StoreError::IdempotencyMismatch { .. } | StoreError::UnknownEvent { .. } => {
                 ApiError::Unprocessable(err.to_string())
             }
-            StoreError::Database(_) => {
-                ApiError::Unavailable(format!("the database is unavailable: {err}"))
-            }
+            err if err.is_unavailable() => ApiError::Unavailable(err.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -265,7 +265,10 @@ mod dispatch_tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
         task.abort();
-        let events = store.job_events(job.id, None).await.expect("events");
+        let events = store
+            .job_events(job.id, None, u32::MAX)
+            .await
+            .expect("events");
         let types = events.iter().map(|e| e.event_type.to_string()).collect();
         (job, types, backend.calls.load(Ordering::SeqCst))
     }

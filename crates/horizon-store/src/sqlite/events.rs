@@ -144,6 +144,7 @@ pub(super) async fn job_events(
     pool: &SqlitePool,
     id: Uuid,
     after: Option<Uuid>,
+    limit: u32,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let after_position: i64 = match after {
         None => 0,
@@ -156,12 +157,14 @@ pub(super) async fn job_events(
                 .ok_or(StoreError::UnknownEvent { job: id, event })?
         }
     };
-    let rows =
-        sqlx::query("SELECT * FROM events WHERE job_id = ? AND position > ? ORDER BY position")
-            .bind(id.to_string())
-            .bind(after_position)
-            .fetch_all(pool)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT * FROM events WHERE job_id = ? AND position > ? ORDER BY position LIMIT ?",
+    )
+    .bind(id.to_string())
+    .bind(after_position)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
     rows.iter().map(event_from_row).collect()
 }
 

@@ -180,8 +180,9 @@ impl Store for SqliteStore {
         &self,
         id: Uuid,
         after: Option<Uuid>,
+        limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        events::job_events(&self.pool, id, after).await
+        events::job_events(&self.pool, id, after, limit).await
     }
 
     async fn jobs_in_status(

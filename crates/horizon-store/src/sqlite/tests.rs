@@ -47,7 +47,10 @@ async fn created_job_has_its_submitted_event() {
         .expect("create")
         .job()
         .clone();
-    let events = store.job_events(job.id, None).await.expect("events");
+    let events = store
+        .job_events(job.id, None, u32::MAX)
+        .await
+        .expect("events");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type, EventType::Submitted);
     assert_eq!(events[0].sequence, 1);
@@ -124,7 +127,11 @@ async fn illegal_transition_changes_nothing() {
     let after = store.get_job(job.id).await.expect("get").expect("exists");
     assert_eq!(before, after);
     assert_eq!(
-        store.job_events(job.id, None).await.expect("events").len(),
+        store
+            .job_events(job.id, None, u32::MAX)
+            .await
+            .expect("events")
+            .len(),
         2
     );
 }
@@ -174,7 +181,10 @@ async fn racing_commands_apply_once_each_without_gaps() {
         }
     }
     assert_eq!(cancels, 1);
-    let events = store.job_events(job.id, None).await.expect("events");
+    let events = store
+        .job_events(job.id, None, u32::MAX)
+        .await
+        .expect("events");
     let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, (1..=events.len() as u64).collect::<Vec<_>>());
     assert_eq!(
@@ -201,7 +211,10 @@ async fn metrics_have_their_own_sequence_and_outbox_keeps_commit_order() {
         };
         store.record_metrics(job.id, sample).await.expect("metrics");
     }
-    let events = store.job_events(job.id, None).await.expect("events");
+    let events = store
+        .job_events(job.id, None, u32::MAX)
+        .await
+        .expect("events");
     let metrics: Vec<u64> = events
         .iter()
         .filter(|e| e.event_type == EventType::MetricsRecorded)
