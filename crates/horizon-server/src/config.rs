@@ -44,6 +44,10 @@ pub struct AgentSettings {
     pub program: Option<PathBuf>,
     #[serde(default)]
     pub args: Vec<String>,
+    /// Environment variables for the program; it gets these, `PATH` and its
+    /// `HORIZON_*` variables, nothing else of the server's environment.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +58,9 @@ pub struct LocalSettings {
     pub poll_interval_ms: u64,
     pub metrics_interval_ms: u64,
     pub cancel_grace_ms: u64,
+    /// Run programs as this unprivileged user (the server must run as root);
+    /// the database then stays out of their reach.
+    pub run_as: Option<String>,
 }
 
 impl Default for LocalSettings {
@@ -63,6 +70,7 @@ impl Default for LocalSettings {
             poll_interval_ms: 500,
             metrics_interval_ms: 5000,
             cancel_grace_ms: 10_000,
+            run_as: None,
         }
     }
 }

@@ -83,8 +83,15 @@ pub fn build_backends(
                 local_agents.insert(
                     name.clone(),
                     LocalAgent {
-                        program,
-                        args: agent.args.clone(),
+                        program: absolute_if_present(&program.to_string_lossy()).into(),
+                        // programs run in their job's directory: relative paths
+                        // to files that exist here are made absolute
+                        args: agent.args.iter().map(|a| absolute_if_present(a)).collect(),
+                        env: agent
+                            .env
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
                     },
                 );
             }
@@ -95,7 +102,14 @@ pub fn build_backends(
             }
         }
     }
+    let run_as = settings
+        .local
+        .run_as
+        .as_deref()
+        .map(resolve_user)
+        .transpose()?;
     let local = LocalBackend::new(LocalConfig {
+        run_as,
         jobs_dir: settings.data_dir.join("jobs"),
         slots: settings.local.slots.max(1),
         metrics_interval: Duration::from_millis(settings.local.metrics_interval_ms.max(50)),
@@ -107,6 +121,52 @@ pub fn build_backends(
     let mut backends = Backends::new();
     backends.insert(BackendKind::Local, Arc::new(local));
     Ok((backends, vec![exited]))
+}
+
+/// A relative path to a file that exists, made absolute; anything else as is.
+fn absolute_if_present(arg: &str) -> String {
+    let path = std::path::Path::new(arg);
+    if path.is_relative()
+        && path.components().count() > 0
+        && path.exists()
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        return cwd.join(path).display().to_string();
+    }
+    arg.to_owned()
+}
+
+/// `[local] run_as`: a user name's uid and gid.
+fn resolve_user(name: &str) -> Result<(u32, u32), ServeError> {
+    let user = nix::unistd::User::from_name(name)
+        .map_err(|err| ServeError::Config(format!("[local] run_as = {name:?}: {err}")))?
+        .ok_or_else(|| ServeError::Config(format!("[local] run_as: no user named {name:?}")))?;
+    if !nix::unistd::Uid::effective().is_root() {
+        return Err(ServeError::Config(format!(
+            "[local] run_as = {name:?} needs `horizon serve` to run as root"
+        )));
+    }
+    Ok((user.uid.as_raw(), user.gid.as_raw()))
+}
+
+/// Keep the data directory's database out of the reach of programs that run
+/// as another user: the directory may be passed through, not listed, and the
+/// database files are the server's alone.
+fn protect_data_dir(settings: &Settings) -> Result<(), ServeError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = &settings.data_dir;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("horizon.db")
+        {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }
 
 /// Run the API and the workers until `shutdown` resolves.
@@ -122,6 +182,7 @@ pub async fn serve(
         committed.clone(),
     ));
     let (backends, exit_notifiers) = build_backends(&settings, supervisor)?;
+    protect_data_dir(&settings)?;
     let prometheus = telemetry::install().map_err(|e| ServeError::Metrics(e.to_string()))?;
     let dispatch_wake = Arc::new(Notify::new());
     let queued = Arc::new(Notify::new());

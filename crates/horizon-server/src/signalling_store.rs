@@ -70,9 +70,12 @@ impl Store for SignallingStore {
         &self,
         backend: BackendKind,
         statuses: &[JobStatus],
+        after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<Job>, StoreError> {
-        self.inner.jobs_in_status(backend, statuses, limit).await
+        self.inner
+            .jobs_in_status(backend, statuses, after, limit)
+            .await
     }
 
     async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError> {

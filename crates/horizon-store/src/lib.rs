@@ -56,11 +56,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
-    /// Jobs of one backend in any of `statuses`, oldest first.
+    /// Jobs of one backend in any of `statuses`, oldest first; with `after`,
+    /// only jobs after that one (a page cursor).
     async fn jobs_in_status(
         &self,
         backend: BackendKind,
         statuses: &[JobStatus],
+        after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<Job>, StoreError>;
 

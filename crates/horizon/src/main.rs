@@ -140,6 +140,11 @@ enum Command {
         /// Marks the process as this job's, for the server's liveness checks
         #[arg(long)]
         job_id: String,
+        /// Run the program as this uid (with --gid); needs root
+        #[arg(long, requires = "gid")]
+        uid: Option<u32>,
+        #[arg(long, requires = "uid")]
+        gid: Option<u32>,
         #[arg(last = true, required = true)]
         program: Vec<OsString>,
     },
@@ -232,11 +237,17 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Supervise {
             job_dir,
             job_id: _,
+            uid,
+            gid,
             program,
         } => {
             let (program, args) = program.split_first().context("no program to supervise")?;
-            let record =
-                horizon_backend::local::supervisor::supervise(&job_dir, program, args).await?;
+            let what = horizon_backend::local::supervisor::Supervised {
+                program: program.clone(),
+                args: args.to_vec(),
+                run_as: uid.zip(gid),
+            };
+            let record = horizon_backend::local::supervisor::supervise(&job_dir, &what).await?;
             Ok(match record.exit_code {
                 Some(0) => ExitCode::SUCCESS,
                 _ => ExitCode::FAILURE,

@@ -4,7 +4,11 @@
 //! ```text
 //! <jobs_dir>/<job id>/
 //!   params.json      the job's parameters (HORIZON_PARAMS_FILE)
-//!   supervisor.pid   pid of the supervisor = process group of the job
+//!   supervisor.pid   "<pid> <start time>" of the supervisor (its pid is the
+//!                    job's process group; the start time tells it from a
+//!                    later process that got the same pid)
+//!   start_attempts   how many starts failed for a passing reason (durable)
+//!   work/            the program's working directory
 //!   started.json     {agent_pid, started_at}, once the program runs
 //!   exit.json        {exit_code | signal | launch_error, started_at, finished_at}
 //!   stdout.log, stderr.log, supervisor.log
@@ -23,6 +27,25 @@ pub const EXIT: &str = "exit.json";
 pub const STDOUT: &str = "stdout.log";
 pub const STDERR: &str = "stderr.log";
 pub const SUPERVISOR_LOG: &str = "supervisor.log";
+pub const START_ATTEMPTS: &str = "start_attempts";
+pub const WORK: &str = "work";
+
+/// Who the supervisor is: pid and start time (clock ticks after boot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidRecord {
+    pub pid: i32,
+    /// Absent only in files written by older versions.
+    pub start_time: Option<u64>,
+}
+
+impl PidRecord {
+    pub fn to_line(self) -> String {
+        match self.start_time {
+            Some(t) => format!("{} {t}\n", self.pid),
+            None => format!("{}\n", self.pid),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StartRecord {
@@ -43,13 +66,23 @@ pub struct ExitRecord {
     pub finished_at: OffsetDateTime,
 }
 
-/// Write a file so that readers see either nothing or all of it.
+/// Write a file so that readers see either nothing or all of it, and so that
+/// it survives a power loss once this returns (file, then directory, synced).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
@@ -71,14 +104,34 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> io::Result<Option
     }
 }
 
-pub fn read_pid(dir: &Path) -> io::Result<Option<i32>> {
+pub fn read_pid(dir: &Path) -> io::Result<Option<PidRecord>> {
+    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
     match std::fs::read_to_string(dir.join(SUPERVISOR_PID)) {
-        Ok(text) => text.trim().parse().map(Some).map_err(|err| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("supervisor.pid: {err}"))
-        }),
+        Ok(text) => {
+            let mut parts = text.split_whitespace();
+            let pid = parts
+                .next()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|err| invalid(format!("supervisor.pid: {err}")))?;
+            let start_time = parts
+                .next()
+                .map(str::parse)
+                .transpose()
+                .map_err(|err| invalid(format!("supervisor.pid: {err}")))?;
+            Ok(Some(PidRecord { pid, start_time }))
+        }
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err),
     }
+}
+
+/// How many starts of this job failed for a passing reason.
+pub fn read_start_attempts(dir: &Path) -> u32 {
+    std::fs::read_to_string(dir.join(START_ATTEMPTS))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// The last non-empty line of a job's stderr, for failure messages.

@@ -2,11 +2,20 @@
 //! shell), under a supervisor process, with a bounded number of slots.
 //!
 //! The store is the queue: `submit` only prepares the job directory (the job
-//! becomes QUEUED), and each `poll` starts the oldest QUEUED jobs while slots
-//! are free. Everything the backend needs to know about a job after a restart
-//! is in its directory (see [`files`]), so a restarted server adopts the
+//! becomes QUEUED), and `poll` starts the oldest QUEUED jobs while slots are
+//! free. Everything the backend needs to know about a job after a restart is
+//! in its directory (see [`files`]), so a restarted server adopts the
 //! programs still running, records the ones that ended while it was away, and
 //! starts only the jobs that never started.
+//!
+//! Containment: what goes wrong with one job stays with that job. A job whose
+//! directory cannot be read is skipped (and counted) for this pass, one whose
+//! records are corrupt fails alone, and a start that retrying cannot fix
+//! (missing or non-executable program, invalid input, a replaced `horizon`
+//! binary) fails the job with `LAUNCH_FAILED` at once; other start failures
+//! are retried `MAX_START_ATTEMPTS` times, counted in the job directory so a
+//! restart does not reset the count. File and process work runs on tokio's
+//! blocking pool, never on the async workers.
 
 pub mod files;
 mod procfs;
@@ -14,7 +23,9 @@ pub mod supervisor;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,13 +40,22 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::{Accepted, Backend, BackendError, Observation, Update};
-use files::{ExitRecord, StartRecord, job_dir};
+use files::{ExitRecord, PidRecord, StartRecord, job_dir};
+
+/// Start failures that may pass (out of processes, a busy file system) are
+/// retried this many times before the job FAILs with `LAUNCH_FAILED`.
+pub const MAX_START_ATTEMPTS: u32 = 5;
+
+/// Prometheus counter: per-job errors met while polling, by kind.
+pub const POLL_ERRORS: &str = "horizon_local_poll_errors_total";
 
 /// How to run one agent locally.
 #[derive(Debug, Clone)]
 pub struct LocalAgent {
     pub program: PathBuf,
     pub args: Vec<String>,
+    /// Environment variables the program gets besides the `HORIZON_*` ones.
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +71,8 @@ pub struct LocalConfig {
     /// The program that runs `supervise` (the `horizon` binary itself).
     pub supervisor: PathBuf,
     pub agents: HashMap<String, LocalAgent>,
+    /// Run programs as this (uid, gid) instead of the server's user.
+    pub run_as: Option<(u32, u32)>,
 }
 
 /// CPU time seen at the previous sample of a running job.
@@ -60,14 +82,35 @@ struct Sampled {
     cpu_ticks: u64,
 }
 
+/// What this process knows of the jobs it holds, between passes.
+#[derive(Debug, Default)]
+struct Tracked {
+    /// Jobs whose supervisor was alive at their last look: the used slots.
+    running: HashSet<Uuid>,
+    /// QUEUED jobs whose directory this process found without a program:
+    /// only this process starts programs, so they need no second look.
+    unstarted: HashSet<Uuid>,
+    sampled: HashMap<Uuid, Sampled>,
+}
+
+impl Tracked {
+    fn forget(&mut self, job_id: Uuid) {
+        self.running.remove(&job_id);
+        self.unstarted.remove(&job_id);
+        self.sampled.remove(&job_id);
+    }
+}
+
 #[derive(Debug)]
 pub struct LocalBackend {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     config: LocalConfig,
     ticks_per_second: u64,
-    sampled: Mutex<HashMap<Uuid, Sampled>>,
-    /// QUEUED jobs whose directory this process found without a program: only
-    /// this process starts programs, so they need no second look.
-    unstarted: Mutex<HashSet<Uuid>>,
+    tracked: Mutex<Tracked>,
     /// Notified when a supervisor this process started exits, so the watcher
     /// can report the outcome at once.
     exited: Arc<Notify>,
@@ -84,25 +127,63 @@ enum DirState {
     Lost,
 }
 
+/// Why a start did not happen.
+enum StartError {
+    /// Retrying cannot help: fail the job.
+    Permanent(String),
+    /// May pass: try again at a later pass.
+    Passing(String),
+}
+
 impl LocalBackend {
     pub fn new(config: LocalConfig) -> Result<Self, BackendError> {
         std::fs::create_dir_all(&config.jobs_dir)?;
+        if config.run_as.is_some() {
+            // others may pass through to their own job's work directory, not list
+            std::fs::set_permissions(&config.jobs_dir, std::fs::Permissions::from_mode(0o711))?;
+        }
         Ok(LocalBackend {
-            config,
-            ticks_per_second: procfs::clock_ticks_per_second(),
-            sampled: Mutex::new(HashMap::new()),
-            unstarted: Mutex::new(HashSet::new()),
-            exited: Arc::new(Notify::new()),
+            inner: Arc::new(Inner {
+                config,
+                ticks_per_second: procfs::clock_ticks_per_second(),
+                tracked: Mutex::new(Tracked::default()),
+                exited: Arc::new(Notify::new()),
+            }),
         })
     }
 
     /// Notified whenever a job's program ends.
     pub fn exit_notifier(&self) -> Arc<Notify> {
-        self.exited.clone()
+        self.inner.exited.clone()
     }
 
     pub fn job_dir(&self, id: &Uuid) -> PathBuf {
+        self.inner.job_dir(id)
+    }
+
+    /// Run blocking file and process work on tokio's blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, BackendError> + Send + 'static,
+    ) -> Result<T, BackendError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || work(&inner))
+            .await
+            .map_err(|err| BackendError::Unavailable(format!("local backend task failed: {err}")))?
+    }
+}
+
+fn is_invalid_data(err: &BackendError) -> bool {
+    matches!(err, BackendError::Io(e) if e.kind() == io::ErrorKind::InvalidData)
+}
+
+impl Inner {
+    fn job_dir(&self, id: &Uuid) -> PathBuf {
         job_dir(&self.config.jobs_dir, id)
+    }
+
+    fn tracked(&self) -> std::sync::MutexGuard<'_, Tracked> {
+        self.tracked.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn dir_state(&self, job: &Job) -> Result<DirState, BackendError> {
@@ -110,12 +191,15 @@ impl LocalBackend {
         if let Some(exit) = files::read_json::<ExitRecord>(&dir.join(files::EXIT))? {
             return Ok(DirState::Exited(exit));
         }
-        let Some(pid) = files::read_pid(&dir)? else {
+        let Some(record) = files::read_pid(&dir)? else {
             return Ok(DirState::NotStarted);
         };
-        if procfs::is_alive_with(pid, &job.id.to_string()) {
+        if is_alive(record, job.id) {
             let started = files::read_json(&dir.join(files::STARTED))?;
-            return Ok(DirState::Alive { pid, started });
+            return Ok(DirState::Alive {
+                pid: record.pid,
+                started,
+            });
         }
         // It may have finished between the two reads.
         match files::read_json::<ExitRecord>(&dir.join(files::EXIT))? {
@@ -126,7 +210,11 @@ impl LocalBackend {
 
     fn write_params(&self, job: &Job) -> Result<PathBuf, BackendError> {
         let dir = self.job_dir(&job.id);
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(dir.join(files::WORK))?;
+        if let Some((uid, gid)) = self.config.run_as {
+            std::os::unix::fs::chown(dir.join(files::WORK), Some(uid), Some(gid))?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))?;
+        }
         let path = dir.join(files::PARAMS);
         if !path.exists() {
             let bytes =
@@ -136,24 +224,61 @@ impl LocalBackend {
         Ok(path)
     }
 
+    /// Check what a start needs that retrying cannot bring back.
+    fn preflight(&self, agent: &LocalAgent) -> Result<(), StartError> {
+        let supervisor = &self.config.supervisor;
+        if !is_executable(supervisor) {
+            return Err(StartError::Permanent(format!(
+                "the horizon binary {} is gone or was replaced; restart `horizon serve`",
+                supervisor.display()
+            )));
+        }
+        if resolve_program(&agent.program).is_none() {
+            return Err(StartError::Permanent(format!(
+                "program {} does not exist or is not executable",
+                agent.program.display()
+            )));
+        }
+        Ok(())
+    }
+
     /// Start the job's supervisor; returns its pid (the job's process group).
-    fn start(&self, job: &Job) -> Result<u32, BackendError> {
+    fn start(&self, job: &Job) -> Result<u32, StartError> {
         let agent = self.config.agents.get(&job.agent).ok_or_else(|| {
-            BackendError::Rejected(format!("no local agent named {:?}", job.agent))
+            StartError::Permanent(format!("no local agent named {:?}", job.agent))
         })?;
-        let params = self.write_params(job)?;
+        self.preflight(agent)?;
+        let passing = |err: BackendError| StartError::Passing(err.to_string());
+        let params = self.write_params(job).map_err(passing)?;
         let dir = self.job_dir(&job.id);
-        let log = std::fs::File::create(dir.join(files::SUPERVISOR_LOG))?;
+        let log = std::fs::File::create(dir.join(files::SUPERVISOR_LOG))
+            .map_err(|e| passing(e.into()))?;
         let mut command = tokio::process::Command::new(&self.config.supervisor);
         command
             .arg("supervise")
             .arg("--job-dir")
             .arg(&dir)
             .arg("--job-id")
-            .arg(job.id.to_string())
+            .arg(job.id.to_string());
+        if let Some((uid, gid)) = self.config.run_as {
+            command
+                .arg("--uid")
+                .arg(uid.to_string())
+                .arg("--gid")
+                .arg(gid.to_string());
+        }
+        command
             .arg("--")
             .arg(&agent.program)
             .args(agent.args.iter().map(OsString::from))
+            // a minimal environment: the server's own (database URL,
+            // credentials) is not the program's business
+            .env_clear()
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+            )
+            .envs(agent.env.iter().map(|(k, v)| (k, v)))
             .env("HORIZON_JOB_ID", job.id.to_string())
             .env("HORIZON_DATASET_ID", &job.dataset_id)
             .env("HORIZON_PARAMS_FILE", &params)
@@ -161,13 +286,30 @@ impl LocalBackend {
             .stdout(Stdio::null())
             .stderr(log)
             .process_group(0);
-        let mut child = command.spawn()?;
+        let mut child = command.spawn().map_err(|err| match err.kind() {
+            io::ErrorKind::InvalidInput
+            | io::ErrorKind::NotFound
+            | io::ErrorKind::PermissionDenied => {
+                StartError::Permanent(format!("cannot start the supervisor: {err}"))
+            }
+            _ => StartError::Passing(format!("cannot start the supervisor: {err}")),
+        })?;
         let pid = child
             .id()
-            .ok_or_else(|| BackendError::Unavailable("supervisor exited at once".into()))?;
+            .ok_or_else(|| StartError::Passing("supervisor exited at once".into()))?;
+        let pid_i32 = i32::try_from(pid).map_err(|e| StartError::Passing(e.to_string()))?;
         // The supervisor writes this too; writing it here closes the window in
-        // which a crash could leave a running job without a pid on disk.
-        files::write_atomic(&dir.join(files::SUPERVISOR_PID), pid.to_string().as_bytes())?;
+        // which a crash could leave a running job without a pid on disk. The
+        // child is not reaped yet, so its pid cannot have been reused.
+        let record = PidRecord {
+            pid: pid_i32,
+            start_time: procfs::start_time(pid_i32),
+        };
+        files::write_atomic(
+            &dir.join(files::SUPERVISOR_PID),
+            record.to_line().as_bytes(),
+        )
+        .map_err(|e| passing(e.into()))?;
         let exited = self.exited.clone();
         tokio::spawn(async move {
             let _ = child.wait().await;
@@ -175,6 +317,42 @@ impl LocalBackend {
         });
         info!(job.id = %job.id, pid, "started job {} (agent {}) as process group {pid}", job.id, job.agent);
         Ok(pid)
+    }
+
+    /// Try to start a job; the update to report, if any.
+    fn try_start(&self, job: &Job) -> Option<Update> {
+        let failed = |message: String| Update::Failed {
+            started_at: None,
+            finished_at: OffsetDateTime::now_utc(),
+            error: JobError::new(error_codes::LAUNCH_FAILED, message),
+        };
+        match self.start(job) {
+            Ok(pid) => Some(Update::Running {
+                remote_job_id: Some(pid.to_string()),
+                started_at: OffsetDateTime::now_utc(),
+            }),
+            Err(StartError::Permanent(message)) => {
+                warn!(job.id = %job.id, "job {} cannot start: {message}", job.id);
+                Some(failed(message))
+            }
+            Err(StartError::Passing(message)) => {
+                let dir = self.job_dir(&job.id);
+                let attempts = files::read_start_attempts(&dir) + 1;
+                if attempts >= MAX_START_ATTEMPTS {
+                    return Some(failed(format!(
+                        "gave up after {attempts} attempts: {message}"
+                    )));
+                }
+                if let Err(err) = files::write_atomic(
+                    &dir.join(files::START_ATTEMPTS),
+                    attempts.to_string().as_bytes(),
+                ) {
+                    warn!(job.id = %job.id, "cannot record start attempt of job {}: {err}", job.id);
+                }
+                warn!(job.id = %job.id, attempt = attempts, "cannot start job {} yet: {message}", job.id);
+                None
+            }
+        }
     }
 
     fn exit_update(&self, job: &Job, exit: ExitRecord) -> Update {
@@ -222,11 +400,15 @@ impl LocalBackend {
     }
 
     /// A resource sample of a running job, when one is due.
-    fn sample(&self, job_id: Uuid, started: &StartRecord) -> Option<MetricsSample> {
+    fn sample(
+        &self,
+        tracked: &mut Tracked,
+        job_id: Uuid,
+        started: &StartRecord,
+    ) -> Option<MetricsSample> {
         let now = Instant::now();
         let reading = procfs::read(started.agent_pid)?;
-        let mut sampled = self.sampled.lock().unwrap_or_else(|e| e.into_inner());
-        let (since, ticks_before) = match sampled.get(&job_id) {
+        let (since, ticks_before) = match tracked.sampled.get(&job_id) {
             Some(previous) if now - previous.at < self.config.metrics_interval => return None,
             Some(previous) => (now - previous.at, previous.cpu_ticks),
             None => {
@@ -239,7 +421,7 @@ impl LocalBackend {
                 (running, 0)
             }
         };
-        sampled.insert(
+        tracked.sampled.insert(
             job_id,
             Sampled {
                 at: now,
@@ -256,6 +438,180 @@ impl LocalBackend {
             timestamp: horizon_core::truncate_to_millis(OffsetDateTime::now_utc()),
         })
     }
+
+    /// One job's observation; errors stay with the job.
+    fn observe(
+        &self,
+        job: &Job,
+        tracked: &mut Tracked,
+        out: &mut Vec<Update>,
+    ) -> Result<bool, BackendError> {
+        let now = OffsetDateTime::now_utc();
+        match self.dir_state(job)? {
+            DirState::Exited(exit) => {
+                tracked.running.remove(&job.id);
+                out.push(self.exit_update(job, exit));
+            }
+            DirState::Alive { pid, started } => {
+                tracked.running.insert(job.id);
+                if job.status == JobStatus::Queued {
+                    out.push(Update::Running {
+                        remote_job_id: Some(pid.to_string()),
+                        started_at: started.as_ref().map_or(now, |s| s.started_at),
+                    });
+                }
+                if let Some(sample) = started.and_then(|s| self.sample(tracked, job.id, &s)) {
+                    out.push(Update::Metrics(sample));
+                }
+            }
+            DirState::Lost => {
+                tracked.running.remove(&job.id);
+                out.push(Update::Failed {
+                    started_at: None,
+                    finished_at: now,
+                    error: JobError::new(
+                        error_codes::AGENT_LOST,
+                        "the job's supervisor process vanished without recording how the program ended",
+                    ),
+                });
+            }
+            DirState::NotStarted if job.status == JobStatus::Queued => return Ok(true),
+            DirState::NotStarted => out.push(Update::Failed {
+                started_at: None,
+                finished_at: now,
+                error: JobError::new(
+                    error_codes::AGENT_LOST,
+                    "the job is recorded as running but was never started here",
+                ),
+            }),
+        }
+        Ok(false)
+    }
+
+    fn poll(&self, jobs: &[Job]) -> Vec<Observation> {
+        let mut observations = Vec::new();
+        let mut waiting = Vec::new();
+        let mut tracked = self.tracked();
+        for job in jobs {
+            if job.status == JobStatus::Queued && tracked.unstarted.contains(&job.id) {
+                waiting.push(job);
+                continue;
+            }
+            let mut updates = Vec::new();
+            match self.observe(job, &mut tracked, &mut updates) {
+                Ok(true) => {
+                    tracked.unstarted.insert(job.id);
+                    waiting.push(job);
+                }
+                Ok(false) => {}
+                Err(err) if is_invalid_data(&err) => {
+                    // a record of the job is corrupt: it can never be read
+                    // back, so the job fails alone and its programs are stopped
+                    metrics::counter!(POLL_ERRORS, "kind" => "corrupt").increment(1);
+                    warn!(job.id = %job.id, "job {}'s records are corrupt: {err}", job.id);
+                    if let Err(err) = self.signal_stop(job.id) {
+                        warn!(job.id = %job.id, "cannot stop job {}: {err}", job.id);
+                    }
+                    tracked.forget(job.id);
+                    updates.push(Update::Failed {
+                        started_at: None,
+                        finished_at: OffsetDateTime::now_utc(),
+                        error: JobError::new(
+                            error_codes::AGENT_LOST,
+                            format!(
+                                "the job's records are corrupt, so how it ended is unknown: {err}"
+                            ),
+                        ),
+                    });
+                }
+                Err(err) => {
+                    metrics::counter!(POLL_ERRORS, "kind" => "io").increment(1);
+                    warn!(job.id = %job.id, "cannot read job {}'s directory this pass: {err}", job.id);
+                }
+            }
+            observations.extend(updates.into_iter().map(|update| Observation {
+                job_id: job.id,
+                update,
+            }));
+        }
+        for job in waiting {
+            if tracked.running.len() >= self.config.slots {
+                break;
+            }
+            let Some(update) = self.try_start(job) else {
+                continue;
+            };
+            tracked.unstarted.remove(&job.id);
+            if matches!(update, Update::Running { .. }) {
+                tracked.running.insert(job.id);
+            }
+            observations.push(Observation {
+                job_id: job.id,
+                update,
+            });
+        }
+        observations
+    }
+
+    /// SIGTERM to the job's process group, SIGKILL after the grace period;
+    /// false when nothing of the job was running.
+    fn stop(&self, job_id: Uuid) -> Result<bool, BackendError> {
+        self.tracked().forget(job_id);
+        self.signal_stop(job_id)
+    }
+
+    /// The signalling half of [`Inner::stop`]; leaves `tracked` alone.
+    fn signal_stop(&self, job_id: Uuid) -> Result<bool, BackendError> {
+        let dir = self.job_dir(&job_id);
+        let Some(record) = files::read_pid(&dir)? else {
+            return Ok(false);
+        };
+        if !is_alive(record, job_id) {
+            return Ok(false);
+        }
+        let pid = record.pid;
+        let group = Pid::from_raw(pid);
+        info!(job.id = %job_id, pid, "stopping job {job_id}: SIGTERM to process group {pid}");
+        if let Err(err) = killpg(group, Signal::SIGTERM) {
+            warn!(job.id = %job_id, "SIGTERM to process group {pid} failed: {err}");
+        }
+        let grace = self.config.cancel_grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            // only the group this job's supervisor made: while it lives, its
+            // pid is the group's id; once it is gone, the supervisor has
+            // already stopped what was left
+            if is_alive(record, job_id) {
+                warn!(job.id = %job_id, "job {job_id} outlived its grace period: SIGKILL to process group {pid}");
+                let _ = killpg(group, Signal::SIGKILL);
+            }
+        });
+        Ok(true)
+    }
+}
+
+/// Whether the recorded supervisor still runs: same pid and start time.
+fn is_alive(record: PidRecord, job_id: Uuid) -> bool {
+    match record.start_time {
+        Some(start_time) => procfs::is_same_process(record.pid, start_time),
+        // written by an older version: only the command line can tell
+        None => procfs::is_supervisor_of(record.pid, &job_id.to_string()),
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A program as the supervisor will find it: a path, or a name looked up in PATH.
+fn resolve_program(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 || program.is_absolute() {
+        return is_executable(program).then(|| program.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
 }
 
 #[async_trait]
@@ -265,157 +621,48 @@ impl Backend for LocalBackend {
     }
 
     async fn submit(&self, job: &Job) -> Result<Accepted, BackendError> {
-        if !self.config.agents.contains_key(&job.agent) {
+        if !self.inner.config.agents.contains_key(&job.agent) {
             return Err(BackendError::Rejected(format!(
                 "no local agent named {:?}",
                 job.agent
             )));
         }
-        self.write_params(job)?;
+        let job = job.clone();
+        self.blocking(move |inner| inner.write_params(&job)).await?;
         Ok(Accepted {
             remote_job_id: None,
         })
     }
 
     async fn poll(&self, jobs: &[Job]) -> Result<Vec<Observation>, BackendError> {
-        let mut observations = Vec::new();
-        let mut running = 0usize;
-        let mut waiting = Vec::new();
-        let now = OffsetDateTime::now_utc();
-        let mut unstarted = self.unstarted.lock().unwrap_or_else(|e| e.into_inner());
-        for job in jobs {
-            if job.status == JobStatus::Queued && unstarted.contains(&job.id) {
-                waiting.push(job);
-                continue;
-            }
-            let mut observe = |update| {
-                observations.push(Observation {
-                    job_id: job.id,
-                    update,
-                })
-            };
-            match self.dir_state(job)? {
-                DirState::Exited(exit) => observe(self.exit_update(job, exit)),
-                DirState::Alive { pid, started } => {
-                    running += 1;
-                    if job.status == JobStatus::Queued {
-                        observe(Update::Running {
-                            remote_job_id: Some(pid.to_string()),
-                            started_at: started.as_ref().map_or(now, |s| s.started_at),
-                        });
-                    }
-                    if let Some(sample) = started.and_then(|s| self.sample(job.id, &s)) {
-                        observe(Update::Metrics(sample));
-                    }
-                }
-                DirState::Lost => observe(Update::Failed {
-                    started_at: None,
-                    finished_at: now,
-                    error: JobError::new(
-                        error_codes::AGENT_LOST,
-                        "the job's supervisor process vanished without recording how the program ended",
-                    ),
-                }),
-                DirState::NotStarted if job.status == JobStatus::Queued => {
-                    unstarted.insert(job.id);
-                    waiting.push(job);
-                }
-                DirState::NotStarted => observe(Update::Failed {
-                    started_at: None,
-                    finished_at: now,
-                    error: JobError::new(
-                        error_codes::AGENT_LOST,
-                        "the job is recorded as running but was never started here",
-                    ),
-                }),
-            }
-        }
-        for job in waiting {
-            if running >= self.config.slots {
-                break;
-            }
-            let update = match self.start(job) {
-                Ok(pid) => {
-                    unstarted.remove(&job.id);
-                    running += 1;
-                    Update::Running {
-                        remote_job_id: Some(pid.to_string()),
-                        started_at: OffsetDateTime::now_utc(),
-                    }
-                }
-                Err(err) if err.is_retryable() => {
-                    warn!(job.id = %job.id, "cannot start job {} yet: {err}", job.id);
-                    continue;
-                }
-                Err(err) => Update::Failed {
-                    started_at: None,
-                    finished_at: OffsetDateTime::now_utc(),
-                    error: JobError::new(error_codes::LAUNCH_FAILED, err.to_string()),
-                },
-            };
-            observations.push(Observation {
-                job_id: job.id,
-                update,
-            });
-        }
-        let active: HashSet<Uuid> = jobs.iter().map(|j| j.id).collect();
-        unstarted.retain(|id| active.contains(id));
-        drop(unstarted);
-        self.sampled
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|id, _| active.contains(id));
-        Ok(observations)
+        let jobs = jobs.to_vec();
+        self.blocking(move |inner| Ok(inner.poll(&jobs))).await
     }
 
     async fn stop_strays(&self, active: &[Uuid]) -> Result<usize, BackendError> {
-        let mut stopped = 0;
-        for entry in std::fs::read_dir(&self.config.jobs_dir)? {
-            let entry = entry?;
-            let Ok(id) = Uuid::parse_str(&entry.file_name().to_string_lossy()) else {
-                continue;
-            };
-            if active.contains(&id) || entry.path().join(files::EXIT).exists() {
-                continue;
+        let active: HashSet<Uuid> = active.iter().copied().collect();
+        self.blocking(move |inner| {
+            let mut stopped = 0;
+            for entry in std::fs::read_dir(&inner.config.jobs_dir)? {
+                let entry = entry?;
+                let Ok(id) = Uuid::parse_str(&entry.file_name().to_string_lossy()) else {
+                    continue;
+                };
+                if active.contains(&id) || entry.path().join(files::EXIT).exists() {
+                    continue;
+                }
+                if inner.stop(id)? {
+                    warn!(job.id = %id, "job {id} has ended but its program was still running: stopped it");
+                    stopped += 1;
+                }
             }
-            if self.stop(id)? {
-                warn!(job.id = %id, "job {id} has ended but its program was still running: stopped it");
-                stopped += 1;
-            }
-        }
-        Ok(stopped)
+            Ok(stopped)
+        })
+        .await
     }
 
     async fn cancel(&self, job: &Job) -> Result<(), BackendError> {
-        self.stop(job.id)?;
-        Ok(())
-    }
-}
-
-impl LocalBackend {
-    /// SIGTERM to the job's process group, SIGKILL after the grace period;
-    /// false when nothing of the job was running.
-    fn stop(&self, job_id: Uuid) -> Result<bool, BackendError> {
-        let dir = self.job_dir(&job_id);
-        let Some(pid) = files::read_pid(&dir)? else {
-            return Ok(false);
-        };
-        if !procfs::is_alive_with(pid, &job_id.to_string()) {
-            return Ok(false);
-        }
-        let group = Pid::from_raw(pid);
-        info!(job.id = %job_id, pid, "stopping job {job_id}: SIGTERM to process group {pid}");
-        if let Err(err) = killpg(group, Signal::SIGTERM) {
-            warn!(job.id = %job_id, "SIGTERM to process group {pid} failed: {err}");
-        }
-        let grace = self.config.cancel_grace;
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            if killpg(group, None).is_ok() {
-                warn!(job.id = %job_id, "job {job_id} outlived its grace period: SIGKILL to process group {pid}");
-                let _ = killpg(group, Signal::SIGKILL);
-            }
-        });
-        Ok(true)
+        let id = job.id;
+        self.blocking(move |inner| inner.stop(id).map(|_| ())).await
     }
 }

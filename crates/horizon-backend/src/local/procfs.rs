@@ -53,14 +53,63 @@ fn field_value(text: &str, key: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-/// True when `pid` is a live process whose command line mentions `marker`
-/// (the job id): a recycled pid is not mistaken for the job's supervisor.
-pub fn is_alive_with(pid: i32, marker: &str) -> bool {
+/// The fields of /proc/PID/stat after the command name; `fields[0]` is field 3.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(
+        stat.get(stat.rfind(')')? + 2..)?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// When the process started, in clock ticks after boot (field 22): with the
+/// pid, an identity no later process can share.
+pub fn start_time(pid: i32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// True when `pid` is still the very process that was recorded with
+/// `start_time`: a recycled pid (another program, or an operator's
+/// `tail -f` on the job's log) is not mistaken for the job's supervisor.
+pub fn is_same_process(pid: i32, start_time: u64) -> bool {
+    match stat_fields(pid) {
+        // a zombie has ended; it only waits to be reaped
+        Some(fields) => {
+            fields.first().map(String::as_str) != Some("Z")
+                && fields.get(19).and_then(|t| t.parse::<u64>().ok()) == Some(start_time)
+        }
+        None => false,
+    }
+}
+
+/// True when `pid` runs `horizon supervise … --job-id <job_id>` (for pid
+/// files written before start times were recorded).
+pub fn is_supervisor_of(pid: i32, job_id: &str) -> bool {
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;
     };
     let text = String::from_utf8_lossy(&cmdline);
-    text.split('\0').any(|arg| arg.contains(marker))
+    let args: Vec<&str> = text.split('\0').collect();
+    args.contains(&"supervise") && args.windows(2).any(|w| w == ["--job-id", job_id])
+}
+
+/// The live processes of process group `pgid`, except `except`.
+pub fn group_members(pgid: i32, except: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != except)
+        .filter(|pid| {
+            stat_fields(*pid).is_some_and(|f| {
+                f.first().map(String::as_str) != Some("Z")
+                    && f.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -75,9 +124,27 @@ mod tests {
     }
 
     #[test]
-    fn pid_of_another_job_is_not_alive_for_this_one() {
+    fn identity_is_pid_and_start_time() {
         let me = i32::try_from(std::process::id()).expect("pid");
-        assert!(!is_alive_with(me, "no-such-job-0d5e"));
-        assert!(!is_alive_with(i32::MAX, "anything"));
+        let started = start_time(me).expect("own start time");
+        assert!(is_same_process(me, started));
+        assert!(!is_same_process(me, started + 1), "a recycled pid passed");
+        assert!(!is_same_process(i32::MAX, started));
+    }
+
+    #[test]
+    fn group_members_finds_a_child_in_its_own_group() {
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .expect("sleep");
+        let pid = i32::try_from(child.id()).expect("pid");
+        assert_eq!(group_members(pid, -1), vec![pid]);
+        assert!(group_members(pid, pid).is_empty());
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        assert!(group_members(pid, -1).is_empty());
     }
 }

@@ -6,7 +6,13 @@
 //! ended, a server that crashed and restarted learns the outcome of jobs that
 //! ran while it was away instead of running them again. It ignores SIGTERM,
 //! SIGINT and SIGHUP so that a cancellation (SIGTERM to the whole group) ends
-//! the program first and the supervisor still records it.
+//! the program first and the supervisor still records it. When the program
+//! has ended, whatever it left running in the group (a background child) is
+//! stopped too: SIGTERM, then SIGKILL after a short grace.
+//!
+//! The program runs in the job's `work/` directory with the environment the
+//! backend gave the supervisor (a minimal one), and, when configured, as an
+//! unprivileged user.
 
 use std::ffi::OsString;
 use std::fs::OpenOptions;
@@ -15,21 +21,39 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Stdio;
 
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use time::OffsetDateTime;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::files::{self, ExitRecord, StartRecord};
+use super::files::{self, ExitRecord, PidRecord, StartRecord};
+use super::procfs;
 
-/// Run `program args…` for the job whose directory is `job_dir`; returns the
+/// How long leftovers of an ended program get between SIGTERM and SIGKILL.
+const STRAGGLER_GRACE: Duration = Duration::from_secs(2);
+
+/// What the supervisor runs, and how.
+#[derive(Debug, Clone)]
+pub struct Supervised {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    /// Run the program as this user and group (needs the supervisor to be root).
+    pub run_as: Option<(u32, u32)>,
+}
+
+/// Run the program for the job whose directory is `job_dir`; returns the
 /// exit record it wrote.
-pub async fn supervise(
-    job_dir: &Path,
-    program: &OsString,
-    args: &[OsString],
-) -> io::Result<ExitRecord> {
+pub async fn supervise(job_dir: &Path, what: &Supervised) -> io::Result<ExitRecord> {
+    let me = i32::try_from(std::process::id()).map_err(io::Error::other)?;
+    let record = PidRecord {
+        pid: me,
+        start_time: procfs::start_time(me),
+    };
     files::write_atomic(
         &job_dir.join(files::SUPERVISOR_PID),
-        std::process::id().to_string().as_bytes(),
+        record.to_line().as_bytes(),
     )?;
     // Keep these alive: while registered, the signals are caught, not fatal.
     let _term = signal(SignalKind::terminate())?;
@@ -42,13 +66,19 @@ pub async fn supervise(
             .append(true)
             .open(job_dir.join(name))
     };
+    let program = &what.program;
     let started_at = OffsetDateTime::now_utc();
-    let spawned = tokio::process::Command::new(program)
-        .args(args)
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(&what.args)
+        .current_dir(job_dir.join(files::WORK))
         .stdin(Stdio::null())
         .stdout(open(files::STDOUT)?)
-        .stderr(open(files::STDERR)?)
-        .spawn();
+        .stderr(open(files::STDERR)?);
+    if let Some((uid, gid)) = what.run_as {
+        command.uid(uid).gid(gid);
+    }
+    let spawned = command.spawn();
     let mut child = match spawned {
         Ok(child) => child,
         Err(err) => {
@@ -81,5 +111,28 @@ pub async fn supervise(
         finished_at: OffsetDateTime::now_utc(),
     };
     files::write_json(&job_dir.join(files::EXIT), &record)?;
+    stop_stragglers(me).await;
     Ok(record)
+}
+
+/// Stop what the program left running in the job's process group (this
+/// process leads it and is spared: it handles SIGTERM and is never SIGKILLed).
+async fn stop_stragglers(me: i32) {
+    let left = procfs::group_members(me, me);
+    if left.is_empty() {
+        return;
+    }
+    for pid in &left {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+    }
+    let deadline = tokio::time::Instant::now() + STRAGGLER_GRACE;
+    while tokio::time::Instant::now() < deadline {
+        if procfs::group_members(me, me).is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for pid in procfs::group_members(me, me) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
 }

@@ -65,7 +65,7 @@ impl Dispatcher {
     ) -> Result<Duration, StoreError> {
         let jobs = self
             .store
-            .jobs_in_status(self.backend.kind(), &[JobStatus::Submitted], BATCH)
+            .jobs_in_status(self.backend.kind(), &[JobStatus::Submitted], None, BATCH)
             .await?;
         let now = Instant::now();
         retries.retain(|id, _| jobs.iter().any(|j| j.id == *id));

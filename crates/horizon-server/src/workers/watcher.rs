@@ -9,10 +9,12 @@ use horizon_core::{Command, Job, JobStatus};
 use horizon_store::{Store, StoreError};
 use tokio::sync::Notify;
 use tracing::{debug, error, warn};
+use uuid::Uuid;
 
 use crate::lifecycle;
 
-const BATCH: u32 = 5000;
+/// Jobs read and polled at a time; a pass pages through every active job.
+const PAGE: u32 = 1000;
 
 #[derive(Debug)]
 pub struct Watcher {
@@ -47,26 +49,35 @@ impl Watcher {
         }
     }
 
-    /// Stop programs still running for jobs that already ended (cancelled
-    /// just before a crash). Skipped when the active jobs do not fit in one read.
-    async fn stop_strays(&self) {
-        let active = match self
-            .store
-            .jobs_in_status(
-                self.backend.kind(),
-                &[JobStatus::Queued, JobStatus::Running],
-                BATCH,
-            )
+    /// One page of this backend's jobs in `status`, after `after`.
+    async fn page(&self, status: JobStatus, after: Option<Uuid>) -> Result<Vec<Job>, StoreError> {
+        self.store
+            .jobs_in_status(self.backend.kind(), &[status], after, PAGE)
             .await
-        {
-            Ok(jobs) if jobs.len() < BATCH as usize => jobs,
-            Ok(_) => return,
-            Err(err) => {
-                warn!("cannot look for stray programs: {err}");
-                return;
+    }
+
+    /// Stop programs still running for jobs that already ended (cancelled
+    /// just before a crash).
+    async fn stop_strays(&self) {
+        let mut ids = Vec::new();
+        for status in [JobStatus::Running, JobStatus::Queued] {
+            let mut after = None;
+            loop {
+                match self.page(status, after).await {
+                    Ok(jobs) => {
+                        ids.extend(jobs.iter().map(|j| j.id));
+                        match jobs.last() {
+                            Some(last) if jobs.len() == PAGE as usize => after = Some(last.id),
+                            _ => break,
+                        }
+                    }
+                    Err(err) => {
+                        warn!("cannot look for stray programs: {err}");
+                        return;
+                    }
+                }
             }
-        };
-        let ids: Vec<uuid::Uuid> = active.iter().map(|j| j.id).collect();
+        }
         match self.backend.stop_strays(&ids).await {
             Ok(0) => {}
             Ok(n) => {
@@ -76,20 +87,29 @@ impl Watcher {
         }
     }
 
+    /// One pass: every RUNNING job, then every QUEUED one (so the backend
+    /// knows which slots are taken before it starts anything), a page at a
+    /// time, oldest first. No job is left out, however many are active.
     async fn tick(&self) -> Result<(), String> {
-        let jobs = self
-            .store
-            .jobs_in_status(
-                self.backend.kind(),
-                &[JobStatus::Queued, JobStatus::Running],
-                BATCH,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        for status in [JobStatus::Running, JobStatus::Queued] {
+            let mut after = None;
+            loop {
+                let jobs = self.page(status, after).await.map_err(|e| e.to_string())?;
+                self.poll_page(&jobs).await?;
+                match jobs.last() {
+                    Some(last) if jobs.len() == PAGE as usize => after = Some(last.id),
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn poll_page(&self, jobs: &[Job]) -> Result<(), String> {
         if jobs.is_empty() {
             return Ok(());
         }
-        let observations = self.backend.poll(&jobs).await.map_err(|e| e.to_string())?;
+        let observations = self.backend.poll(jobs).await.map_err(|e| e.to_string())?;
         for observation in observations {
             let Some(job) = jobs.iter().find(|j| j.id == observation.job_id) else {
                 continue;

@@ -189,15 +189,17 @@ impl Store for SqliteStore {
         &self,
         backend: BackendKind,
         statuses: &[JobStatus],
+        after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<Job>, StoreError> {
         let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
         let rows = sqlx::query(
             "SELECT * FROM jobs WHERE backend = ? AND status IN (SELECT value FROM json_each(?))
-             ORDER BY id LIMIT ?",
+               AND id > ? ORDER BY id LIMIT ?",
         )
         .bind(backend.as_str())
         .bind(serde_json::to_string(&wanted)?)
+        .bind(after.map_or_else(String::new, |id| id.to_string()))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;

@@ -5,6 +5,8 @@ ok     work for params.seconds (default 0.3) and exit 0
 fail   write a message to stderr and exit params.exit_code (default 3)
 sleep  sleep params.seconds (default 60), ignoring nothing
 echo   copy what it was given (argv, env, parameters file) to echo.json and exit 0
+peek   print what it can see (cwd, environment, uid, whether argv[2] opens) as JSON
+orphan start `sleep 300` in the background, print its pid, exit 0 at once
 
 Every run appends a line to $HORIZON_TEST_RUNS_DIR/<job id>, so tests can
 count how many times a job's program really ran.
@@ -19,8 +21,11 @@ job_id = os.environ["HORIZON_JOB_ID"]
 params_file = os.environ["HORIZON_PARAMS_FILE"]
 runs_dir = os.environ.get("HORIZON_TEST_RUNS_DIR")
 if runs_dir:
-    with open(os.path.join(runs_dir, job_id), "a") as f:
-        f.write(f"{os.getpid()}\n")
+    try:
+        with open(os.path.join(runs_dir, job_id), "a") as f:
+            f.write(f"{os.getpid()}\n")
+    except OSError:
+        pass  # run as another user that cannot write there
 with open(params_file, "rb") as f:
     raw = f.read()
 params = json.loads(raw)
@@ -44,5 +49,17 @@ elif mode == "echo":
     }
     with open(os.path.join(os.path.dirname(params_file), "echo.json"), "w") as f:
         json.dump(out, f)
+elif mode == "peek":
+    try:
+        with open(sys.argv[2], "rb") as f:
+            f.read(16)
+        db = "opened"
+    except OSError as e:
+        db = f"denied: {e}"
+    print(json.dumps({"cwd": os.getcwd(), "env": sorted(os.environ), "uid": os.getuid(), "db": db}), flush=True)
+elif mode == "orphan":
+    import subprocess
+    child = subprocess.Popen(["sleep", "300"])
+    print(child.pid, flush=True)
 else:
     sys.exit(f"unknown mode {mode}")

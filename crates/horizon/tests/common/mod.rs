@@ -57,6 +57,8 @@ pub struct ServerOptions {
     pub metrics_interval_ms: u64,
     pub extra_toml: String,
     pub env: Vec<(String, String)>,
+    /// `[local] run_as`
+    pub run_as: Option<String>,
 }
 
 impl Default for ServerOptions {
@@ -67,6 +69,7 @@ impl Default for ServerOptions {
             metrics_interval_ms: 300,
             extra_toml: String::new(),
             env: Vec::new(),
+            run_as: None,
         }
     }
 }
@@ -92,27 +95,32 @@ data_dir = "{data}"
 backend = "local"
 program = "python3"
 args = ["{agent}", "ok"]
+env = {{ HORIZON_TEST_RUNS_DIR = "{runs}" }}
 
 [agents.fail]
 backend = "local"
 program = "python3"
 args = ["{agent}", "fail"]
+env = {{ HORIZON_TEST_RUNS_DIR = "{runs}" }}
 
 [agents.sleep]
 backend = "local"
 program = "python3"
 args = ["{agent}", "sleep"]
+env = {{ HORIZON_TEST_RUNS_DIR = "{runs}" }}
 
 [agents.echo]
 backend = "local"
 program = "python3"
 args = ["{agent}", "echo", "$(touch {canary})", "; rm -rf /", "'quoted' \"double\""]
+env = {{ HORIZON_TEST_RUNS_DIR = "{runs}" }}
 
 [local]
 slots = {slots}
 poll_interval_ms = 100
 metrics_interval_ms = {metrics}
 cancel_grace_ms = {grace}
+{run_as}
 
 [dispatch]
 max_attempts = 3
@@ -121,9 +129,15 @@ max_backoff_ms = 200
 "#,
             data = dir.path().join("data").display(),
             canary = dir.path().join("canary-args").display(),
+            runs = runs.display(),
             slots = options.slots,
             metrics = options.metrics_interval_ms,
             grace = options.cancel_grace_ms,
+            run_as = options
+                .run_as
+                .as_ref()
+                .map(|u| format!("run_as = \"{u}\""))
+                .unwrap_or_default(),
         );
         toml.push_str(&options.extra_toml);
         let config = dir.path().join("horizon.toml");
