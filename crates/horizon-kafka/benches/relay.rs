@@ -117,7 +117,8 @@ async fn connected_relay(
     let settings = b.settings();
     ensure_topics(&settings).await.unwrap();
     let wake = Arc::new(Notify::new());
-    let task = tokio::spawn(Relay::new(store.clone(), settings, wake.clone()).run());
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(Relay::new(store.clone(), settings, wake.clone()).run(stop));
     store.create_job(job(usize::MAX)).await.unwrap();
     wake.notify_one();
     wait_drained(store.as_ref()).await;
@@ -175,7 +176,8 @@ async fn relay_first_ack(b: &Bench) -> f64 {
     let settings = b.settings();
     ensure_topics(&settings).await.unwrap();
     let started = Instant::now();
-    let task = tokio::spawn(Relay::new(store.clone(), settings, Arc::new(Notify::new())).run());
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(Relay::new(store.clone(), settings, Arc::new(Notify::new())).run(stop));
     wait_drained(store.as_ref()).await;
     task.abort();
     started.elapsed().as_secs_f64() * 1000.0

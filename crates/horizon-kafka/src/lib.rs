@@ -1,9 +1,9 @@
 //! Horizon's outbox relay: every event the store commits reaches Kafka, in
 //! per-job order, at least once, through an idempotent producer.
 //!
-//! The relay reads unpublished events from the store in commit order, hands a
-//! whole batch to librdkafka at once (it pipelines and batches the produce
-//! requests), waits for the delivery reports, and only then marks the events
+//! The relay reads unpublished events from the store in commit order, hands
+//! them to librdkafka (one per job and stream at a time, see `relay.rs`),
+//! waits for the delivery reports, and only then marks the events
 //! published. Nothing is marked before Kafka acknowledged it, so a broker
 //! outage or a crash delays events but never loses them; a crash between
 //! acknowledgement and marking re-sends them, with the same `ce_id` and
@@ -18,6 +18,7 @@ pub mod metric_names {
     pub const PUBLISH_FAILURES: &str = "horizon_event_publish_failures_total";
     pub const PUBLISH_RETRIES: &str = "horizon_event_publish_retries_total";
     pub const PUBLISH_LATENCY: &str = "horizon_event_publish_latency_seconds";
+    pub const PARKED: &str = "horizon_events_parked_total";
 }
 
 mod message;

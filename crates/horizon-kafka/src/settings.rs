@@ -14,6 +14,8 @@ pub struct KafkaSettings {
     pub lifecycle_partitions: i32,
     pub metrics_topic: String,
     pub metrics_partitions: i32,
+    /// Where a notice of every parked event goes (empty: nowhere).
+    pub dead_letter_topic: String,
     pub replication_factor: i32,
     /// Create missing topics at start-up (turn off where the cluster's ACLs
     /// forbid it and the topics are managed elsewhere).
@@ -40,6 +42,7 @@ impl Default for KafkaSettings {
             lifecycle_partitions: 10,
             metrics_topic: "job-metrics".into(),
             metrics_partitions: 20,
+            dead_letter_topic: "job-events-dead-letter".into(),
             replication_factor: 1,
             create_topics: true,
             source: "/horizon".into(),

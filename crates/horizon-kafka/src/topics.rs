@@ -9,10 +9,10 @@ use tracing::info;
 
 use crate::{KafkaError, KafkaSettings};
 
-/// Create the lifecycle and metrics topics unless they exist.
+/// Create the lifecycle, metrics and dead-letter topics unless they exist.
 pub async fn ensure_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = settings.admin_config().create()?;
-    let topics = [
+    let mut topics = vec![
         NewTopic::new(
             &settings.lifecycle_topic,
             settings.lifecycle_partitions,
@@ -24,6 +24,13 @@ pub async fn ensure_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
             TopicReplication::Fixed(settings.replication_factor),
         ),
     ];
+    if !settings.dead_letter_topic.is_empty() {
+        topics.push(NewTopic::new(
+            &settings.dead_letter_topic,
+            settings.lifecycle_partitions,
+            TopicReplication::Fixed(settings.replication_factor),
+        ));
+    }
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&topics, &options).await? {
         match result {

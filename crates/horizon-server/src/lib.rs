@@ -8,6 +8,7 @@ pub mod api;
 pub mod config;
 mod lifecycle;
 mod signalling_store;
+pub mod tasks;
 pub mod telemetry;
 pub mod workers;
 
@@ -26,8 +27,9 @@ use tracing::info;
 
 use api::AppState;
 use config::Settings;
+use tasks::{TaskHealth, supervise};
 use workers::dispatcher::Dispatcher;
-use workers::watcher::Watcher;
+use workers::watcher::{Watcher, merge_notifiers};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -186,39 +188,49 @@ pub async fn serve(
     let prometheus = telemetry::install().map_err(|e| ServeError::Metrics(e.to_string()))?;
     let dispatch_wake = Arc::new(Notify::new());
     let queued = Arc::new(Notify::new());
+    let health = Arc::new(TaskHealth::new());
 
-    for backend in backends.values() {
-        tokio::spawn(
-            Dispatcher {
-                store: store.clone(),
-                backend: backend.clone(),
-                settings: settings.dispatch.clone(),
-                wake: dispatch_wake.clone(),
-                queued: queued.clone(),
-            }
-            .run(),
+    for (kind, backend) in &backends {
+        let dispatcher = Arc::new(Dispatcher {
+            store: store.clone(),
+            backend: backend.clone(),
+            settings: settings.dispatch.clone(),
+            wake: dispatch_wake.clone(),
+            queued: queued.clone(),
+        });
+        supervise(
+            health.clone(),
+            "dispatcher",
+            format!("dispatcher-{kind}"),
+            move || dispatcher.clone().run(),
         );
         let mut wake = exit_notifiers.clone();
         wake.push(queued.clone());
-        tokio::spawn(
-            Watcher {
-                store: store.clone(),
-                backend: backend.clone(),
-                interval: settings.poll_interval(),
-                wake,
-            }
-            .run(),
+        let watcher = Arc::new(Watcher {
+            store: store.clone(),
+            backend: backend.clone(),
+            interval: settings.poll_interval(),
+            wake: merge_notifiers(wake),
+        });
+        supervise(
+            health.clone(),
+            "watcher",
+            format!("watcher-{kind}"),
+            move || watcher.clone().run(),
         );
     }
 
-    let relay = if settings.kafka.enabled() {
+    let (stop_relay, relay_stop) = tokio::sync::watch::channel(false);
+    let (relay, relay_task) = if settings.kafka.enabled() {
         let relay = horizon_kafka::Relay::new(store.clone(), settings.kafka.clone(), committed);
         let status = relay.status();
-        tokio::spawn(relay.run());
-        Some(status)
+        let task = supervise(health.clone(), "relay", "relay".to_owned(), move || {
+            relay.clone().run(relay_stop.clone())
+        });
+        (Some(status), Some(task))
     } else {
         info!("no Kafka configured: events stay readable through the API only");
-        None
+        (None, None)
     };
 
     let addr = settings.bind;
@@ -229,6 +241,7 @@ pub async fn serve(
         dispatch_wake,
         prometheus: Some(prometheus),
         relay,
+        tasks: health,
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -238,5 +251,11 @@ pub async fn serve(
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
         .await?;
+    // let the relay settle what Kafka has in flight, so a restart does not
+    // send it again
+    if let Some(task) = relay_task {
+        let _ = stop_relay.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
+    }
     Ok(())
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use horizon_core::{BackendKind, Command, Job, JobStatus, MetricsSample};
 use horizon_store::{
-    Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, Store, StoreError, StoredEvent,
-    TokenOwner,
+    Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent, Store, StoreError,
+    StoredEvent, TokenOwner,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -96,6 +96,23 @@ impl Store for SignallingStore {
 
     async fn outbox_depth(&self) -> Result<u64, StoreError> {
         self.inner.outbox_depth().await
+    }
+
+    async fn park_events(&self, positions: &[i64], reason: &str) -> Result<(), StoreError> {
+        self.inner.park_events(positions, reason).await
+    }
+
+    async fn parked_events(&self, after: i64, limit: u32) -> Result<Vec<ParkedEvent>, StoreError> {
+        self.inner.parked_events(after, limit).await
+    }
+
+    async fn parked_count(&self) -> Result<u64, StoreError> {
+        self.inner.parked_count().await
+    }
+
+    async fn unpark_events(&self, job: Option<Uuid>) -> Result<u64, StoreError> {
+        // un-parked events are new work for the relay
+        self.ring(self.inner.unpark_events(job).await)
     }
 
     async fn create_token(

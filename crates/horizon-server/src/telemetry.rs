@@ -9,9 +9,71 @@ pub const JOBS: &str = "horizon_jobs";
 pub const SUBMISSIONS: &str = "horizon_job_submissions_total";
 pub const TRANSITIONS: &str = "horizon_job_transitions_total";
 pub const OUTBOX_DEPTH: &str = "horizon_outbox_depth";
+pub const PARKED_DEPTH: &str = "horizon_events_parked";
+pub const TASK_PANICS: &str = "horizon_task_panics_total";
+pub use horizon_backend::local::POLL_ERRORS;
 pub use horizon_kafka::metric_names::{
-    PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED,
+    PARKED, PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED,
 };
+
+/// Every metric the server exports: name, kind, help.
+pub const ALL: &[(&str, Kind, &str)] = &[
+    (JOBS, Kind::Gauge, "Jobs by status"),
+    (SUBMISSIONS, Kind::Counter, "Jobs submitted through the API"),
+    (
+        TRANSITIONS,
+        Kind::Counter,
+        "Job status transitions, by from and to status",
+    ),
+    (
+        OUTBOX_DEPTH,
+        Kind::Gauge,
+        "Events written but not yet published to Kafka (parked ones excluded)",
+    ),
+    (
+        PARKED_DEPTH,
+        Kind::Gauge,
+        "Events Kafka refused for good, waiting for `horizon events retry-parked`",
+    ),
+    (PUBLISHED, Kind::Counter, "Events acknowledged by Kafka"),
+    (
+        PUBLISH_FAILURES,
+        Kind::Counter,
+        "Event deliveries Kafka failed",
+    ),
+    (
+        PUBLISH_RETRIES,
+        Kind::Counter,
+        "Events sent again after a failed delivery",
+    ),
+    (
+        PARKED,
+        Kind::Counter,
+        "Events parked because Kafka refused them for good (and those held behind them)",
+    ),
+    (
+        PUBLISH_LATENCY,
+        Kind::Histogram,
+        "Seconds from an event's commit to Kafka's acknowledgement",
+    ),
+    (
+        TASK_PANICS,
+        Kind::Counter,
+        "Background tasks that panicked and were restarted, by task",
+    ),
+    (
+        POLL_ERRORS,
+        Kind::Counter,
+        "Per-job errors met by the local backend's polls, by kind (io, corrupt)",
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
 
 /// Install the process-wide recorder and describe every metric.
 pub fn install() -> Result<PrometheusHandle, BuildError> {
@@ -23,20 +85,13 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
             ],
         )?
         .install_recorder()?;
-    describe_gauge!(JOBS, "Jobs by status");
-    describe_counter!(SUBMISSIONS, "Jobs submitted through the API");
-    describe_counter!(TRANSITIONS, "Job status transitions, by from and to status");
-    describe_gauge!(
-        OUTBOX_DEPTH,
-        "Events written but not yet published to Kafka"
-    );
-    describe_counter!(PUBLISHED, "Events acknowledged by Kafka");
-    describe_counter!(PUBLISH_FAILURES, "Event deliveries Kafka failed");
-    describe_counter!(PUBLISH_RETRIES, "Events sent again after a failed delivery");
-    describe_histogram!(
-        PUBLISH_LATENCY,
-        "Seconds from an event's commit to Kafka's acknowledgement"
-    );
+    for (name, kind, help) in ALL {
+        match kind {
+            Kind::Counter => describe_counter!(*name, *help),
+            Kind::Gauge => describe_gauge!(*name, *help),
+            Kind::Histogram => describe_histogram!(*name, *help),
+        }
+    }
     Ok(handle)
 }
 
@@ -51,5 +106,6 @@ pub async fn refresh_gauges(store: &dyn Store) -> Result<(), StoreError> {
         gauge!(JOBS, "status" => status.as_str()).set(n as f64);
     }
     gauge!(OUTBOX_DEPTH).set(store.outbox_depth().await? as f64);
+    gauge!(PARKED_DEPTH).set(store.parked_count().await? as f64);
     Ok(())
 }

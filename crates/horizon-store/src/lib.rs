@@ -12,8 +12,8 @@ mod sqlite;
 
 pub use error::StoreError;
 pub use params::{
-    Applied, CreateJobParams, Created, IdempotencyParams, ListJobsParams, OutboxEvent, StoredEvent,
-    TokenOwner,
+    Applied, CreateJobParams, Created, IdempotencyParams, ListJobsParams, OutboxEvent, ParkedEvent,
+    StoredEvent, TokenOwner,
 };
 pub use sqlite::SqliteStore;
 
@@ -69,7 +69,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// How many jobs are in each status.
     async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError>;
 
-    /// Events not yet published whose position is after `after`, in commit order.
+    /// Events neither published nor parked whose position is after `after`,
+    /// in commit order.
     async fn unpublished_events(
         &self,
         after: i64,
@@ -78,7 +79,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn mark_published(&self, positions: &[i64]) -> Result<(), StoreError>;
 
+    /// Events waiting to be published (parked ones excluded).
     async fn outbox_depth(&self) -> Result<u64, StoreError>;
+
+    /// Set events aside that Kafka refused for good, with the reason.
+    async fn park_events(&self, positions: &[i64], reason: &str) -> Result<(), StoreError>;
+
+    /// Parked events, oldest first, after position `after`.
+    async fn parked_events(&self, after: i64, limit: u32) -> Result<Vec<ParkedEvent>, StoreError>;
+
+    async fn parked_count(&self) -> Result<u64, StoreError>;
+
+    /// Un-park every parked event (or those of one job) so the relay sends
+    /// them again; returns how many.
+    async fn unpark_events(&self, job: Option<Uuid>) -> Result<u64, StoreError>;
 
     async fn create_token(
         &self,

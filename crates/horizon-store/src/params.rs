@@ -85,3 +85,12 @@ pub struct TokenOwner {
     pub user_id: String,
     pub admin: bool,
 }
+
+/// An event the relay parked because Kafka refused it for good.
+#[derive(Debug, Clone)]
+pub struct ParkedEvent {
+    pub position: i64,
+    pub event: StoredEvent,
+    pub parked_at: OffsetDateTime,
+    pub reason: String,
+}

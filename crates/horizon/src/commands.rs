@@ -223,6 +223,63 @@ pub async fn events(args: &ClientArgs, id: &str, follow_on: bool) -> anyhow::Res
     }
 }
 
+/// Print the parked events, oldest first.
+pub async fn parked(args: &ClientArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args)?;
+    let mut path = "/v1/admin/parked-events".to_owned();
+    let mut count = 0;
+    loop {
+        let page = client.get(&path).await?;
+        for parked in page["events"].as_array().into_iter().flatten() {
+            count += 1;
+            if args.json {
+                println!("{parked}");
+            } else {
+                let event = &parked["event"];
+                println!(
+                    "{}  {}  #{:<3} {:<22} job {}  {}",
+                    parked["parked_at"].as_str().unwrap_or("?"),
+                    parked["position"],
+                    event["sequence"],
+                    event["event_type"].as_str().unwrap_or("?"),
+                    event["job_id"].as_str().unwrap_or("?"),
+                    parked["reason"].as_str().unwrap_or("?"),
+                );
+            }
+        }
+        match page["next_after"].as_i64() {
+            Some(after) => path = format!("/v1/admin/parked-events?after={after}"),
+            None => break,
+        }
+    }
+    if !args.json && count == 0 {
+        println!("no parked events");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Un-park events so the relay sends them again.
+pub async fn retry_parked(args: &ClientArgs, job: Option<&str>) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args)?;
+    let body = match job {
+        Some(id) => serde_json::json!({"job_id": id}),
+        None => serde_json::json!({}),
+    };
+    let (_, answer) = client
+        .send(
+            client
+                .request(reqwest::Method::POST, "/v1/admin/parked-events/retry")
+                .json(&body),
+        )
+        .await?;
+    if args.json {
+        println!("{answer}");
+    } else {
+        println!("{} event(s) will be sent again", answer["unparked"]);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Print a job's events as they happen until its last lifecycle event;
 /// the exit status says how it ended.
 async fn follow(client: &Client, id: &str, as_json: bool) -> anyhow::Result<ExitCode> {

@@ -106,11 +106,17 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Show a job's events
+    /// Show a job's events; `events parked` / `events retry-parked` (admin)
+    /// show and resend the events Kafka refused for good
+    #[command(subcommand_negates_reqs = true)]
     Events {
+        #[command(subcommand)]
+        action: Option<EventsAction>,
         #[command(flatten)]
         client: ClientArgs,
-        id: String,
+        /// Job id
+        #[arg(required = true)]
+        id: Option<String>,
         /// Keep printing new events until the job ends
         #[arg(long)]
         follow: bool,
@@ -147,6 +153,18 @@ enum Command {
         gid: Option<u32>,
         #[arg(last = true, required = true)]
         program: Vec<OsString>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsAction {
+    /// List the events Kafka refused for good (admin token)
+    Parked,
+    /// Send parked events again, in order (admin token)
+    RetryParked {
+        /// Only this job's
+        #[arg(long)]
+        job: Option<String>,
     },
 }
 
@@ -226,7 +244,25 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Cancel { client, id, reason } => {
             commands::cancel(&client, &id, reason.as_deref()).await
         }
-        Command::Events { client, id, follow } => commands::events(&client, &id, follow).await,
+        Command::Events {
+            action: Some(EventsAction::Parked),
+            client,
+            ..
+        } => commands::parked(&client).await,
+        Command::Events {
+            action: Some(EventsAction::RetryParked { job }),
+            client,
+            ..
+        } => commands::retry_parked(&client, job.as_deref()).await,
+        Command::Events {
+            action: None,
+            client,
+            id,
+            follow,
+        } => {
+            let id = id.context("a job id is needed")?;
+            commands::events(&client, &id, follow).await
+        }
         Command::Bench {
             client,
             agent,

@@ -283,3 +283,47 @@ async fn a_program_run_as_another_user_cannot_open_the_database() {
         "the program opened horizon.db: {report}"
     );
 }
+
+#[tokio::test]
+async fn a_panicking_background_task_is_restarted_and_shown_on_readyz() {
+    let server = Server::start_with(ServerOptions {
+        env: vec![(
+            "HORIZON_TEST_PANIC_TASKS".into(),
+            "dispatcher,watcher".into(),
+        )],
+        ..ServerOptions::default()
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ready = loop {
+        let ready: Value = serde_json::from_str(&server.get_text("/readyz").await).unwrap();
+        let restarted = |task: &str| ready["tasks"][task]["restarts"].as_u64() == Some(1);
+        if restarted("dispatcher-local") && restarted("watcher-local") {
+            break ready;
+        }
+        assert!(Instant::now() < deadline, "no restarts seen: {ready}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    let problems = ready["problems"].to_string();
+    assert!(problems.contains("watcher-local panicked"), "{problems}");
+    assert!(
+        ready["tasks"]["watcher-local"]["last_panic"]
+            .as_str()
+            .unwrap()
+            .contains("injected"),
+        "{ready}"
+    );
+    let metrics = server.get_text("/metrics").await;
+    for task in ["dispatcher", "watcher"] {
+        let line = format!("horizon_task_panics_total{{task=\"{task}\"}} 1");
+        assert!(metrics.contains(&line), "no {line:?} in\n{metrics}");
+    }
+    // and the restarted tasks do their work
+    let alice = server.user("alice");
+    let job = alice.submit("ok", json!({})).await;
+    let job = alice
+        .wait_for(job["id"].as_str().unwrap(), None, LONG)
+        .await;
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+}

@@ -226,7 +226,8 @@ async fn database_failing_after_kafka_acked_gives_duplicates_with_the_same_ce_id
         Arc::new(tokio::sync::Notify::new()),
     );
     let status = relay.status();
-    let task = tokio::spawn(relay.run());
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(relay.run(stop));
     // let it deliver and fail to mark a few times
     let deadline = std::time::Instant::now() + T;
     while status.snapshot().failures < 3 {
@@ -266,4 +267,223 @@ async fn database_failing_after_kafka_acked_gives_duplicates_with_the_same_ce_id
         "database failure after ack: 1 event, {} duplicates, all with one ce_id",
         copies.len() - 1
     );
+}
+
+// ---- containment: partial failures and events Kafka refuses ----
+
+/// For every job and topic, the sequences in offset order never go back
+/// (a duplicate right after its original is fine; 2, 1, 2 is not).
+fn assert_never_reordered(records: &[Record]) {
+    let mut last: std::collections::HashMap<(String, String), u64> = Default::default();
+    let mut sorted: Vec<&Record> = records.iter().collect();
+    sorted.sort_by_key(|r| (r.topic.clone(), r.partition, r.offset));
+    for r in sorted {
+        let sequence = r.value["sequence"].as_u64().unwrap();
+        let previous = last.insert((r.topic.clone(), r.key.clone()), sequence);
+        if let Some(previous) = previous {
+            assert!(
+                sequence >= previous,
+                "job {} on {}: #{sequence} after #{previous}",
+                r.key,
+                r.topic
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_jobs_events_stay_in_order_when_deliveries_fail_part_way() {
+    let mut s = setup_with(
+        ServerOptions {
+            metrics_interval_ms: 100,
+            slots: 8,
+            ..Default::default()
+        },
+        "message_timeout_ms = 1500\ninitial_backoff_ms = 50\nmax_backoff_ms = 500\n",
+    )
+    .await;
+    if !s.broker.can_restart() {
+        eprintln!("skipped: an external cluster cannot be stopped by the test");
+        return;
+    }
+    let jobs = submit_concurrently(&s.alice, 24, |_| "ok", json!({"seconds": 1.5})).await;
+    // stop the broker while events are being produced, with deliveries in
+    // flight: they time out part-way while the jobs go on
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    s.broker.stop();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    s.broker.start_again().await;
+    let mut expected = Vec::new();
+    let mut per_job = Vec::new();
+    for job in &jobs {
+        let id = job["id"].as_str().unwrap();
+        s.alice.wait_for(id, None, T).await;
+        let events = s.alice.events(id).await;
+        expected.extend(events.clone());
+        per_job.push((id.to_owned(), events));
+    }
+    let records = s.consume_all(&expected).await;
+    assert_never_reordered(&records);
+    let mut duplicates = 0;
+    for (id, events) in &per_job {
+        duplicates += assert_job_published(&s, &records, id, events);
+    }
+    assert!(
+        s.server
+            .metric("horizon_event_publish_failures_total")
+            .await
+            > 0.0,
+        "the outage caused no delivery failure: the test proved nothing"
+    );
+    eprintln!(
+        "partial failure: {} events, {} records, {duplicates} duplicates, never reordered",
+        expected.len(),
+        records.len()
+    );
+}
+
+#[tokio::test]
+async fn an_event_kafka_refuses_is_parked_while_every_other_job_flows() {
+    let dead_letter = format!("dead-letter-{}", uuid::Uuid::now_v7().simple());
+    let mut s = setup_with(
+        ServerOptions {
+            env: vec![("HORIZON_TEST_PANIC_TASKS".into(), "relay".into())],
+            ..Default::default()
+        },
+        &format!(
+            "dead_letter_topic = \"{dead_letter}\"\n[kafka.producer]\n\"message.max.bytes\" = \"20000\"\n"
+        ),
+    )
+    .await;
+    // job.submitted of this job carries 30 KB of parameters: over the limit
+    let big = s
+        .alice
+        .submit("ok", json!({"seconds": 0.2, "blob": "x".repeat(30_000)}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.alice.wait_for(&big, None, T).await;
+    let others = submit_concurrently(&s.alice, 6, |_| "ok", json!({"seconds": 0.2})).await;
+    let mut expected = Vec::new();
+    let mut per_job = Vec::new();
+    for job in &others {
+        let id = job["id"].as_str().unwrap();
+        s.alice.wait_for(id, None, T).await;
+        let events = s.alice.events(id).await;
+        expected.extend(events.clone());
+        per_job.push((id.to_owned(), events));
+    }
+    // every other job's events arrive, whole and in order
+    let records = s.consume_all(&expected).await;
+    for (id, events) in &per_job {
+        assert_job_published(&s, &records, id, events);
+    }
+    // none of the big job's lifecycle events overtook its parked first one
+    assert!(
+        !records
+            .iter()
+            .any(|r| r.key == big && r.topic == s.lifecycle),
+        "a lifecycle event of the refused job reached the topic"
+    );
+    let admin = s.server.client(&s.server.token("ops", true));
+    let parked: Value = admin
+        .request(Method::GET, "/v1/admin/parked-events")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let parked_types: Vec<&str> = parked["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["event"]["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        parked_types,
+        [
+            "job.submitted",
+            "job.queued",
+            "job.running",
+            "job.completed"
+        ],
+        "{parked}"
+    );
+    let reason = parked["events"][0]["reason"].as_str().unwrap();
+    assert!(reason.to_lowercase().contains("size"), "{reason}");
+    assert!(
+        parked["events"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("held behind"),
+        "{parked}"
+    );
+    // a non-admin may not see them
+    let r = s
+        .alice
+        .request(Method::GET, "/v1/admin/parked-events")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let ready: Value = serde_json::from_str(&s.server.get_text("/readyz").await).unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["kafka"]["parked"], 4, "{ready}");
+    // the injected relay panic was survived, and shows
+    assert_eq!(ready["tasks"]["relay"]["restarts"], 1, "{ready}");
+    assert!(s.server.metric("horizon_events_parked_total").await >= 4.0);
+    // the dead-letter topic names the refused event
+    let submitted_id = parked["events"][0]["event"]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wanted = submitted_id.clone();
+    let notices = consume(&s.broker.brokers, &[&dead_letter], T, move |records| {
+        records
+            .iter()
+            .any(|r| r.value["event_id"] == wanted.as_str())
+    })
+    .await;
+    assert!(
+        notices
+            .iter()
+            .any(|r| r.value["event_id"] == submitted_id.as_str() && r.key == big),
+        "no dead-letter notice for {submitted_id}"
+    );
+
+    // the operator raises the limit and sends them again: in order, all of them
+    let config = std::fs::read_to_string(s.server.config_path()).unwrap();
+    std::fs::write(
+        s.server.config_path(),
+        config.replace(
+            "\"message.max.bytes\" = \"20000\"",
+            "\"message.max.bytes\" = \"1000000\"",
+        ),
+    )
+    .unwrap();
+    s.server.restart().await;
+    let out = std::process::Command::new(common::BIN)
+        .args(["events", "retry-parked", "--job", &big])
+        .env("HORIZON_URL", &s.server.url)
+        .env("HORIZON_TOKEN", s.server.token("ops2", true))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("4 event(s)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let events = s.alice.events(&big).await;
+    let records = s.consume_all(&events).await;
+    assert_job_published(&s, &records, &big, &events);
+    assert_never_reordered(&records);
+    let ready: Value = serde_json::from_str(&s.server.get_text("/readyz").await).unwrap();
+    assert_eq!(ready["kafka"]["parked"], 0, "{ready}");
 }

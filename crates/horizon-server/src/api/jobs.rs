@@ -179,7 +179,7 @@ pub async fn submit_job(
     let replayed = matches!(created, Created::Replayed(_));
     let job = created.job();
     if !replayed {
-        metrics::counter!("horizon_job_submissions_total").increment(1);
+        metrics::counter!(crate::telemetry::SUBMISSIONS).increment(1);
         info!(job.id = %job.id, user = %job.user_id, agent = %job.agent, "submitted job {}", job.id);
         state.dispatch_wake.notify_one();
     }

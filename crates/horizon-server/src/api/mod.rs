@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state, and the OpenAPI document generated
 //! from the handlers.
 
+mod admin;
 pub mod auth;
 mod dto;
 mod jobs;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub prometheus: Option<PrometheusHandle>,
     /// The outbox relay's state, when Kafka is configured.
     pub relay: Option<Arc<horizon_kafka::RelayStatus>>,
+    /// The background tasks' health.
+    pub tasks: Arc<crate::tasks::TaskHealth>,
 }
 
 #[derive(OpenApi)]
@@ -46,6 +49,7 @@ pub struct AppState {
     paths(
         jobs::submit_job, jobs::get_job, jobs::list_jobs, jobs::cancel_job, jobs::job_events,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
+        admin::parked_events, admin::retry_parked,
     ),
     modifiers(&BearerAuth),
     tags((name = "jobs", description = "Submit, follow and cancel jobs"), (name = "operations"))
@@ -72,6 +76,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}", get(jobs::get_job))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel_job))
         .route("/v1/jobs/{id}/events", get(jobs::job_events))
+        .route("/v1/admin/parked-events", get(admin::parked_events))
+        .route("/v1/admin/parked-events/retry", post(admin::retry_parked))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_text))

@@ -17,22 +17,60 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// The process can serve: its database answers. Also reports the Kafka
-/// relay's state; a broker outage does not make Horizon unready, since
-/// submissions keep working and events wait in the outbox.
+/// The process can serve: its database answers (else 503, naming the
+/// dependency, never its raw error). Also reports the Kafka relay's state and
+/// the background tasks'; a broker outage, a parked event or a task that
+/// panicked and was restarted make the status `degraded` (still 200: the API
+/// works and nothing is lost), with each reason under `problems`.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.store.ping().await.map_err(|err| {
         // the raw error goes to the log only: this route needs no token
         ApiError::Unavailable(format!("readiness: database: {err}"))
     })?;
+    let mut problems = Vec::new();
     let kafka = match &state.relay {
-        Some(relay) => serde_json::to_value(relay.snapshot()).unwrap_or(Value::Null),
+        Some(relay) => {
+            let snapshot = relay.snapshot();
+            if snapshot.parked > 0 {
+                problems.push(format!(
+                    "kafka: {} event(s) parked ({}); see `horizon events parked`",
+                    snapshot.parked,
+                    snapshot
+                        .last_parked_reason
+                        .as_deref()
+                        .unwrap_or("refused by Kafka")
+                ));
+            }
+            if snapshot.state == "retrying" {
+                problems.push("kafka: deliveries are failing and being retried".to_owned());
+            }
+            serde_json::to_value(snapshot).unwrap_or(Value::Null)
+        }
         None => json!({"state": "disabled"}),
     };
-    Ok(Json(
-        json!({"status": "ready", "database": "ok", "kafka": kafka}),
-    ))
+    let tasks = state.tasks.snapshot();
+    for (name, task) in &tasks {
+        if task.restarts > 0 {
+            problems.push(format!(
+                "task {name} panicked {} time(s) and was restarted; last: {}",
+                task.restarts,
+                task.last_panic.as_deref().unwrap_or("?")
+            ));
+        }
+    }
+    let status = if problems.is_empty() {
+        "ready"
+    } else {
+        "degraded"
+    };
+    Ok(Json(json!({
+        "status": status,
+        "database": "ok",
+        "kafka": kafka,
+        "tasks": tasks,
+        "problems": problems,
+    })))
 }
 
 /// Prometheus text exposition.

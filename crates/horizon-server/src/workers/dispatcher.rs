@@ -41,7 +41,7 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub async fn run(self) {
+    pub async fn run(self: Arc<Self>) {
         let mut retries: HashMap<Uuid, Retry> = HashMap::new();
         loop {
             let wait = match self.dispatch_due(&mut retries).await {
@@ -255,7 +255,7 @@ mod dispatch_tests {
             wake: Arc::new(Notify::new()),
             queued: Arc::new(Notify::new()),
         };
-        let task = tokio::spawn(dispatcher.run());
+        let task = tokio::spawn(Arc::new(dispatcher).run());
         let deadline = Instant::now() + Duration::from_secs(10);
         let job = loop {
             let current = store.get_job(job.id).await.expect("get").expect("job");

@@ -21,29 +21,34 @@ pub struct Watcher {
     pub store: Arc<dyn Store>,
     pub backend: Arc<dyn Backend>,
     pub interval: Duration,
-    /// Any of these wakes the watcher before its interval is up.
-    pub wake: Vec<Arc<Notify>>,
+    /// Wakes the watcher before its interval is up.
+    pub wake: Arc<Notify>,
+}
+
+/// Forward every notification of `sources` to one `Notify`.
+pub fn merge_notifiers(sources: Vec<Arc<Notify>>) -> Arc<Notify> {
+    let merged = Arc::new(Notify::new());
+    for source in sources {
+        let merged = merged.clone();
+        tokio::spawn(async move {
+            loop {
+                source.notified().await;
+                merged.notify_one();
+            }
+        });
+    }
+    merged
 }
 
 impl Watcher {
-    pub async fn run(self) {
-        let wake = Arc::new(Notify::new());
-        for source in &self.wake {
-            let (source, wake) = (source.clone(), wake.clone());
-            tokio::spawn(async move {
-                loop {
-                    source.notified().await;
-                    wake.notify_one();
-                }
-            });
-        }
+    pub async fn run(self: Arc<Self>) {
         self.stop_strays().await;
         loop {
             if let Err(err) = self.tick().await {
                 error!(backend = %self.backend.kind(), "watcher pass failed: {err}");
             }
             tokio::select! {
-                () = wake.notified() => {}
+                () = self.wake.notified() => {}
                 () = tokio::time::sleep(self.interval) => {}
             }
         }

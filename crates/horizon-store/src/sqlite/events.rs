@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::rows::{format_time, job_from_row, parse_time, parse_uuid};
 use crate::StoreError;
-use crate::params::{Applied, OutboxEvent, StoredEvent};
+use crate::params::{Applied, OutboxEvent, ParkedEvent, StoredEvent};
 
 /// How often `apply` re-reads and re-decides when the job changed between its
 /// read and its compare-and-set.
@@ -174,12 +174,13 @@ pub(super) async fn unpublished(
     limit: u32,
 ) -> Result<Vec<OutboxEvent>, StoreError> {
     let rows = sqlx::query(
-        "SELECT * FROM events WHERE published_at IS NULL AND position > ? ORDER BY position LIMIT ?",
+        "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NULL AND position > ?
+         ORDER BY position LIMIT ?",
     )
     .bind(after)
     .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?;
+    .fetch_all(pool)
+    .await?;
     rows.iter()
         .map(|row| {
             Ok(OutboxEvent {
@@ -203,6 +204,51 @@ pub(super) async fn mark_published(pool: &SqlitePool, positions: &[i64]) -> Resu
     .execute(pool)
     .await?;
     Ok(())
+}
+
+pub(super) async fn park(
+    pool: &SqlitePool,
+    positions: &[i64],
+    reason: &str,
+) -> Result<(), StoreError> {
+    if positions.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE events SET parked_at = ?, park_reason = ?
+         WHERE published_at IS NULL AND position IN (SELECT value FROM json_each(?))",
+    )
+    .bind(format_time(OffsetDateTime::now_utc()))
+    .bind(reason)
+    .bind(serde_json::to_string(positions)?)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn parked(
+    pool: &SqlitePool,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<ParkedEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NOT NULL AND position > ?
+         ORDER BY position LIMIT ?",
+    )
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ParkedEvent {
+                position: row.try_get("position")?,
+                parked_at: parse_time(&row.try_get::<String, _>("parked_at")?)?,
+                reason: row.try_get("park_reason")?,
+                event: event_from_row(row)?,
+            })
+        })
+        .collect()
 }
 
 fn to_i64(n: u64) -> Result<i64, StoreError> {

@@ -21,7 +21,8 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 use crate::params::{
-    Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, StoredEvent, TokenOwner,
+    Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent, StoredEvent,
+    TokenOwner,
 };
 use crate::{Store, StoreError};
 use rows::{format_time, job_from_row};
@@ -234,10 +235,40 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_depth(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE published_at IS NULL")
-            .fetch_one(&self.pool)
-            .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE published_at IS NULL AND parked_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn park_events(&self, positions: &[i64], reason: &str) -> Result<(), StoreError> {
+        events::park(&self.pool, positions, reason).await
+    }
+
+    async fn parked_events(&self, after: i64, limit: u32) -> Result<Vec<ParkedEvent>, StoreError> {
+        events::parked(&self.pool, after, limit).await
+    }
+
+    async fn parked_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE published_at IS NULL AND parked_at IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn unpark_events(&self, job: Option<Uuid>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE events SET parked_at = NULL, park_reason = NULL
+             WHERE published_at IS NULL AND parked_at IS NOT NULL AND (?1 IS NULL OR job_id = ?1)",
+        )
+        .bind(job.map(|id| id.to_string()))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn create_token(

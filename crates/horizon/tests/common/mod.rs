@@ -157,6 +157,12 @@ max_backoff_ms = 200
         server
     }
 
+    /// The configuration file the server runs with (tests may rewrite it
+    /// before a restart).
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -332,15 +338,34 @@ impl Api {
         r.json().await.unwrap()
     }
 
+    /// A job's events as the API returns them. Each event's exact bytes are
+    /// also remembered (see [`api_raw`]), for byte-for-byte comparisons.
     pub async fn events(&self, id: &str) -> Vec<Value> {
+        #[derive(serde::Deserialize)]
+        struct Page<'a> {
+            #[serde(borrow)]
+            events: Vec<&'a serde_json::value::RawValue>,
+        }
         let r = self
-            .request(Method::GET, &format!("/v1/jobs/{id}/events"))
+            .request(Method::GET, &format!("/v1/jobs/{id}/events?limit=10000"))
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        let body: Value = r.json().await.unwrap();
-        body["events"].as_array().unwrap().clone()
+        let text = r.text().await.unwrap();
+        let page: Page = serde_json::from_str(&text).unwrap();
+        let mut raws = API_RAW.lock().unwrap();
+        page.events
+            .iter()
+            .map(|raw| {
+                let value: Value = serde_json::from_str(raw.get()).unwrap();
+                raws.insert(
+                    value["event_id"].as_str().unwrap().to_owned(),
+                    raw.get().to_owned(),
+                );
+                value
+            })
+            .collect()
     }
 
     pub async fn cancel(&self, id: &str, reason: &str) -> Response {
@@ -371,6 +396,19 @@ impl Api {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+static API_RAW: std::sync::Mutex<std::collections::BTreeMap<String, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// The exact bytes the API returned for an event (fetched through [`Api::events`]).
+pub fn api_raw(event_id: &str) -> String {
+    API_RAW
+        .lock()
+        .unwrap()
+        .get(event_id)
+        .cloned()
+        .unwrap_or_else(|| panic!("event {event_id} was never read through the API"))
 }
 
 /// Every event validates against its schema in `schemas/`.

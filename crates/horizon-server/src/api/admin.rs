@@ -1,0 +1,144 @@
+//! Administration routes (admin tokens only): the events Kafka refused for
+//! good, and sending them again.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::problem::{ApiError, Problem};
+
+fn admin_only(caller: &Caller) -> Result<(), ApiError> {
+    if caller.admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "this route needs an admin token".into(),
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ParkedQuery {
+    /// Only events after this position (`next_after` of the previous page).
+    pub after: Option<i64>,
+    /// 1..=1000, default 100.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParkedEventDto {
+    pub position: i64,
+    pub reason: String,
+    /// RFC 3339
+    pub parked_at: String,
+    /// The envelope as stored (and as it will be published).
+    #[schema(value_type = Object)]
+    pub event: Box<RawValue>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParkedListDto {
+    pub events: Vec<ParkedEventDto>,
+    pub next_after: Option<i64>,
+}
+
+/// Events Kafka refused for good, oldest first.
+#[utoipa::path(
+    get, path = "/v1/admin/parked-events", tag = "operations",
+    params(ParkedQuery),
+    responses((status = 200, body = ParkedListDto), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn parked_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ParkedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ParkedListDto>, ApiError> {
+    admin_only(&caller)?;
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::Unprocessable(format!(
+            "limit must be 1 to 1000, got {limit}"
+        )));
+    }
+    let mut parked = state
+        .store
+        .parked_events(query.after.unwrap_or(0), limit + 1)
+        .await?;
+    let more = parked.len() > limit as usize;
+    parked.truncate(limit as usize);
+    let next_after = if more {
+        parked.last().map(|p| p.position)
+    } else {
+        None
+    };
+    let events = parked
+        .into_iter()
+        .map(|p| {
+            Ok(ParkedEventDto {
+                position: p.position,
+                reason: p.reason,
+                parked_at: horizon_core::timestamp::format(p.parked_at),
+                event: RawValue::from_string(p.event.envelope).map_err(|err| {
+                    ApiError::Internal(format!("stored event is not JSON: {err}"))
+                })?,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(Json(ParkedListDto { events, next_after }))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryParkedRequest {
+    /// Only this job's parked events.
+    pub job_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetryParkedDto {
+    /// How many events will be sent again.
+    pub unparked: u64,
+}
+
+/// Send parked events again (all, or one job's), in order.
+#[utoipa::path(
+    post, path = "/v1/admin/parked-events/retry", tag = "operations",
+    request_body(content = Option<RetryParkedRequest>, description = "optional `{job_id}`"),
+    responses((status = 200, body = RetryParkedDto), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn retry_parked(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<RetryParkedDto>, ApiError> {
+    admin_only(&caller)?;
+    let request: RetryParkedRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RetryParkedRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|err| ApiError::BadRequest(format!("invalid request body: {err}")))?
+    };
+    let job = request
+        .job_id
+        .as_deref()
+        .map(|id| {
+            Uuid::parse_str(id)
+                .map_err(|_| ApiError::Unprocessable(format!("job_id: {id:?} is not a job id")))
+        })
+        .transpose()?;
+    let unparked = state.store.unpark_events(job).await?;
+    if let Some(relay) = &state.relay {
+        relay.unparked(unparked);
+    }
+    Ok(Json(RetryParkedDto { unparked }))
+}
