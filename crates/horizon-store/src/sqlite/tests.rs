@@ -223,7 +223,30 @@ async fn metrics_have_their_own_sequence_and_outbox_keeps_commit_order() {
     assert_eq!(metrics, vec![1, 2, 3]);
     let outbox = store.unpublished_events(0, 100).await.expect("outbox");
     assert_eq!(outbox.len(), 4);
-    assert!(outbox.windows(2).all(|w| w[0].position < w[1].position));
+    // commit order: the events come out in the order this test wrote them
+    let order: Vec<(EventType, u64)> = outbox
+        .iter()
+        .map(|o| (o.event.event_type, o.event.sequence))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (EventType::Submitted, 1),
+            (EventType::MetricsRecorded, 1),
+            (EventType::MetricsRecorded, 2),
+            (EventType::MetricsRecorded, 3),
+        ]
+    );
+    let written: Vec<Uuid> = outbox.iter().map(|o| o.event.event_id).collect();
+    // and `after` skips exactly what came before
+    let rest = store
+        .unpublished_events(outbox[1].position, 100)
+        .await
+        .expect("outbox after");
+    assert_eq!(
+        rest.iter().map(|o| o.event.event_id).collect::<Vec<_>>(),
+        written[2..]
+    );
     store
         .mark_published(&[outbox[0].position, outbox[1].position])
         .await
