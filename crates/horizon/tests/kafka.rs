@@ -487,3 +487,50 @@ async fn an_event_kafka_refuses_is_parked_while_every_other_job_flows() {
     let ready: Value = serde_json::from_str(&s.server.get_text("/readyz").await).unwrap();
     assert_eq!(ready["kafka"]["parked"], 0, "{ready}");
 }
+
+#[tokio::test]
+async fn sigterm_lets_the_relay_settle_so_a_restart_sends_nothing_twice() {
+    let mut s = setup_with(
+        ServerOptions {
+            metrics_interval_ms: 100,
+            slots: 6,
+            ..Default::default()
+        },
+        "",
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let params = json!({"seconds": 0.5 + (i % 4) as f64 * 0.5});
+        ids.push(
+            s.alice.submit("ok", params).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let status = s.server.sigterm();
+    assert!(status.success(), "horizon serve exited with {status}");
+    assert!(
+        s.server.log().contains("relay stopped"),
+        "{}",
+        s.server.log()
+    );
+    s.server.start_again().await;
+    let mut expected = Vec::new();
+    let mut per_job = Vec::new();
+    for id in &ids {
+        let job = s.alice.wait_for(id, None, T).await;
+        assert_eq!(job["status"], "COMPLETED");
+        let events = s.alice.events(id).await;
+        expected.extend(events.clone());
+        per_job.push((id.clone(), events));
+    }
+    let records = s.consume_all(&expected).await;
+    let mut duplicates = 0;
+    for (id, events) in &per_job {
+        duplicates += assert_job_published(&s, &records, id, events);
+    }
+    assert_eq!(duplicates, 0, "a settled stop sends nothing twice");
+}

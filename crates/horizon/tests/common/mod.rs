@@ -230,6 +230,20 @@ max_backoff_ms = 200
         }
     }
 
+    /// SIGTERM the server, as an operator's stop would, and wait for it to exit.
+    pub fn sigterm(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        child.wait().unwrap()
+    }
+
+    /// Start the server again (after `kill9` or `sigterm`).
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server is still running");
+        self.spawn().await;
+    }
+
     pub async fn restart(&mut self) {
         self.kill9();
         self.spawn().await;
