@@ -17,6 +17,12 @@ pub enum StoreError {
     Conflict(Uuid),
     #[error("idempotency key {key:?} was already used with a different request")]
     IdempotencyMismatch { key: String },
+    /// The job has ended: nothing more is recorded about it.
+    #[error("job {0} has ended")]
+    Ended(Uuid),
+    /// The database (or its writer) cannot take writes now.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
@@ -29,8 +35,10 @@ impl StoreError {
     /// True when the database itself is away, busy or out of resources (as
     /// opposed to a query or data problem): the one case worth a 503.
     pub fn is_unavailable(&self) -> bool {
-        let StoreError::Database(err) = self else {
-            return false;
+        let err = match self {
+            StoreError::Unavailable(_) => return true,
+            StoreError::Database(err) => err,
+            _ => return false,
         };
         match err {
             sqlx::Error::Io(_)
@@ -55,7 +63,10 @@ impl StoreError {
 
     /// True when the same call may succeed later (the database was busy or away).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Conflict(_) | StoreError::Database(_))
+        matches!(
+            self,
+            StoreError::Conflict(_) | StoreError::Database(_) | StoreError::Unavailable(_)
+        )
     }
 }
 

@@ -134,7 +134,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound(id) => ApiError::NotFound(format!("job {id} not found")),
             StoreError::Transition(err) => ApiError::Conflict(err.to_string()),
-            StoreError::Conflict(_) => ApiError::Conflict(err.to_string()),
+            StoreError::Conflict(_) | StoreError::Ended(_) => ApiError::Conflict(err.to_string()),
             StoreError::IdempotencyMismatch { .. } | StoreError::UnknownEvent { .. } => {
                 ApiError::Unprocessable(err.to_string())
             }

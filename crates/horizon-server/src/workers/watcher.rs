@@ -173,7 +173,7 @@ impl Watcher {
             }
         };
         match result {
-            Err(StoreError::Transition(err)) => {
+            Err(err @ (StoreError::Transition(_) | StoreError::Ended(_))) => {
                 debug!(job.id = %job.id, "ignoring stale observation of job {}: {err}", job.id);
                 Ok(())
             }

@@ -2,22 +2,21 @@
 
 use std::str::FromStr;
 
-use horizon_core::{Command, EventEnvelope, EventStream, EventType, MetricsSample, transition};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use horizon_core::{
+    Command, EventEnvelope, EventPayload, EventStream, EventType, Job, JobStatus, MetricsSample,
+    SubmittedPayload, transition,
+};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 use tracing::debug;
 use uuid::Uuid;
 
 use super::rows::{format_time, job_from_row, parse_time, parse_uuid};
 use crate::StoreError;
-use crate::params::{Applied, OutboxEvent, ParkedEvent, StoredEvent};
-
-/// How often `apply` re-reads and re-decides when the job changed between its
-/// read and its compare-and-set.
-const CAS_ATTEMPTS: usize = 5;
+use crate::params::{Applied, CreateJobParams, Created, OutboxEvent, ParkedEvent, StoredEvent};
 
 pub(super) async fn insert_event(
-    tx: &mut Transaction<'_, Sqlite>,
+    conn: &mut SqliteConnection,
     envelope: &EventEnvelope,
 ) -> Result<StoredEvent, StoreError> {
     let json = envelope.to_json()?;
@@ -33,7 +32,7 @@ pub(super) async fn insert_event(
     .bind(envelope.event_type.as_str())
     .bind(&json)
     .bind(format_time(OffsetDateTime::now_utc()))
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(StoredEvent {
         event_id: envelope.event_id,
@@ -45,84 +44,209 @@ pub(super) async fn insert_event(
     })
 }
 
+pub(super) async fn create_job(
+    conn: &mut SqliteConnection,
+    p: CreateJobParams,
+) -> Result<Created, StoreError> {
+    if let Some(idem) = &p.idempotency {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, job_id, created_at)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, key) DO NOTHING",
+        )
+        .bind(&p.user_id)
+        .bind(&idem.key)
+        .bind(&idem.request_hash)
+        .bind(p.id.to_string())
+        .bind(format_time(p.created_at))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let row = sqlx::query(
+                "SELECT request_hash, job_id FROM idempotency_keys WHERE user_id = ? AND key = ?",
+            )
+            .bind(&p.user_id)
+            .bind(&idem.key)
+            .fetch_one(&mut *conn)
+            .await?;
+            let hash: String = row.try_get("request_hash")?;
+            if hash != idem.request_hash {
+                return Err(StoreError::IdempotencyMismatch {
+                    key: idem.key.clone(),
+                });
+            }
+            let job_id: String = row.try_get("job_id")?;
+            let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
+                .bind(&job_id)
+                .fetch_one(&mut *conn)
+                .await?;
+            return Ok(Created::Replayed(job_from_row(&row)?));
+        }
+    }
+    let at = horizon_core::truncate_to_millis(p.created_at);
+    let job = Job {
+        id: p.id,
+        user_id: p.user_id,
+        agent: p.agent,
+        dataset_id: p.dataset_id,
+        parameters: p.parameters,
+        backend: p.backend,
+        status: JobStatus::Submitted,
+        remote_job_id: None,
+        correlation_id: p.correlation_id,
+        error: None,
+        created_at: at,
+        updated_at: at,
+        started_at: None,
+        finished_at: None,
+        lifecycle_sequence: 1,
+        metrics_sequence: 0,
+    };
+    sqlx::query(
+        "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
+                           correlation_id, created_at, updated_at, lifecycle_sequence)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+    )
+    .bind(job.id.to_string())
+    .bind(&job.user_id)
+    .bind(&job.agent)
+    .bind(&job.dataset_id)
+    .bind(serde_json::to_string(&job.parameters)?)
+    .bind(job.backend.as_str())
+    .bind(job.status.as_str())
+    .bind(&job.correlation_id)
+    .bind(format_time(at))
+    .bind(format_time(at))
+    .execute(&mut *conn)
+    .await?;
+    let payload = EventPayload::Submitted(SubmittedPayload {
+        agent: job.agent.clone(),
+        dataset_id: job.dataset_id.clone(),
+        parameters: job.parameters.clone(),
+        backend: job.backend,
+    });
+    let envelope = EventEnvelope::lifecycle(&job, None, payload, Uuid::now_v7(), at);
+    insert_event(conn, &envelope).await?;
+    Ok(Created::New(job))
+}
+
+/// Decide and persist one command. The writer runs alone, so the row read
+/// here is the row updated; the compare-and-set still guards against a
+/// writer of another process.
 pub(super) async fn apply(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     id: Uuid,
     command: Command,
 ) -> Result<Applied, StoreError> {
-    for attempt in 1..=CAS_ATTEMPTS {
-        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(pool)
-            .await?
-            .ok_or(StoreError::NotFound(id))?;
-        let job = job_from_row(&row)?;
-        let decided = transition(&job, command.clone())?;
-        let after = decided.apply_to(&job);
-        let envelope = EventEnvelope::lifecycle(
-            &after,
-            Some(decided.from),
-            decided.payload,
-            Uuid::now_v7(),
-            decided.at,
-        );
-        let mut tx = pool.begin().await?;
-        let error = after.error.as_ref();
-        let updated = sqlx::query(
-            "UPDATE jobs SET status = ?, remote_job_id = ?, error_code = ?, error_message = ?,
-                    error_exit_code = ?, updated_at = ?, started_at = ?, finished_at = ?,
-                    lifecycle_sequence = ?
-             WHERE id = ? AND status = ? AND lifecycle_sequence = ?",
-        )
-        .bind(after.status.as_str())
-        .bind(&after.remote_job_id)
-        .bind(error.map(|e| e.code.as_str()))
-        .bind(error.map(|e| e.message.as_str()))
-        .bind(error.and_then(|e| e.exit_code))
-        .bind(format_time(after.updated_at))
-        .bind(after.started_at.map(format_time))
-        .bind(after.finished_at.map(format_time))
-        .bind(to_i64(after.lifecycle_sequence)?)
+    let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
         .bind(id.to_string())
-        .bind(job.status.as_str())
-        .bind(to_i64(job.lifecycle_sequence)?)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?
-        .rows_affected();
-        if updated == 0 {
-            tx.rollback().await?;
-            debug!(job.id = %id, attempt, "compare-and-set on job {id} lost a race; re-reading");
-            continue;
-        }
-        let event = insert_event(&mut tx, &envelope).await?;
-        tx.commit().await?;
-        return Ok(Applied {
-            previous: decided.from,
-            job: after,
-            event,
-        });
+        .ok_or(StoreError::NotFound(id))?;
+    let job = job_from_row(&row)?;
+    let decided = transition(&job, command)?;
+    let after = decided.apply_to(&job);
+    let envelope = EventEnvelope::lifecycle(
+        &after,
+        Some(decided.from),
+        decided.payload,
+        Uuid::now_v7(),
+        decided.at,
+    );
+    let error = after.error.as_ref();
+    let updated = sqlx::query(
+        "UPDATE jobs SET status = ?, remote_job_id = ?, error_code = ?, error_message = ?,
+                error_exit_code = ?, updated_at = ?, started_at = ?, finished_at = ?,
+                lifecycle_sequence = ?
+         WHERE id = ? AND status = ? AND lifecycle_sequence = ?",
+    )
+    .bind(after.status.as_str())
+    .bind(&after.remote_job_id)
+    .bind(error.map(|e| e.code.as_str()))
+    .bind(error.map(|e| e.message.as_str()))
+    .bind(error.and_then(|e| e.exit_code))
+    .bind(format_time(after.updated_at))
+    .bind(after.started_at.map(format_time))
+    .bind(after.finished_at.map(format_time))
+    .bind(to_i64(after.lifecycle_sequence)?)
+    .bind(id.to_string())
+    .bind(job.status.as_str())
+    .bind(to_i64(job.lifecycle_sequence)?)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        debug!(job.id = %id, "compare-and-set on job {id} lost a race");
+        return Err(StoreError::Conflict(id));
     }
-    Err(StoreError::Conflict(id))
+    let event = insert_event(conn, &envelope).await?;
+    Ok(Applied {
+        previous: decided.from,
+        job: after,
+        event,
+    })
 }
 
+/// A metrics event, only while the job is active: a sample taken before the
+/// job ended but written after it is refused (`Ended`), so a job's terminal
+/// event is always its last.
 pub(super) async fn record_metrics(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     id: Uuid,
     sample: MetricsSample,
 ) -> Result<StoredEvent, StoreError> {
-    let mut tx = pool.begin().await?;
     let row = sqlx::query(
-        "UPDATE jobs SET metrics_sequence = metrics_sequence + 1 WHERE id = ? RETURNING *",
+        "UPDATE jobs SET metrics_sequence = metrics_sequence + 1
+         WHERE id = ? AND status IN ('SUBMITTED', 'QUEUED', 'RUNNING') RETURNING *",
     )
     .bind(id.to_string())
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(StoreError::NotFound(id))?;
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+        return Err(match exists {
+            Some(_) => StoreError::Ended(id),
+            None => StoreError::NotFound(id),
+        });
+    };
     let job = job_from_row(&row)?;
     let envelope = EventEnvelope::metrics(&job, sample, Uuid::now_v7());
-    let event = insert_event(&mut tx, &envelope).await?;
-    tx.commit().await?;
-    Ok(event)
+    insert_event(conn, &envelope).await
+}
+
+pub(super) async fn create_token(
+    conn: &mut SqliteConnection,
+    token_hash: &str,
+    user_id: &str,
+    admin: bool,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_tokens (token_hash, user_id, admin, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(i64::from(admin))
+    .bind(format_time(OffsetDateTime::now_utc()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn unpark(
+    conn: &mut SqliteConnection,
+    job: Option<Uuid>,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE events SET parked_at = NULL, park_reason = NULL
+         WHERE published_at IS NULL AND parked_at IS NOT NULL AND (?1 IS NULL OR job_id = ?1)",
+    )
+    .bind(job.map(|id| id.to_string()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StoreError> {
@@ -192,7 +316,10 @@ pub(super) async fn unpublished(
         .collect()
 }
 
-pub(super) async fn mark_published(pool: &SqlitePool, positions: &[i64]) -> Result<(), StoreError> {
+pub(super) async fn mark_published(
+    conn: &mut SqliteConnection,
+    positions: &[i64],
+) -> Result<(), StoreError> {
     if positions.is_empty() {
         return Ok(());
     }
@@ -201,13 +328,13 @@ pub(super) async fn mark_published(pool: &SqlitePool, positions: &[i64]) -> Resu
     )
     .bind(format_time(OffsetDateTime::now_utc()))
     .bind(serde_json::to_string(positions)?)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
 pub(super) async fn park(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     positions: &[i64],
     reason: &str,
 ) -> Result<(), StoreError> {
@@ -221,7 +348,7 @@ pub(super) async fn park(
     .bind(format_time(OffsetDateTime::now_utc()))
     .bind(reason)
     .bind(serde_json::to_string(positions)?)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

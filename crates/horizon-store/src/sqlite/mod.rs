@@ -1,21 +1,19 @@
 //! The SQLite store: the embedded default, one file under the data directory.
 //!
 //! WAL journal with `synchronous=FULL`, so a committed change survives a crash
-//! of the process or the machine. Every write transaction starts with a write
-//! (the compare-and-set update), so SQLite takes its write lock first and
-//! concurrent writers queue on the busy timeout instead of failing.
+//! of the process or the machine. Writes are group-committed by one writer
+//! task (`writer.rs`): concurrent writes share one transaction and one fsync.
 
 mod events;
 mod rows;
+mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use horizon_core::{
-    BackendKind, Command, EventEnvelope, EventPayload, Job, JobStatus, MetricsSample,
-    SubmittedPayload,
-};
+use horizon_core::{BackendKind, Command, Job, JobStatus, MetricsSample};
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
@@ -25,13 +23,21 @@ use crate::params::{
     TokenOwner,
 };
 use crate::{Store, StoreError};
-use rows::{format_time, job_from_row};
+use rows::job_from_row;
+use writer::{Done, Op, Writer};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Reads go through a pool of connections (WAL lets them run beside the
+/// writer); every write goes through the one group-committing writer.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: Writer,
+}
+
+fn unexpected() -> StoreError {
+    StoreError::Corrupt("the database writer answered with the wrong kind of result".into())
 }
 
 impl SqliteStore {
@@ -46,98 +52,26 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let writer = Writer::spawn(options.connect().await?);
+        Ok(SqliteStore { pool, writer })
+    }
+
+    /// Write transactions committed so far (each holds one or more writes).
+    pub fn commits(&self) -> u64 {
+        self.writer.commits()
     }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_job(&self, p: CreateJobParams) -> Result<Created, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(idem) = &p.idempotency {
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (user_id, key, request_hash, job_id, created_at)
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, key) DO NOTHING",
-            )
-            .bind(&p.user_id)
-            .bind(&idem.key)
-            .bind(&idem.request_hash)
-            .bind(p.id.to_string())
-            .bind(format_time(p.created_at))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                let row = sqlx::query(
-                    "SELECT request_hash, job_id FROM idempotency_keys WHERE user_id = ? AND key = ?",
-                )
-                .bind(&p.user_id)
-                .bind(&idem.key)
-                .fetch_one(&mut *tx)
-                .await?;
-                let hash: String = row.try_get("request_hash")?;
-                if hash != idem.request_hash {
-                    return Err(StoreError::IdempotencyMismatch {
-                        key: idem.key.clone(),
-                    });
-                }
-                let job_id: String = row.try_get("job_id")?;
-                let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
-                    .bind(&job_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                return Ok(Created::Replayed(job_from_row(&row)?));
-            }
+        match self.writer.write(Op::CreateJob(p)).await? {
+            Done::Created(created) => Ok(*created),
+            _ => Err(unexpected()),
         }
-        let at = horizon_core::truncate_to_millis(p.created_at);
-        let job = Job {
-            id: p.id,
-            user_id: p.user_id,
-            agent: p.agent,
-            dataset_id: p.dataset_id,
-            parameters: p.parameters,
-            backend: p.backend,
-            status: JobStatus::Submitted,
-            remote_job_id: None,
-            correlation_id: p.correlation_id,
-            error: None,
-            created_at: at,
-            updated_at: at,
-            started_at: None,
-            finished_at: None,
-            lifecycle_sequence: 1,
-            metrics_sequence: 0,
-        };
-        sqlx::query(
-            "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
-                               correlation_id, created_at, updated_at, lifecycle_sequence)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-        )
-        .bind(job.id.to_string())
-        .bind(&job.user_id)
-        .bind(&job.agent)
-        .bind(&job.dataset_id)
-        .bind(serde_json::to_string(&job.parameters)?)
-        .bind(job.backend.as_str())
-        .bind(job.status.as_str())
-        .bind(&job.correlation_id)
-        .bind(format_time(at))
-        .bind(format_time(at))
-        .execute(&mut *tx)
-        .await?;
-        let payload = EventPayload::Submitted(SubmittedPayload {
-            agent: job.agent.clone(),
-            dataset_id: job.dataset_id.clone(),
-            parameters: job.parameters.clone(),
-            backend: job.backend,
-        });
-        let envelope = EventEnvelope::lifecycle(&job, None, payload, Uuid::now_v7(), at);
-        events::insert_event(&mut tx, &envelope).await?;
-        tx.commit().await?;
-        Ok(Created::New(job))
     }
 
     async fn get_job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
@@ -166,7 +100,10 @@ impl Store for SqliteStore {
     }
 
     async fn apply(&self, id: Uuid, command: Command) -> Result<Applied, StoreError> {
-        events::apply(&self.pool, id, command).await
+        match self.writer.write(Op::Apply(id, command)).await? {
+            Done::Applied(applied) => Ok(*applied),
+            _ => Err(unexpected()),
+        }
     }
 
     async fn record_metrics(
@@ -174,7 +111,10 @@ impl Store for SqliteStore {
         id: Uuid,
         sample: MetricsSample,
     ) -> Result<StoredEvent, StoreError> {
-        events::record_metrics(&self.pool, id, sample).await
+        match self.writer.write(Op::RecordMetrics(id, sample)).await? {
+            Done::Event(event) => Ok(event),
+            _ => Err(unexpected()),
+        }
     }
 
     async fn job_events(
@@ -231,7 +171,13 @@ impl Store for SqliteStore {
     }
 
     async fn mark_published(&self, positions: &[i64]) -> Result<(), StoreError> {
-        events::mark_published(&self.pool, positions).await
+        if positions.is_empty() {
+            return Ok(());
+        }
+        self.writer
+            .write(Op::MarkPublished(positions.to_vec()))
+            .await
+            .map(|_| ())
     }
 
     async fn outbox_depth(&self) -> Result<u64, StoreError> {
@@ -244,7 +190,10 @@ impl Store for SqliteStore {
     }
 
     async fn park_events(&self, positions: &[i64], reason: &str) -> Result<(), StoreError> {
-        events::park(&self.pool, positions, reason).await
+        self.writer
+            .write(Op::Park(positions.to_vec(), reason.to_owned()))
+            .await
+            .map(|_| ())
     }
 
     async fn parked_events(&self, after: i64, limit: u32) -> Result<Vec<ParkedEvent>, StoreError> {
@@ -261,14 +210,10 @@ impl Store for SqliteStore {
     }
 
     async fn unpark_events(&self, job: Option<Uuid>) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE events SET parked_at = NULL, park_reason = NULL
-             WHERE published_at IS NULL AND parked_at IS NOT NULL AND (?1 IS NULL OR job_id = ?1)",
-        )
-        .bind(job.map(|id| id.to_string()))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        match self.writer.write(Op::Unpark(job)).await? {
+            Done::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
     }
 
     async fn create_token(
@@ -277,16 +222,14 @@ impl Store for SqliteStore {
         user_id: &str,
         admin: bool,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (token_hash, user_id, admin, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(i64::from(admin))
-        .bind(format_time(time::OffsetDateTime::now_utc()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.writer
+            .write(Op::CreateToken {
+                hash: token_hash.to_owned(),
+                user: user_id.to_owned(),
+                admin,
+            })
+            .await
+            .map(|_| ())
     }
 
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {

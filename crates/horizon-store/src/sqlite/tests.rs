@@ -253,3 +253,237 @@ async fn metrics_have_their_own_sequence_and_outbox_keeps_commit_order() {
         .expect("mark");
     assert_eq!(store.outbox_depth().await.expect("depth"), 2);
 }
+
+/// Wait for every future at once (all are in flight together, so the writer
+/// gathers them into batches).
+async fn all<T: Send + 'static>(
+    futures: impl IntoIterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.expect("task"));
+    }
+    out
+}
+
+fn queue() -> Command {
+    Command::Queue {
+        remote_job_id: None,
+        at: OffsetDateTime::now_utc(),
+    }
+}
+
+fn start() -> Command {
+    Command::Start {
+        remote_job_id: Some("1".into()),
+        at: OffsetDateTime::now_utc(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commit_keeps_every_promise_under_64_concurrent_writers() {
+    let (store, _dir) = setup().await;
+    let store = Arc::new(store);
+    let before = store.commits();
+    // 64 writers create jobs at once
+    let created = all((0..64).map(|i| {
+        let store = store.clone();
+        async move { store.create_job(params(&format!("user-{i}"))).await }
+    }))
+    .await;
+    let jobs: Vec<_> = created
+        .into_iter()
+        .map(|c| c.expect("create").job().clone())
+        .collect();
+    let commits = store.commits() - before;
+    assert!(
+        commits < 64,
+        "64 concurrent creates took {commits} commits: nothing was grouped"
+    );
+
+    // the same idempotency key from 16 writers at once: one job
+    let mut keyed = params("carol");
+    keyed.idempotency = Some(IdempotencyParams {
+        key: "same".into(),
+        request_hash: "h".into(),
+    });
+    let replies = all((0..16).map(|_| {
+        let (store, mut p) = (store.clone(), keyed.clone());
+        p.id = Uuid::now_v7();
+        async move { store.create_job(p).await.expect("create") }
+    }))
+    .await;
+    let ids: std::collections::HashSet<Uuid> = replies.iter().map(|c| c.job().id).collect();
+    assert_eq!(ids.len(), 1, "one key made {} jobs", ids.len());
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|c| matches!(c, Created::New(_)))
+            .count(),
+        1
+    );
+
+    // racing commands on one job, mixed with poisoned items (an unknown job,
+    // an illegal transition): each decided once, the poisoned ones fail alone
+    let target = jobs[0].id;
+    let results = all((0..64).map(|i| {
+        let store = store.clone();
+        async move {
+            match i % 4 {
+                0 => ("queue", store.apply(target, queue()).await.map(|_| ())),
+                1 => ("cancel", store.apply(target, cancel()).await.map(|_| ())),
+                2 => (
+                    "unknown",
+                    store.apply(Uuid::now_v7(), queue()).await.map(|_| ()),
+                ),
+                _ => (
+                    "metrics",
+                    store
+                        .record_metrics(
+                            target,
+                            MetricsSample {
+                                cpu_usage_percent: 1.0,
+                                memory_usage_mb: 1.0,
+                                io_operations: 1,
+                                timestamp: OffsetDateTime::now_utc(),
+                            },
+                        )
+                        .await
+                        .map(|_| ()),
+                ),
+            }
+        }
+    }))
+    .await;
+    let ok = |kind: &str| {
+        results
+            .iter()
+            .filter(|(k, r)| *k == kind && r.is_ok())
+            .count()
+    };
+    assert_eq!(ok("queue"), 1, "queue applied once");
+    assert_eq!(ok("cancel"), 1, "cancel applied once");
+    assert_eq!(ok("unknown"), 0);
+    assert!(
+        results
+            .iter()
+            .filter(|(k, _)| *k == "unknown")
+            .all(|(_, r)| matches!(r, Err(StoreError::NotFound(_))))
+    );
+    let events = store
+        .job_events(target, None, u32::MAX)
+        .await
+        .expect("events");
+    let lifecycle: Vec<u64> = events
+        .iter()
+        .filter(|e| e.event_type != EventType::MetricsRecorded)
+        .map(|e| e.sequence)
+        .collect();
+    assert_eq!(lifecycle, (1..=lifecycle.len() as u64).collect::<Vec<_>>());
+    let metrics: Vec<u64> = events
+        .iter()
+        .filter(|e| e.event_type == EventType::MetricsRecorded)
+        .map(|e| e.sequence)
+        .collect();
+    assert_eq!(metrics, (1..=metrics.len() as u64).collect::<Vec<_>>());
+    assert_eq!(metrics.len(), ok("metrics"));
+    // nothing after the terminal event
+    assert_eq!(
+        events.last().map(|e| e.event_type),
+        Some(EventType::Cancelled)
+    );
+    // every other job is untouched by the poisoned items of its batches
+    for job in &jobs[1..] {
+        let events = store.job_events(job.id, None, 10).await.expect("events");
+        assert_eq!(events.len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_event_follows_a_terminal_one_whatever_the_race() {
+    let (store, _dir) = setup().await;
+    let store = Arc::new(store);
+    for round in 0..40 {
+        let job = store
+            .create_job(params("alice"))
+            .await
+            .expect("create")
+            .job()
+            .clone();
+        store.apply(job.id, queue()).await.expect("queue");
+        store.apply(job.id, start()).await.expect("start");
+        // samples, a cancel and a completion all at once
+        let id = job.id;
+        let mut racers: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> =
+            Vec::new();
+        for _ in 0..6 {
+            let store = store.clone();
+            racers.push(Box::pin(async move {
+                let _ = store
+                    .record_metrics(
+                        id,
+                        MetricsSample {
+                            cpu_usage_percent: 1.0,
+                            memory_usage_mb: 1.0,
+                            io_operations: 1,
+                            timestamp: OffsetDateTime::now_utc(),
+                        },
+                    )
+                    .await;
+            }));
+        }
+        let s = store.clone();
+        racers.insert(
+            round % 6,
+            Box::pin(async move {
+                let _ = s.apply(id, cancel()).await;
+            }),
+        );
+        let s = store.clone();
+        racers.insert(
+            (round * 5) % 8,
+            Box::pin(async move {
+                let _ = s
+                    .apply(
+                        id,
+                        Command::Complete {
+                            exit_code: 0,
+                            at: OffsetDateTime::now_utc(),
+                        },
+                    )
+                    .await;
+            }),
+        );
+        all(racers).await;
+        let events = store.job_events(id, None, u32::MAX).await.expect("events");
+        let terminal = events
+            .iter()
+            .position(|e| {
+                matches!(
+                    e.event_type,
+                    EventType::Completed | EventType::Cancelled | EventType::Failed
+                )
+            })
+            .expect("a terminal event");
+        assert_eq!(
+            terminal,
+            events.len() - 1,
+            "round {round}: events after the terminal one: {:?}",
+            events.iter().map(|e| e.event_type).collect::<Vec<_>>()
+        );
+        // and a late sample is refused as such
+        let late = store
+            .record_metrics(
+                id,
+                MetricsSample {
+                    cpu_usage_percent: 1.0,
+                    memory_usage_mb: 1.0,
+                    io_operations: 1,
+                    timestamp: OffsetDateTime::now_utc(),
+                },
+            )
+            .await;
+        assert!(matches!(late, Err(StoreError::Ended(_))), "{late:?}");
+    }
+}
