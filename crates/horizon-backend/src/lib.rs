@@ -82,6 +82,15 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// first). Jobs that have nothing new are left out.
     async fn poll(&self, jobs: &[Job]) -> Result<Vec<Observation>, BackendError>;
 
+    /// How many of the oldest QUEUED jobs a pass needs to show this backend:
+    /// `None` for all of them (a scheduler that holds queued jobs itself must
+    /// see each), `Some(n)` when queued jobs only matter as candidates to
+    /// start (the local backend: its free slots). The watcher still shows
+    /// every QUEUED job now and then (at start and in a slow safety sweep).
+    fn queued_poll_limit(&self) -> Option<usize> {
+        None
+    }
+
     /// Stop a job. Stopping a job that is not running is not an error.
     async fn cancel(&self, job: &Job) -> Result<(), BackendError>;
 

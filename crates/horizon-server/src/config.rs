@@ -99,12 +99,16 @@ impl Default for DispatchSettings {
 pub struct ApiSettings {
     /// Largest accepted request body, in bytes.
     pub body_limit_bytes: usize,
+    /// How long a valid token is remembered without asking the database: a
+    /// revoked token stops working at most this long after. 0 = every time.
+    pub token_cache_ms: u64,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
         ApiSettings {
             body_limit_bytes: 256 * 1024,
+            token_cache_ms: 5_000,
         }
     }
 }

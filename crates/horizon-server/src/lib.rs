@@ -113,7 +113,8 @@ pub fn build_backends(
     let local = LocalBackend::new(LocalConfig {
         run_as,
         jobs_dir: settings.data_dir.join("jobs"),
-        slots: settings.local.slots.max(1),
+        // 0 slots: nothing starts, jobs wait in QUEUED (maintenance, benchmarks)
+        slots: settings.local.slots,
         metrics_interval: Duration::from_millis(settings.local.metrics_interval_ms.max(50)),
         cancel_grace: Duration::from_millis(settings.local.cancel_grace_ms),
         supervisor,
@@ -234,6 +235,9 @@ pub async fn serve(
     };
 
     let addr = settings.bind;
+    let tokens = Arc::new(api::TokenCache::new(Duration::from_millis(
+        settings.api.token_cache_ms,
+    )));
     let state = AppState {
         store,
         settings: Arc::new(settings),
@@ -242,6 +246,7 @@ pub async fn serve(
         prometheus: Some(prometheus),
         relay,
         tasks: health,
+        tokens,
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await

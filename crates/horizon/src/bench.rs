@@ -20,11 +20,17 @@ pub async fn submit(
     jobs: usize,
     concurrency: usize,
     wait: bool,
+    published: bool,
 ) -> anyhow::Result<ExitCode> {
     if jobs == 0 || concurrency == 0 {
         bail!("--jobs and --concurrency must be at least 1");
     }
     let client = Arc::new(Client::new(args)?);
+    let published_before = if published {
+        metric(&client, "horizon_events_published_total").await?
+    } else {
+        0.0
+    };
     let permits = Arc::new(Semaphore::new(concurrency));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(jobs);
@@ -65,6 +71,22 @@ pub async fn submit(
         ms(pct(0.99)),
         ms(pct(1.0)),
     );
+    if published {
+        // every event of the run on Kafka: the outbox is empty again
+        loop {
+            if metric(&client, "horizon_outbox_depth").await? == 0.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let all = started.elapsed();
+        let events = metric(&client, "horizon_events_published_total").await? - published_before;
+        println!(
+            "all {events:.0} events on Kafka {:.2} s after the first submission: {:.0} events/s published",
+            all.as_secs_f64(),
+            events / all.as_secs_f64()
+        );
+    }
     if wait {
         for id in &ids {
             loop {
@@ -86,6 +108,16 @@ pub async fn submit(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One unlabelled sample from the server's /metrics (0 when absent).
+async fn metric(client: &Client, name: &str) -> anyhow::Result<f64> {
+    let text = client.text("/metrics").await?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0))
 }
 
 fn ms(d: Duration) -> f64 {

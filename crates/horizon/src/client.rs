@@ -46,6 +46,17 @@ impl Client {
         Ok((status, body))
     }
 
+    /// The text of an unauthenticated GET (`/metrics`).
+    pub async fn text(&self, path: &str) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Horizon at {}", self.base))?;
+        Ok(response.text().await?)
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         Ok(self.send(self.request(Method::GET, path)).await?.1)
     }

@@ -137,6 +137,10 @@ enum Command {
         /// Also wait until every job has ended and report that rate
         #[arg(long)]
         wait: bool,
+        /// Also wait until every event is on Kafka (the outbox is empty) and
+        /// report that rate
+        #[arg(long)]
+        published: bool,
     },
     /// (internal) run one job's program and record how it ended
     #[command(hide = true)]
@@ -269,7 +273,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             jobs,
             concurrency,
             wait,
-        } => bench::submit(&client, &agent, jobs, concurrency, wait).await,
+            published,
+        } => bench::submit(&client, &agent, jobs, concurrency, wait, published).await,
         Command::Supervise {
             job_dir,
             job_id: _,

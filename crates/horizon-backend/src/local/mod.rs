@@ -634,6 +634,11 @@ impl Backend for LocalBackend {
         })
     }
 
+    fn queued_poll_limit(&self) -> Option<usize> {
+        let running = self.inner.tracked().running.len();
+        Some(self.inner.config.slots.saturating_sub(running))
+    }
+
     async fn poll(&self, jobs: &[Job]) -> Result<Vec<Observation>, BackendError> {
         let jobs = jobs.to_vec();
         self.blocking(move |inner| Ok(inner.poll(&jobs))).await

@@ -53,11 +53,19 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::Unauthorized("Authorization header must be `Bearer <token>`".into())
             })?;
-        let owner = state
-            .store
-            .find_token(&hash_token(token))
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("invalid or revoked token".into()))?;
+        let hash = hash_token(token);
+        let owner = match state.tokens.get(&hash) {
+            Some(owner) => owner,
+            None => {
+                let owner = state
+                    .store
+                    .find_token(&hash)
+                    .await?
+                    .ok_or_else(|| ApiError::Unauthorized("invalid or revoked token".into()))?;
+                state.tokens.put(hash, owner.clone());
+                owner
+            }
+        };
         Ok(Caller {
             user_id: owner.user_id,
             admin: owner.admin,

@@ -7,6 +7,9 @@ mod dto;
 mod jobs;
 mod ops;
 pub mod problem;
+mod token_cache;
+
+pub use token_cache::TokenCache;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,6 +44,8 @@ pub struct AppState {
     pub relay: Option<Arc<horizon_kafka::RelayStatus>>,
     /// The background tasks' health.
     pub tasks: Arc<crate::tasks::TaskHealth>,
+    /// Valid tokens seen lately.
+    pub tokens: Arc<TokenCache>,
 }
 
 #[derive(OpenApi)]

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use horizon_backend::Backend;
 use horizon_core::{Command, Job, JobError, JobStatus, error_codes};
 use horizon_store::{Store, StoreError};
@@ -58,7 +59,9 @@ impl Dispatcher {
         }
     }
 
-    /// Hand every due SUBMITTED job to the backend; returns how long to wait.
+    /// Hand every due SUBMITTED job to the backend, then record all their
+    /// outcomes at once (the store commits them together); returns how long
+    /// to wait.
     async fn dispatch_due(
         &self,
         retries: &mut HashMap<Uuid, Retry>,
@@ -70,6 +73,7 @@ impl Dispatcher {
         let now = Instant::now();
         retries.retain(|id, _| jobs.iter().any(|j| j.id == *id));
         let mut wait = IDLE_WAIT;
+        let mut decided = Vec::with_capacity(jobs.len());
         for job in &jobs {
             if let Some(retry) = retries.get(&job.id)
                 && retry.next_at > now
@@ -77,9 +81,35 @@ impl Dispatcher {
                 wait = wait.min(retry.next_at - now);
                 continue;
             }
-            if let Some(delay) = self.dispatch(job, retries).await {
-                wait = wait.min(delay);
+            match self.submit(job, retries).await {
+                Ok(command) => decided.push((job, command)),
+                Err(delay) => wait = wait.min(delay),
             }
+        }
+        let outcomes = join_all(decided.iter().map(|(job, command)| async move {
+            (
+                *job,
+                lifecycle::apply(self.store.as_ref(), job.id, command.clone()).await,
+            )
+        }))
+        .await;
+        let mut queued = false;
+        for (job, outcome) in outcomes {
+            match outcome {
+                Ok(applied) => queued |= applied.job.status == JobStatus::Queued,
+                Err(StoreError::Transition(_)) => {
+                    // cancelled while we were submitting: make sure it does not run
+                    if let Err(err) = self.backend.cancel(job).await {
+                        warn!(job.id = %job.id, "cannot stop cancelled job {}: {err}", job.id);
+                    }
+                }
+                Err(err) => {
+                    error!(job.id = %job.id, "cannot record dispatch of job {}: {err}", job.id)
+                }
+            }
+        }
+        if queued {
+            self.queued.notify_one();
         }
         if jobs.len() == BATCH as usize {
             wait = Duration::ZERO;
@@ -87,8 +117,13 @@ impl Dispatcher {
         Ok(wait)
     }
 
-    /// Returns the delay before the next attempt when one is scheduled.
-    async fn dispatch(&self, job: &Job, retries: &mut HashMap<Uuid, Retry>) -> Option<Duration> {
+    /// Hand one job to the backend: the command that records the outcome,
+    /// or the delay before the next attempt.
+    async fn submit(
+        &self,
+        job: &Job,
+        retries: &mut HashMap<Uuid, Retry>,
+    ) -> Result<Command, Duration> {
         let now = OffsetDateTime::now_utc();
         let command = match self.backend.submit(job).await {
             Ok(accepted) => Command::Queue {
@@ -117,23 +152,12 @@ impl Dispatcher {
                     let delay = backoff(&self.settings, retry.attempts);
                     retry.next_at = Instant::now() + delay;
                     warn!(job.id = %job.id, attempt = retry.attempts, "submitting job {} failed, retrying in {delay:?}: {err}", job.id);
-                    return Some(delay);
+                    return Err(delay);
                 }
             }
         };
         retries.remove(&job.id);
-        match lifecycle::apply(self.store.as_ref(), job.id, command).await {
-            Ok(applied) if applied.job.status == JobStatus::Queued => self.queued.notify_one(),
-            Ok(_) => {}
-            Err(StoreError::Transition(_)) => {
-                // cancelled while we were submitting: make sure it does not run
-                if let Err(err) = self.backend.cancel(job).await {
-                    warn!(job.id = %job.id, "cannot stop cancelled job {}: {err}", job.id);
-                }
-            }
-            Err(err) => error!(job.id = %job.id, "cannot record dispatch of job {}: {err}", job.id),
-        }
-        None
+        Ok(command)
     }
 }
 

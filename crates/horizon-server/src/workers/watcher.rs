@@ -1,9 +1,11 @@
 //! The watcher: asks a backend about its QUEUED and RUNNING jobs and records
 //! what it says as transitions and metrics events.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use horizon_backend::{Backend, Observation, Update};
 use horizon_core::{Command, Job, JobStatus};
 use horizon_store::{Store, StoreError};
@@ -15,6 +17,8 @@ use crate::lifecycle;
 
 /// Jobs read and polled at a time; a pass pages through every active job.
 const PAGE: u32 = 1000;
+/// How often every QUEUED job is shown to the backend, whatever it asks for.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 pub struct Watcher {
@@ -43,9 +47,15 @@ pub fn merge_notifiers(sources: Vec<Arc<Notify>>) -> Arc<Notify> {
 impl Watcher {
     pub async fn run(self: Arc<Self>) {
         self.stop_strays().await;
+        let mut last_sweep: Option<tokio::time::Instant> = None;
         loop {
-            if let Err(err) = self.tick().await {
-                error!(backend = %self.backend.kind(), "watcher pass failed: {err}");
+            let full_sweep = last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY);
+            match self.tick(full_sweep).await {
+                Ok(()) if full_sweep => last_sweep = Some(tokio::time::Instant::now()),
+                Ok(()) => {}
+                Err(err) => {
+                    error!(backend = %self.backend.kind(), "watcher pass failed: {err}")
+                }
             }
             tokio::select! {
                 () = self.wake.notified() => {}
@@ -92,22 +102,45 @@ impl Watcher {
         }
     }
 
-    /// One pass: every RUNNING job, then every QUEUED one (so the backend
+    /// One pass: every RUNNING job, then the QUEUED ones (so the backend
     /// knows which slots are taken before it starts anything), a page at a
-    /// time, oldest first. No job is left out, however many are active.
-    async fn tick(&self) -> Result<(), String> {
-        for status in [JobStatus::Running, JobStatus::Queued] {
-            let mut after = None;
-            loop {
-                let jobs = self.page(status, after).await.map_err(|e| e.to_string())?;
-                self.poll_page(&jobs).await?;
-                match jobs.last() {
-                    Some(last) if jobs.len() == PAGE as usize => after = Some(last.id),
-                    _ => break,
-                }
+    /// time, oldest first. No RUNNING job is left out, however many are
+    /// active. QUEUED jobs: all of them on a full sweep (the first pass, then
+    /// every `SWEEP_EVERY`) or when the backend needs to see each; otherwise
+    /// only as many of the oldest as the backend asks for, so a pass costs
+    /// what runs, not how long the queue is.
+    async fn tick(&self, full_sweep: bool) -> Result<(), String> {
+        self.sweep(JobStatus::Running, None).await?;
+        let limit = if full_sweep {
+            None
+        } else {
+            self.backend.queued_poll_limit()
+        };
+        self.sweep(JobStatus::Queued, limit).await
+    }
+
+    async fn sweep(&self, status: JobStatus, limit: Option<usize>) -> Result<(), String> {
+        let mut after = None;
+        let mut left = limit;
+        loop {
+            let page_size = left.map_or(PAGE, |n| PAGE.min(u32::try_from(n).unwrap_or(PAGE)));
+            if page_size == 0 {
+                return Ok(());
+            }
+            let jobs = self
+                .store
+                .jobs_in_status(self.backend.kind(), &[status], after, page_size)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.poll_page(&jobs).await?;
+            // ask again: jobs that failed to start took no slot, so the next
+            // oldest may go now
+            left = left.and(self.backend.queued_poll_limit());
+            match jobs.last() {
+                Some(last) if jobs.len() == page_size as usize => after = Some(last.id),
+                _ => return Ok(()),
             }
         }
-        Ok(())
     }
 
     async fn poll_page(&self, jobs: &[Job]) -> Result<(), String> {
@@ -115,14 +148,28 @@ impl Watcher {
             return Ok(());
         }
         let observations = self.backend.poll(jobs).await.map_err(|e| e.to_string())?;
+        // one job's observations in order; different jobs at once, so the
+        // store commits them together
+        let mut per_job: HashMap<Uuid, Vec<Observation>> = HashMap::new();
         for observation in observations {
-            let Some(job) = jobs.iter().find(|j| j.id == observation.job_id) else {
-                continue;
-            };
-            if let Err(err) = self.record(job, observation).await {
-                error!(job.id = %job.id, "cannot record what happened to job {}: {err}", job.id);
-            }
+            per_job
+                .entry(observation.job_id)
+                .or_default()
+                .push(observation);
         }
+        let by_id: HashMap<Uuid, &Job> = jobs.iter().map(|j| (j.id, j)).collect();
+        join_all(per_job.into_iter().filter_map(|(id, observations)| {
+            let job = *by_id.get(&id)?;
+            Some(async move {
+                for observation in observations {
+                    if let Err(err) = self.record(job, observation).await {
+                        error!(job.id = %job.id, "cannot record what happened to job {}: {err}", job.id);
+                        break;
+                    }
+                }
+            })
+        }))
+        .await;
         Ok(())
     }
 

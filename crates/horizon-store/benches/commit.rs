@@ -1,0 +1,169 @@
+//! The store's write path against its baselines, in one run:
+//!
+//! (a) a bare loop: the job row and its event in one SQLite transaction per
+//!     submission (WAL, `synchronous=FULL`, the store's own schema and SQL);
+//! (b) the same rows, 100 submissions per transaction;
+//! (c) `Store::create_job` one at a time (one writer request per commit);
+//! (d) `Store::create_job` with 16 (and 64) in flight: group commit.
+//!
+//! `HORIZON_BENCH_JOBS` (default 3000) submissions each; the database lives
+//! in `HORIZON_BENCH_DIR` (default: the system's temp directory).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use horizon_core::BackendKind;
+use horizon_store::{CreateJobParams, SqliteStore, Store};
+use serde_json::{Map, json};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+fn jobs() -> usize {
+    std::env::var("HORIZON_BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
+}
+
+fn params(i: usize) -> CreateJobParams {
+    let mut parameters = Map::new();
+    parameters.insert("i".into(), json!(i));
+    parameters.insert("alpha".into(), json!(0.3));
+    CreateJobParams {
+        id: Uuid::now_v7(),
+        user_id: "bench".into(),
+        agent: "Noop".into(),
+        dataset_id: format!("bench-{i}"),
+        parameters,
+        backend: BackendKind::Local,
+        correlation_id: Uuid::now_v7().to_string(),
+        created_at: OffsetDateTime::now_utc(),
+        idempotency: None,
+    }
+}
+
+async fn fresh(name: &str) -> (tempfile::TempDir, String) {
+    let base = std::env::var("HORIZON_BENCH_DIR")
+        .unwrap_or_else(|_| std::env::temp_dir().display().to_string());
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join(format!("{name}.db")).display()
+    );
+    // the store creates the schema
+    SqliteStore::connect(&url).await.unwrap();
+    (dir, url)
+}
+
+/// (a) and (b): raw inserts, `per_tx` submissions per transaction.
+async fn bare(per_tx: usize) -> f64 {
+    let (_dir, url) = fresh("bare").await;
+    let options: SqliteConnectOptions = url
+        .parse::<SqliteConnectOptions>()
+        .unwrap()
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full);
+    let mut conn = options.connect().await.unwrap();
+    let n = jobs();
+    let envelope = "x".repeat(600);
+    let started = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let mut tx = conn.begin().await.unwrap();
+        for _ in 0..per_tx.min(n - i) {
+            let p = params(i);
+            let id = p.id.to_string();
+            let now = horizon_core::timestamp::format(p.created_at);
+            sqlx::query(
+                "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
+                                   correlation_id, created_at, updated_at, lifecycle_sequence)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            )
+            .bind(&id)
+            .bind(&p.user_id)
+            .bind(&p.agent)
+            .bind(&p.dataset_id)
+            .bind(serde_json::to_string(&p.parameters).unwrap())
+            .bind("local")
+            .bind("SUBMITTED")
+            .bind(&p.correlation_id)
+            .bind(&now)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at)
+                 VALUES (?, ?, 'lifecycle', 1, 'job.submitted', ?, ?)",
+            )
+            .bind(Uuid::now_v7().to_string())
+            .bind(&id)
+            .bind(&envelope)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            i += 1;
+        }
+        tx.commit().await.unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// (c) and (d): through the store, `in_flight` at once.
+async fn store(in_flight: usize) -> (f64, f64) {
+    let (_dir, url) = fresh("store").await;
+    let store = Arc::new(SqliteStore::connect(&url).await.unwrap());
+    let n = jobs();
+    let commits_before = store.commits();
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let (store, next) = (store.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= n {
+                        return;
+                    }
+                    store.create_job(params(i)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let commits = (store.commits() - commits_before) as f64;
+    (rate, n as f64 / commits)
+}
+
+#[tokio::main]
+async fn main() {
+    let n = jobs();
+    println!("store write path, {n} submissions each (job row + job.submitted event)");
+    let a = bare(1).await;
+    println!("(a) bare loop, 1 per transaction:   {a:>9.0} /s  (baseline)");
+    let b = bare(100).await;
+    println!(
+        "(b) bare loop, 100 per transaction: {b:>9.0} /s  ({:.1}x a)",
+        b / a
+    );
+    let (c, _) = store(1).await;
+    println!(
+        "(c) Store::create_job, 1 in flight: {c:>9.0} /s  ({:.2}x a)",
+        c / a
+    );
+    for in_flight in [16, 64] {
+        let (d, per_commit) = store(in_flight).await;
+        println!(
+            "(d) Store::create_job, {in_flight:>2} in flight:{d:>9.0} /s  ({:.2}x a; {per_commit:.1} writes per commit)",
+            d / a
+        );
+    }
+}
