@@ -72,9 +72,12 @@ pub async fn submit(
         ms(pct(1.0)),
     );
     if published {
-        // every event of the run on Kafka: the outbox is empty again
+        // every event of the run on Kafka: nothing left to dispatch, and the
+        // outbox is empty again
         loop {
-            if metric(&client, "horizon_outbox_depth").await? == 0.0 {
+            let text = client.text("/metrics").await?;
+            let submitted = sample(&text, "horizon_jobs{status=\"SUBMITTED\"}");
+            if submitted == 0.0 && sample(&text, "horizon_outbox_depth") == 0.0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -110,14 +113,17 @@ pub async fn submit(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One unlabelled sample from the server's /metrics (0 when absent).
+/// One sample from the server's /metrics (0 when absent).
 async fn metric(client: &Client, name: &str) -> anyhow::Result<f64> {
-    let text = client.text("/metrics").await?;
-    Ok(text
-        .lines()
+    Ok(sample(&client.text("/metrics").await?, name))
+}
+
+/// One sample (`name` with its labels, if any) from Prometheus text.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0))
+        .unwrap_or(0.0)
 }
 
 fn ms(d: Duration) -> f64 {

@@ -135,3 +135,74 @@ async fn a_cancel_committed_just_before_a_crash_still_stops_the_program() {
             .contains("has ended but its program was still running")
     );
 }
+
+#[tokio::test]
+async fn kill_9_under_load_loses_no_answered_submission() {
+    let mut server = Server::start_with(ServerOptions {
+        slots: 0,
+        ..Default::default()
+    })
+    .await;
+    let alice = server.user("alice");
+    // 16 clients submit as fast as they are answered; the server dies under them
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..16)
+        .map(|c| {
+            let (api, answered, stop) = (alice.clone(), answered.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    let sent = api
+                        .request(reqwest::Method::POST, "/v1/jobs")
+                        .json(&json!({"agent": "ok", "dataset_id": format!("c{c}-{i}"), "parameters": {}}))
+                        .send()
+                        .await;
+                    let Ok(response) = sent else { break };
+                    if response.status() != reqwest::StatusCode::CREATED {
+                        break;
+                    }
+                    let Ok(body) = response.json::<serde_json::Value>().await else {
+                        break;
+                    };
+                    answered
+                        .lock()
+                        .unwrap()
+                        .push(body["id"].as_str().unwrap().to_owned());
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill9();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let answered = answered.lock().unwrap().clone();
+    assert!(
+        answered.len() > 50,
+        "only {} submissions before the kill",
+        answered.len()
+    );
+    server.start_again().await;
+    for id in &answered {
+        let r = alice
+            .request(reqwest::Method::GET, &format!("/v1/jobs/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            reqwest::StatusCode::OK,
+            "job {id} was answered 201 and then lost"
+        );
+        let events = alice.events(id).await;
+        assert_eq!(events[0]["event_type"], "job.submitted", "job {id}");
+    }
+    eprintln!(
+        "{} answered submissions, all there after kill -9",
+        answered.len()
+    );
+}

@@ -68,13 +68,27 @@ pub struct ExitRecord {
 
 /// Write a file so that readers see either nothing or all of it, and so that
 /// it survives a power loss once this returns (file, then directory, synced).
+/// For what a restarted machine must still know: how a job ended.
+pub fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_replace(path, bytes, true)
+}
+
+/// Write a file so that readers see either nothing or all of it; it survives
+/// the crash of a process, not a power loss (after which no job's processes
+/// survive either: pid files and parameters are rewritten or moot).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_replace(path, bytes, false)
+}
+
+fn write_replace(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
+    if durable {
+        file.sync_all()?;
+    }
     std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
+    if durable && let Some(dir) = path.parent() {
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -88,6 +102,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
     write_atomic(path, &bytes)
+}
+
+/// [`write_json`], synced to disk before it returns.
+pub fn write_json_durable<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
+    write_durable(path, &bytes)
 }
 
 /// Read a JSON file; `None` when it does not exist (yet).

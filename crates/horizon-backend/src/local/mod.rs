@@ -343,7 +343,7 @@ impl Inner {
                         "gave up after {attempts} attempts: {message}"
                     )));
                 }
-                if let Err(err) = files::write_atomic(
+                if let Err(err) = files::write_durable(
                     &dir.join(files::START_ATTEMPTS),
                     attempts.to_string().as_bytes(),
                 ) {
@@ -627,8 +627,7 @@ impl Backend for LocalBackend {
                 job.agent
             )));
         }
-        let job = job.clone();
-        self.blocking(move |inner| inner.write_params(&job)).await?;
+        // nothing to write yet: the job's directory is made when it starts
         Ok(Accepted {
             remote_job_id: None,
         })

@@ -89,7 +89,7 @@ pub async fn supervise(job_dir: &Path, what: &Supervised) -> io::Result<ExitReco
                 started_at,
                 finished_at: OffsetDateTime::now_utc(),
             };
-            files::write_json(&job_dir.join(files::EXIT), &record)?;
+            files::write_json_durable(&job_dir.join(files::EXIT), &record)?;
             return Ok(record);
         }
     };
@@ -110,7 +110,7 @@ pub async fn supervise(job_dir: &Path, what: &Supervised) -> io::Result<ExitReco
         started_at,
         finished_at: OffsetDateTime::now_utc(),
     };
-    files::write_json(&job_dir.join(files::EXIT), &record)?;
+    files::write_json_durable(&job_dir.join(files::EXIT), &record)?;
     stop_stragglers(me).await;
     Ok(record)
 }

@@ -132,10 +132,10 @@ impl Watcher {
                 .jobs_in_status(self.backend.kind(), &[status], after, page_size)
                 .await
                 .map_err(|e| e.to_string())?;
-            self.poll_page(&jobs).await?;
-            // ask again: jobs that failed to start took no slot, so the next
-            // oldest may go now
-            left = left.and(self.backend.queued_poll_limit());
+            let ended = self.poll_page(&jobs).await?;
+            // jobs that ended here (failed to start) took no slot: as many
+            // more of the oldest may go now
+            left = left.map(|n| n.saturating_sub(jobs.len()) + ended);
             match jobs.last() {
                 Some(last) if jobs.len() == page_size as usize => after = Some(last.id),
                 _ => return Ok(()),
@@ -143,11 +143,17 @@ impl Watcher {
         }
     }
 
-    async fn poll_page(&self, jobs: &[Job]) -> Result<(), String> {
+    /// Poll one page and record what the backend saw; returns how many of
+    /// its jobs ended.
+    async fn poll_page(&self, jobs: &[Job]) -> Result<usize, String> {
         if jobs.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let observations = self.backend.poll(jobs).await.map_err(|e| e.to_string())?;
+        let ended = observations
+            .iter()
+            .filter(|o| matches!(o.update, Update::Succeeded { .. } | Update::Failed { .. }))
+            .count();
         // one job's observations in order; different jobs at once, so the
         // store commits them together
         let mut per_job: HashMap<Uuid, Vec<Observation>> = HashMap::new();
@@ -170,7 +176,7 @@ impl Watcher {
             })
         }))
         .await;
-        Ok(())
+        Ok(ended)
     }
 
     async fn record(&self, job: &Job, observation: Observation) -> Result<(), StoreError> {
@@ -257,5 +263,154 @@ impl Watcher {
             Ok(_) => {}
             Err(err) => warn!(job.id = %job.id, "cannot re-read job {}: {err}", job.id),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use horizon_backend::{Accepted, BackendError};
+    use horizon_core::BackendKind;
+    use horizon_store::{CreateJobParams, SqliteStore};
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    /// A backend that only records which jobs it was shown.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        seen: Mutex<Vec<Uuid>>,
+        limit: Option<usize>,
+    }
+
+    #[async_trait]
+    impl Backend for Recorder {
+        fn kind(&self) -> BackendKind {
+            BackendKind::Local
+        }
+        async fn submit(&self, _job: &Job) -> Result<Accepted, BackendError> {
+            Ok(Accepted {
+                remote_job_id: None,
+            })
+        }
+        fn queued_poll_limit(&self) -> Option<usize> {
+            self.limit
+        }
+        async fn poll(&self, jobs: &[Job]) -> Result<Vec<Observation>, BackendError> {
+            self.seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(jobs.iter().map(|j| j.id));
+            Ok(Vec::new())
+        }
+        async fn cancel(&self, _job: &Job) -> Result<(), BackendError> {
+            Ok(())
+        }
+    }
+
+    async fn store_with_active_jobs(n: usize) -> (Arc<dyn Store>, Vec<Uuid>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("h.db").display());
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url).await.expect("store"));
+        let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
+        let now = OffsetDateTime::now_utc();
+        let tasks: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let (store, id) = (store.clone(), *id);
+                tokio::spawn(async move {
+                    store
+                        .create_job(CreateJobParams {
+                            id,
+                            user_id: "alice".into(),
+                            agent: "a".into(),
+                            dataset_id: "d".into(),
+                            parameters: serde_json::Map::new(),
+                            backend: BackendKind::Local,
+                            correlation_id: "c".into(),
+                            created_at: now,
+                            idempotency: None,
+                        })
+                        .await
+                        .expect("create");
+                    let queue = Command::Queue {
+                        remote_job_id: None,
+                        at: now,
+                    };
+                    store.apply(id, queue).await.expect("queue");
+                    if i % 2 == 0 {
+                        let start = Command::Start {
+                            remote_job_id: Some(i.to_string()),
+                            at: now,
+                        };
+                        store.apply(id, start).await.expect("start");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+        (store, ids, dir)
+    }
+
+    fn watcher(store: Arc<dyn Store>, backend: Arc<Recorder>) -> Watcher {
+        Watcher {
+            store,
+            backend,
+            interval: Duration::from_secs(60),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pass_shows_the_backend_every_one_of_12000_active_jobs() {
+        let (store, ids, _dir) = store_with_active_jobs(12_000).await;
+        let backend = Arc::new(Recorder::default());
+        watcher(store, backend.clone())
+            .tick(false)
+            .await
+            .expect("pass");
+        let seen = backend
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        assert_eq!(seen.len(), 12_000, "each job shown once");
+        let seen: HashSet<Uuid> = seen.into_iter().collect();
+        assert!(
+            ids.iter().all(|id| seen.contains(id)),
+            "a job was never polled"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backend_that_needs_few_queued_jobs_is_shown_only_those() {
+        let (store, _ids, _dir) = store_with_active_jobs(3_000).await;
+        let backend = Arc::new(Recorder {
+            limit: Some(5),
+            ..Recorder::default()
+        });
+        let w = watcher(store, backend.clone());
+        w.tick(false).await.expect("pass");
+        // every RUNNING job, and only the 5 oldest QUEUED ones
+        assert_eq!(
+            backend.seen.lock().unwrap_or_else(|e| e.into_inner()).len(),
+            1_505
+        );
+        backend
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        w.tick(true).await.expect("full sweep");
+        assert_eq!(
+            backend.seen.lock().unwrap_or_else(|e| e.into_inner()).len(),
+            3_000
+        );
     }
 }

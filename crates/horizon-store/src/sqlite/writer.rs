@@ -4,9 +4,10 @@
 //!
 //! - A lone request commits at once: the writer takes whatever is waiting
 //!   (`recv_many`), never waits for more.
-//! - Each request runs inside its own savepoint: one that fails (an illegal
-//!   transition, an unknown job, a constraint) is rolled back alone and the
-//!   others of its batch commit.
+//! - One request that is refused (an illegal transition, an unknown job, a
+//!   reused idempotency key) fails alone and the others of its batch commit:
+//!   every operation checks before it writes. A database error in the middle
+//!   of a request rolls the batch back and each request runs again alone.
 //! - A caller hears back only after its batch's COMMIT returned, so "done"
 //!   means durable (WAL, `synchronous=FULL`). If the COMMIT itself fails,
 //!   every request of the batch hears that error and nothing of it is kept.
@@ -15,14 +16,14 @@
 //!   sequences and idempotency keys hold inside a batch exactly as across
 //!   batches (two requests with the same key in one batch make one job).
 //!
-//! The PostgreSQL store can do the same with one writer per process and
-//! `SAVEPOINT`s; nothing here is SQLite-specific but the SQL.
+//! The PostgreSQL store can do the same with one writer per process;
+//! nothing here is SQLite-specific but the SQL.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use horizon_core::{Command, MetricsSample};
-use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 use uuid::Uuid;
@@ -36,6 +37,7 @@ const MAX_BATCH: usize = 1024;
 /// Requests waiting for the writer, at most, before senders wait.
 const QUEUE: usize = 8192;
 
+#[derive(Clone)]
 pub(super) enum Op {
     CreateJob(CreateJobParams),
     Apply(Uuid, Command),
@@ -104,103 +106,101 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>, commit
 }
 
 async fn commit(conn: &mut SqliteConnection, requests: Vec<Request>) {
-    let mut tx = match conn.begin().await {
-        Ok(tx) => tx,
-        Err(err) => {
-            warn!("cannot begin a write transaction: {err}");
-            let message = err.to_string();
-            for request in requests {
-                let _ = request
-                    .reply
-                    .send(Err(StoreError::Unavailable(message.clone())));
-            }
-            return;
-        }
-    };
-    let mut results = Vec::with_capacity(requests.len());
-    let mut broken = None;
-    for request in requests {
-        if broken.is_some() {
-            results.push((request.reply, Err(StoreError::Unavailable(String::new()))));
-            continue;
-        }
-        match item(&mut tx, request.op).await {
-            Ok(result) => results.push((request.reply, result)),
-            Err(err) => {
-                // a savepoint could not be released or rolled back: nothing
-                // of this batch can be trusted, so none of it is committed
-                broken = Some(err.to_string());
-                results.push((request.reply, Err(StoreError::Unavailable(String::new()))));
+    // Fast path: the whole batch in one transaction, no savepoints. Every
+    // operation makes its checks (transition, compare-and-set, idempotency,
+    // job ended) before its first write, so a refused request has written
+    // nothing and the others go on. Only a database error in the middle of
+    // a request can leave part of it behind: then the batch is rolled back
+    // and each request runs again in a transaction of its own.
+    let ops: Vec<Op> = requests.iter().map(|r| r.op.clone()).collect();
+    match batch(conn, ops).await {
+        Ok(results) => {
+            for (request, result) in requests.into_iter().zip(results) {
+                let _ = request.reply.send(result);
             }
         }
-    }
-    if let Some(reason) = broken {
-        error!("a write batch of {} was abandoned: {reason}", results.len());
-        if let Err(err) = tx.rollback().await {
-            error!("rolling back an abandoned batch failed: {err}");
-        }
-        for (reply, _) in results {
-            let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
-        }
-        return;
-    }
-    match tx.commit().await {
-        Ok(()) => {
-            for (reply, result) in results {
-                let _ = reply.send(result);
-            }
-        }
-        Err(err) => {
-            error!(
-                "committing a batch of {} writes failed: {err}",
-                results.len()
+        Err(err) if requests.len() > 1 => {
+            warn!(
+                "a batch of {} writes failed ({err}); retrying each alone",
+                requests.len()
             );
-            let message = err.to_string();
-            for (reply, _) in results {
-                let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
+            for request in requests {
+                let result = match batch(conn, vec![request.op]).await {
+                    Ok(mut results) => results
+                        .pop()
+                        .unwrap_or_else(|| Err(StoreError::Unavailable("no result".into()))),
+                    Err(err) => Err(err),
+                };
+                let _ = request.reply.send(result);
+            }
+        }
+        Err(err) => {
+            // a single request: its own error
+            if let Some(request) = requests.into_iter().next() {
+                let _ = request.reply.send(Err(err));
             }
         }
     }
 }
 
-/// One request in its own savepoint. The outer error means the savepoint
-/// itself failed, and with it the batch.
-async fn item(
-    tx: &mut Transaction<'_, Sqlite>,
-    op: Op,
-) -> Result<Result<Done, StoreError>, sqlx::Error> {
-    let mut savepoint = tx.begin().await?;
-    let result = match op {
-        Op::CreateJob(params) => events::create_job(&mut savepoint, params)
+/// Run `ops` in one transaction and commit it. `Err` when the batch as a
+/// whole failed (begin, commit, or a database error inside a request), in
+/// which case nothing of it was kept.
+async fn batch(
+    conn: &mut SqliteConnection,
+    ops: Vec<Op>,
+) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+    let mut tx = conn.begin().await?;
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        match run_op(&mut tx, op).await {
+            Err(err) if !is_refusal(&err) => {
+                // may have written part of itself: keep nothing of the batch
+                if let Err(rollback) = tx.rollback().await {
+                    error!("rolling back a failed batch failed: {rollback}");
+                }
+                return Err(err);
+            }
+            other => results.push(other),
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Refusals are decided before an operation writes anything.
+fn is_refusal(err: &StoreError) -> bool {
+    matches!(
+        err,
+        StoreError::NotFound(_)
+            | StoreError::Transition(_)
+            | StoreError::Conflict(_)
+            | StoreError::IdempotencyMismatch { .. }
+            | StoreError::Ended(_)
+            | StoreError::UnknownEvent { .. }
+    )
+}
+
+async fn run_op(conn: &mut SqliteConnection, op: Op) -> Result<Done, StoreError> {
+    match op {
+        Op::CreateJob(params) => events::create_job(conn, params)
             .await
             .map(|c| Done::Created(Box::new(c))),
-        Op::Apply(id, command) => events::apply(&mut savepoint, id, command)
+        Op::Apply(id, command) => events::apply(conn, id, command)
             .await
             .map(|a| Done::Applied(Box::new(a))),
-        Op::RecordMetrics(id, sample) => events::record_metrics(&mut savepoint, id, sample)
+        Op::RecordMetrics(id, sample) => events::record_metrics(conn, id, sample)
             .await
             .map(Done::Event),
-        Op::MarkPublished(positions) => events::mark_published(&mut savepoint, &positions)
+        Op::MarkPublished(positions) => events::mark_published(conn, &positions)
             .await
             .map(|()| Done::Count(0)),
-        Op::Park(positions, reason) => events::park(&mut savepoint, &positions, &reason)
+        Op::Park(positions, reason) => events::park(conn, &positions, &reason)
             .await
             .map(|()| Done::Count(0)),
-        Op::Unpark(job) => events::unpark(&mut savepoint, job).await.map(Done::Count),
-        Op::CreateToken { hash, user, admin } => {
-            events::create_token(&mut savepoint, &hash, &user, admin)
-                .await
-                .map(|()| Done::Count(1))
-        }
-    };
-    match result {
-        Ok(done) => {
-            savepoint.commit().await?;
-            Ok(Ok(done))
-        }
-        Err(err) => {
-            savepoint.rollback().await?;
-            Ok(Err(err))
-        }
+        Op::Unpark(job) => events::unpark(conn, job).await.map(Done::Count),
+        Op::CreateToken { hash, user, admin } => events::create_token(conn, &hash, &user, admin)
+            .await
+            .map(|()| Done::Count(1)),
     }
 }
