@@ -40,7 +40,7 @@ fi
 [ "$what" = all ] || [ "$what" = api ] || exit 0
 
 echo "== API and workers"
-cargo build -q --release -p horizon
+cargo build -q --release -p horizon -p horizon-backend
 bin=./target/release/horizon
 export HORIZON_URL=http://127.0.0.1:18180
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -117,6 +117,14 @@ pub fn build_backends(
         slots: settings.local.slots,
         metrics_interval: Duration::from_millis(settings.local.metrics_interval_ms.max(50)),
         cancel_grace: Duration::from_millis(settings.local.cancel_grace_ms),
+        supervisor_args: if supervisor
+            .file_name()
+            .is_some_and(|name| name == "horizon-supervise")
+        {
+            Vec::new()
+        } else {
+            vec!["supervise".to_owned()]
+        },
         supervisor,
         agents: local_agents,
     })?;

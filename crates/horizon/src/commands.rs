@@ -20,7 +20,11 @@ pub async fn serve(config: &ConfigArgs) -> anyhow::Result<ExitCode> {
         .with_writer(std::io::stderr)
         .init();
     let settings = settings::load(config.config.as_deref())?;
-    let supervisor = std::env::current_exe().context("cannot find the horizon binary itself")?;
+    let exe = std::env::current_exe().context("cannot find the horizon binary itself")?;
+    // the small `horizon-supervise` next to this binary when it was built
+    // (cargo build --workspace, release archives); else `horizon supervise`
+    let small = exe.with_file_name("horizon-supervise");
+    let supervisor = if small.is_file() { small } else { exe };
     horizon_server::serve(settings, supervisor, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

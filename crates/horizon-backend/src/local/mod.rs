@@ -46,6 +46,9 @@ use files::{ExitRecord, PidRecord, StartRecord, job_dir};
 /// retried this many times before the job FAILs with `LAUNCH_FAILED`.
 pub const MAX_START_ATTEMPTS: u32 = 5;
 
+/// Threads that start jobs at once.
+const STARTERS: usize = 4;
+
 /// Prometheus counter: per-job errors met while polling, by kind.
 pub const POLL_ERRORS: &str = "horizon_local_poll_errors_total";
 
@@ -68,8 +71,10 @@ pub struct LocalConfig {
     pub metrics_interval: Duration,
     /// How long a cancelled job has between SIGTERM and SIGKILL.
     pub cancel_grace: Duration,
-    /// The program that runs `supervise` (the `horizon` binary itself).
+    /// The supervisor: `horizon-supervise`, or the `horizon` binary itself
+    /// with `supervisor_args = ["supervise"]`.
     pub supervisor: PathBuf,
+    pub supervisor_args: Vec<String>,
     pub agents: HashMap<String, LocalAgent>,
     /// Run programs as this (uid, gid) instead of the server's user.
     pub run_as: Option<(u32, u32)>,
@@ -255,7 +260,7 @@ impl Inner {
             .map_err(|e| passing(e.into()))?;
         let mut command = tokio::process::Command::new(&self.config.supervisor);
         command
-            .arg("supervise")
+            .args(&self.config.supervisor_args)
             .arg("--job-dir")
             .arg(&dir)
             .arg("--job-id")
@@ -534,23 +539,58 @@ impl Inner {
                 update,
             }));
         }
-        for job in waiting {
-            if tracked.running.len() >= self.config.slots {
+        // start the oldest waiting jobs while slots are free, several at once
+        // (a start is mostly waiting on fork and the file system); jobs that
+        // fail to start free their slot for the next round
+        let mut waiting = waiting.into_iter();
+        loop {
+            let free = self.config.slots.saturating_sub(tracked.running.len());
+            let round: Vec<&Job> = waiting.by_ref().take(free).collect();
+            if round.is_empty() {
                 break;
             }
-            let Some(update) = self.try_start(job) else {
-                continue;
-            };
-            tracked.unstarted.remove(&job.id);
-            if matches!(update, Update::Running { .. }) {
-                tracked.running.insert(job.id);
+            for (job, update) in self.start_all(&round) {
+                let Some(update) = update else { continue };
+                tracked.unstarted.remove(&job.id);
+                if matches!(update, Update::Running { .. }) {
+                    tracked.running.insert(job.id);
+                }
+                observations.push(Observation {
+                    job_id: job.id,
+                    update,
+                });
             }
-            observations.push(Observation {
-                job_id: job.id,
-                update,
-            });
         }
         observations
+    }
+
+    /// `try_start` for each job, on up to `STARTERS` threads.
+    fn start_all<'j>(&self, jobs: &[&'j Job]) -> Vec<(&'j Job, Option<Update>)> {
+        if jobs.len() <= 1 {
+            return jobs.iter().map(|job| (*job, self.try_start(job))).collect();
+        }
+        // tokio::process needs the runtime's context on every thread
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let chunk = jobs.len().div_ceil(STARTERS);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = jobs
+                .chunks(chunk)
+                .map(|chunk| {
+                    let runtime = runtime.clone();
+                    scope.spawn(move || {
+                        let _context = runtime.as_ref().map(|r| r.enter());
+                        chunk
+                            .iter()
+                            .map(|job| (*job, self.try_start(job)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
     }
 
     /// SIGTERM to the job's process group, SIGKILL after the grace period;

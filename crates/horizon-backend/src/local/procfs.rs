@@ -92,7 +92,11 @@ pub fn is_supervisor_of(pid: i32, job_id: &str) -> bool {
     };
     let text = String::from_utf8_lossy(&cmdline);
     let args: Vec<&str> = text.split('\0').collect();
-    args.contains(&"supervise") && args.windows(2).any(|w| w == ["--job-id", job_id])
+    let supervisor = args.contains(&"supervise")
+        || args
+            .first()
+            .is_some_and(|program| program.ends_with("horizon-supervise"));
+    supervisor && args.windows(2).any(|w| w == ["--job-id", job_id])
 }
 
 /// The live processes of process group `pgid`, except `except`.

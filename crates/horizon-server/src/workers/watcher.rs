@@ -110,13 +110,21 @@ impl Watcher {
     /// only as many of the oldest as the backend asks for, so a pass costs
     /// what runs, not how long the queue is.
     async fn tick(&self, full_sweep: bool) -> Result<(), String> {
+        let started = std::time::Instant::now();
         self.sweep(JobStatus::Running, None).await?;
+        let running = started.elapsed();
         let limit = if full_sweep {
             None
         } else {
             self.backend.queued_poll_limit()
         };
-        self.sweep(JobStatus::Queued, limit).await
+        self.sweep(JobStatus::Queued, limit).await?;
+        debug!(
+            backend = %self.backend.kind(),
+            "watcher pass: running {running:?}, queued {:?} (limit {limit:?})",
+            started.elapsed() - running
+        );
+        Ok(())
     }
 
     async fn sweep(&self, status: JobStatus, limit: Option<usize>) -> Result<(), String> {
@@ -149,7 +157,14 @@ impl Watcher {
         if jobs.is_empty() {
             return Ok(0);
         }
+        let polling = std::time::Instant::now();
         let observations = self.backend.poll(jobs).await.map_err(|e| e.to_string())?;
+        debug!(
+            "polled {} jobs in {:?}: {} observations",
+            jobs.len(),
+            polling.elapsed(),
+            observations.len()
+        );
         let ended = observations
             .iter()
             .filter(|o| matches!(o.update, Update::Succeeded { .. } | Update::Failed { .. }))
