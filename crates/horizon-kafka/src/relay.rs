@@ -244,6 +244,83 @@ impl Window {
     }
 }
 
+/// Marking acknowledged events published, in the background: one store
+/// write at a time, gathering what Kafka acknowledged meanwhile, so the
+/// relay keeps sending while the mark commits.
+#[derive(Default)]
+struct Marks {
+    pending: Vec<i64>,
+    running: Option<tokio::task::JoinHandle<Result<(), horizon_store::StoreError>>>,
+}
+
+impl Marks {
+    fn add(&mut self, delivered: Vec<i64>) {
+        self.pending.extend(delivered);
+    }
+
+    /// Take the result of a finished mark, start the next one.
+    async fn pump(&mut self, relay: &Relay, window: &mut Window) {
+        if let Some(task) = &self.running {
+            if !task.is_finished() {
+                return;
+            }
+            if let Some(task) = self.running.take() {
+                Self::result(relay, window, task.await);
+            }
+        }
+        if self.pending.is_empty() {
+            return;
+        }
+        let positions = std::mem::take(&mut self.pending);
+        let (store, status, wake) = (
+            relay.store.clone(),
+            relay.status.clone(),
+            relay.wake.clone(),
+        );
+        self.running = Some(tokio::spawn(async move {
+            store.mark_published(&positions).await?;
+            let acked = positions.len() as u64;
+            metrics::counter!(PUBLISHED).increment(acked);
+            let at = horizon_core::timestamp::format(OffsetDateTime::now_utc());
+            status.update(|s| {
+                s.published += acked;
+                s.last_ack = Some(at);
+            });
+            // let the relay start the next mark at once
+            wake.notify_one();
+            Ok(())
+        }));
+    }
+
+    /// Wait for the mark in progress and mark what is left.
+    async fn flush(&mut self, relay: &Relay, window: &mut Window) {
+        if let Some(task) = self.running.take() {
+            Self::result(relay, window, task.await);
+        }
+        self.pump(relay, window).await;
+        if let Some(task) = self.running.take() {
+            Self::result(relay, window, task.await);
+        }
+    }
+
+    fn result(
+        relay: &Relay,
+        window: &mut Window,
+        result: Result<Result<(), horizon_store::StoreError>, tokio::task::JoinError>,
+    ) {
+        let err = match result {
+            Ok(Ok(())) => return,
+            Ok(Err(err)) => err.to_string(),
+            Err(err) => err.to_string(),
+        };
+        // the marks did not happen: the events stay unpublished and are read
+        // and sent again (a duplicate, never a loss)
+        warn!("cannot mark events published: {err}");
+        relay.failed(&err);
+        window.cursor = 0;
+    }
+}
+
 /// Resolves once a stop is requested; never, if nobody can request one.
 async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     if stop.wait_for(|s| *s).await.is_err() {
@@ -364,7 +441,9 @@ impl Relay {
     ) -> Ended {
         let mut in_flight: FuturesUnordered<Delivery> = FuturesUnordered::new();
         let mut stopping_since: Option<Instant> = None;
+        let mut marks = Marks::default();
         loop {
+            marks.pump(self, window).await;
             let stopping = *stop.borrow();
             if stopping && stopping_since.is_none() {
                 info!(
@@ -377,6 +456,7 @@ impl Relay {
                 && (in_flight.is_empty()
                     || stopping_since.is_some_and(|s| s.elapsed() > SETTLE_ON_STOP))
             {
+                marks.flush(self, window).await;
                 return Ended::Stopped;
             }
             if !stopping {
@@ -427,20 +507,23 @@ impl Relay {
             while let Some(Some(report)) = in_flight.next().now_or_never() {
                 done.push(report);
             }
-            if let Err(err) = self.settle(window, done).await {
-                // the marks did not happen: the events stay unpublished and
-                // are read and sent again (a duplicate, never a loss)
-                warn!("cannot mark events published: {err}");
-                self.failed(&err.to_string());
-                window.cursor = 0;
-                tokio::time::sleep(self.backoff(1)).await;
+            match self.settle(window, done).await {
+                Ok(delivered) => marks.add(delivered),
+                Err(err) => {
+                    warn!("cannot park events: {err}");
+                    self.failed(&err.to_string());
+                    window.cursor = 0;
+                }
             }
+            marks.pump(self, window).await;
             if let Some((code, reason)) = producer.client().fatal_error() {
                 // wait for every report before the producer is dropped
                 let rest: Vec<_> = in_flight.collect().await;
-                if let Err(err) = self.settle(window, rest).await {
-                    warn!("cannot mark events published: {err}");
+                match self.settle(window, rest).await {
+                    Ok(delivered) => marks.add(delivered),
+                    Err(err) => warn!("cannot park events: {err}"),
                 }
+                marks.flush(self, window).await;
                 return Ended::Fatal(format!("{code}: {reason}"));
             }
         }
@@ -526,7 +609,7 @@ impl Relay {
         &self,
         window: &mut Window,
         reports: Vec<(i64, Result<(), Failure>)>,
-    ) -> Result<(), KafkaError> {
+    ) -> Result<Vec<i64>, KafkaError> {
         let mut delivered = Vec::with_capacity(reports.len());
         let now = OffsetDateTime::now_utc();
         for (position, result) in reports {
@@ -575,17 +658,7 @@ impl Relay {
                 }
             }
         }
-        self.store.mark_published(&delivered).await?;
-        let acked = delivered.len() as u64;
-        metrics::counter!(PUBLISHED).increment(acked);
-        if acked > 0 {
-            let at = horizon_core::timestamp::format(now);
-            self.status.update(|s| {
-                s.published += acked;
-                s.last_ack = Some(at);
-            });
-        }
-        Ok(())
+        Ok(delivered)
     }
 
     /// Set events aside for good: in the store, on the dead-letter topic, in

@@ -129,8 +129,15 @@ async fn broker_outage_delays_but_loses_nothing_and_the_api_keeps_answering() {
     );
 }
 
-#[tokio::test]
-async fn orchestrator_sigkill_mid_stream_loses_nothing_and_duplicates_are_droppable() {
+/// How the server is stopped while events stream.
+enum Stop {
+    Kill9,
+    Sigterm,
+}
+
+/// Twelve jobs run; the server is stopped mid-stream and started again.
+/// Returns (events, records, duplicates) once every event is on Kafka.
+async fn stopped_mid_stream(stop: Stop) -> (usize, usize, usize) {
     let mut s = setup_with(
         ServerOptions {
             metrics_interval_ms: 100,
@@ -151,8 +158,19 @@ async fn orchestrator_sigkill_mid_stream_loses_nothing_and_duplicates_are_droppa
         );
     }
     tokio::time::sleep(Duration::from_millis(900)).await;
-    s.server.kill9();
-    s.server.restart().await;
+    match stop {
+        Stop::Kill9 => s.server.kill9(),
+        Stop::Sigterm => {
+            let status = s.server.sigterm();
+            assert!(status.success(), "horizon serve exited with {status}");
+            assert!(
+                s.server.log().contains("relay stopped"),
+                "{}",
+                s.server.log()
+            );
+        }
+    }
+    s.server.start_again().await;
     let mut expected = Vec::new();
     let mut per_job = Vec::new();
     for id in &ids {
@@ -167,10 +185,14 @@ async fn orchestrator_sigkill_mid_stream_loses_nothing_and_duplicates_are_droppa
     for (id, events) in &per_job {
         duplicates += assert_job_published(&s, &records, id, events);
     }
+    (expected.len(), records.len(), duplicates)
+}
+
+#[tokio::test]
+async fn orchestrator_sigkill_mid_stream_loses_nothing_and_duplicates_are_droppable() {
+    let (events, records, duplicates) = stopped_mid_stream(Stop::Kill9).await;
     eprintln!(
-        "SIGKILL mid-stream: {} events, {} records, {duplicates} duplicates (same ce_id and sequence)",
-        expected.len(),
-        records.len()
+        "SIGKILL mid-stream: {events} events, {records} records, {duplicates} duplicates (same ce_id and sequence)"
     );
 }
 
@@ -490,47 +512,6 @@ async fn an_event_kafka_refuses_is_parked_while_every_other_job_flows() {
 
 #[tokio::test]
 async fn sigterm_lets_the_relay_settle_so_a_restart_sends_nothing_twice() {
-    let mut s = setup_with(
-        ServerOptions {
-            metrics_interval_ms: 100,
-            slots: 6,
-            ..Default::default()
-        },
-        "",
-    )
-    .await;
-    let mut ids = Vec::new();
-    for i in 0..12 {
-        let params = json!({"seconds": 0.5 + (i % 4) as f64 * 0.5});
-        ids.push(
-            s.alice.submit("ok", params).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
-    tokio::time::sleep(Duration::from_millis(900)).await;
-    let status = s.server.sigterm();
-    assert!(status.success(), "horizon serve exited with {status}");
-    assert!(
-        s.server.log().contains("relay stopped"),
-        "{}",
-        s.server.log()
-    );
-    s.server.start_again().await;
-    let mut expected = Vec::new();
-    let mut per_job = Vec::new();
-    for id in &ids {
-        let job = s.alice.wait_for(id, None, T).await;
-        assert_eq!(job["status"], "COMPLETED");
-        let events = s.alice.events(id).await;
-        expected.extend(events.clone());
-        per_job.push((id.clone(), events));
-    }
-    let records = s.consume_all(&expected).await;
-    let mut duplicates = 0;
-    for (id, events) in &per_job {
-        duplicates += assert_job_published(&s, &records, id, events);
-    }
+    let (_, _, duplicates) = stopped_mid_stream(Stop::Sigterm).await;
     assert_eq!(duplicates, 0, "a settled stop sends nothing twice");
 }

@@ -292,19 +292,34 @@ pub(super) async fn job_events(
     rows.iter().map(event_from_row).collect()
 }
 
+/// Unpublished events after `after`, in commit order: the parked ones or
+/// the others.
+async fn outbox_rows(
+    pool: &SqlitePool,
+    parked: bool,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+    let sql = if parked {
+        "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NOT NULL AND position > ?
+         ORDER BY position LIMIT ?"
+    } else {
+        "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NULL AND position > ?
+         ORDER BY position LIMIT ?"
+    };
+    Ok(sqlx::query(sql)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?)
+}
+
 pub(super) async fn unpublished(
     pool: &SqlitePool,
     after: i64,
     limit: u32,
 ) -> Result<Vec<OutboxEvent>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NULL AND position > ?
-         ORDER BY position LIMIT ?",
-    )
-    .bind(after)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
+    let rows = outbox_rows(pool, false, after, limit).await?;
     rows.iter()
         .map(|row| {
             Ok(OutboxEvent {
@@ -358,14 +373,7 @@ pub(super) async fn parked(
     after: i64,
     limit: u32,
 ) -> Result<Vec<ParkedEvent>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NOT NULL AND position > ?
-         ORDER BY position LIMIT ?",
-    )
-    .bind(after)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
+    let rows = outbox_rows(pool, true, after, limit).await?;
     rows.iter()
         .map(|row| {
             Ok(ParkedEvent {

@@ -267,6 +267,15 @@ async fn all<T: Send + 'static>(
     out
 }
 
+fn sample() -> MetricsSample {
+    MetricsSample {
+        cpu_usage_percent: 1.0,
+        memory_usage_mb: 1.0,
+        io_operations: 1,
+        timestamp: OffsetDateTime::now_utc(),
+    }
+}
+
 fn queue() -> Command {
     Command::Queue {
         remote_job_id: None,
@@ -339,18 +348,7 @@ async fn group_commit_keeps_every_promise_under_64_concurrent_writers() {
                 ),
                 _ => (
                     "metrics",
-                    store
-                        .record_metrics(
-                            target,
-                            MetricsSample {
-                                cpu_usage_percent: 1.0,
-                                memory_usage_mb: 1.0,
-                                io_operations: 1,
-                                timestamp: OffsetDateTime::now_utc(),
-                            },
-                        )
-                        .await
-                        .map(|_| ()),
+                    store.record_metrics(target, sample()).await.map(|_| ()),
                 ),
             }
         }
@@ -420,17 +418,7 @@ async fn no_event_follows_a_terminal_one_whatever_the_race() {
         for _ in 0..6 {
             let store = store.clone();
             racers.push(Box::pin(async move {
-                let _ = store
-                    .record_metrics(
-                        id,
-                        MetricsSample {
-                            cpu_usage_percent: 1.0,
-                            memory_usage_mb: 1.0,
-                            io_operations: 1,
-                            timestamp: OffsetDateTime::now_utc(),
-                        },
-                    )
-                    .await;
+                let _ = store.record_metrics(id, sample()).await;
             }));
         }
         let s = store.clone();
@@ -473,17 +461,7 @@ async fn no_event_follows_a_terminal_one_whatever_the_race() {
             events.iter().map(|e| e.event_type).collect::<Vec<_>>()
         );
         // and a late sample is refused as such
-        let late = store
-            .record_metrics(
-                id,
-                MetricsSample {
-                    cpu_usage_percent: 1.0,
-                    memory_usage_mb: 1.0,
-                    io_operations: 1,
-                    timestamp: OffsetDateTime::now_utc(),
-                },
-            )
-            .await;
+        let late = store.record_metrics(id, sample()).await;
         assert!(matches!(late, Err(StoreError::Ended(_))), "{late:?}");
     }
 }
