@@ -155,6 +155,9 @@ struct Window {
     retry: Vec<(Instant, i64)>,
     /// Jobs and streams with a parked event: their later events park too.
     parked_keys: HashMap<Key, Uuid>,
+    /// The last read reached the end of the outbox and no commit was
+    /// signalled since: reading again would find nothing.
+    caught_up: bool,
 }
 
 impl Window {
@@ -318,6 +321,7 @@ impl Marks {
         warn!("cannot mark events published: {err}");
         relay.failed(&err);
         window.cursor = 0;
+        window.caught_up = false;
     }
 }
 
@@ -463,6 +467,7 @@ impl Relay {
                 if self.status.rescan.swap(false, Ordering::SeqCst) {
                     // un-parked events lie behind the cursor
                     window.cursor = 0;
+                    window.caught_up = false;
                     if let Err(err) = self.load_parked_keys(window).await {
                         warn!("cannot read parked events: {err}");
                         self.status.rescan.store(true, Ordering::SeqCst);
@@ -491,6 +496,7 @@ impl Relay {
                         () = tokio::time::sleep(wait) => {}
                         () = stop_requested(stop) => {}
                     }
+                    window.caught_up = false;
                     continue;
                 }
             }
@@ -500,9 +506,11 @@ impl Relay {
             let mut done = Vec::new();
             tokio::select! {
                 Some(report) = in_flight.next() => done.push(report),
-                () = self.wake.notified(), if !stopping && window.pending.len() < WINDOW => {}
+                () = self.wake.notified(), if !stopping && window.pending.len() < WINDOW => {
+                    window.caught_up = false;
+                }
                 () = stop_requested(stop), if !stopping => {}
-                () = tokio::time::sleep(IDLE_WAIT) => {}
+                () = tokio::time::sleep(IDLE_WAIT) => window.caught_up = false,
             }
             while let Some(Some(report)) = in_flight.next().now_or_never() {
                 done.push(report);
@@ -513,6 +521,7 @@ impl Relay {
                     warn!("cannot park events: {err}");
                     self.failed(&err.to_string());
                     window.cursor = 0;
+                    window.caught_up = false;
                 }
             }
             marks.pump(self, window).await;
@@ -550,12 +559,15 @@ impl Relay {
 
     /// Read more of the outbox into the window.
     async fn fill(&self, window: &mut Window) -> Result<(), KafkaError> {
-        while window.pending.len() < WINDOW {
+        while !window.caught_up && window.pending.len() < WINDOW {
             let events = self
                 .store
                 .unpublished_events(window.cursor, self.settings.batch_size)
                 .await?;
-            let Some(last) = events.last() else { break };
+            let Some(last) = events.last() else {
+                window.caught_up = true;
+                break;
+            };
             window.cursor = last.position;
             let full = events.len() == self.settings.batch_size as usize;
             let mut behind: Vec<(OutboxEvent, Uuid)> = Vec::new();
@@ -576,7 +588,7 @@ impl Relay {
                 .await?;
             }
             if !full {
-                break;
+                window.caught_up = true;
             }
         }
         Ok(())
