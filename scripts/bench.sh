@@ -83,22 +83,7 @@ idle_cpu 6
 stop_server
 
 # the same with 100 000 jobs QUEUED (written straight into the database)
-python3 - "$work/queue/horizon.db" <<'PY'
-import sqlite3, sys, time, uuid
-c = sqlite3.connect(sys.argv[1])
-now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-rows = []
-for i in range(100_000):
-    ms = int(time.time() * 1000) - 7_200_000 + i // 10
-    b = bytearray(ms.to_bytes(6, "big") + uuid.uuid4().bytes[6:])
-    b[6] = (b[6] & 0x0F) | 0x70
-    b[8] = (b[8] & 0x3F) | 0x80
-    rows.append((str(uuid.UUID(bytes=bytes(b))), now, now))
-c.executemany("""INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
-                 correlation_id, created_at, updated_at, lifecycle_sequence)
-                 VALUES (?, 'bench', 'Noop', 'd', '{}', 'local', 'QUEUED', 'c', ?, ?, 2)""", rows)
-c.commit()
-PY
+python3 scripts/insert-queued-jobs.py "$work/queue/horizon.db" 100000 bench Noop
 serve 0 "$work/queue"
 sleep 10   # the first pass after a start sweeps every QUEUED job
 echo "-- idle, $(curl -s "$HORIZON_URL/metrics" | awk '/^horizon_jobs\{status="QUEUED"\}/ {print $2}') jobs QUEUED"

@@ -69,27 +69,9 @@ async fn five_thousand_jobs_that_cannot_start_do_not_delay_a_normal_one() {
     server.kill9();
     let db = server.data_dir().join("horizon.db");
     let status = std::process::Command::new("python3")
-        .args([
-            "-c",
-            r#"
-import sqlite3, sys, uuid, time
-c = sqlite3.connect(sys.argv[1])
-now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-rows = []
-for i in range(5000):
-    # UUID v7 layout with a timestamp in the past: older than anything new
-    ms = int(time.time() * 1000) - 3_600_000 + i
-    b = bytearray(ms.to_bytes(6, "big") + uuid.uuid4().bytes[6:])
-    b[6] = (b[6] & 0x0F) | 0x70
-    b[8] = (b[8] & 0x3F) | 0x80
-    rows.append((str(uuid.UUID(bytes=bytes(b))), now, now))
-c.executemany("""INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
-                 correlation_id, created_at, updated_at, lifecycle_sequence)
-                 VALUES (?, 'alice', 'missing', 'd', '{}', 'local', 'QUEUED', 'c', ?, ?, 2)""", rows)
-c.commit()
-"#,
-        ])
+        .arg(repo_root().join("scripts/insert-queued-jobs.py"))
         .arg(&db)
+        .args(["5000", "alice", "missing"])
         .status()
         .unwrap();
     assert!(status.success());

@@ -157,14 +157,7 @@ impl Watcher {
         if jobs.is_empty() {
             return Ok(0);
         }
-        let polling = std::time::Instant::now();
         let observations = self.backend.poll(jobs).await.map_err(|e| e.to_string())?;
-        debug!(
-            "polled {} jobs in {:?}: {} observations",
-            jobs.len(),
-            polling.elapsed(),
-            observations.len()
-        );
         let ended = observations
             .iter()
             .filter(|o| matches!(o.update, Update::Succeeded { .. } | Update::Failed { .. }))
