@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run Horizon's whole test suite on a fresh machine: installs what the tests
-# need (the Kafka-protocol test broker), then runs every test. The Kafka tests
+# need (the Kafka-protocol test broker, a single-node Slurm), then runs every
+# test. The Kafka tests
 # start their own brokers from HORIZON_TEST_KAFKA_BIN; set
 # HORIZON_TEST_KAFKA_BROKERS=host:port to run them against your own cluster.
 set -euo pipefail
@@ -12,5 +13,10 @@ source scripts/kafka-broker.sh
 if [ -z "${HORIZON_TEST_KAFKA_BROKERS:-}" ]; then
   kafka_install
   export HORIZON_TEST_KAFKA_BIN=$KAFKA_BIN
+fi
+# a real single-node Slurm for the Slurm backend's tests (needs root; set
+# HORIZON_TEST_SKIP_SLURM=1 to skip those tests where Slurm cannot run)
+if [ -z "${HORIZON_TEST_SKIP_SLURM:-}" ]; then
+  ./scripts/slurm.sh up >/dev/null
 fi
 cargo test --workspace "$@"

@@ -3,13 +3,14 @@
 //! A backend does three things: accept a job (`submit`), report what became of
 //! the jobs it holds (`poll`, batched over all of them), and stop one
 //! (`cancel`). It never touches the store: the server's workers turn what it
-//! reports into transitions. Only `local` exists so far; Slurm and Tapis
-//! implement the same trait.
+//! reports into transitions. `local` runs programs on this machine, `slurm`
+//! hands them to a Slurm cluster; Tapis will implement the same trait.
 
 pub mod local;
+pub mod slurm;
 
 use async_trait::async_trait;
-use horizon_core::{BackendKind, Job, JobError, MetricsSample};
+use horizon_core::{BackendKind, Job, JobError, MetricsSample, Resources};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -48,6 +49,9 @@ pub enum Update {
     },
     /// A resource sample of a running job.
     Metrics(MetricsSample),
+    /// A change on the backend's side that keeps the job's status: held,
+    /// released, suspended, resumed, requeued (`job.status_changed`).
+    Note { reason: String, at: OffsetDateTime },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +60,10 @@ pub enum BackendError {
     /// The backend refused the job; trying again will not help.
     #[error("backend rejected the job: {0}")]
     Rejected(String),
+    /// The scheduler (Slurm, Tapis) refused the job: a partition, account or
+    /// limit it does not accept; trying again will not help.
+    #[error("the scheduler rejected the job: {0}")]
+    SchedulerRejected(String),
     /// The backend could not be reached or failed for now; try again later.
     #[error("backend unavailable: {0}")]
     Unavailable(String),
@@ -65,8 +73,71 @@ pub enum BackendError {
 
 impl BackendError {
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, BackendError::Rejected(_))
+        self.rejection_code().is_none()
     }
+
+    /// The error code a job fails with when this refusal ends it.
+    pub fn rejection_code(&self) -> Option<&'static str> {
+        match self {
+            BackendError::Rejected(_) => Some(horizon_core::error_codes::SUBMIT_REJECTED),
+            BackendError::SchedulerRejected(_) => {
+                Some(horizon_core::error_codes::SCHEDULER_REJECTED)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Which of a job's outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+/// Which part of a job's output to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogRange {
+    /// The last `n` bytes.
+    Tail(u64),
+    /// Up to `max` bytes from byte `offset` on (for following a log).
+    From { offset: u64, max: u64 },
+}
+
+/// A piece of a job's output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogChunk {
+    /// Where `bytes` starts in the whole log.
+    pub start: u64,
+    pub bytes: Vec<u8>,
+    /// The whole log's size when it was read.
+    pub size: u64,
+}
+
+/// Read part of a file on this machine; an empty chunk when it does not exist.
+pub async fn read_log(path: std::path::PathBuf, range: LogRange) -> Result<LogChunk, BackendError> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(LogChunk::default());
+            }
+            Err(err) => return Err(err),
+        };
+        let size = file.metadata()?.len();
+        let (start, max) = match range {
+            LogRange::Tail(n) => (size.saturating_sub(n), n),
+            LogRange::From { offset, max } => (offset.min(size), max),
+        };
+        file.seek(SeekFrom::Start(start))?;
+        let mut bytes = Vec::new();
+        file.take(max).read_to_end(&mut bytes)?;
+        Ok(LogChunk { start, bytes, size })
+    })
+    .await
+    .map_err(|err| BackendError::Unavailable(format!("log reader stopped: {err}")))?
+    .map_err(BackendError::Io)
 }
 
 /// A compute backend.
@@ -90,6 +161,20 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn queued_poll_limit(&self) -> Option<usize> {
         None
     }
+
+    /// Refuse resources this backend cannot give a job (the message names
+    /// the field); called before a job is stored.
+    fn check_resources(&self, _resources: &Resources) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Part of a job's output (an empty chunk before it has any).
+    async fn logs(
+        &self,
+        job: &Job,
+        stream: LogStream,
+        range: LogRange,
+    ) -> Result<LogChunk, BackendError>;
 
     /// Stop a job. Stopping a job that is not running is not an error.
     async fn cancel(&self, job: &Job) -> Result<(), BackendError>;

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::resources::Resources;
 use crate::status::JobStatus;
 
 /// Which kind of compute backend runs a job.
@@ -102,6 +103,18 @@ pub mod error_codes {
     pub const AGENT_LOST: &str = "AGENT_LOST";
     /// The program could not be started at all.
     pub const LAUNCH_FAILED: &str = "LAUNCH_FAILED";
+    /// The job ran past its wall time.
+    pub const SCHEDULER_TIMEOUT: &str = "SCHEDULER_TIMEOUT";
+    /// The job used more memory than it asked for.
+    pub const SCHEDULER_OUT_OF_MEMORY: &str = "SCHEDULER_OUT_OF_MEMORY";
+    /// A node the job ran on failed.
+    pub const NODE_FAIL: &str = "NODE_FAIL";
+    /// Someone other than Horizon cancelled the job in the scheduler.
+    pub const CANCELLED_EXTERNALLY: &str = "CANCELLED_EXTERNALLY";
+    /// The scheduler refused the job at submission (partition, limits, …).
+    pub const SCHEDULER_REJECTED: &str = "SCHEDULER_REJECTED";
+    /// The scheduler preempted the job and did not requeue it.
+    pub const PREEMPTED: &str = "PREEMPTED";
 }
 
 /// A job as Horizon knows it.
@@ -113,6 +126,8 @@ pub struct Job {
     pub dataset_id: String,
     pub parameters: Map<String, Value>,
     pub backend: BackendKind,
+    /// What the job asked for, with its agent's defaults filled in.
+    pub resources: Resources,
     pub status: JobStatus,
     pub remote_job_id: Option<String>,
     pub correlation_id: String,

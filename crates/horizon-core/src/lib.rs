@@ -8,6 +8,7 @@
 
 mod event;
 mod job;
+mod resources;
 mod status;
 pub mod timestamp;
 mod transition;
@@ -18,6 +19,7 @@ pub use event::{
     StatusChangedPayload, SubmittedPayload,
 };
 pub use job::{BackendKind, Job, JobError, ParseError, error_codes};
+pub use resources::{ResourceError, Resources};
 pub use status::JobStatus;
 pub use timestamp::truncate_to_millis;
 pub use transition::{Command, Transition, TransitionError, transition};

@@ -38,6 +38,7 @@ fn job(i: usize) -> CreateJobParams {
         dataset_id: format!("dataset-{i}"),
         parameters,
         backend: BackendKind::Local,
+        resources: Default::default(),
         correlation_id: Uuid::now_v7().to_string(),
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use horizon_core::BackendKind;
+use horizon_core::{BackendKind, Resources};
 use serde::Deserialize;
 
 /// The example configuration shipped in the repository, used when no file is given.
@@ -26,6 +26,8 @@ pub struct Settings {
     pub agents: BTreeMap<String, AgentSettings>,
     #[serde(default)]
     pub local: LocalSettings,
+    #[serde(default)]
+    pub slurm: SlurmSettings,
     #[serde(default)]
     pub dispatch: DispatchSettings,
     #[serde(default)]
@@ -48,6 +50,19 @@ pub struct AgentSettings {
     /// `HORIZON_*` variables, nothing else of the server's environment.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// What a job gets for a resource its request leaves out.
+    #[serde(default)]
+    pub default_resources: Resources,
+    /// The most a request may ask for (422 naming the limit above it).
+    #[serde(default)]
+    pub max_resources: Resources,
+    /// Slurm: `--partition`, `--account`, `--qos` (absent = the cluster's default).
+    #[serde(default)]
+    pub partition: Option<String>,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub qos: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +88,56 @@ impl Default for LocalSettings {
             run_as: None,
         }
     }
+}
+
+/// `[slurm]`: where Slurm's commands run and where job directories go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlurmSettings {
+    /// Job directories (batch script, params.json, stdout/stderr) on the
+    /// cluster: a file system the compute nodes share. Default: `slurm/` in
+    /// the data directory (Horizon on the login node itself).
+    pub jobs_dir: Option<String>,
+    /// Where sbatch, squeue, sacct and scancel are (default: on `PATH`).
+    pub bin_dir: Option<String>,
+    pub poll_interval_ms: u64,
+    /// The longest any one Slurm command may take.
+    pub command_timeout_ms: u64,
+    /// Run the commands on a login node over SSH (one shared connection).
+    pub ssh: Option<SshSettings>,
+}
+
+impl Default for SlurmSettings {
+    fn default() -> Self {
+        SlurmSettings {
+            jobs_dir: None,
+            bin_dir: None,
+            poll_interval_ms: 2000,
+            command_timeout_ms: 30_000,
+            ssh: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    pub host: String,
+    #[serde(default = "default_ssh_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The private key to log in with (default: the server user's keys).
+    #[serde(default)]
+    pub identity_file: Option<PathBuf>,
+    /// A known_hosts file holding the login node's host key (checked
+    /// strictly); default: the server user's own known_hosts.
+    #[serde(default)]
+    pub known_hosts: Option<PathBuf>,
+}
+
+fn default_ssh_port() -> u16 {
+    22
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,7 +197,12 @@ impl Settings {
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("horizon.db").display()))
     }
 
-    pub fn poll_interval(&self) -> Duration {
-        Duration::from_millis(self.local.poll_interval_ms.max(10))
+    /// How often the watcher asks a backend about its jobs.
+    pub fn poll_interval(&self, kind: BackendKind) -> Duration {
+        let ms = match kind {
+            BackendKind::Slurm => self.slurm.poll_interval_ms,
+            _ => self.local.poll_interval_ms,
+        };
+        Duration::from_millis(ms.max(10))
     }
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use horizon_backend::local::{LocalAgent, LocalBackend, LocalConfig};
+use horizon_backend::slurm::{Shell, SlurmAgent, SlurmBackend, SlurmConfig, SshTarget};
 use horizon_backend::{Backend, BackendError};
 use horizon_core::BackendKind;
 use horizon_store::{SqliteStore, Store, StoreError};
@@ -76,7 +77,12 @@ pub fn build_backends(
     supervisor: PathBuf,
 ) -> Result<(Backends, Vec<Arc<Notify>>), ServeError> {
     let mut local_agents = HashMap::new();
+    let mut slurm_agents = HashMap::new();
     for (name, agent) in &settings.agents {
+        agent
+            .default_resources
+            .check(&agent.max_resources)
+            .map_err(|err| ServeError::Config(format!("agent {name}: default_{err}")))?;
         match agent.backend {
             BackendKind::Local => {
                 let program = agent.program.clone().ok_or_else(|| {
@@ -94,6 +100,26 @@ pub fn build_backends(
                             .iter()
                             .map(|(k, v)| (k.clone(), v.clone()))
                             .collect(),
+                    },
+                );
+            }
+            BackendKind::Slurm => {
+                let program = agent.program.clone().ok_or_else(|| {
+                    ServeError::Config(format!("agent {name}: a Slurm agent needs `program`"))
+                })?;
+                slurm_agents.insert(
+                    name.clone(),
+                    SlurmAgent {
+                        program: program.to_string_lossy().into_owned(),
+                        args: agent.args.clone(),
+                        env: agent
+                            .env
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        partition: agent.partition.clone(),
+                        account: agent.account.clone(),
+                        qos: agent.qos.clone(),
                     },
                 );
             }
@@ -130,8 +156,67 @@ pub fn build_backends(
     })?;
     let exited = local.exit_notifier();
     let mut backends = Backends::new();
+    for (name, agent) in &settings.agents {
+        let probe: &dyn Backend = &local;
+        if agent.backend == BackendKind::Local {
+            probe
+                .check_resources(&agent.default_resources)
+                .map_err(|err| {
+                    ServeError::Config(format!("agent {name}: default_resources: {err}"))
+                })?;
+        }
+    }
     backends.insert(BackendKind::Local, Arc::new(local));
+    if !slurm_agents.is_empty() {
+        backends.insert(
+            BackendKind::Slurm,
+            Arc::new(build_slurm(settings, slurm_agents)?),
+        );
+    }
     Ok((backends, vec![exited]))
+}
+
+fn build_slurm(
+    settings: &Settings,
+    agents: HashMap<String, SlurmAgent>,
+) -> Result<SlurmBackend, ServeError> {
+    let slurm = &settings.slurm;
+    let state_dir = settings.data_dir.join("slurm-state");
+    let shell = match &slurm.ssh {
+        None => Shell::Local,
+        Some(ssh) => {
+            let control_dir = settings.data_dir.join("ssh");
+            std::fs::create_dir_all(&control_dir)?;
+            Shell::Ssh(SshTarget {
+                host: ssh.host.clone(),
+                port: ssh.port,
+                user: ssh.user.clone(),
+                identity_file: ssh.identity_file.clone(),
+                known_hosts: ssh.known_hosts.clone(),
+                control_dir,
+            })
+        }
+    };
+    let jobs_dir = match (&slurm.jobs_dir, &slurm.ssh) {
+        (Some(dir), _) => dir.clone(),
+        (None, None) => std::path::absolute(settings.data_dir.join("slurm"))?
+            .display()
+            .to_string(),
+        (None, Some(_)) => {
+            return Err(ServeError::Config(
+                "[slurm] over SSH needs `jobs_dir`: a directory on the cluster's shared file system"
+                    .to_owned(),
+            ));
+        }
+    };
+    Ok(SlurmBackend::new(SlurmConfig {
+        shell,
+        jobs_dir,
+        state_dir,
+        bin_dir: slurm.bin_dir.clone(),
+        command_timeout: Duration::from_millis(slurm.command_timeout_ms.max(100)),
+        agents,
+    })?)
 }
 
 /// A relative path to a file that exists, made absolute; anything else as is.
@@ -218,7 +303,7 @@ pub async fn serve(
         let watcher = Arc::new(Watcher {
             store: store.clone(),
             backend: backend.clone(),
-            interval: settings.poll_interval(),
+            interval: settings.poll_interval(*kind),
             wake: merge_notifiers(wake),
         });
         supervise(

@@ -39,6 +39,7 @@ fn params(i: usize) -> CreateJobParams {
         dataset_id: format!("bench-{i}"),
         parameters,
         backend: BackendKind::Local,
+        resources: Default::default(),
         correlation_id: Uuid::now_v7().to_string(),
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,

@@ -1,6 +1,6 @@
 //! The inputs and outputs of the store's operations.
 
-use horizon_core::{BackendKind, EventStream, EventType, Job, JobStatus};
+use horizon_core::{BackendKind, EventStream, EventType, Job, JobStatus, Resources};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -14,6 +14,8 @@ pub struct CreateJobParams {
     pub dataset_id: String,
     pub parameters: Map<String, Value>,
     pub backend: BackendKind,
+    /// The request's resources with the agent's defaults filled in.
+    pub resources: Resources,
     pub correlation_id: String,
     pub created_at: OffsetDateTime,
     pub idempotency: Option<IdempotencyParams>,

@@ -57,6 +57,30 @@ impl Client {
         Ok(response.text().await?)
     }
 
+    /// A piece of a job's log: the offset just past it (`X-Log-Start` + its
+    /// length) and its bytes.
+    pub async fn log_chunk(&self, path: &str) -> anyhow::Result<(u64, Vec<u8>)> {
+        let response = self
+            .request(Method::GET, path)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Horizon at {}", self.base))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let detail = body["detail"].as_str().unwrap_or("no details");
+            bail!("{status}: {detail}");
+        }
+        let start: u64 = response
+            .headers()
+            .get("x-log-start")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let bytes = response.bytes().await?.to_vec();
+        Ok((start + bytes.len() as u64, bytes))
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         Ok(self.send(self.request(Method::GET, path)).await?.1)
     }

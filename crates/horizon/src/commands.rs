@@ -107,6 +107,7 @@ pub struct SubmitRequest {
     pub parameters: Map<String, Value>,
     pub idempotency_key: Option<String>,
     pub correlation_id: Option<String>,
+    pub resources: Option<Value>,
 }
 
 pub async fn submit(
@@ -115,11 +116,15 @@ pub async fn submit(
     wait: bool,
 ) -> anyhow::Result<ExitCode> {
     let client = Client::new(args)?;
-    let mut call = client.request(Method::POST, "/v1/jobs").json(&json!({
+    let mut body = json!({
         "agent": request.agent,
         "dataset_id": request.dataset,
         "parameters": request.parameters,
-    }));
+    });
+    if let Some(resources) = &request.resources {
+        body["resources"] = resources.clone();
+    }
+    let mut call = client.request(Method::POST, "/v1/jobs").json(&body);
     if let Some(key) = &request.idempotency_key {
         call = call.header("Idempotency-Key", key);
     }
@@ -409,4 +414,84 @@ fn print_event(event: &Value, as_json: bool) -> anyhow::Result<()> {
         text(&event["status"]),
     );
     Ok(())
+}
+
+/// `horizon logs`: print a job's output; with `follow`, keep printing what
+/// it adds until the job has ended and everything is read.
+pub async fn logs(
+    args: &ClientArgs,
+    id: &str,
+    stderr: bool,
+    tail: Option<u32>,
+    follow_on: bool,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let client = Client::new(args)?;
+    let stream = if stderr { "stderr" } else { "stdout" };
+    let mut query = format!("/v1/jobs/{id}/logs?stream={stream}");
+    if let Some(lines) = tail {
+        query.push_str(&format!("&tail={lines}"));
+    }
+    let (mut offset, bytes) = client.log_chunk(&query).await?;
+    let mut out = std::io::stdout();
+    out.write_all(&bytes)?;
+    out.flush()?;
+    if !follow_on {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        // read the status first: output written before the job ended is
+        // then read by the next request at the latest
+        let job = client.get(&format!("/v1/jobs/{id}")).await?;
+        let ended = matches!(
+            job["status"].as_str(),
+            Some("COMPLETED" | "FAILED" | "CANCELLED")
+        );
+        let (next, bytes) = client
+            .log_chunk(&format!(
+                "/v1/jobs/{id}/logs?stream={stream}&offset={offset}"
+            ))
+            .await?;
+        out.write_all(&bytes)?;
+        out.flush()?;
+        let caught_up = bytes.is_empty();
+        offset = next;
+        if ended && caught_up {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if caught_up {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// `horizon agents`
+pub async fn agents(args: &ClientArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args)?;
+    let body = client.get("/v1/agents").await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let show = |r: &Value| -> String {
+        let parts: Vec<String> = r
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect())
+            .unwrap_or_default();
+        if parts.is_empty() {
+            "-".to_owned()
+        } else {
+            parts.join(" ")
+        }
+    };
+    for agent in body["agents"].as_array().into_iter().flatten() {
+        println!(
+            "{:<20} {:<6} defaults: {}  maxima: {}",
+            agent["name"].as_str().unwrap_or("?"),
+            agent["backend"].as_str().unwrap_or("?"),
+            show(&agent["default_resources"]),
+            show(&agent["max_resources"]),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

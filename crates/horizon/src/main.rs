@@ -77,6 +77,8 @@ enum Command {
         /// Correlation id carried into every event of the job
         #[arg(long)]
         correlation_id: Option<String>,
+        #[command(flatten)]
+        resources: ResourceArgs,
         /// Follow the job until it ends; exit non-zero unless it COMPLETED
         #[arg(long)]
         wait: bool,
@@ -105,6 +107,26 @@ enum Command {
         id: String,
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// Show a job's output (stdout, or --stderr)
+    Logs {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        /// The error output instead of the standard output
+        #[arg(long)]
+        stderr: bool,
+        /// Only the last N lines
+        #[arg(long, value_name = "N")]
+        tail: Option<u32>,
+        /// Keep printing new output until the job ends
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// List the agents this server runs, with their resource defaults and maxima
+    Agents {
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Show a job's events; `events parked` / `events retry-parked` (admin)
     /// show and resend the events Kafka refused for good
@@ -229,6 +251,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             params_file,
             idempotency_key,
             correlation_id,
+            resources,
             wait,
         } => {
             let parameters =
@@ -239,10 +262,19 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 parameters,
                 idempotency_key,
                 correlation_id,
+                resources: resources.to_json(),
             };
             commands::submit(&client, request, wait).await
         }
         Command::Status { client, id } => commands::status(&client, &id).await,
+        Command::Logs {
+            client,
+            id,
+            stderr,
+            tail,
+            follow,
+        } => commands::logs(&client, &id, stderr, tail, follow).await,
+        Command::Agents { client } => commands::agents(&client).await,
         Command::List {
             client,
             status,
@@ -298,5 +330,45 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 _ => ExitCode::FAILURE,
             })
         }
+    }
+}
+
+/// A job's resources on the command line (each optional: the agent's
+/// defaults fill in the rest).
+#[derive(Debug, Clone, clap::Args)]
+struct ResourceArgs {
+    /// Nodes
+    #[arg(long)]
+    nodes: Option<u32>,
+    /// Cores per node
+    #[arg(long)]
+    cores: Option<u32>,
+    /// Memory, in MB
+    #[arg(long, value_name = "MB")]
+    memory_mb: Option<u64>,
+    /// GPUs
+    #[arg(long)]
+    gpus: Option<u32>,
+    /// Wall time, in minutes
+    #[arg(long, value_name = "MINUTES")]
+    walltime: Option<u32>,
+}
+
+impl ResourceArgs {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        let mut map = serde_json::Map::new();
+        let fields = [
+            ("nodes", self.nodes.map(u64::from)),
+            ("cores_per_node", self.cores.map(u64::from)),
+            ("memory_mb", self.memory_mb),
+            ("gpus", self.gpus.map(u64::from)),
+            ("walltime_minutes", self.walltime.map(u64::from)),
+        ];
+        for (key, value) in fields {
+            if let Some(value) = value {
+                map.insert(key.to_owned(), value.into());
+            }
+        }
+        (!map.is_empty()).then_some(serde_json::Value::Object(map))
     }
 }

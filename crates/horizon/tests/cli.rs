@@ -124,3 +124,150 @@ async fn json_output_is_for_scripts_and_errors_are_clear() {
     let out = horizon(&server, "hzn_wrong", &["list"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
 }
+
+#[tokio::test]
+async fn logs_show_and_follow_a_jobs_output_for_its_owner_only() {
+    let server = Server::start().await;
+    let token = server.token("alice", false);
+    let alice = server.client(&token);
+    let job = alice
+        .submit("chatty", serde_json::json!({"lines": 6, "interval": 0.3}))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    // follow from the start: every line once, in order, then exit 0 when the job ended
+    let follow = horizon(&server, &token, &["logs", &id, "--follow"]);
+    assert!(
+        follow.status.success(),
+        "{}",
+        String::from_utf8_lossy(&follow.stderr)
+    );
+    let want: String = (1..=6).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(stdout(&follow), want);
+    assert_eq!(
+        alice.job(&id).await["status"],
+        "COMPLETED",
+        "--follow returned before the job ended"
+    );
+
+    let tail = horizon(&server, &token, &["logs", &id, "--tail", "2"]);
+    assert_eq!(stdout(&tail), "line 5\nline 6\n");
+    let err = horizon(&server, &token, &["logs", &id, "--stderr"]);
+    assert_eq!(stdout(&err), "chatty done\n");
+
+    // someone else's job: not found; an admin sees the job but not its output
+    let bob = horizon(&server, &server.token("bob", false), &["logs", &id]);
+    assert!(!bob.status.success());
+    assert!(
+        String::from_utf8_lossy(&bob.stderr).contains("404"),
+        "{bob:?}"
+    );
+    let admin = server.client(&server.token("root", true));
+    let r = admin
+        .request(reqwest::Method::GET, &format!("/v1/jobs/{id}/logs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
+    for bad in ["?stream=both", "?tail=1&offset=0", "?tail=x"] {
+        let r = alice
+            .request(reqwest::Method::GET, &format!("/v1/jobs/{id}/logs{bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{bad}: {}", r.status());
+    }
+}
+
+#[tokio::test]
+async fn resources_are_checked_against_the_agent_and_the_backend() {
+    let server = Server::start().await;
+    let token = server.token("alice", false);
+    // over the agent's maximum: refused, naming the limit, and no job made
+    let over = horizon(
+        &server,
+        &token,
+        &[
+            "submit",
+            "--agent",
+            "chatty",
+            "--dataset",
+            "d",
+            "--walltime",
+            "31",
+        ],
+    );
+    assert!(!over.status.success());
+    let message = String::from_utf8_lossy(&over.stderr);
+    assert!(
+        message.contains("422")
+            && message
+                .contains("resources.walltime_minutes = 31 is over this agent's maximum of 30"),
+        "{message}"
+    );
+    // what the local backend cannot give: more than one node, GPUs
+    for flag in [["--nodes", "2"], ["--gpus", "1"]] {
+        let out = horizon(
+            &server,
+            &token,
+            &[
+                "submit",
+                "--agent",
+                "ok",
+                "--dataset",
+                "d",
+                flag[0],
+                flag[1],
+            ],
+        );
+        assert!(!out.status.success(), "{flag:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("422"));
+    }
+    let list = horizon(&server, &token, &["list", "--json"]);
+    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(
+        listed["jobs"].as_array().unwrap().len(),
+        0,
+        "a refused job was stored"
+    );
+
+    let ok = horizon(
+        &server,
+        &token,
+        &[
+            "submit",
+            "--agent",
+            "chatty",
+            "--dataset",
+            "d",
+            "--walltime",
+            "30",
+            "--memory-mb",
+            "256",
+            "--json",
+        ],
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let job: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(
+        job["resources"],
+        serde_json::json!({"walltime_minutes": 30, "memory_mb": 256})
+    );
+
+    let agents = horizon(&server, &token, &["agents", "--json"]);
+    let agents: Value = serde_json::from_slice(&agents.stdout).unwrap();
+    let chatty = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "chatty")
+        .unwrap();
+    assert_eq!(chatty["backend"], "local");
+    assert_eq!(
+        chatty["max_resources"],
+        serde_json::json!({"walltime_minutes": 30})
+    );
+}

@@ -224,6 +224,7 @@ async fn database_failing_after_kafka_acked_gives_duplicates_with_the_same_ce_id
             dataset_id: "d".into(),
             parameters: serde_json::Map::new(),
             backend: horizon_core::BackendKind::Local,
+            resources: Default::default(),
             correlation_id: "c".into(),
             created_at: time::OffsetDateTime::now_utc(),
             idempotency: None,

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use horizon_core::{BackendKind, Job, JobError, JobStatus, MetricsSample, error_codes};
+use horizon_core::{BackendKind, Job, JobError, JobStatus, MetricsSample, Resources, error_codes};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use time::OffsetDateTime;
@@ -39,7 +39,9 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::{Accepted, Backend, BackendError, Observation, Update};
+use crate::{
+    Accepted, Backend, BackendError, LogChunk, LogRange, LogStream, Observation, Update, read_log,
+};
 use files::{ExitRecord, PidRecord, StartRecord, job_dir};
 
 /// Start failures that may pass (out of processes, a busy file system) are
@@ -703,6 +705,34 @@ impl Backend for LocalBackend {
             Ok(stopped)
         })
         .await
+    }
+
+    fn check_resources(&self, resources: &Resources) -> Result<(), String> {
+        if resources.nodes.is_some_and(|n| n > 1) {
+            return Err(
+                "resources.nodes: the local backend runs a job on this one machine (at most 1)"
+                    .to_owned(),
+            );
+        }
+        if resources.gpus.is_some_and(|n| n > 0) {
+            return Err(
+                "resources.gpus: the local backend does not hand out GPUs (must be 0)".to_owned(),
+            );
+        }
+        Ok(())
+    }
+
+    async fn logs(
+        &self,
+        job: &Job,
+        stream: LogStream,
+        range: LogRange,
+    ) -> Result<LogChunk, BackendError> {
+        let name = match stream {
+            LogStream::Stdout => files::STDOUT,
+            LogStream::Stderr => files::STDERR,
+        };
+        read_log(self.inner.job_dir(&job.id).join(name), range).await
     }
 
     async fn cancel(&self, job: &Job) -> Result<(), BackendError> {

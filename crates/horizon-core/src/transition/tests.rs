@@ -17,6 +17,7 @@ fn job() -> Job {
         dataset_id: "ds-1".into(),
         parameters: Map::new(),
         backend: BackendKind::Local,
+        resources: Default::default(),
         status: JobStatus::Submitted,
         remote_job_id: None,
         correlation_id: "c-1".into(),

@@ -1,7 +1,7 @@
 //! The API's request and response bodies, converted from domain types here at
 //! the edge.
 
-use horizon_core::Job;
+use horizon_core::{Job, Resources};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -20,6 +20,71 @@ pub struct SubmitJobRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub parameters: Map<String, Value>,
+    /// What the job needs; fields left out take the agent's defaults.
+    #[serde(default)]
+    pub resources: Option<ResourcesDto>,
+}
+
+/// A job's resources. A field left out (or null) means the backend's default.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesDto {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub nodes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub cores_per_node: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub memory_mb: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
+    pub gpus: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub walltime_minutes: Option<u32>,
+}
+
+impl From<ResourcesDto> for Resources {
+    fn from(r: ResourcesDto) -> Self {
+        Resources {
+            nodes: r.nodes,
+            cores_per_node: r.cores_per_node,
+            memory_mb: r.memory_mb,
+            gpus: r.gpus,
+            walltime_minutes: r.walltime_minutes,
+        }
+    }
+}
+
+impl From<Resources> for ResourcesDto {
+    fn from(r: Resources) -> Self {
+        ResourcesDto {
+            nodes: r.nodes,
+            cores_per_node: r.cores_per_node,
+            memory_mb: r.memory_mb,
+            gpus: r.gpus,
+            walltime_minutes: r.walltime_minutes,
+        }
+    }
+}
+
+/// One agent as `GET /v1/agents` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentDto {
+    pub name: String,
+    /// `local`, `slurm` or `tapis`
+    pub backend: String,
+    /// What a job gets for a resource its request leaves out.
+    pub default_resources: ResourcesDto,
+    /// The most a request may ask for; a field absent here has no limit.
+    pub max_resources: ResourcesDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentListDto {
+    pub agents: Vec<AgentDto>,
 }
 
 /// `POST /v1/jobs/{id}/cancel`
@@ -50,6 +115,18 @@ pub struct EventsQuery {
     pub limit: Option<u32>,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogsQuery {
+    /// `stdout` (default) or `stderr`.
+    pub stream: Option<String>,
+    /// Only the last this many lines (within the byte limit).
+    pub tail: Option<u32>,
+    /// From this byte of the log on, for following it (the `X-Log-Size` of
+    /// the previous response); exclusive with `tail`.
+    pub offset: Option<u64>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobErrorDto {
     pub code: String,
@@ -69,6 +146,8 @@ pub struct JobDto {
     pub parameters: Map<String, Value>,
     /// `local`, `slurm` or `tapis`
     pub backend: String,
+    /// What the job asked for, with its agent's defaults filled in.
+    pub resources: ResourcesDto,
     /// SUBMITTED, QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED
     pub status: String,
     pub remote_job_id: Option<String>,
@@ -94,6 +173,7 @@ impl From<&Job> for JobDto {
             dataset_id: job.dataset_id.clone(),
             parameters: job.parameters.clone(),
             backend: job.backend.to_string(),
+            resources: job.resources.into(),
             status: job.status.to_string(),
             remote_job_id: job.remote_job_id.clone(),
             correlation_id: job.correlation_id.clone(),

@@ -5,7 +5,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use horizon_core::{Command, JobStatus};
+use horizon_backend::{BackendError, LogRange, LogStream};
+use horizon_core::{Command, JobStatus, Resources};
 use horizon_store::{CreateJobParams, Created, IdempotencyParams, ListJobsParams};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -17,7 +18,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Caller;
 use super::dto::{
-    CancelJobRequest, EventListDto, EventsQuery, JobDto, JobListDto, ListJobsQuery,
+    CancelJobRequest, EventListDto, EventsQuery, JobDto, JobListDto, ListJobsQuery, LogsQuery,
     SubmitJobRequest,
 };
 use super::problem::{ApiError, Problem};
@@ -137,6 +138,16 @@ pub async fn submit_job(
             "dataset_id must be 1 to {MAX_DATASET_ID_CHARS} characters, got {dataset_chars}"
         )));
     }
+    let requested: Resources = body.resources.map(Into::into).unwrap_or_default();
+    requested
+        .check(&agent.max_resources)
+        .map_err(|err| ApiError::Unprocessable(err.to_string()))?;
+    let resources = requested.or(agent.default_resources);
+    if let Some(backend) = state.backends.get(&agent.backend) {
+        backend
+            .check_resources(&resources)
+            .map_err(ApiError::Unprocessable)?;
+    }
     let parameters_json = serde_json::to_vec(&body.parameters)
         .map_err(|err| ApiError::BadRequest(err.to_string()))?;
     if parameters_json.len() > MAX_PARAMETERS_BYTES {
@@ -147,12 +158,15 @@ pub async fn submit_job(
     }
     let correlation_id =
         header_id(&headers, &CORRELATION_ID)?.unwrap_or_else(|| Uuid::now_v7().to_string());
+    let resources_json =
+        serde_json::to_vec(&requested).map_err(|err| ApiError::BadRequest(err.to_string()))?;
     let idempotency = header_id(&headers, &IDEMPOTENCY_KEY)?.map(|key| {
         let mut digest = Sha256::new();
         for part in [
             body.agent.as_bytes(),
             body.dataset_id.as_bytes(),
             &parameters_json,
+            &resources_json,
         ] {
             digest.update((part.len() as u64).to_be_bytes());
             digest.update(part);
@@ -171,6 +185,7 @@ pub async fn submit_job(
             dataset_id: body.dataset_id,
             parameters: body.parameters,
             backend: agent.backend,
+            resources,
             correlation_id,
             created_at: OffsetDateTime::now_utc(),
             idempotency,
@@ -375,4 +390,122 @@ pub async fn job_events(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| ApiError::Internal(format!("stored event is not JSON: {err}")))?;
     Ok(Json(EventListDto { events, next_after }))
+}
+
+/// The most of a log one response carries.
+pub const LOG_LIMIT_BYTES: u64 = 1024 * 1024;
+
+/// A job's output: the last `LOG_LIMIT_BYTES` at most, or its last `tail`
+/// lines within them, or (with `offset`) what came after that byte. Only the
+/// job's owner may read it. `X-Log-Size` gives the log's whole size, and
+/// `X-Log-Start` where the body starts in it.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/logs", tag = "jobs",
+    params(("id" = String, Path, description = "job id"), LogsQuery),
+    responses(
+        (status = 200, description = "the log's text", content_type = "text/plain", body = String),
+        (status = 401, body = Problem), (status = 403, description = "not the job's owner", body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem),
+        (status = 503, description = "the job's backend cannot be reached now", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn job_logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<LogsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query?;
+    let stream = match query.stream.as_deref() {
+        None | Some("stdout") => LogStream::Stdout,
+        Some("stderr") => LogStream::Stderr,
+        Some(other) => {
+            return Err(ApiError::Unprocessable(format!(
+                "stream must be stdout or stderr, got {other:?}"
+            )));
+        }
+    };
+    let range = match (query.tail, query.offset) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::Unprocessable(
+                "give `tail` or `offset`, not both".to_owned(),
+            ));
+        }
+        (_, Some(offset)) => LogRange::From {
+            offset,
+            max: LOG_LIMIT_BYTES,
+        },
+        _ => LogRange::Tail(LOG_LIMIT_BYTES),
+    };
+    let job = visible_job(&state, &caller, &id).await?;
+    if job.user_id != caller.user_id {
+        return Err(ApiError::Forbidden(
+            "a job's logs are readable by its owner only".to_owned(),
+        ));
+    }
+    let backend = state.backends.get(&job.backend).ok_or_else(|| {
+        ApiError::BackendUnavailable(format!("no {} backend in this server", job.backend))
+    })?;
+    let mut chunk = backend
+        .logs(&job, stream, range)
+        .await
+        .map_err(|err| match err {
+            BackendError::Unavailable(_) => ApiError::BackendUnavailable(err.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+    if let Some(lines) = query.tail {
+        let keep = last_lines(&chunk.bytes, lines as usize);
+        chunk.start += (chunk.bytes.len() - keep) as u64;
+        chunk.bytes.drain(..chunk.bytes.len() - keep);
+    }
+    let mut response = (
+        StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        // the bytes as the program wrote them, so offsets stay exact
+        chunk.bytes,
+    )
+        .into_response();
+    for (name, value) in [("x-log-size", chunk.size), ("x-log-start", chunk.start)] {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(name), HeaderValue::from(value));
+    }
+    Ok(response)
+}
+
+/// How many bytes at the end of `bytes` hold its last `lines` lines (a
+/// trailing newline does not start another line).
+fn last_lines(bytes: &[u8], lines: usize) -> usize {
+    if lines == 0 {
+        return 0;
+    }
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    match body
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(lines - 1)
+    {
+        Some((at, _)) => bytes.len() - at - 1,
+        None => bytes.len(),
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::last_lines;
+
+    #[test]
+    fn last_lines_counts_from_the_end() {
+        assert_eq!(last_lines(b"a\nb\nc\n", 2), 4);
+        assert_eq!(last_lines(b"a\nb\nc", 2), 3);
+        assert_eq!(last_lines(b"a\nb\nc\n", 9), 6);
+        assert_eq!(last_lines(b"a\n", 0), 0);
+        assert_eq!(last_lines(b"", 3), 0);
+    }
 }

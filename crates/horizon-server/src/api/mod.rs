@@ -2,6 +2,7 @@
 //! from the handlers.
 
 mod admin;
+mod agents;
 pub mod auth;
 mod dto;
 mod jobs;
@@ -53,6 +54,7 @@ pub struct AppState {
     info(title = "Horizon", description = "Job orchestrator for science gateways"),
     paths(
         jobs::submit_job, jobs::get_job, jobs::list_jobs, jobs::cancel_job, jobs::job_events,
+        jobs::job_logs, agents::list_agents,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
         admin::parked_events, admin::retry_parked,
     ),
@@ -81,6 +83,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}", get(jobs::get_job))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel_job))
         .route("/v1/jobs/{id}/events", get(jobs::job_events))
+        .route("/v1/jobs/{id}/logs", get(jobs::job_logs))
+        .route("/v1/agents", get(agents::list_agents))
         .route("/v1/admin/parked-events", get(admin::parked_events))
         .route("/v1/admin/parked-events/retry", post(admin::retry_parked))
         .route("/healthz", get(ops::healthz))

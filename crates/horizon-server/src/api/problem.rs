@@ -42,6 +42,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A job's backend (Slurm, Tapis) cannot be reached now.
+    #[error("{0}")]
+    BackendUnavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -60,7 +63,9 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type")
             }
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-request"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Unavailable(_) | ApiError::BackendUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -77,6 +82,9 @@ impl IntoResponse for ApiError {
             match self {
                 ApiError::Unavailable(_) => format!(
                     "the database is unavailable; try again shortly (reference {reference})"
+                ),
+                ApiError::BackendUnavailable(_) => format!(
+                    "the job's compute backend cannot be reached now; try again shortly (reference {reference})"
                 ),
                 _ => format!("internal error (reference {reference})"),
             }

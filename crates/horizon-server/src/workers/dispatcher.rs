@@ -130,8 +130,8 @@ impl Dispatcher {
                 remote_job_id: accepted.remote_job_id,
                 at: now,
             },
-            Err(err) if !err.is_retryable() => Command::Fail {
-                error: JobError::new(error_codes::SUBMIT_REJECTED, err.to_string()),
+            Err(err) if let Some(code) = err.rejection_code() => Command::Fail {
+                error: JobError::new(code, err.to_string()),
                 at: now,
             },
             Err(err) => {
@@ -233,6 +233,14 @@ mod dispatch_tests {
         async fn poll(&self, _jobs: &[Job]) -> Result<Vec<Observation>, BackendError> {
             Ok(Vec::new())
         }
+        async fn logs(
+            &self,
+            _job: &Job,
+            _stream: horizon_backend::LogStream,
+            _range: horizon_backend::LogRange,
+        ) -> Result<horizon_backend::LogChunk, BackendError> {
+            Ok(Default::default())
+        }
         async fn cancel(&self, job: &Job) -> Result<(), BackendError> {
             self.cancelled
                 .lock()
@@ -254,6 +262,7 @@ mod dispatch_tests {
                 dataset_id: "d".into(),
                 parameters: Map::new(),
                 backend: BackendKind::Local,
+                resources: Default::default(),
                 correlation_id: "c".into(),
                 created_at: OffsetDateTime::now_utc(),
                 idempotency: None,

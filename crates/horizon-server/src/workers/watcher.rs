@@ -72,10 +72,12 @@ impl Watcher {
     }
 
     /// Stop programs still running for jobs that already ended (cancelled
-    /// just before a crash).
+    /// just before a crash). SUBMITTED jobs count as active: one may be in
+    /// the backend already (handed over just before a crash, not yet
+    /// recorded as QUEUED), and the dispatcher will find it there.
     async fn stop_strays(&self) {
         let mut ids = Vec::new();
-        for status in [JobStatus::Running, JobStatus::Queued] {
+        for status in [JobStatus::Running, JobStatus::Queued, JobStatus::Submitted] {
             let mut after = None;
             loop {
                 match self.page(status, after).await {
@@ -191,6 +193,11 @@ impl Watcher {
         let store = self.store.as_ref();
         let result = match observation.update {
             Update::Metrics(sample) => store.record_metrics(job.id, sample).await.map(|_| ()),
+            Update::Note { reason, at } => {
+                lifecycle::apply(store, job.id, Command::Note { reason, at })
+                    .await
+                    .map(|_| ())
+            }
             Update::Running {
                 remote_job_id,
                 started_at,
@@ -314,6 +321,14 @@ mod tests {
                 .extend(jobs.iter().map(|j| j.id));
             Ok(Vec::new())
         }
+        async fn logs(
+            &self,
+            _job: &Job,
+            _stream: horizon_backend::LogStream,
+            _range: horizon_backend::LogRange,
+        ) -> Result<horizon_backend::LogChunk, BackendError> {
+            Ok(Default::default())
+        }
         async fn cancel(&self, _job: &Job) -> Result<(), BackendError> {
             Ok(())
         }
@@ -339,6 +354,7 @@ mod tests {
                             dataset_id: "d".into(),
                             parameters: serde_json::Map::new(),
                             backend: BackendKind::Local,
+                            resources: Default::default(),
                             correlation_id: "c".into(),
                             created_at: now,
                             idempotency: None,

@@ -91,6 +91,7 @@ pub(super) async fn create_job(
         dataset_id: p.dataset_id,
         parameters: p.parameters,
         backend: p.backend,
+        resources: p.resources,
         status: JobStatus::Submitted,
         remote_job_id: None,
         correlation_id: p.correlation_id,
@@ -104,8 +105,9 @@ pub(super) async fn create_job(
     };
     sqlx::query(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
-                           correlation_id, created_at, updated_at, lifecycle_sequence)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                           correlation_id, created_at, updated_at, lifecycle_sequence,
+                           resources)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
     )
     .bind(job.id.to_string())
     .bind(&job.user_id)
@@ -117,6 +119,7 @@ pub(super) async fn create_job(
     .bind(&job.correlation_id)
     .bind(format_time(at))
     .bind(format_time(at))
+    .bind(serde_json::to_string(&job.resources)?)
     .execute(&mut *conn)
     .await?;
     let payload = EventPayload::Submitted(SubmittedPayload {

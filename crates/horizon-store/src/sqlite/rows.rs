@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use horizon_core::{BackendKind, Job, JobError, JobStatus};
+use horizon_core::{BackendKind, Job, JobError, JobStatus, Resources};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
@@ -53,6 +53,10 @@ pub(crate) fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
         dataset_id: row.try_get("dataset_id")?,
         parameters: serde_json::from_str(&parameters)?,
         backend: BackendKind::from_str(&row.try_get::<String, _>("backend")?).map_err(corrupt)?,
+        resources: match row.try_get::<Option<String>, _>("resources")? {
+            Some(text) => serde_json::from_str(&text)?,
+            None => Resources::default(),
+        },
         status: JobStatus::from_str(&row.try_get::<String, _>("status")?).map_err(corrupt)?,
         remote_job_id: row.try_get("remote_job_id")?,
         correlation_id: row.try_get("correlation_id")?,

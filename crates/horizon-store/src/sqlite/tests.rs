@@ -24,6 +24,7 @@ fn params(user: &str) -> CreateJobParams {
         dataset_id: "ds-1".into(),
         parameters,
         backend: BackendKind::Local,
+        resources: Default::default(),
         correlation_id: "corr-1".into(),
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,

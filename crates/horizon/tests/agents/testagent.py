@@ -7,6 +7,7 @@ sleep  sleep params.seconds (default 60), ignoring nothing
 echo   copy what it was given (argv, env, parameters file) to echo.json and exit 0
 peek   print what it can see (cwd, environment, uid, whether argv[2] opens) as JSON
 orphan start `sleep 300` in the background, print its pid, exit 0 at once
+chatty print "line 1".."line N" (params.lines) to stdout, params.interval apart
 
 Every run appends a line to $HORIZON_TEST_RUNS_DIR/<job id>, so tests can
 count how many times a job's program really ran.
@@ -61,5 +62,10 @@ elif mode == "orphan":
     import subprocess
     child = subprocess.Popen(["sleep", "300"])
     print(child.pid, flush=True)
+elif mode == "chatty":
+    for i in range(1, int(params.get("lines", 5)) + 1):
+        print(f"line {i}", flush=True)
+        time.sleep(float(params.get("interval", 0.2)))
+    print("chatty done", file=sys.stderr, flush=True)
 else:
     sys.exit(f"unknown mode {mode}")

@@ -109,6 +109,13 @@ program = "python3"
 args = ["{agent}", "sleep"]
 env = {{ HORIZON_TEST_RUNS_DIR = "{runs}" }}
 
+[agents.chatty]
+backend = "local"
+program = "python3"
+args = ["{agent}", "chatty"]
+env = {{ HORIZON_TEST_RUNS_DIR = "{runs}" }}
+max_resources = {{ walltime_minutes = 30 }}
+
 [agents.echo]
 backend = "local"
 program = "python3"
@@ -139,7 +146,12 @@ max_backoff_ms = 200
                 .map(|u| format!("run_as = \"{u}\""))
                 .unwrap_or_default(),
         );
-        toml.push_str(&options.extra_toml);
+        // `{runs}` in the extra configuration: this server's runs directory
+        toml.push_str(
+            &options
+                .extra_toml
+                .replace("{runs}", &runs.display().to_string()),
+        );
         let config = dir.path().join("horizon.toml");
         std::fs::write(&config, toml).unwrap();
         let mut env = options.env.clone();
@@ -238,6 +250,12 @@ max_backoff_ms = 200
         child.wait().unwrap()
     }
 
+    /// Drop an environment variable the server was started with (before
+    /// `start_again`).
+    pub fn remove_env(&mut self, key: &str) {
+        self.extra_env.retain(|(k, _)| k != key);
+    }
+
     /// Start the server again (after `kill9` or `sigterm`).
     pub async fn start_again(&mut self) {
         assert!(self.child.is_none(), "the server is still running");
@@ -300,6 +318,17 @@ max_backoff_ms = 200
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        // cancel whatever this server left in Slurm
+        if let Ok(entries) = std::fs::read_dir(self.data_dir().join("slurm-state")) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().ends_with(".submitted")
+                    && let Ok(remote) = std::fs::read_to_string(entry.path())
+                    && !remote.trim().is_empty()
+                {
+                    let _ = Command::new("scancel").arg(remote.trim()).output();
+                }
+            }
+        }
         // end any job still running under this server
         if let Ok(entries) = std::fs::read_dir(self.data_dir().join("jobs")) {
             for entry in entries.flatten() {

@@ -1,0 +1,636 @@
+//! The Slurm backend: `sbatch` of a generated batch script, one `squeue` per
+//! pass for every active job, `sacct` for jobs squeue has forgotten,
+//! `scancel`. Commands run on this machine or on a login node over SSH
+//! (`shell.rs`); what Slurm's answers mean is decided in `state.rs`.
+//!
+//! ```text
+//! <jobs_dir>/<job id>/            on the cluster (shared file system)
+//!   job.sh       the batch script: agent program and arguments, quoted
+//!   params.json  the job's parameters (HORIZON_PARAMS_FILE)
+//!   stdout.log, stderr.log, work/ (the job's working directory)
+//! <state_dir>/                    on the server
+//!   <job id>.submitted   written before `sbatch` runs (then holds Slurm's id):
+//!                        a job with this file may already be in Slurm, so a
+//!                        second submit looks it up by name instead
+//!   <job id>.noted       held / suspended / requeued, once reported
+//! ```
+
+mod shell;
+pub mod state;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use horizon_core::{BackendKind, Job, Resources};
+use time::OffsetDateTime;
+use tracing::{debug, warn};
+use uuid::Uuid;
+
+pub use shell::{Shell, SshTarget};
+use state::{Noted, SQUEUE_FORMAT, SlurmJob};
+
+use crate::{Accepted, Backend, BackendError, LogChunk, LogRange, LogStream, Observation, Update};
+
+/// One agent as the Slurm backend runs it.
+#[derive(Debug, Clone)]
+pub struct SlurmAgent {
+    /// The program, on the cluster's nodes.
+    pub program: String,
+    pub args: Vec<String>,
+    /// Environment for the program (`PATH` defaults to /usr/local/bin:/usr/bin:/bin).
+    pub env: Vec<(String, String)>,
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlurmConfig {
+    pub shell: Shell,
+    /// Where job directories go, on the cluster (a shared file system).
+    pub jobs_dir: String,
+    /// The server's own records (see the module documentation).
+    pub state_dir: PathBuf,
+    /// Where Slurm's commands are (empty: found on `PATH`).
+    pub bin_dir: Option<String>,
+    pub command_timeout: Duration,
+    pub agents: HashMap<String, SlurmAgent>,
+}
+
+#[derive(Debug)]
+pub struct SlurmBackend {
+    config: SlurmConfig,
+    /// When this backend was made: markers older than this were not written
+    /// by this process (see `stop_strays`).
+    born: SystemTime,
+    /// Jobs active in Horizon that neither squeue nor sacct knew at the
+    /// last look; a job missing twice in a row is lost.
+    missing: Mutex<HashSet<Uuid>>,
+    /// Slurm ids whose `scancel` failed: tried again every poll.
+    cancels: Mutex<HashSet<String>>,
+}
+
+const SUBMITTED: &str = "submitted";
+const NOTED: &str = "noted";
+
+impl SlurmBackend {
+    pub fn new(config: SlurmConfig) -> Result<Self, BackendError> {
+        std::fs::create_dir_all(&config.state_dir)?;
+        Ok(SlurmBackend {
+            config,
+            born: SystemTime::now(),
+            missing: Mutex::new(HashSet::new()),
+            cancels: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn command(&self, name: &str) -> String {
+        match &self.config.bin_dir {
+            Some(dir) => format!("{}/{name}", dir.trim_end_matches('/')),
+            None => name.to_owned(),
+        }
+    }
+
+    fn job_dir(&self, id: &Uuid) -> String {
+        format!("{}/{id}", self.config.jobs_dir.trim_end_matches('/'))
+    }
+
+    fn marker(&self, id: &Uuid, kind: &str) -> PathBuf {
+        self.config.state_dir.join(format!("{id}.{kind}"))
+    }
+
+    async fn run(&self, argv: Vec<String>) -> Result<shell::Output, BackendError> {
+        self.config
+            .shell
+            .run(&argv, None, self.config.command_timeout)
+            .await
+    }
+
+    /// The batch script: the agent's program and arguments (from the
+    /// configuration) and the job's identity, each quoted as one word.
+    /// Parameters stay in params.json.
+    fn script(&self, job: &Job, agent: &SlurmAgent) -> Result<String, BackendError> {
+        let dir = self.job_dir(&job.id);
+        let quote = |word: &str| {
+            shlex::try_quote(word)
+                .map(|q| q.into_owned())
+                .map_err(|err| {
+                    BackendError::Rejected(format!("cannot put {word:?} in a batch script: {err}"))
+                })
+        };
+        let mut env: Vec<(String, String)> =
+            vec![("PATH".to_owned(), "/usr/local/bin:/usr/bin:/bin".to_owned())];
+        for (key, value) in &agent.env {
+            env.retain(|(k, _)| k != key);
+            env.push((key.clone(), value.clone()));
+        }
+        env.extend([
+            ("HORIZON_JOB_ID".to_owned(), job.id.to_string()),
+            ("HORIZON_DATASET_ID".to_owned(), job.dataset_id.clone()),
+            (
+                "HORIZON_PARAMS_FILE".to_owned(),
+                format!("{dir}/params.json"),
+            ),
+        ]);
+        let mut text = format!(
+            "#!/bin/sh\n# Generated by Horizon for job {} (agent {}).\n# Its parameters are in params.json, never in this text.\n",
+            job.id, job.agent
+        );
+        for (key, value) in env {
+            if !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || key.is_empty() {
+                return Err(BackendError::Rejected(format!(
+                    "agent {}: {key:?} is not an environment variable name",
+                    job.agent
+                )));
+            }
+            text.push_str(&format!("export {key}={}\n", quote(&value)?));
+        }
+        let mut exec = vec![quote(&agent.program)?];
+        for arg in &agent.args {
+            exec.push(quote(arg)?);
+        }
+        text.push_str(&format!("exec {}\n", exec.join(" ")));
+        Ok(text)
+    }
+
+    fn sbatch_args(&self, job: &Job, agent: &SlurmAgent) -> Vec<String> {
+        let dir = self.job_dir(&job.id);
+        let mut args = vec![
+            self.command("sbatch"),
+            "--parsable".to_owned(),
+            format!("--job-name={}", job.id),
+            format!("--output={dir}/stdout.log"),
+            format!("--error={dir}/stderr.log"),
+            format!("--chdir={dir}/work"),
+            "--export=NONE".to_owned(),
+        ];
+        for (flag, value) in [
+            ("partition", &agent.partition),
+            ("account", &agent.account),
+            ("qos", &agent.qos),
+        ] {
+            if let Some(value) = value {
+                args.push(format!("--{flag}={value}"));
+            }
+        }
+        args.extend(resource_args(&job.resources));
+        args.push(format!("{dir}/job.sh"));
+        args
+    }
+
+    /// A job this server may have handed to Slurm before (its marker is
+    /// there): Slurm's id for it, found by name, if Slurm has it.
+    async fn find_by_name(&self, id: &Uuid) -> Result<Option<String>, BackendError> {
+        let output = self
+            .run(vec![
+                self.command("squeue"),
+                "--me".to_owned(),
+                "-h".to_owned(),
+                "-t".to_owned(),
+                "all".to_owned(),
+                format!("--name={id}"),
+                "-O".to_owned(),
+                SQUEUE_FORMAT.to_owned(),
+            ])
+            .await?;
+        if !output.success {
+            return Err(BackendError::Unavailable(format!(
+                "squeue: {}",
+                output.complaint()
+            )));
+        }
+        let name = id.to_string();
+        if let Some(found) = state::parse_squeue(&output.stdout)
+            .into_iter()
+            .find(|j| j.name == name)
+        {
+            return Ok(Some(found.id));
+        }
+        // gone from squeue already (it ended long ago): accounting may know
+        let found = self.sacct(&[], Some(&name)).await?;
+        Ok(found.into_iter().find(|j| j.name == name).map(|j| j.id))
+    }
+
+    /// Ask accounting about jobs (by Slurm id, or by name). Falls back to
+    /// the job completion log (`sacct -c`) on clusters without slurmdbd.
+    async fn sacct(
+        &self,
+        ids: &[String],
+        name: Option<&str>,
+    ) -> Result<Vec<SlurmJob>, BackendError> {
+        let mut base = vec![
+            self.command("sacct"),
+            "-X".to_owned(),
+            "-P".to_owned(),
+            "-n".to_owned(),
+            "-o".to_owned(),
+            "JobID,JobName,State,ExitCode,Start,End".to_owned(),
+        ];
+        if !ids.is_empty() {
+            base.push(format!("--jobs={}", ids.join(",")));
+        }
+        if let Some(name) = name {
+            base.push(format!("--name={name}"));
+            base.push("--starttime=2000-01-01".to_owned());
+        }
+        let output = self.run(base.clone()).await?;
+        if output.success {
+            return Ok(state::parse_sacct(&output.stdout));
+        }
+        if output.stderr.contains("accounting storage is disabled") {
+            base.insert(1, "-c".to_owned());
+            let output = self.run(base).await?;
+            if output.success {
+                return Ok(state::parse_sacct(&output.stdout));
+            }
+            return Err(BackendError::Unavailable(format!(
+                "sacct -c: {}",
+                output.complaint()
+            )));
+        }
+        Err(BackendError::Unavailable(format!(
+            "sacct: {}",
+            output.complaint()
+        )))
+    }
+
+    async fn scancel(&self, target: &str) -> Result<(), BackendError> {
+        let output = self
+            .run(vec![self.command("scancel"), target.to_owned()])
+            .await?;
+        // a job that already ended, or that Slurm has forgotten, is stopped
+        if output.success
+            || output.stderr.contains("already completing or completed")
+            || output.stderr.contains("Invalid job id")
+        {
+            Ok(())
+        } else {
+            Err(BackendError::Unavailable(format!(
+                "scancel: {}",
+                output.complaint()
+            )))
+        }
+    }
+
+    fn noted(&self, id: &Uuid) -> Noted {
+        std::fs::read_to_string(self.marker(id, NOTED))
+            .map(|t| Noted::parse(&t))
+            .unwrap_or_default()
+    }
+
+    fn set_noted(&self, id: &Uuid, noted: Noted) {
+        let path = self.marker(id, NOTED);
+        let result = if noted == Noted::Nothing {
+            match std::fs::remove_file(&path) {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        } else {
+            crate::local::files::write_atomic(&path, noted.as_str().as_bytes())
+        };
+        if let Err(err) = result {
+            warn!(job.id = %id, "cannot remember what was noted of job {id}: {err}");
+        }
+    }
+
+    /// Forget a job that ended.
+    fn forget(&self, id: &Uuid) {
+        for kind in [SUBMITTED, NOTED] {
+            let _ = std::fs::remove_file(self.marker(id, kind));
+        }
+        if let Ok(mut missing) = self.missing.lock() {
+            missing.remove(id);
+        }
+    }
+
+    async fn retry_cancels(&self) {
+        let pending: Vec<String> = match self.cancels.lock() {
+            Ok(cancels) => cancels.iter().cloned().collect(),
+            Err(_) => return,
+        };
+        for id in pending {
+            if self.scancel(&id).await.is_ok()
+                && let Ok(mut cancels) = self.cancels.lock()
+            {
+                cancels.remove(&id);
+            }
+        }
+    }
+}
+
+/// A job's resources as sbatch options.
+fn resource_args(r: &Resources) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(n) = r.nodes {
+        args.push(format!("--nodes={n}"));
+    }
+    if let Some(n) = r.cores_per_node {
+        args.push("--ntasks-per-node=1".to_owned());
+        args.push(format!("--cpus-per-task={n}"));
+    }
+    if let Some(mb) = r.memory_mb {
+        args.push(format!("--mem={mb}M"));
+    }
+    if let Some(n) = r.gpus
+        && n > 0
+    {
+        args.push(format!("--gpus={n}"));
+    }
+    if let Some(minutes) = r.walltime_minutes {
+        args.push(format!("--time={minutes}"));
+    }
+    args
+}
+
+#[async_trait]
+impl Backend for SlurmBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Slurm
+    }
+
+    async fn submit(&self, job: &Job) -> Result<Accepted, BackendError> {
+        let agent = self.config.agents.get(&job.agent).ok_or_else(|| {
+            BackendError::Rejected(format!("no Slurm agent named {:?}", job.agent))
+        })?;
+        let marker = self.marker(&job.id, SUBMITTED);
+        if marker.exists() {
+            // handed over before (a crash or a lost answer since): never twice
+            if let Some(remote) = self.find_by_name(&job.id).await? {
+                debug!(job.id = %job.id, "job {} is already Slurm job {remote}", job.id);
+                return Ok(Accepted {
+                    remote_job_id: Some(remote),
+                });
+            }
+        }
+        let script = self.script(job, agent)?;
+        let params = serde_json::to_vec(&job.parameters)
+            .map_err(|err| BackendError::Rejected(format!("parameters: {err}")))?;
+        let dir = self.job_dir(&job.id);
+        let timeout = self.config.command_timeout;
+        let shell = &self.config.shell;
+        shell
+            .write_file(&dir, "params.json", &params, timeout)
+            .await?;
+        shell
+            .write_file(&dir, "job.sh", script.as_bytes(), timeout)
+            .await?;
+        crate::local::files::write_durable(&marker, b"")?;
+        let output = self.run(self.sbatch_args(job, agent)).await?;
+        if !output.success {
+            let complaint = output.complaint();
+            return Err(if state::is_transient_submit_error(&complaint) {
+                BackendError::Unavailable(complaint)
+            } else {
+                BackendError::SchedulerRejected(complaint)
+            });
+        }
+        let remote = output
+            .stdout
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .and_then(|l| l.trim().split(';').next())
+            .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit() || c == '_'))
+            .ok_or_else(|| {
+                BackendError::Unavailable(format!("sbatch printed no job id: {:?}", output.stdout))
+            })?
+            .to_owned();
+        if std::env::var_os("HORIZON_TEST_CRASH_AFTER_SBATCH").is_some() {
+            // test hook: die between Slurm accepting the job and Horizon
+            // recording it, the window the marker exists for
+            std::process::abort();
+        }
+        if let Err(err) = crate::local::files::write_atomic(&marker, remote.as_bytes()) {
+            warn!(job.id = %job.id, "cannot record Slurm's id for job {}: {err}", job.id);
+        }
+        Ok(Accepted {
+            remote_job_id: Some(remote),
+        })
+    }
+
+    async fn poll(&self, jobs: &[Job]) -> Result<Vec<Observation>, BackendError> {
+        self.retry_cancels().await;
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let output = self
+            .run(vec![
+                self.command("squeue"),
+                "--me".to_owned(),
+                "-h".to_owned(),
+                "-t".to_owned(),
+                "all".to_owned(),
+                "-O".to_owned(),
+                SQUEUE_FORMAT.to_owned(),
+            ])
+            .await?;
+        if !output.success {
+            return Err(BackendError::Unavailable(format!(
+                "squeue: {}",
+                output.complaint()
+            )));
+        }
+        let mut known: HashMap<String, SlurmJob> = state::parse_squeue(&output.stdout)
+            .into_iter()
+            .map(|j| (j.id.clone(), j))
+            .collect();
+        let unknown: Vec<String> = jobs
+            .iter()
+            .filter_map(|j| j.remote_job_id.clone())
+            .filter(|id| !known.contains_key(id))
+            .collect();
+        if !unknown.is_empty() {
+            match self.sacct(&unknown, None).await {
+                Ok(found) => known.extend(found.into_iter().map(|j| (j.id.clone(), j))),
+                Err(err) => warn!("sacct: {err}"),
+            }
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut observations = Vec::new();
+        for job in jobs {
+            let Some(remote) = &job.remote_job_id else {
+                continue;
+            };
+            let Some(slurm) = known.get(remote) else {
+                let mut missing = self.missing.lock().map_err(|_| {
+                    BackendError::Unavailable("slurm backend state poisoned".to_owned())
+                })?;
+                if missing.insert(job.id) {
+                    continue;
+                }
+                missing.remove(&job.id);
+                observations.push(Observation {
+                    job_id: job.id,
+                    update: Update::Failed {
+                        started_at: job.started_at,
+                        finished_at: now,
+                        error: horizon_core::JobError::new(
+                            horizon_core::error_codes::AGENT_LOST,
+                            format!(
+                                "Slurm has no record of job {remote} (neither squeue nor sacct)"
+                            ),
+                        ),
+                    },
+                });
+                continue;
+            };
+            let noted = self.noted(&job.id);
+            let (updates, now_noted) = state::decide(job.status, noted, slurm, now);
+            let ended = updates
+                .iter()
+                .any(|u| matches!(u, Update::Succeeded { .. } | Update::Failed { .. }));
+            if ended {
+                self.forget(&job.id);
+            } else if now_noted != noted {
+                self.set_noted(&job.id, now_noted);
+            }
+            observations.extend(updates.into_iter().map(|update| Observation {
+                job_id: job.id,
+                update,
+            }));
+        }
+        Ok(observations)
+    }
+
+    async fn logs(
+        &self,
+        job: &Job,
+        stream: LogStream,
+        range: LogRange,
+    ) -> Result<LogChunk, BackendError> {
+        let name = match stream {
+            LogStream::Stdout => "stdout.log",
+            LogStream::Stderr => "stderr.log",
+        };
+        let path = format!("{}/{name}", self.job_dir(&job.id));
+        if let Shell::Local = self.config.shell {
+            return crate::read_log(PathBuf::from(path), range).await;
+        }
+        // the size on the first line, then the bytes
+        let (skip, max) = match range {
+            LogRange::Tail(n) => (None, n),
+            LogRange::From { offset, max } => (Some(offset), max),
+        };
+        let script = r#"f=$1; s=$(wc -c < "$f" 2>/dev/null) || { echo 0; exit 0; }; echo $s
+if [ -n "$2" ]; then tail -c +$(($2 + 1)) "$f" | head -c "$3"; else tail -c "$3" "$f"; fi"#;
+        let argv = vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            script.to_owned(),
+            "sh".to_owned(),
+            path,
+            skip.map(|s| s.to_string()).unwrap_or_default(),
+            max.to_string(),
+        ];
+        let output = self.run(argv).await?;
+        let (size, bytes) = output.stdout.split_once('\n').unwrap_or(("0", ""));
+        let size: u64 = size.trim().parse().unwrap_or(0);
+        let bytes = bytes.as_bytes().to_vec();
+        let start = match range {
+            LogRange::Tail(_) => size.saturating_sub(bytes.len() as u64),
+            LogRange::From { offset, .. } => offset.min(size),
+        };
+        Ok(LogChunk { start, bytes, size })
+    }
+
+    async fn cancel(&self, job: &Job) -> Result<(), BackendError> {
+        let target = match &job.remote_job_id {
+            Some(remote) => remote.clone(),
+            None => {
+                if !self.marker(&job.id, SUBMITTED).exists() {
+                    return Ok(()); // never handed to Slurm
+                }
+                match self.find_by_name(&job.id).await? {
+                    Some(remote) => remote,
+                    None => {
+                        self.forget(&job.id);
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        match self.scancel(&target).await {
+            Ok(()) => {
+                self.forget(&job.id);
+                Ok(())
+            }
+            Err(err) => {
+                if let Ok(mut cancels) = self.cancels.lock() {
+                    cancels.insert(target);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Jobs this server handed to Slurm (an older marker) that are no longer
+    /// active in Horizon: cancelled just before a crash. Markers written by
+    /// this process are left alone (a job submitted since the active list
+    /// was read).
+    async fn stop_strays(&self, active: &[Uuid]) -> Result<usize, BackendError> {
+        let active: HashSet<Uuid> = active.iter().copied().collect();
+        let mut stopped = 0;
+        for entry in std::fs::read_dir(&self.config.state_dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name
+                .strip_suffix(".submitted")
+                .and_then(|s| Uuid::parse_str(s).ok())
+            else {
+                continue;
+            };
+            let older = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < self.born);
+            if active.contains(&id) || !older {
+                continue;
+            }
+            let remote = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let remote = remote.trim();
+            let target = if remote.is_empty() {
+                self.find_by_name(&id).await?
+            } else {
+                Some(remote.to_owned())
+            };
+            if let Some(target) = target {
+                self.scancel(&target).await?;
+                warn!(job.id = %id, "job {id} has ended but Slurm job {target} was still there: cancelled it");
+                stopped += 1;
+            }
+            self.forget(&id);
+        }
+        Ok(stopped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_become_sbatch_options() {
+        let r = Resources {
+            nodes: Some(2),
+            cores_per_node: Some(4),
+            memory_mb: Some(1024),
+            gpus: Some(1),
+            walltime_minutes: Some(30),
+        };
+        assert_eq!(
+            resource_args(&r),
+            [
+                "--nodes=2",
+                "--ntasks-per-node=1",
+                "--cpus-per-task=4",
+                "--mem=1024M",
+                "--gpus=1",
+                "--time=30"
+            ]
+        );
+        assert!(resource_args(&Resources::default()).is_empty());
+    }
+}

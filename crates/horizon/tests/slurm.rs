@@ -1,0 +1,528 @@
+//! The Slurm backend against a real Slurm (`scripts/slurm.sh up` starts a
+//! single-node one; `scripts/test.sh` does it for you). End to end over
+//! HTTP: the server runs sbatch, squeue, sacct and scancel for real.
+//!
+//! Set `HORIZON_TEST_SKIP_SLURM=1` to skip these on a machine without Slurm;
+//! without it a missing Slurm fails the tests rather than passing them.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Server, ServerOptions, assert_lifecycle, payload, repo_root};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn skip() -> bool {
+    if std::env::var_os("HORIZON_TEST_SKIP_SLURM").is_some() {
+        eprintln!("HORIZON_TEST_SKIP_SLURM is set: skipping a Slurm test");
+        return true;
+    }
+    let ok = Command::new("sinfo")
+        .arg("-h")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "no Slurm here: start one with `scripts/slurm.sh up` (or set HORIZON_TEST_SKIP_SLURM=1)"
+    );
+    false
+}
+
+/// Agents that run the test agent through Slurm, beside the local ones.
+fn slurm_toml(runs: &str) -> String {
+    let agent = repo_root().join("crates/horizon/tests/agents/testagent.py");
+    let agent = agent.display();
+    let mut toml = String::new();
+    for (name, mode, extra) in [
+        ("s-ok", "ok", ""),
+        ("s-fail", "fail", ""),
+        ("s-sleep", "sleep", ""),
+        ("s-parked", "ok", "partition = \"parked\"\n"),
+        ("s-nowhere", "ok", "partition = \"no-such-partition\"\n"),
+        (
+            "s-limited",
+            "ok",
+            "default_resources = { walltime_minutes = 5, memory_mb = 100 }\nmax_resources = { walltime_minutes = 60, nodes = 1 }\n",
+        ),
+    ] {
+        toml.push_str(&format!(
+            "\n[agents.{name}]\nbackend = \"slurm\"\nprogram = \"/usr/bin/python3\"\nargs = [\"{agent}\", \"{mode}\"]\nenv = {{ HORIZON_TEST_RUNS_DIR = \"{runs}\" }}\n{extra}"
+        ));
+    }
+    toml.push_str("\n[slurm]\npoll_interval_ms = 200\ncommand_timeout_ms = 20000\n");
+    toml
+}
+
+async fn slurm_server(env: Vec<(String, String)>) -> Server {
+    Server::start_with(ServerOptions {
+        env,
+        extra_toml: slurm_toml("{runs}"),
+        ..ServerOptions::default()
+    })
+    .await
+}
+
+/// What Slurm itself says of a job (`squeue -t all`), e.g. "CANCELLED".
+fn slurm_state(remote: &str) -> String {
+    let out = Command::new("squeue")
+        .args(["-h", "-t", "all", "-j", remote, "-O", "State:|"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_end_matches('|')
+        .to_owned()
+}
+
+fn slurm_field(remote: &str, field: &str) -> String {
+    let out = Command::new("squeue")
+        .args(["-h", "-t", "all", "-j", remote, "-O", &format!("{field}:|")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_end_matches('|')
+        .to_owned()
+}
+
+/// Slurm jobs named after a Horizon job.
+fn slurm_ids_named(name: &str) -> Vec<String> {
+    let out = Command::new("squeue")
+        .args(["-h", "-t", "all", "--name", name, "-O", "JobID:|"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().trim_end_matches('|').to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+fn scontrol(args: &[&str]) {
+    let out = Command::new("scontrol").args(args).output().unwrap();
+    assert!(out.status.success(), "scontrol {args:?}: {out:?}");
+}
+
+async fn wait_until<F: Fn() -> bool>(what: &str, timeout: Duration, check: F) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn types(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_job_runs_to_completion_on_slurm_with_the_same_events_as_local() {
+    if skip() {
+        return;
+    }
+    let server = slurm_server(vec![]).await;
+    let alice = server.user("alice");
+    let on_slurm = alice.submit("s-ok", json!({"seconds": 0.2})).await;
+    let on_local = alice.submit("ok", json!({"seconds": 0.2})).await;
+    let id = on_slurm["id"].as_str().unwrap();
+    assert_eq!(on_slurm["backend"], "slurm");
+    let done = alice.wait_for(id, None, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let remote = done["remote_job_id"].as_str().unwrap().to_owned();
+    assert!(remote.parse::<u64>().is_ok(), "remote id {remote:?}");
+    assert_eq!(slurm_state(&remote), "COMPLETED");
+    assert_eq!(
+        slurm_ids_named(id),
+        vec![remote.clone()],
+        "job name = Horizon id"
+    );
+    assert_eq!(server.runs_of(id), 1);
+
+    let events = alice.events(id).await;
+    assert_lifecycle(
+        id,
+        &events,
+        &[
+            "job.submitted",
+            "job.queued",
+            "job.running",
+            "job.completed",
+        ],
+    );
+    assert_eq!(payload(&events, "job.queued")["remote_job_id"], remote);
+    assert_eq!(payload(&events, "job.queued")["backend"], "slurm");
+    assert_eq!(payload(&events, "job.completed")["exit_code"], 0);
+
+    // the same agent on the local backend: the same event types and payload shapes
+    let local_id = on_local["id"].as_str().unwrap();
+    alice
+        .wait_for(local_id, Some("COMPLETED"), Duration::from_secs(30))
+        .await;
+    let local_events = alice.events(local_id).await;
+    let lifecycle = |events: &[Value]| -> Vec<(String, Vec<String>)> {
+        events
+            .iter()
+            .filter(|e| e["event_type"] != "job.metrics_recorded")
+            .map(|e| {
+                let mut keys: Vec<String> =
+                    e["payload"].as_object().unwrap().keys().cloned().collect();
+                keys.sort();
+                (e["event_type"].as_str().unwrap().to_owned(), keys)
+            })
+            .collect()
+    };
+    assert_eq!(lifecycle(&events), lifecycle(&local_events));
+
+    // the program's output is there, through the API
+    let r = alice
+        .request(Method::GET, &format!("/v1/jobs/{id}/logs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("done after"), "stdout: {text:?}");
+}
+
+#[tokio::test]
+async fn a_failing_program_fails_with_its_exit_code_and_stderr_is_readable() {
+    if skip() {
+        return;
+    }
+    let server = slurm_server(vec![]).await;
+    let alice = server.user("alice");
+    let job = alice.submit("s-fail", json!({"exit_code": 3})).await;
+    let id = job["id"].as_str().unwrap();
+    let done = alice.wait_for(id, None, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "FAILED", "{done}");
+    assert_eq!(done["error"]["code"], "NONZERO_EXIT");
+    assert_eq!(done["error"]["exit_code"], 3);
+    let events = alice.events(id).await;
+    assert_lifecycle(
+        id,
+        &events,
+        &["job.submitted", "job.queued", "job.running", "job.failed"],
+    );
+    assert_eq!(payload(&events, "job.failed")["error_code"], "NONZERO_EXIT");
+    let r = alice
+        .request(
+            Method::GET,
+            &format!("/v1/jobs/{id}/logs?stream=stderr&tail=1"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "something went wrong in the calibration\n"
+    );
+}
+
+#[tokio::test]
+async fn cancel_while_pending_and_while_running_is_confirmed_by_slurm() {
+    if skip() {
+        return;
+    }
+    let server = slurm_server(vec![]).await;
+    let alice = server.user("alice");
+    // pending: its partition is down, so it waits
+    let pending = alice.submit("s-parked", json!({})).await;
+    let pending_id = pending["id"].as_str().unwrap();
+    let queued = alice
+        .wait_for(pending_id, Some("QUEUED"), Duration::from_secs(30))
+        .await;
+    let pending_remote = queued["remote_job_id"].as_str().unwrap().to_owned();
+    assert_eq!(slurm_state(&pending_remote), "PENDING");
+    // running
+    let running = alice.submit("s-sleep", json!({"seconds": 120})).await;
+    let running_id = running["id"].as_str().unwrap();
+    let job = alice
+        .wait_for(running_id, Some("RUNNING"), Duration::from_secs(30))
+        .await;
+    let running_remote = job["remote_job_id"].as_str().unwrap().to_owned();
+    assert_eq!(slurm_state(&running_remote), "RUNNING");
+
+    for (id, remote) in [(pending_id, &pending_remote), (running_id, &running_remote)] {
+        let r = alice.cancel(id, "not needed").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let job: Value = r.json().await.unwrap();
+        assert_eq!(job["status"], "CANCELLED");
+        wait_until("Slurm to report CANCELLED", Duration::from_secs(30), || {
+            slurm_state(remote) == "CANCELLED"
+        })
+        .await;
+    }
+    // nothing follows the cancellation, even after Slurm's own report
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for id in [pending_id, running_id] {
+        let events = alice.events(id).await;
+        assert_eq!(types(&events).last().unwrap(), "job.cancelled", "{id}");
+        assert_eq!(alice.job(id).await["status"], "CANCELLED");
+    }
+}
+
+#[tokio::test]
+async fn held_released_and_cancelled_outside_horizon() {
+    if skip() {
+        return;
+    }
+    let server = slurm_server(vec![]).await;
+    let alice = server.user("alice");
+    let job = alice.submit("s-parked", json!({"seconds": 0.1})).await;
+    let id = job["id"].as_str().unwrap();
+    let queued = alice
+        .wait_for(id, Some("QUEUED"), Duration::from_secs(30))
+        .await;
+    let remote = queued["remote_job_id"].as_str().unwrap().to_owned();
+    scontrol(&["hold", &remote]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = alice.events(id).await;
+        if types(&events).contains(&"job.status_changed".to_owned()) {
+            let changed = payload(&events, "job.status_changed");
+            assert!(
+                changed["reason"].as_str().unwrap().starts_with("held"),
+                "{changed}"
+            );
+            assert_eq!(changed["previous_status"], "QUEUED");
+            assert_eq!(changed["current_status"], "QUEUED");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no status_changed for the hold");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // released into a partition that runs it
+    scontrol(&["update", &format!("jobid={remote}"), "partition=debug"]);
+    scontrol(&["release", &remote]);
+    let done = alice.wait_for(id, None, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let events = alice.events(id).await;
+    let seen = types(&events);
+    // held, then released (unless Slurm started it before the next poll)
+    let reasons: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event_type"] == "job.status_changed")
+        .map(|e| e["payload"]["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.len() == 1 || (reasons.len() == 2 && reasons[1] == "released"),
+        "{reasons:?}"
+    );
+    assert_eq!(seen.len(), 4 + reasons.len(), "{seen:?}");
+    assert_eq!(
+        seen[..3],
+        ["job.submitted", "job.queued", "job.status_changed"]
+    );
+    assert_eq!(seen[seen.len() - 2..], ["job.running", "job.completed"]);
+    assert_lifecycle(
+        id,
+        &events,
+        &seen.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
+    // someone scancels a running job behind Horizon's back
+    let job = alice.submit("s-sleep", json!({"seconds": 120})).await;
+    let id = job["id"].as_str().unwrap();
+    let running = alice
+        .wait_for(id, Some("RUNNING"), Duration::from_secs(30))
+        .await;
+    let remote = running["remote_job_id"].as_str().unwrap();
+    let out = Command::new("scancel").arg(remote).output().unwrap();
+    assert!(out.status.success());
+    let done = alice.wait_for(id, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "FAILED");
+    assert_eq!(done["error"]["code"], "CANCELLED_EXTERNALLY", "{done}");
+}
+
+#[tokio::test]
+async fn slurm_refusals_and_resource_limits() {
+    if skip() {
+        return;
+    }
+    let server = slurm_server(vec![]).await;
+    let alice = server.user("alice");
+    // a partition Slurm does not have: refused by sbatch, for good
+    let job = alice.submit("s-nowhere", json!({})).await;
+    let id = job["id"].as_str().unwrap();
+    let done = alice.wait_for(id, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "FAILED");
+    assert_eq!(done["error"]["code"], "SCHEDULER_REJECTED", "{done}");
+    assert!(
+        done["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid partition"),
+        "{done}"
+    );
+
+    // over the agent's maximum: 422 naming the limit, and no job
+    let before = alice
+        .request(Method::GET, "/v1/jobs")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["jobs"]
+        .as_array()
+        .unwrap()
+        .len();
+    let r = alice
+        .request(Method::POST, "/v1/jobs")
+        .json(
+            &json!({"agent": "s-limited", "dataset_id": "d", "parameters": {},
+                      "resources": {"walltime_minutes": 61}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = r.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("walltime_minutes = 61 is over this agent's maximum of 60"),
+        "{problem}"
+    );
+    let after = alice
+        .request(Method::GET, "/v1/jobs")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["jobs"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after);
+
+    // within limits: defaults filled in and handed to Slurm as its options
+    let r = alice
+        .request(Method::POST, "/v1/jobs")
+        .json(
+            &json!({"agent": "s-limited", "dataset_id": "d", "parameters": {"seconds": 0.1},
+                      "resources": {"walltime_minutes": 7, "cores_per_node": 2}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let job: Value = r.json().await.unwrap();
+    assert_eq!(
+        job["resources"],
+        json!({"walltime_minutes": 7, "cores_per_node": 2, "memory_mb": 100})
+    );
+    let id = job["id"].as_str().unwrap();
+    let done = alice.wait_for(id, None, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let remote = done["remote_job_id"].as_str().unwrap();
+    assert_eq!(slurm_field(remote, "TimeLimit"), "7:00");
+    assert_eq!(slurm_field(remote, "MinMemory"), "100M");
+    assert_eq!(slurm_field(remote, "cpus-per-task"), "2");
+}
+
+#[tokio::test]
+async fn a_crash_right_after_sbatch_does_not_submit_twice() {
+    if skip() {
+        return;
+    }
+    let mut server = slurm_server(vec![(
+        "HORIZON_TEST_CRASH_AFTER_SBATCH".to_owned(),
+        "1".to_owned(),
+    )])
+    .await;
+    let alice = server.user("alice");
+    let job = alice.submit("s-ok", json!({"seconds": 0.2})).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    // the server aborts once sbatch has answered
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server
+        .http
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .is_ok()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not crash after sbatch"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        slurm_ids_named(&id).len(),
+        1,
+        "sbatch ran once before the crash"
+    );
+    server.kill9();
+    server.remove_env("HORIZON_TEST_CRASH_AFTER_SBATCH");
+    server.start_again().await;
+    let alice = server.user("alice");
+    let done = alice.wait_for(&id, None, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let ids = slurm_ids_named(&id);
+    assert_eq!(ids.len(), 1, "submitted twice: {ids:?}");
+    assert_eq!(done["remote_job_id"], ids[0]);
+    assert_eq!(server.runs_of(&id), 1);
+    assert_lifecycle(
+        &id,
+        &alice.events(&id).await,
+        &[
+            "job.submitted",
+            "job.queued",
+            "job.running",
+            "job.completed",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_job_past_its_wall_time_fails_with_scheduler_timeout() {
+    if skip() {
+        return;
+    }
+    let server = slurm_server(vec![]).await;
+    let alice = server.user("alice");
+    let r = alice
+        .request(Method::POST, "/v1/jobs")
+        .json(
+            &json!({"agent": "s-sleep", "dataset_id": "d", "parameters": {"seconds": 600},
+                      "resources": {"walltime_minutes": 1}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Slurm enforces a one-minute limit some 60-100 s after the start
+    let done = alice.wait_for(&id, None, Duration::from_secs(240)).await;
+    assert_eq!(done["status"], "FAILED", "{done}");
+    assert_eq!(done["error"]["code"], "SCHEDULER_TIMEOUT", "{done}");
+    assert_eq!(
+        slurm_state(done["remote_job_id"].as_str().unwrap()),
+        "TIMEOUT"
+    );
+    let events = alice.events(&id).await;
+    assert_lifecycle(
+        &id,
+        &events,
+        &["job.submitted", "job.queued", "job.running", "job.failed"],
+    );
+    assert_eq!(
+        payload(&events, "job.failed")["error_code"],
+        "SCHEDULER_TIMEOUT"
+    );
+}
