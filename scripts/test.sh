@@ -16,7 +16,9 @@ if [ -z "${HORIZON_TEST_KAFKA_BROKERS:-}" ]; then
 fi
 # a real single-node Slurm for the Slurm backend's tests (needs root; set
 # HORIZON_TEST_SKIP_SLURM=1 to skip those tests where Slurm cannot run)
+# (and OpenSSH's sshd, which the SSH-mode tests start on a loopback port)
 if [ -z "${HORIZON_TEST_SKIP_SLURM:-}" ]; then
   ./scripts/slurm.sh up >/dev/null
+  ./scripts/sshd-install.sh
 fi
 cargo test --workspace "$@"

@@ -526,3 +526,221 @@ async fn a_job_past_its_wall_time_fails_with_scheduler_timeout() {
         "SCHEDULER_TIMEOUT"
     );
 }
+
+/// A real OpenSSH server on a loopback port, in front of the same Slurm,
+/// that lets in only the key it made (`scripts/sshd-install.sh` installs it).
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Sshd {
+    fn start() -> Sshd {
+        let sshd = std::path::Path::new("/usr/sbin/sshd");
+        assert!(
+            sshd.exists(),
+            "no sshd here: run scripts/sshd-install.sh (scripts/test.sh does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let keygen = |name: &str| {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.path().join(name))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        keygen("host_key");
+        keygen("client_key");
+        std::fs::copy(
+            dir.path().join("client_key.pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .unwrap();
+        let port = common::free_port();
+        let host_pub = std::fs::read_to_string(dir.path().join("host_key.pub")).unwrap();
+        let host_pub: Vec<&str> = host_pub.split_whitespace().take(2).collect();
+        std::fs::write(
+            dir.path().join("known_hosts"),
+            format!("[127.0.0.1]:{port} {}\n", host_pub.join(" ")),
+        )
+        .unwrap();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\n\
+             UsePAM no\nLogLevel VERBOSE\nMaxSessions 50\nMaxStartups 50\n",
+            d = dir.path().display()
+        );
+        std::fs::write(dir.path().join("sshd_config"), config).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let log = std::fs::File::create(dir.path().join("sshd.log")).unwrap();
+        let child = Command::new(sshd)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(dir.path().join("sshd_config"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Sshd { dir, port, child }
+    }
+
+    /// `[slurm]` for reaching the cluster through this sshd.
+    fn slurm_toml(&self, jobs_dir: &std::path::Path) -> String {
+        format!(
+            "jobs_dir = \"{jobs}\"\n[slurm.ssh]\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"root\"\n\
+             identity_file = \"{d}/client_key\"\nknown_hosts = \"{d}/known_hosts\"\n",
+            jobs = jobs_dir.display(),
+            port = self.port,
+            d = self.dir.path().display()
+        )
+    }
+
+    /// How many times a client logged in.
+    fn logins(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("sshd.log"))
+            .unwrap_or_default()
+            .matches("Accepted publickey")
+            .count()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn ssh_server(sshd: &Sshd, jobs_dir: &std::path::Path, env: Vec<(String, String)>) -> Server {
+    // the Slurm agents; [slurm] (last in that text) gains jobs_dir and [slurm.ssh]
+    let toml = format!("{}{}", slurm_toml("{runs}"), sshd.slurm_toml(jobs_dir));
+    Server::start_with(ServerOptions {
+        env,
+        extra_toml: toml,
+        ..ServerOptions::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn over_ssh_jobs_complete_fail_cancel_and_log_through_one_connection() {
+    if skip() {
+        return;
+    }
+    let sshd = Sshd::start();
+    let jobs_dir = tempfile::tempdir().unwrap();
+    let server = ssh_server(&sshd, jobs_dir.path(), vec![]).await;
+    let alice = server.user("alice");
+    let ok = alice.submit("s-ok", json!({"seconds": 0.2})).await;
+    let fail = alice.submit("s-fail", json!({"exit_code": 4})).await;
+    let sleep = alice.submit("s-sleep", json!({"seconds": 120})).await;
+    let ok_id = ok["id"].as_str().unwrap();
+    let fail_id = fail["id"].as_str().unwrap();
+    let sleep_id = sleep["id"].as_str().unwrap();
+
+    let done = alice.wait_for(ok_id, None, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}\n{}", server.log());
+    assert_lifecycle(
+        ok_id,
+        &alice.events(ok_id).await,
+        &[
+            "job.submitted",
+            "job.queued",
+            "job.running",
+            "job.completed",
+        ],
+    );
+    // the job's files are where the cluster side keeps them
+    assert!(jobs_dir.path().join(ok_id).join("job.sh").exists());
+    assert!(jobs_dir.path().join(ok_id).join("params.json").exists());
+
+    let failed = alice.wait_for(fail_id, None, Duration::from_secs(60)).await;
+    assert_eq!(failed["error"]["code"], "NONZERO_EXIT");
+    assert_eq!(failed["error"]["exit_code"], 4);
+    // logs come back over SSH
+    let r = alice
+        .request(
+            Method::GET,
+            &format!("/v1/jobs/{fail_id}/logs?stream=stderr"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-log-size"], "40");
+    assert_eq!(
+        r.text().await.unwrap(),
+        "something went wrong in the calibration\n"
+    );
+    let r = alice
+        .request(Method::GET, &format!("/v1/jobs/{ok_id}/logs?offset=5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-log-start"], "5");
+    assert!(r.text().await.unwrap().starts_with("after "));
+
+    let running = alice
+        .wait_for(sleep_id, Some("RUNNING"), Duration::from_secs(30))
+        .await;
+    let remote = running["remote_job_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        alice.cancel(sleep_id, "enough").await.status(),
+        StatusCode::OK
+    );
+    wait_until("Slurm to report CANCELLED", Duration::from_secs(30), || {
+        slurm_state(&remote) == "CANCELLED"
+    })
+    .await;
+    // dozens of commands ran; one SSH login carried them all
+    assert_eq!(sshd.logins(), 1, "{}", server.log());
+}
+
+#[tokio::test]
+async fn over_ssh_a_crash_right_after_sbatch_does_not_submit_twice() {
+    if skip() {
+        return;
+    }
+    let sshd = Sshd::start();
+    let jobs_dir = tempfile::tempdir().unwrap();
+    let mut server = ssh_server(
+        &sshd,
+        jobs_dir.path(),
+        vec![("HORIZON_TEST_CRASH_AFTER_SBATCH".to_owned(), "1".to_owned())],
+    )
+    .await;
+    let alice = server.user("alice");
+    let job = alice.submit("s-ok", json!({"seconds": 0.2})).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server
+        .http
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .is_ok()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not crash after sbatch"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.kill9();
+    server.remove_env("HORIZON_TEST_CRASH_AFTER_SBATCH");
+    server.start_again().await;
+    let alice = server.user("alice");
+    let done = alice.wait_for(&id, None, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(slurm_ids_named(&id).len(), 1, "submitted twice");
+    assert_eq!(server.runs_of(&id), 1);
+}

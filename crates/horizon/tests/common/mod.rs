@@ -30,7 +30,7 @@ pub fn repo_root() -> PathBuf {
         .unwrap()
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
