@@ -1,0 +1,500 @@
+//! The `Backend` port's conformance suite: one set of cases that every
+//! implementation must pass, driven as the dispatcher and the watcher drive
+//! a backend, with the real thing behind it — processes on this machine for
+//! `local`, the real single-node Slurm for `slurm` (`scripts/slurm.sh up`;
+//! `HORIZON_TEST_SKIP_SLURM=1` skips it). The Tapis backend will join here.
+//!
+//! Cases: submission is idempotent; a job runs to completion once; a
+//! non-zero exit maps to NONZERO_EXIT with its code; cancel works in every
+//! status (SUBMITTED, QUEUED, RUNNING, ended) and stops the program; a new
+//! backend over the same state (a restart) re-finds a job instead of
+//! running it again; an unknown agent is a refusal, not a passing error.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::time::{Duration, Instant};
+
+use horizon_backend::local::{LocalAgent, LocalBackend, LocalConfig};
+use horizon_backend::slurm::{Shell, SlurmAgent, SlurmBackend, SlurmConfig};
+use horizon_backend::{Backend, Update};
+use horizon_core::{BackendKind, Command, Job, JobStatus, Resources, transition};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+fn test_agent() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../horizon/tests/agents/testagent.py")
+}
+
+/// One backend under test, with what the suite needs to look behind it.
+struct Harness {
+    kind: BackendKind,
+    dir: tempfile::TempDir,
+    make: fn(&Path) -> Box<dyn Backend>,
+    backend: Box<dyn Backend>,
+}
+
+impl Harness {
+    fn new(kind: BackendKind) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("runs")).unwrap();
+        let make: fn(&Path) -> Box<dyn Backend> = match kind {
+            BackendKind::Local => local,
+            BackendKind::Slurm => slurm,
+            BackendKind::Tapis => unreachable!("not yet"),
+        };
+        let backend = make(dir.path());
+        Harness {
+            kind,
+            dir,
+            make,
+            backend,
+        }
+    }
+
+    /// A new backend over the same directories: what a restarted server has.
+    fn restart(&mut self) {
+        self.backend = (self.make)(self.dir.path());
+    }
+
+    fn job(&self, agent: &str, parameters: Value) -> Job {
+        let now = OffsetDateTime::now_utc();
+        let parameters: Map<String, Value> = parameters.as_object().unwrap().clone();
+        Job {
+            id: Uuid::now_v7(),
+            user_id: "conformance".into(),
+            agent: agent.into(),
+            dataset_id: "ds-conformance".into(),
+            parameters,
+            backend: self.kind,
+            resources: Resources::default(),
+            status: JobStatus::Submitted,
+            remote_job_id: None,
+            correlation_id: "c".into(),
+            error: None,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+            lifecycle_sequence: 1,
+            metrics_sequence: 0,
+        }
+    }
+
+    /// How many times the job's program started.
+    fn runs(&self, job: &Job) -> usize {
+        std::fs::read_to_string(self.dir.path().join("runs").join(job.id.to_string()))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// Submit as the dispatcher does: the job becomes QUEUED.
+    async fn submit(&self, job: &mut Job) {
+        let accepted = self.backend.submit(job).await.unwrap();
+        apply(
+            job,
+            Command::Queue {
+                remote_job_id: accepted.remote_job_id,
+                at: OffsetDateTime::now_utc(),
+            },
+        );
+    }
+
+    /// Poll as the watcher does, applying what the backend says, until the
+    /// job has ended or `until` holds; returns the updates seen.
+    async fn drive(&self, job: &mut Job, until: impl Fn(&Job) -> bool) -> Vec<Update> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut seen = Vec::new();
+        while !job.status.is_terminal() && !until(job) {
+            assert!(
+                Instant::now() < deadline,
+                "{:?}: job stuck in {} after {seen:?}",
+                self.kind,
+                job.status
+            );
+            for observation in self.backend.poll(std::slice::from_ref(job)).await.unwrap() {
+                assert_eq!(observation.job_id, job.id);
+                record(job, &observation.update);
+                seen.push(observation.update);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        seen
+    }
+
+    /// Whether nothing of the job runs any more, as the backend itself shows.
+    fn stopped(&self, job: &Job) -> bool {
+        match self.kind {
+            BackendKind::Local => {
+                let pid = std::fs::read_to_string(
+                    self.dir
+                        .path()
+                        .join("jobs")
+                        .join(job.id.to_string())
+                        .join("supervisor.pid"),
+                )
+                .unwrap_or_default();
+                match pid
+                    .split_whitespace()
+                    .next()
+                    .and_then(|p| p.parse::<i32>().ok())
+                {
+                    None => true,
+                    Some(pid) => {
+                        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                            .unwrap_or_default();
+                        stat.is_empty()
+                            || stat
+                                .rsplit(')')
+                                .next()
+                                .unwrap_or("")
+                                .trim_start()
+                                .starts_with('Z')
+                    }
+                }
+            }
+            BackendKind::Slurm => {
+                let Some(remote) = &job.remote_job_id else {
+                    return true;
+                };
+                let out = Process::new("squeue")
+                    .args(["-h", "-t", "all", "-j", remote, "-O", "State:|"])
+                    .output()
+                    .unwrap();
+                let state = String::from_utf8_lossy(&out.stdout);
+                !matches!(
+                    state.trim().trim_end_matches('|'),
+                    "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING" | "SUSPENDED"
+                )
+            }
+            BackendKind::Tapis => unreachable!(),
+        }
+    }
+}
+
+fn apply(job: &mut Job, command: Command) {
+    let decided = transition(job, command).unwrap();
+    *job = decided.apply_to(job);
+}
+
+fn record(job: &mut Job, update: &Update) {
+    match update.clone() {
+        Update::Running {
+            remote_job_id,
+            started_at,
+        } => apply(
+            job,
+            Command::Start {
+                remote_job_id: remote_job_id.or(job.remote_job_id.clone()),
+                at: started_at,
+            },
+        ),
+        Update::Succeeded {
+            started_at,
+            finished_at,
+            exit_code,
+        } => {
+            if job.status == JobStatus::Queued {
+                record(
+                    job,
+                    &Update::Running {
+                        remote_job_id: None,
+                        started_at,
+                    },
+                );
+            }
+            apply(
+                job,
+                Command::Complete {
+                    exit_code,
+                    at: finished_at,
+                },
+            );
+        }
+        Update::Failed {
+            started_at,
+            finished_at,
+            error,
+        } => {
+            if let (JobStatus::Queued, Some(at)) = (job.status, started_at) {
+                record(
+                    job,
+                    &Update::Running {
+                        remote_job_id: None,
+                        started_at: at,
+                    },
+                );
+            }
+            apply(
+                job,
+                Command::Fail {
+                    error,
+                    at: finished_at,
+                },
+            );
+        }
+        Update::Note { reason, at } => apply(job, Command::Note { reason, at }),
+        Update::Metrics(_) => {}
+    }
+}
+
+/// An agent of the suite: name, arguments, environment.
+type TestAgent = (&'static str, Vec<String>, Vec<(String, String)>);
+
+fn agents(dir: &Path) -> Vec<TestAgent> {
+    let agent = test_agent().display().to_string();
+    let env = vec![(
+        "HORIZON_TEST_RUNS_DIR".to_owned(),
+        dir.join("runs").display().to_string(),
+    )];
+    ["ok", "fail", "sleep"]
+        .into_iter()
+        .map(|mode| (mode, vec![agent.clone(), mode.to_owned()], env.clone()))
+        .collect()
+}
+
+fn local(dir: &Path) -> Box<dyn Backend> {
+    let agents: HashMap<String, LocalAgent> = agents(dir)
+        .into_iter()
+        .map(|(name, args, env)| {
+            (
+                name.to_owned(),
+                LocalAgent {
+                    program: "/usr/bin/python3".into(),
+                    args,
+                    env,
+                },
+            )
+        })
+        .collect();
+    Box::new(
+        LocalBackend::new(LocalConfig {
+            jobs_dir: dir.join("jobs"),
+            slots: 4,
+            metrics_interval: Duration::from_secs(60),
+            cancel_grace: Duration::from_secs(2),
+            supervisor: PathBuf::from(env!("CARGO_BIN_EXE_horizon-supervise")),
+            supervisor_args: Vec::new(),
+            agents,
+            run_as: None,
+        })
+        .unwrap(),
+    )
+}
+
+fn slurm(dir: &Path) -> Box<dyn Backend> {
+    let agents: HashMap<String, SlurmAgent> = agents(dir)
+        .into_iter()
+        .map(|(name, args, env)| {
+            (
+                name.to_owned(),
+                SlurmAgent {
+                    program: "/usr/bin/python3".into(),
+                    args,
+                    env,
+                    partition: None,
+                    account: None,
+                    qos: None,
+                },
+            )
+        })
+        .collect();
+    Box::new(
+        SlurmBackend::new(SlurmConfig {
+            shell: Shell::Local,
+            jobs_dir: dir.join("slurm").display().to_string(),
+            state_dir: dir.join("slurm-state"),
+            bin_dir: None,
+            command_timeout: Duration::from_secs(20),
+            agents,
+        })
+        .unwrap(),
+    )
+}
+
+fn skip(kind: BackendKind) -> bool {
+    if kind != BackendKind::Slurm {
+        return false;
+    }
+    if std::env::var_os("HORIZON_TEST_SKIP_SLURM").is_some() {
+        eprintln!("HORIZON_TEST_SKIP_SLURM is set: skipping the Slurm conformance cases");
+        return true;
+    }
+    let up = Process::new("sinfo")
+        .arg("-h")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        up,
+        "no Slurm here: `scripts/slurm.sh up` (or HORIZON_TEST_SKIP_SLURM=1)"
+    );
+    false
+}
+
+async fn submit_is_idempotent_and_a_job_runs_once(kind: BackendKind) {
+    let h = Harness::new(kind);
+    let mut job = h.job("ok", json!({"seconds": 0.1}));
+    let first = h.backend.submit(&job).await.unwrap();
+    let again = h.backend.submit(&job).await.unwrap();
+    assert_eq!(
+        first, again,
+        "{kind:?}: a second submit gave another answer"
+    );
+    apply(
+        &mut job,
+        Command::Queue {
+            remote_job_id: first.remote_job_id,
+            at: OffsetDateTime::now_utc(),
+        },
+    );
+    let seen = h.drive(&mut job, |_| false).await;
+    assert_eq!(job.status, JobStatus::Completed, "{kind:?}: {seen:?}");
+    assert!(
+        seen.iter()
+            .any(|u| matches!(u, Update::Succeeded { exit_code: 0, .. })),
+        "{seen:?}"
+    );
+    assert_eq!(
+        h.runs(&job),
+        1,
+        "{kind:?}: the program ran {} times",
+        h.runs(&job)
+    );
+    assert!(job.remote_job_id.is_some(), "{kind:?}: no remote id");
+    // the output is there
+    let out = h
+        .backend
+        .logs(
+            &job,
+            horizon_backend::LogStream::Stdout,
+            horizon_backend::LogRange::Tail(4096),
+        )
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.bytes).contains("done after"),
+        "{out:?}"
+    );
+    // polling an ended job's last state again reports nothing new for it
+    // that would move it (the watcher drops stale observations anyway)
+}
+
+async fn a_nonzero_exit_is_nonzero_exit_with_its_code(kind: BackendKind) {
+    let h = Harness::new(kind);
+    let mut job = h.job("fail", json!({"exit_code": 3}));
+    h.submit(&mut job).await;
+    h.drive(&mut job, |_| false).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    let error = job.error.clone().unwrap();
+    assert_eq!(error.code, "NONZERO_EXIT", "{kind:?}: {error:?}");
+    assert_eq!(error.exit_code, Some(3));
+    assert!(job.started_at.is_some());
+}
+
+async fn cancel_works_in_every_status(kind: BackendKind) {
+    let h = Harness::new(kind);
+    // SUBMITTED: never handed over
+    let submitted = h.job("sleep", json!({"seconds": 120}));
+    h.backend.cancel(&submitted).await.unwrap();
+    assert_eq!(h.runs(&submitted), 0);
+
+    // RUNNING: the program is stopped
+    let mut running = h.job("sleep", json!({"seconds": 120}));
+    h.submit(&mut running).await;
+    h.drive(&mut running, |j| j.status == JobStatus::Running)
+        .await;
+    assert_eq!(running.status, JobStatus::Running);
+    h.backend.cancel(&running).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !h.stopped(&running) {
+        assert!(
+            Instant::now() < deadline,
+            "{kind:?}: a cancelled job still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // QUEUED, then cancelled before the backend ran it: it never runs
+    let mut queued = h.job("sleep", json!({"seconds": 120}));
+    h.submit(&mut queued).await;
+    h.backend.cancel(&queued).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // the cancelled job is no longer active: polls leave it out, and the
+    // backend starts nothing for it
+    let _ = h.backend.poll(&[]).await.unwrap();
+    assert!(
+        h.stopped(&queued),
+        "{kind:?}: cancelled while queued, yet running"
+    );
+
+    // ended: cancelling is not an error
+    let mut done = h.job("ok", json!({"seconds": 0.05}));
+    h.submit(&mut done).await;
+    h.drive(&mut done, |_| false).await;
+    h.backend.cancel(&done).await.unwrap();
+}
+
+async fn a_restart_finds_the_job_again_instead_of_running_it_twice(kind: BackendKind) {
+    let mut h = Harness::new(kind);
+    let mut job = h.job("ok", json!({"seconds": 0.5}));
+    let accepted = h.backend.submit(&job).await.unwrap();
+    // the server dies before recording QUEUED; the next one submits again
+    h.restart();
+    let again = h.backend.submit(&job).await.unwrap();
+    assert_eq!(accepted, again, "{kind:?}");
+    apply(
+        &mut job,
+        Command::Queue {
+            remote_job_id: again.remote_job_id,
+            at: OffsetDateTime::now_utc(),
+        },
+    );
+    h.drive(&mut job, |j| j.status == JobStatus::Running).await;
+    // and dies again while it runs: the new one follows it to its end
+    h.restart();
+    h.drive(&mut job, |_| false).await;
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(h.runs(&job), 1, "{kind:?}");
+}
+
+async fn an_unknown_agent_is_refused_for_good(kind: BackendKind) {
+    let h = Harness::new(kind);
+    let job = h.job("no-such-agent", json!({}));
+    let err = h.backend.submit(&job).await.unwrap_err();
+    assert!(!err.is_retryable(), "{kind:?}: {err}");
+    assert!(err.rejection_code().is_some());
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod local_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(horizon_core::BackendKind::Local).await;
+                }
+            )*
+        }
+        mod slurm_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if super::skip(horizon_core::BackendKind::Slurm) {
+                        return;
+                    }
+                    super::$case(horizon_core::BackendKind::Slurm).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    submit_is_idempotent_and_a_job_runs_once,
+    a_nonzero_exit_is_nonzero_exit_with_its_code,
+    cancel_works_in_every_status,
+    a_restart_finds_the_job_again_instead_of_running_it_twice,
+    an_unknown_agent_is_refused_for_good,
+);
