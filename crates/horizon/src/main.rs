@@ -177,6 +177,12 @@ enum Command {
         uid: Option<u32>,
         #[arg(long, requires = "uid")]
         gid: Option<u32>,
+        /// Stop the program after this many seconds
+        #[arg(long)]
+        walltime_secs: Option<u64>,
+        /// Limit the program's address space to this many MB
+        #[arg(long)]
+        memory_mb: Option<u64>,
         #[arg(last = true, required = true)]
         program: Vec<OsString>,
     },
@@ -316,6 +322,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             job_id: _,
             uid,
             gid,
+            walltime_secs,
+            memory_mb,
             program,
         } => {
             let (program, args) = program.split_first().context("no program to supervise")?;
@@ -323,6 +331,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 program: program.clone(),
                 args: args.to_vec(),
                 run_as: uid.zip(gid),
+                walltime: walltime_secs.map(std::time::Duration::from_secs),
+                memory_bytes: memory_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
             };
             let record = horizon_backend::local::supervisor::supervise(&job_dir, &what).await?;
             Ok(match record.exit_code {

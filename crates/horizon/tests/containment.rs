@@ -309,3 +309,63 @@ async fn a_panicking_background_task_is_restarted_and_shown_on_readyz() {
         .await;
     assert_eq!(job["status"], "COMPLETED", "{job}");
 }
+
+/// Submit with resources, as JSON, and return the job.
+async fn submit_with(api: &common::Api, agent: &str, params: Value, resources: Value) -> Value {
+    let r = api
+        .request(reqwest::Method::POST, "/v1/jobs")
+        .json(&json!({"agent": agent, "dataset_id": "d", "parameters": params, "resources": resources}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_local_backend_enforces_memory_and_wall_time() {
+    let server = Server::start().await;
+    let alice = server.user("alice");
+    // over its memory: the allocation fails inside the program
+    let greedy = submit_with(&alice, "hog", json!({"mb": 200}), json!({"memory_mb": 64})).await;
+    // within it: runs normally
+    let modest = submit_with(&alice, "hog", json!({"mb": 8}), json!({"memory_mb": 256})).await;
+    // past its wall time: stopped, SCHEDULER_TIMEOUT
+    let slow = submit_with(
+        &alice,
+        "sleep",
+        json!({"seconds": 600}),
+        json!({"walltime_minutes": 1}),
+    )
+    .await;
+
+    let id = greedy["id"].as_str().unwrap();
+    let done = alice.wait_for(id, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "FAILED", "{done}");
+    assert_eq!(done["error"]["code"], "NONZERO_EXIT");
+    assert!(
+        done["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("MemoryError"),
+        "{done}"
+    );
+    let id = modest["id"].as_str().unwrap();
+    let done = alice.wait_for(id, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+
+    let id = slow["id"].as_str().unwrap();
+    let started = Instant::now();
+    let done = alice.wait_for(id, None, Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "FAILED", "{done}");
+    assert_eq!(done["error"]["code"], "SCHEDULER_TIMEOUT", "{done}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(40),
+        "stopped too early"
+    );
+    let pid: i32 = done["remote_job_id"].as_str().unwrap().parse().unwrap();
+    assert!(
+        !pid_alive(pid),
+        "the supervisor of a timed-out job still runs"
+    );
+}

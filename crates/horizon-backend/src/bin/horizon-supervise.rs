@@ -4,7 +4,8 @@
 //! time: one starts for every job, and the full `horizon` binary (HTTP,
 //! Kafka, SQL) costs several milliseconds of CPU just to exec.
 //!
-//! Usage: `horizon-supervise --job-dir DIR --job-id ID [--uid N --gid N] -- PROGRAM ARGS…`
+//! Usage: `horizon-supervise --job-dir DIR --job-id ID [--uid N --gid N]
+//! [--walltime-secs N] [--memory-mb N] -- PROGRAM ARGS…`
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use horizon_backend::local::supervisor::{Supervised, supervise};
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
-        "horizon-supervise: {problem}\nusage: horizon-supervise --job-dir DIR --job-id ID [--uid N --gid N] -- PROGRAM ARGS..."
+        "horizon-supervise: {problem}\nusage: horizon-supervise --job-dir DIR --job-id ID [--uid N --gid N] [--walltime-secs N] [--memory-mb N] -- PROGRAM ARGS..."
     );
     ExitCode::from(2)
 }
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
     let mut uid: Option<u32> = None;
     let mut gid: Option<u32> = None;
     let mut program: Vec<OsString> = Vec::new();
+    let mut limits = Supervised::default();
     while let Some(arg) = args.next() {
         match arg.to_str() {
             Some("--job-dir") => job_dir = args.next().map(PathBuf::from),
@@ -34,6 +36,14 @@ fn main() -> ExitCode {
             }
             Some("--uid") => uid = args.next().and_then(|v| v.to_str()?.parse().ok()),
             Some("--gid") => gid = args.next().and_then(|v| v.to_str()?.parse().ok()),
+            Some(flag @ ("--walltime-secs" | "--memory-mb")) => {
+                let value = args.next();
+                match limits.take_limit(flag, value.as_ref().and_then(|v| v.to_str())) {
+                    Some(Ok(())) => {}
+                    Some(Err(problem)) => return usage(&problem),
+                    None => return usage(&format!("unexpected argument {flag}")),
+                }
+            }
             Some("--") => {
                 program.extend(args.by_ref());
             }
@@ -53,6 +63,7 @@ fn main() -> ExitCode {
         program: program.clone(),
         args: rest.to_vec(),
         run_as: uid.zip(gid),
+        ..limits
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

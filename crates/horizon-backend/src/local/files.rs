@@ -60,6 +60,9 @@ pub struct ExitRecord {
     pub signal: Option<i32>,
     /// Set when the program could not be started at all.
     pub launch_error: Option<String>,
+    /// The supervisor stopped the program at its wall time.
+    #[serde(default)]
+    pub timed_out: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

@@ -274,6 +274,14 @@ impl Inner {
                 .arg("--gid")
                 .arg(gid.to_string());
         }
+        if let Some(minutes) = job.resources.walltime_minutes {
+            command
+                .arg("--walltime-secs")
+                .arg((u64::from(minutes) * 60).to_string());
+        }
+        if let Some(mb) = job.resources.memory_mb {
+            command.arg("--memory-mb").arg(mb.to_string());
+        }
         command
             .arg("--")
             .arg(&agent.program)
@@ -375,6 +383,19 @@ impl Inner {
                 started_at: None,
                 finished_at,
                 error: JobError::new(error_codes::LAUNCH_FAILED, launch_error),
+            };
+        }
+        if exit.timed_out {
+            return Update::Failed {
+                started_at,
+                finished_at,
+                error: JobError::new(
+                    error_codes::SCHEDULER_TIMEOUT,
+                    format!(
+                        "stopped at its wall time of {} minutes",
+                        job.resources.walltime_minutes.unwrap_or_default()
+                    ),
+                ),
             };
         }
         match (exit.exit_code, exit.signal) {

@@ -34,13 +34,42 @@ use super::procfs;
 /// How long leftovers of an ended program get between SIGTERM and SIGKILL.
 const STRAGGLER_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a program past its wall time gets between SIGTERM and SIGKILL.
+const WALLTIME_GRACE: Duration = Duration::from_secs(5);
+
 /// What the supervisor runs, and how.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Supervised {
     pub program: OsString,
     pub args: Vec<OsString>,
     /// Run the program as this user and group (needs the supervisor to be root).
     pub run_as: Option<(u32, u32)>,
+    /// Stop the program (SIGTERM, then SIGKILL) once it has run this long.
+    pub walltime: Option<Duration>,
+    /// Limit the program's address space to this many bytes (RLIMIT_AS):
+    /// an allocation past it fails inside the program.
+    pub memory_bytes: Option<u64>,
+}
+
+impl Supervised {
+    /// Read `--walltime-secs N` / `--memory-mb N` (shared by both supervisor
+    /// front ends); `None` when `flag` is not one of them.
+    pub fn take_limit(&mut self, flag: &str, value: Option<&str>) -> Option<Result<(), String>> {
+        let parse = |value: Option<&str>| {
+            value
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| format!("{flag} needs a whole number"))
+        };
+        match flag {
+            "--walltime-secs" => Some(parse(value).map(|n| {
+                self.walltime = Some(Duration::from_secs(n));
+            })),
+            "--memory-mb" => Some(parse(value).map(|n| {
+                self.memory_bytes = Some(n.saturating_mul(1024 * 1024));
+            })),
+            _ => None,
+        }
+    }
 }
 
 /// Run the program for the job whose directory is `job_dir`; returns the
@@ -78,6 +107,12 @@ pub async fn supervise(job_dir: &Path, what: &Supervised) -> io::Result<ExitReco
     if let Some((uid, gid)) = what.run_as {
         command.uid(uid).gid(gid);
     }
+    if let Some(bytes) = what.memory_bytes {
+        // inherited by the program; set here, after this process's own
+        // set-up, since only the program's allocations should meet it
+        nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_AS, bytes, bytes)
+            .map_err(io::Error::from)?;
+    }
     let spawned = command.spawn();
     let mut child = match spawned {
         Ok(child) => child,
@@ -86,6 +121,7 @@ pub async fn supervise(job_dir: &Path, what: &Supervised) -> io::Result<ExitReco
                 exit_code: None,
                 signal: None,
                 launch_error: Some(format!("cannot start {}: {err}", program.to_string_lossy())),
+                timed_out: false,
                 started_at,
                 finished_at: OffsetDateTime::now_utc(),
             };
@@ -102,17 +138,44 @@ pub async fn supervise(job_dir: &Path, what: &Supervised) -> io::Result<ExitReco
             },
         )?;
     }
-    let status = child.wait().await?;
+    let mut timed_out = false;
+    let status = match what.walltime {
+        None => child.wait().await?,
+        Some(walltime) => tokio::select! {
+            status = child.wait() => status?,
+            () = tokio::time::sleep(walltime) => {
+                timed_out = true;
+                stop_past_walltime(me, &mut child).await?
+            }
+        },
+    };
     let record = ExitRecord {
         exit_code: status.code(),
         signal: status.signal(),
         launch_error: None,
+        timed_out,
         started_at,
         finished_at: OffsetDateTime::now_utc(),
     };
     files::write_json_durable(&job_dir.join(files::EXIT), &record)?;
     stop_stragglers(me).await;
     Ok(record)
+}
+
+/// The program ran past its wall time: SIGTERM to the group (this process
+/// ignores it), SIGKILL to what is left after a grace.
+async fn stop_past_walltime(
+    me: i32,
+    child: &mut tokio::process::Child,
+) -> io::Result<std::process::ExitStatus> {
+    let _ = nix::sys::signal::killpg(Pid::from_raw(me), Signal::SIGTERM);
+    match tokio::time::timeout(WALLTIME_GRACE, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            let _ = child.start_kill();
+            child.wait().await
+        }
+    }
 }
 
 /// Stop what the program left running in the job's process group (this

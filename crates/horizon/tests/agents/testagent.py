@@ -7,6 +7,7 @@ sleep  sleep params.seconds (default 60), ignoring nothing
 echo   copy what it was given (argv, env, parameters file) to echo.json and exit 0
 peek   print what it can see (cwd, environment, uid, whether argv[2] opens) as JSON
 orphan start `sleep 300` in the background, print its pid, exit 0 at once
+hog    allocate params.mb megabytes (a MemoryError under a memory limit)
 chatty print "line 1".."line N" (params.lines) to stdout, params.interval apart
 
 Every run appends a line to $HORIZON_TEST_RUNS_DIR/<job id>, so tests can
@@ -67,5 +68,8 @@ elif mode == "chatty":
         print(f"line {i}", flush=True)
         time.sleep(float(params.get("interval", 0.2)))
     print("chatty done", file=sys.stderr, flush=True)
+elif mode == "hog":
+    block = bytearray(int(params.get("mb", 100)) * 1024 * 1024)
+    print(f"allocated {len(block) // (1024 * 1024)} MB", flush=True)
 else:
     sys.exit(f"unknown mode {mode}")

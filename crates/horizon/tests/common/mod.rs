@@ -116,6 +116,12 @@ args = ["{agent}", "chatty"]
 env = {{ HORIZON_TEST_RUNS_DIR = "{runs}" }}
 max_resources = {{ walltime_minutes = 30 }}
 
+[agents.hog]
+backend = "local"
+program = "python3"
+args = ["{agent}", "hog"]
+env = {{ HORIZON_TEST_RUNS_DIR = "{runs}" }}
+
 [agents.echo]
 backend = "local"
 program = "python3"
