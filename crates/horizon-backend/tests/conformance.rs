@@ -308,6 +308,7 @@ fn slurm(dir: &Path) -> Box<dyn Backend> {
             state_dir: dir.join("slurm-state"),
             bin_dir: None,
             command_timeout: Duration::from_secs(20),
+            metrics_interval: Duration::from_secs(60),
             agents,
         })
         .unwrap(),

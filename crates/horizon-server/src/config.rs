@@ -103,6 +103,8 @@ pub struct SlurmSettings {
     pub poll_interval_ms: u64,
     /// The longest any one Slurm command may take.
     pub command_timeout_ms: u64,
+    /// How often a running job's CPU and memory are read (`sstat`).
+    pub metrics_interval_ms: u64,
     /// Run the commands on a login node over SSH (one shared connection).
     pub ssh: Option<SshSettings>,
 }
@@ -114,6 +116,7 @@ impl Default for SlurmSettings {
             bin_dir: None,
             poll_interval_ms: 2000,
             command_timeout_ms: 30_000,
+            metrics_interval_ms: 30_000,
             ssh: None,
         }
     }

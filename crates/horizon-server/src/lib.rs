@@ -215,6 +215,7 @@ fn build_slurm(
         state_dir,
         bin_dir: slurm.bin_dir.clone(),
         command_timeout: Duration::from_millis(slurm.command_timeout_ms.max(100)),
+        metrics_interval: Duration::from_millis(slurm.metrics_interval_ms.max(100)),
         agents,
     })?)
 }

@@ -53,7 +53,9 @@ fn slurm_toml(runs: &str) -> String {
             "\n[agents.{name}]\nbackend = \"slurm\"\nprogram = \"/usr/bin/python3\"\nargs = [\"{agent}\", \"{mode}\"]\nenv = {{ HORIZON_TEST_RUNS_DIR = \"{runs}\" }}\n{extra}"
         ));
     }
-    toml.push_str("\n[slurm]\npoll_interval_ms = 200\ncommand_timeout_ms = 20000\n");
+    toml.push_str(
+        "\n[slurm]\npoll_interval_ms = 200\ncommand_timeout_ms = 20000\nmetrics_interval_ms = 300\n",
+    );
     toml
 }
 
@@ -249,6 +251,24 @@ async fn cancel_while_pending_and_while_running_is_confirmed_by_slurm() {
         .await;
     let running_remote = job["remote_job_id"].as_str().unwrap().to_owned();
     assert_eq!(slurm_state(&running_remote), "RUNNING");
+    // while it runs, Slurm's accounting (sstat) gives its resource samples
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = alice.events(running_id).await;
+        let sample = events
+            .iter()
+            .find(|e| e["event_type"] == "job.metrics_recorded");
+        if let Some(sample) = sample {
+            assert_eq!(sample["status"], "RUNNING");
+            assert_eq!(sample["sequence"], 1);
+            let memory = sample["payload"]["memory_usage_mb"].as_f64().unwrap();
+            assert!(memory > 1.0, "a python process uses more than {memory} MB");
+            common::assert_valid_events(&events);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no metrics from sstat");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     for (id, remote) in [(pending_id, &pending_remote), (running_id, &running_remote)] {
         let r = alice.cancel(id, "not needed").await;

@@ -21,10 +21,10 @@ pub mod state;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
-use horizon_core::{BackendKind, Job, Resources};
+use horizon_core::{BackendKind, Job, JobStatus, Resources};
 use time::OffsetDateTime;
 use tracing::{debug, warn};
 use uuid::Uuid;
@@ -57,6 +57,8 @@ pub struct SlurmConfig {
     /// Where Slurm's commands are (empty: found on `PATH`).
     pub bin_dir: Option<String>,
     pub command_timeout: Duration,
+    /// How often a running job's CPU and memory are sampled (`sstat`).
+    pub metrics_interval: Duration,
     pub agents: HashMap<String, SlurmAgent>,
 }
 
@@ -71,6 +73,8 @@ pub struct SlurmBackend {
     missing: Mutex<HashSet<Uuid>>,
     /// Slurm ids whose `scancel` failed: tried again every poll.
     cancels: Mutex<HashSet<String>>,
+    /// The last resource sample of each running job: when, and its CPU seconds.
+    samples: Mutex<HashMap<Uuid, (Instant, f64)>>,
 }
 
 const SUBMITTED: &str = "submitted";
@@ -84,6 +88,7 @@ impl SlurmBackend {
             born: SystemTime::now(),
             missing: Mutex::new(HashSet::new()),
             cancels: Mutex::new(HashSet::new()),
+            samples: Mutex::new(HashMap::new()),
         })
     }
 
@@ -304,6 +309,96 @@ impl SlurmBackend {
         if let Ok(mut missing) = self.missing.lock() {
             missing.remove(id);
         }
+        if let Ok(mut samples) = self.samples.lock() {
+            samples.remove(id);
+        }
+    }
+
+    /// Sample the running jobs whose last sample is older than the interval:
+    /// one `sstat` for all of them. CPU % is CPU seconds over wall seconds
+    /// since the previous sample (since the start for the first one).
+    async fn sample(&self, running: &[&Job]) -> Vec<Observation> {
+        let now = Instant::now();
+        let due: Vec<&Job> = match self.samples.lock() {
+            Ok(samples) => running
+                .iter()
+                .filter(|j| {
+                    samples.get(&j.id).is_none_or(|(at, _)| {
+                        now.duration_since(*at) >= self.config.metrics_interval
+                    })
+                })
+                .copied()
+                .collect(),
+            Err(_) => return Vec::new(),
+        };
+        let steps: Vec<String> = due
+            .iter()
+            .filter_map(|j| j.remote_job_id.as_ref().map(|r| format!("{r}.batch")))
+            .collect();
+        if steps.is_empty() {
+            return Vec::new();
+        }
+        let output = match self
+            .run(vec![
+                self.command("sstat"),
+                "-n".to_owned(),
+                "-P".to_owned(),
+                "-o".to_owned(),
+                "JobID,AveCPU,MaxRSS".to_owned(),
+                "-j".to_owned(),
+                steps.join(","),
+            ])
+            .await
+        {
+            Ok(output) if output.success => output,
+            Ok(output) => {
+                debug!("sstat: {}", output.complaint());
+                return Vec::new();
+            }
+            Err(err) => {
+                debug!("sstat: {err}");
+                return Vec::new();
+            }
+        };
+        let by_remote: HashMap<&str, &Job> = due
+            .iter()
+            .filter_map(|j| j.remote_job_id.as_deref().map(|r| (r, *j)))
+            .collect();
+        let wall_now = OffsetDateTime::now_utc();
+        let Ok(mut samples) = self.samples.lock() else {
+            return Vec::new();
+        };
+        let mut observations = Vec::new();
+        for (remote, cpu_seconds, rss_mb) in state::parse_sstat(&output.stdout) {
+            let Some(job) = by_remote.get(remote.as_str()) else {
+                continue;
+            };
+            let (wall, cpu_before) = match samples.get(&job.id) {
+                Some((at, cpu)) => (now.duration_since(*at).as_secs_f64(), *cpu),
+                None => (
+                    job.started_at
+                        .map_or(0.0, |s| (wall_now - s).as_seconds_f64().max(0.0)),
+                    0.0,
+                ),
+            };
+            samples.insert(job.id, (now, cpu_seconds));
+            let cpu_percent = if wall > 0.0 {
+                ((cpu_seconds - cpu_before).max(0.0) / wall * 100.0 * 100.0).round() / 100.0
+            } else {
+                0.0
+            };
+            observations.push(Observation {
+                job_id: job.id,
+                update: Update::Metrics(horizon_core::MetricsSample {
+                    cpu_usage_percent: cpu_percent,
+                    memory_usage_mb: (rss_mb * 100.0).round() / 100.0,
+                    // Slurm counts I/O in bytes, not operations
+                    io_operations: 0,
+                    timestamp: wall_now,
+                }),
+            });
+        }
+        observations
     }
 
     async fn retry_cancels(&self) {
@@ -319,6 +414,10 @@ impl SlurmBackend {
             }
         }
     }
+}
+
+fn started(updates: &[Update]) -> bool {
+    updates.iter().any(|u| matches!(u, Update::Running { .. }))
 }
 
 /// A job's resources as sbatch options.
@@ -450,6 +549,7 @@ impl Backend for SlurmBackend {
         }
         let now = OffsetDateTime::now_utc();
         let mut observations = Vec::new();
+        let mut running = Vec::new();
         for job in jobs {
             let Some(remote) = &job.remote_job_id else {
                 continue;
@@ -487,11 +587,15 @@ impl Backend for SlurmBackend {
             } else if now_noted != noted {
                 self.set_noted(&job.id, now_noted);
             }
+            if !ended && (job.status == JobStatus::Running || started(&updates)) {
+                running.push(job);
+            }
             observations.extend(updates.into_iter().map(|update| Observation {
                 job_id: job.id,
                 update,
             }));
         }
+        observations.extend(self.sample(&running).await);
         Ok(observations)
     }
 

@@ -313,6 +313,51 @@ pub fn decide(
     }
 }
 
+/// Slurm's durations: `MM:SS(.mmm)`, `HH:MM:SS`, `D-HH:MM:SS`, in seconds.
+pub fn parse_duration(text: &str) -> Option<f64> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let (days, rest) = match text.split_once('-') {
+        Some((d, rest)) => (d.parse::<f64>().ok()?, rest),
+        None => (0.0, text),
+    };
+    let mut seconds = 0.0;
+    for part in rest.split(':') {
+        seconds = seconds * 60.0 + part.parse::<f64>().ok()?;
+    }
+    Some(days * 86_400.0 + seconds)
+}
+
+/// Slurm's sizes (`66100K`, `1.5M`, `2G`, `0`) in megabytes.
+pub fn parse_size_mb(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let (number, factor) = match text.chars().last()? {
+        'K' | 'k' => (&text[..text.len() - 1], 1.0 / 1024.0),
+        'M' | 'm' => (&text[..text.len() - 1], 1.0),
+        'G' | 'g' => (&text[..text.len() - 1], 1024.0),
+        'T' | 't' => (&text[..text.len() - 1], 1024.0 * 1024.0),
+        _ => (text, 1.0 / (1024.0 * 1024.0)), // bytes
+    };
+    number.parse::<f64>().ok().map(|n| n * factor)
+}
+
+/// One line of `sstat -n -P -o JobID,AveCPU,MaxRSS`: (Slurm id without
+/// the step, CPU seconds, resident MB).
+pub fn parse_sstat(output: &str) -> Vec<(String, f64, f64)> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('|').map(str::trim).collect();
+            let id = fields.first()?.split('.').next()?.to_owned();
+            let cpu = parse_duration(fields.get(1)?)?;
+            let rss = parse_size_mb(fields.get(2)?).unwrap_or(0.0);
+            Some((id, cpu, rss))
+        })
+        .collect()
+}
+
 /// Whether `sbatch`'s complaint is passing (the controller is busy or away)
 /// rather than a refusal of this job.
 pub fn is_transient_submit_error(text: &str) -> bool {
@@ -501,6 +546,21 @@ mod tests {
         assert!(u.is_empty());
         let (u, _) = decide(JobStatus::Running, n, &job("RUNNING", "None", "0"), NOW);
         assert_eq!(codes(&u), vec!["note running again after requeue"]);
+    }
+
+    #[test]
+    fn sstat_durations_and_sizes_parse() {
+        assert_eq!(parse_duration("00:02.500"), Some(2.5));
+        assert_eq!(parse_duration("01:00:03"), Some(3603.0));
+        assert_eq!(parse_duration("1-00:00:01"), Some(86_401.0));
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_size_mb("66100K").map(|m| m.round()), Some(65.0));
+        assert_eq!(parse_size_mb("2G"), Some(2048.0));
+        assert_eq!(parse_size_mb("1048576"), Some(1.0));
+        assert_eq!(
+            parse_sstat("41.batch|00:00:02|66100K|1690114|1693\n"),
+            vec![("41".to_owned(), 2.0, 66100.0 / 1024.0)]
+        );
     }
 
     #[test]
