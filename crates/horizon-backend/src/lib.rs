@@ -4,10 +4,11 @@
 //! the jobs it holds (`poll`, batched over all of them), and stop one
 //! (`cancel`). It never touches the store: the server's workers turn what it
 //! reports into transitions. `local` runs programs on this machine, `slurm`
-//! hands them to a Slurm cluster; Tapis will implement the same trait.
+//! hands them to a Slurm cluster, `tapis` to TACC's Tapis v3 Jobs API.
 
 pub mod local;
 pub mod slurm;
+pub mod tapis;
 
 use async_trait::async_trait;
 use horizon_core::{BackendKind, Job, JobError, MetricsSample, Resources};

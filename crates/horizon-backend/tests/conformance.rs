@@ -2,7 +2,8 @@
 //! implementation must pass, driven as the dispatcher and the watcher drive
 //! a backend, with the real thing behind it — processes on this machine for
 //! `local`, the real single-node Slurm for `slurm` (`scripts/slurm.sh up`;
-//! `HORIZON_TEST_SKIP_SLURM=1` skips it). The Tapis backend will join here.
+//! `HORIZON_TEST_SKIP_SLURM=1` skips it), and for `tapis` the
+//! Tapis-compatible server the end-to-end tests use (`horizon/tests/common/tapis.rs`).
 //!
 //! Cases: submission is idempotent; a job runs to completion once; a
 //! non-zero exit maps to NONZERO_EXIT with its code; cancel works in every
@@ -18,32 +19,48 @@ use std::time::{Duration, Instant};
 
 use horizon_backend::local::{LocalAgent, LocalBackend, LocalConfig};
 use horizon_backend::slurm::{Shell, SlurmAgent, SlurmBackend, SlurmConfig};
+use horizon_backend::tapis::{
+    TapisAgent, TapisBackend, TapisClient, TapisConfig, TapisCredentials,
+};
 use horizon_backend::{Backend, Update};
 use horizon_core::{BackendKind, Command, Job, JobStatus, Resources, transition};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+#[path = "../../horizon/tests/common/tapis.rs"]
+mod fake_tapis;
+
 fn test_agent() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../horizon/tests/agents/testagent.py")
 }
 
 /// One backend under test, with what the suite needs to look behind it.
+/// Makes a backend over a directory (again, for a restart).
+type Maker = Box<dyn Fn(&Path) -> Box<dyn Backend> + Send + Sync>;
+
 struct Harness {
     kind: BackendKind,
     dir: tempfile::TempDir,
-    make: fn(&Path) -> Box<dyn Backend>,
+    make: Maker,
     backend: Box<dyn Backend>,
+    tapis: Option<fake_tapis::FakeTapis>,
 }
 
 impl Harness {
-    fn new(kind: BackendKind) -> Harness {
+    async fn new(kind: BackendKind) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("runs")).unwrap();
-        let make: fn(&Path) -> Box<dyn Backend> = match kind {
-            BackendKind::Local => local,
-            BackendKind::Slurm => slurm,
-            BackendKind::Tapis => unreachable!("not yet"),
+        let mut tapis_fake = None;
+        let make: Maker = match kind {
+            BackendKind::Local => Box::new(local),
+            BackendKind::Slurm => Box::new(slurm),
+            BackendKind::Tapis => {
+                let fake = fake_tapis::FakeTapis::start().await;
+                let url = fake.url.clone();
+                tapis_fake = Some(fake);
+                Box::new(move |dir: &Path| tapis(dir, &url))
+            }
         };
         let backend = make(dir.path());
         Harness {
@@ -51,6 +68,7 @@ impl Harness {
             dir,
             make,
             backend,
+            tapis: tapis_fake,
         }
     }
 
@@ -169,7 +187,15 @@ impl Harness {
                     "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING" | "SUSPENDED"
                 )
             }
-            BackendKind::Tapis => unreachable!(),
+            BackendKind::Tapis => {
+                let (Some(fake), Some(uuid)) = (&self.tapis, &job.remote_job_id) else {
+                    return true;
+                };
+                matches!(
+                    fake.status(uuid).as_deref(),
+                    Some("CANCELLED" | "FINISHED" | "FAILED") | None
+                )
+            }
         }
     }
 }
@@ -315,6 +341,45 @@ fn slurm(dir: &Path) -> Box<dyn Backend> {
     )
 }
 
+fn tapis(dir: &Path, url: &str) -> Box<dyn Backend> {
+    let agents: HashMap<String, TapisAgent> = agents(dir)
+        .into_iter()
+        .map(|(name, args, env)| {
+            (
+                name.to_owned(),
+                TapisAgent {
+                    app_id: format!("horizon-{name}"),
+                    app_version: "1.0".to_owned(),
+                    exec_system_id: None,
+                    args,
+                    env,
+                },
+            )
+        })
+        .collect();
+    let client = TapisClient::new(
+        url,
+        TapisCredentials {
+            username: fake_tapis::USER.to_owned(),
+            password: fake_tapis::PASSWORD.to_owned(),
+            client: None,
+        },
+        Duration::from_secs(5),
+        3,
+        Duration::from_millis(20),
+    )
+    .unwrap();
+    Box::new(
+        TapisBackend::new(TapisConfig {
+            client,
+            state_dir: dir.join("tapis-state"),
+            agents,
+            concurrency: 4,
+        })
+        .unwrap(),
+    )
+}
+
 fn skip(kind: BackendKind) -> bool {
     if kind != BackendKind::Slurm {
         return false;
@@ -335,7 +400,7 @@ fn skip(kind: BackendKind) -> bool {
 }
 
 async fn submit_is_idempotent_and_a_job_runs_once(kind: BackendKind) {
-    let h = Harness::new(kind);
+    let h = Harness::new(kind).await;
     let mut job = h.job("ok", json!({"seconds": 0.1}));
     let first = h.backend.submit(&job).await.unwrap();
     let again = h.backend.submit(&job).await.unwrap();
@@ -375,7 +440,11 @@ async fn submit_is_idempotent_and_a_job_runs_once(kind: BackendKind) {
         .await
         .unwrap();
     assert!(
-        String::from_utf8_lossy(&out.bytes).contains("done after"),
+        String::from_utf8_lossy(&out.bytes).contains(if kind == BackendKind::Tapis {
+            "hello from Tapis job"
+        } else {
+            "done after"
+        }),
         "{out:?}"
     );
     // polling an ended job's last state again reports nothing new for it
@@ -383,7 +452,7 @@ async fn submit_is_idempotent_and_a_job_runs_once(kind: BackendKind) {
 }
 
 async fn a_nonzero_exit_is_nonzero_exit_with_its_code(kind: BackendKind) {
-    let h = Harness::new(kind);
+    let h = Harness::new(kind).await;
     let mut job = h.job("fail", json!({"exit_code": 3}));
     h.submit(&mut job).await;
     h.drive(&mut job, |_| false).await;
@@ -395,7 +464,7 @@ async fn a_nonzero_exit_is_nonzero_exit_with_its_code(kind: BackendKind) {
 }
 
 async fn cancel_works_in_every_status(kind: BackendKind) {
-    let h = Harness::new(kind);
+    let h = Harness::new(kind).await;
     // SUBMITTED: never handed over
     let submitted = h.job("sleep", json!({"seconds": 120}));
     h.backend.cancel(&submitted).await.unwrap();
@@ -438,7 +507,7 @@ async fn cancel_works_in_every_status(kind: BackendKind) {
 }
 
 async fn a_restart_finds_the_job_again_instead_of_running_it_twice(kind: BackendKind) {
-    let mut h = Harness::new(kind);
+    let mut h = Harness::new(kind).await;
     let mut job = h.job("ok", json!({"seconds": 0.5}));
     let accepted = h.backend.submit(&job).await.unwrap();
     // the server dies before recording QUEUED; the next one submits again
@@ -461,7 +530,7 @@ async fn a_restart_finds_the_job_again_instead_of_running_it_twice(kind: Backend
 }
 
 async fn an_unknown_agent_is_refused_for_good(kind: BackendKind) {
-    let h = Harness::new(kind);
+    let h = Harness::new(kind).await;
     let job = h.job("no-such-agent", json!({}));
     let err = h.backend.submit(&job).await.unwrap_err();
     assert!(!err.is_retryable(), "{kind:?}: {err}");
@@ -475,6 +544,14 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     super::$case(horizon_core::BackendKind::Local).await;
+                }
+            )*
+        }
+        mod tapis_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(horizon_core::BackendKind::Tapis).await;
                 }
             )*
         }

@@ -29,6 +29,8 @@ pub struct Settings {
     #[serde(default)]
     pub slurm: SlurmSettings,
     #[serde(default)]
+    pub tapis: TapisSettings,
+    #[serde(default)]
     pub dispatch: DispatchSettings,
     #[serde(default)]
     pub api: ApiSettings,
@@ -63,6 +65,14 @@ pub struct AgentSettings {
     pub account: Option<String>,
     #[serde(default)]
     pub qos: Option<String>,
+    /// Tapis: the application and its version, and (optionally) the
+    /// execution system; `args` become its `appArgs`, `env` its `envVariables`.
+    #[serde(default)]
+    pub app_id: Option<String>,
+    #[serde(default)]
+    pub app_version: Option<String>,
+    #[serde(default)]
+    pub exec_system_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +149,42 @@ pub struct SshSettings {
     pub known_hosts: Option<PathBuf>,
 }
 
+/// `[tapis]`: the tenant and how to log in. The password (and an OAuth
+/// client, for refresh tokens) come from the environment, never the file:
+/// `HORIZON_TAPIS_PASSWORD`, `HORIZON_TAPIS_CLIENT_ID`, `HORIZON_TAPIS_CLIENT_KEY`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TapisSettings {
+    /// The tenant's base URL, e.g. `https://tacc.tapis.io`.
+    pub base_url: Option<String>,
+    /// Also `HORIZON_TAPIS_USERNAME`.
+    pub username: Option<String>,
+    /// One status request per active job per pass: Tapis itself checks its
+    /// jobs every 10 s to 10 min, so faster gains little.
+    pub poll_interval_ms: u64,
+    pub request_timeout_ms: u64,
+    /// Attempts of a status or cancel request on 5xx / network errors.
+    pub attempts: u32,
+    /// Status requests in flight at once.
+    pub concurrency: usize,
+    /// The first retry's wait (doubling after each attempt).
+    pub retry_backoff_ms: u64,
+}
+
+impl Default for TapisSettings {
+    fn default() -> Self {
+        TapisSettings {
+            base_url: None,
+            username: None,
+            poll_interval_ms: 15_000,
+            request_timeout_ms: 30_000,
+            attempts: 4,
+            concurrency: 8,
+            retry_backoff_ms: 500,
+        }
+    }
+}
+
 fn default_ssh_port() -> u16 {
     22
 }
@@ -204,7 +250,8 @@ impl Settings {
     pub fn poll_interval(&self, kind: BackendKind) -> Duration {
         let ms = match kind {
             BackendKind::Slurm => self.slurm.poll_interval_ms,
-            _ => self.local.poll_interval_ms,
+            BackendKind::Tapis => self.tapis.poll_interval_ms,
+            BackendKind::Local => self.local.poll_interval_ms,
         };
         Duration::from_millis(ms.max(10))
     }

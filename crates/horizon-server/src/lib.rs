@@ -20,6 +20,9 @@ use std::time::Duration;
 
 use horizon_backend::local::{LocalAgent, LocalBackend, LocalConfig};
 use horizon_backend::slurm::{Shell, SlurmAgent, SlurmBackend, SlurmConfig, SshTarget};
+use horizon_backend::tapis::{
+    TapisAgent, TapisBackend, TapisClient, TapisConfig, TapisCredentials,
+};
 use horizon_backend::{Backend, BackendError};
 use horizon_core::BackendKind;
 use horizon_store::{SqliteStore, Store, StoreError};
@@ -78,6 +81,7 @@ pub fn build_backends(
 ) -> Result<(Backends, Vec<Arc<Notify>>), ServeError> {
     let mut local_agents = HashMap::new();
     let mut slurm_agents = HashMap::new();
+    let mut tapis_agents = HashMap::new();
     for (name, agent) in &settings.agents {
         agent
             .default_resources
@@ -123,10 +127,26 @@ pub fn build_backends(
                     },
                 );
             }
-            other => {
-                return Err(ServeError::Config(format!(
-                    "agent {name}: backend {other} is not available in this build"
-                )));
+            BackendKind::Tapis => {
+                let need = |value: &Option<String>, key: &str| {
+                    value.clone().ok_or_else(|| {
+                        ServeError::Config(format!("agent {name}: a Tapis agent needs `{key}`"))
+                    })
+                };
+                tapis_agents.insert(
+                    name.clone(),
+                    TapisAgent {
+                        app_id: need(&agent.app_id, "app_id")?,
+                        app_version: need(&agent.app_version, "app_version")?,
+                        exec_system_id: agent.exec_system_id.clone(),
+                        args: agent.args.clone(),
+                        env: agent
+                            .env
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    },
+                );
             }
         }
     }
@@ -173,6 +193,12 @@ pub fn build_backends(
             Arc::new(build_slurm(settings, slurm_agents)?),
         );
     }
+    if !tapis_agents.is_empty() {
+        backends.insert(
+            BackendKind::Tapis,
+            Arc::new(build_tapis(settings, tapis_agents)?),
+        );
+    }
     Ok((backends, vec![exited]))
 }
 
@@ -217,6 +243,49 @@ fn build_slurm(
         command_timeout: Duration::from_millis(slurm.command_timeout_ms.max(100)),
         metrics_interval: Duration::from_millis(slurm.metrics_interval_ms.max(100)),
         agents,
+    })?)
+}
+
+fn build_tapis(
+    settings: &Settings,
+    agents: HashMap<String, TapisAgent>,
+) -> Result<TapisBackend, ServeError> {
+    let tapis = &settings.tapis;
+    let base = tapis.base_url.clone().ok_or_else(|| {
+        ServeError::Config("[tapis] base_url is needed by the Tapis agents".to_owned())
+    })?;
+    let username = std::env::var("HORIZON_TAPIS_USERNAME")
+        .ok()
+        .or_else(|| tapis.username.clone())
+        .ok_or_else(|| {
+            ServeError::Config("[tapis] username (or HORIZON_TAPIS_USERNAME) is needed".to_owned())
+        })?;
+    let password = std::env::var("HORIZON_TAPIS_PASSWORD").map_err(|_| {
+        ServeError::Config("HORIZON_TAPIS_PASSWORD is needed by the Tapis agents".to_owned())
+    })?;
+    let client = match (
+        std::env::var("HORIZON_TAPIS_CLIENT_ID"),
+        std::env::var("HORIZON_TAPIS_CLIENT_KEY"),
+    ) {
+        (Ok(id), Ok(key)) => Some((id, key)),
+        _ => None,
+    };
+    let client = TapisClient::new(
+        &base,
+        TapisCredentials {
+            username,
+            password,
+            client,
+        },
+        Duration::from_millis(tapis.request_timeout_ms.max(100)),
+        tapis.attempts,
+        Duration::from_millis(tapis.retry_backoff_ms),
+    )?;
+    Ok(TapisBackend::new(TapisConfig {
+        client,
+        state_dir: settings.data_dir.join("tapis-state"),
+        agents,
+        concurrency: tapis.concurrency,
     })?)
 }
 

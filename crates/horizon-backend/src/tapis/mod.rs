@@ -1,0 +1,455 @@
+//! The Tapis backend: jobs run through TACC's Tapis v3 Jobs API.
+//!
+//! Submit = `POST /v3/jobs/submit` with `name` = the Horizon job id, the
+//! agent's `appId`/`appVersion`/`execSystemId`, its arguments as `appArgs`,
+//! the job's identity, dataset and parameters as `envVariables`
+//! (`HORIZON_JOB_ID`, `HORIZON_DATASET_ID`, `HORIZON_PARAMETERS` holding the
+//! parameters' JSON) and its resources as `nodeCount`, `coresPerNode`,
+//! `memoryMB`, `maxMinutes` (GPUs as a scheduler option). Poll =
+//! `GET /v3/jobs/{uuid}` per active job, a few at a time. Cancel =
+//! `POST /v3/jobs/{uuid}/cancel`. Logs = the job's `horizon-stdout.log` /
+//! `horizon-stderr.log` outputs (named through `logConfig`).
+//!
+//! Never twice: a marker is written durably before the submit call (as for
+//! Slurm); a job with a marker is searched for by name
+//! (`GET /v3/jobs/search?name.eq=<job id>`) before any new submission, so a
+//! crash, a timeout or a 5xx after Tapis accepted the job does not make a
+//! second one.
+
+mod client;
+pub mod state;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use horizon_core::{BackendKind, Job, Resources};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tracing::{debug, warn};
+use uuid::Uuid;
+
+pub use client::{TapisClient, TapisCredentials};
+use state::{Noted, TapisJob};
+
+use crate::{Accepted, Backend, BackendError, LogChunk, LogRange, LogStream, Observation, Update};
+
+/// One agent as a Tapis application.
+#[derive(Debug, Clone)]
+pub struct TapisAgent {
+    pub app_id: String,
+    pub app_version: String,
+    /// Absent: the application's own.
+    pub exec_system_id: Option<String>,
+    /// `appArgs`, in order.
+    pub args: Vec<String>,
+    /// `envVariables` besides Horizon's own.
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct TapisConfig {
+    pub client: TapisClient,
+    /// Markers (see the module documentation).
+    pub state_dir: PathBuf,
+    pub agents: HashMap<String, TapisAgent>,
+    /// Jobs polled at once.
+    pub concurrency: usize,
+}
+
+const SUBMITTED: &str = "submitted";
+const NOTED: &str = "noted";
+const STDOUT: &str = "horizon-stdout.log";
+const STDERR: &str = "horizon-stderr.log";
+
+#[derive(Debug)]
+pub struct TapisBackend {
+    config: TapisConfig,
+    born: SystemTime,
+    /// Tapis uuids whose cancel failed: tried again every poll.
+    cancels: Mutex<HashSet<String>>,
+}
+
+impl TapisBackend {
+    pub fn new(config: TapisConfig) -> Result<Self, BackendError> {
+        std::fs::create_dir_all(&config.state_dir)?;
+        Ok(TapisBackend {
+            config,
+            born: SystemTime::now(),
+            cancels: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn marker(&self, id: &Uuid, kind: &str) -> PathBuf {
+        self.config.state_dir.join(format!("{id}.{kind}"))
+    }
+
+    fn client(&self) -> &TapisClient {
+        &self.config.client
+    }
+
+    /// The submission body.
+    fn request(&self, job: &Job, agent: &TapisAgent) -> Result<Value, BackendError> {
+        let parameters = serde_json::to_string(&job.parameters)
+            .map_err(|err| BackendError::Rejected(format!("parameters: {err}")))?;
+        let mut env: Vec<Value> = agent
+            .env
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
+        env.extend([
+            json!({"key": "HORIZON_JOB_ID", "value": job.id.to_string()}),
+            json!({"key": "HORIZON_DATASET_ID", "value": job.dataset_id}),
+            json!({"key": "HORIZON_PARAMETERS", "value": parameters}),
+        ]);
+        let mut scheduler: Vec<Value> = Vec::new();
+        if let Some(gpus) = job.resources.gpus
+            && gpus > 0
+        {
+            scheduler.push(json!({"arg": format!("--gpus={gpus}")}));
+        }
+        let mut body = json!({
+            "name": job.id.to_string(),
+            "appId": agent.app_id,
+            "appVersion": agent.app_version,
+            "description": format!("Horizon job {} (agent {}, dataset {})", job.id, job.agent, job.dataset_id),
+            "tags": ["horizon"],
+            "parameterSet": {
+                "appArgs": agent.args.iter().map(|a| json!({"arg": a})).collect::<Vec<_>>(),
+                "envVariables": env,
+                "schedulerOptions": scheduler,
+                "logConfig": {"stdoutFilename": STDOUT, "stderrFilename": STDERR},
+            },
+        });
+        if let Some(system) = &agent.exec_system_id {
+            body["execSystemId"] = json!(system);
+        }
+        let r = &job.resources;
+        for (key, value) in [
+            ("nodeCount", r.nodes.map(u64::from)),
+            ("coresPerNode", r.cores_per_node.map(u64::from)),
+            ("memoryMB", r.memory_mb),
+            ("maxMinutes", r.walltime_minutes.map(u64::from)),
+        ] {
+            if let Some(value) = value {
+                body[key] = json!(value);
+            }
+        }
+        Ok(body)
+    }
+
+    /// The Tapis job named after this Horizon job, if Tapis has one.
+    async fn find_by_name(&self, id: &Uuid) -> Result<Option<String>, BackendError> {
+        let reply = self
+            .client()
+            .call(
+                Method::GET,
+                &format!("/v3/jobs/search?name.eq={id}&listType=MY_JOBS&limit=10"),
+                None,
+                true,
+            )
+            .await?;
+        if !reply.status.is_success() {
+            return Err(BackendError::Unavailable(format!(
+                "Tapis search: {} {}",
+                reply.status,
+                reply.message()
+            )));
+        }
+        let name = id.to_string();
+        Ok(reply
+            .result()
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|j| j["name"].as_str() == Some(name.as_str()))
+            .find_map(|j| j["uuid"].as_str().map(str::to_owned)))
+    }
+
+    async fn get(&self, uuid: &str) -> Result<Option<TapisJob>, BackendError> {
+        let reply = self
+            .client()
+            .call(Method::GET, &format!("/v3/jobs/{uuid}"), None, true)
+            .await?;
+        if !reply.status.is_success() {
+            return Err(BackendError::Unavailable(format!(
+                "Tapis job {uuid}: {} {}",
+                reply.status,
+                reply.message()
+            )));
+        }
+        Ok(TapisJob::from_json(reply.result()))
+    }
+
+    async fn tapis_cancel(&self, uuid: &str) -> Result<(), BackendError> {
+        let reply = self
+            .client()
+            .call(Method::POST, &format!("/v3/jobs/{uuid}/cancel"), None, true)
+            .await?;
+        // 409: it is terminal already
+        if reply.status.is_success() || reply.status == StatusCode::CONFLICT {
+            Ok(())
+        } else {
+            Err(BackendError::Unavailable(format!(
+                "Tapis cancel {uuid}: {} {}",
+                reply.status,
+                reply.message()
+            )))
+        }
+    }
+
+    fn noted(&self, id: &Uuid) -> Noted {
+        std::fs::read_to_string(self.marker(id, NOTED))
+            .map(|t| Noted::parse(&t))
+            .unwrap_or_default()
+    }
+
+    fn set_noted(&self, id: &Uuid, noted: Noted) {
+        let path = self.marker(id, NOTED);
+        let result = if noted == Noted::Nothing {
+            match std::fs::remove_file(&path) {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        } else {
+            crate::local::files::write_atomic(&path, noted.as_str().as_bytes())
+        };
+        if let Err(err) = result {
+            warn!(job.id = %id, "cannot remember what was noted of job {id}: {err}");
+        }
+    }
+
+    fn forget(&self, id: &Uuid) {
+        for kind in [SUBMITTED, NOTED] {
+            let _ = std::fs::remove_file(self.marker(id, kind));
+        }
+    }
+
+    async fn retry_cancels(&self) {
+        let pending: Vec<String> = match self.cancels.lock() {
+            Ok(cancels) => cancels.iter().cloned().collect(),
+            Err(_) => return,
+        };
+        for uuid in pending {
+            if self.tapis_cancel(&uuid).await.is_ok()
+                && let Ok(mut cancels) = self.cancels.lock()
+            {
+                cancels.remove(&uuid);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for TapisBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Tapis
+    }
+
+    async fn submit(&self, job: &Job) -> Result<Accepted, BackendError> {
+        let agent = self.config.agents.get(&job.agent).ok_or_else(|| {
+            BackendError::Rejected(format!("no Tapis agent named {:?}", job.agent))
+        })?;
+        let marker = self.marker(&job.id, SUBMITTED);
+        if marker.exists()
+            && let Some(uuid) = self.find_by_name(&job.id).await?
+        {
+            debug!(job.id = %job.id, "job {} is already Tapis job {uuid}", job.id);
+            return Ok(Accepted {
+                remote_job_id: Some(uuid),
+            });
+        }
+        let body = self.request(job, agent)?;
+        crate::local::files::write_durable(&marker, b"")?;
+        let reply = self
+            .client()
+            .call(Method::POST, "/v3/jobs/submit", Some(&body), false)
+            .await?;
+        if std::env::var_os("HORIZON_TEST_CRASH_AFTER_TAPIS_SUBMIT").is_some() {
+            // test hook: die between Tapis accepting the job and Horizon
+            // recording it
+            std::process::abort();
+        }
+        if reply.status.is_client_error() {
+            return Err(BackendError::SchedulerRejected(reply.message()));
+        }
+        if !reply.status.is_success() {
+            return Err(BackendError::Unavailable(format!(
+                "Tapis submit: {} {}",
+                reply.status,
+                reply.message()
+            )));
+        }
+        let uuid = reply.result()["uuid"]
+            .as_str()
+            .ok_or_else(|| BackendError::Unavailable("Tapis submit reply without uuid".to_owned()))?
+            .to_owned();
+        if let Err(err) = crate::local::files::write_atomic(&marker, uuid.as_bytes()) {
+            warn!(job.id = %job.id, "cannot record Tapis's uuid for job {}: {err}", job.id);
+        }
+        Ok(Accepted {
+            remote_job_id: Some(uuid),
+        })
+    }
+
+    async fn poll(&self, jobs: &[Job]) -> Result<Vec<Observation>, BackendError> {
+        self.retry_cancels().await;
+        let active: Vec<&Job> = jobs.iter().filter(|j| j.remote_job_id.is_some()).collect();
+        let asked = active.len();
+        let mut fetched = Vec::with_capacity(active.len());
+        // a few requests at a time: Tapis has no batched status call
+        for chunk in active.chunks(self.config.concurrency.max(1)) {
+            let answers = futures_util::future::join_all(
+                chunk
+                    .iter()
+                    .map(|job| self.get(job.remote_job_id.as_deref().unwrap_or_default())),
+            )
+            .await;
+            fetched.extend(chunk.iter().copied().zip(answers));
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut observations = Vec::new();
+        let mut failures = 0;
+        for (job, fetched) in fetched {
+            let tapis = match fetched {
+                Ok(Some(tapis)) => tapis,
+                Ok(None) => continue,
+                Err(err) => {
+                    // one job's trouble is that job's: the others go on
+                    warn!(job.id = %job.id, "cannot read Tapis job of {}: {err}", job.id);
+                    failures += 1;
+                    continue;
+                }
+            };
+            let noted = self.noted(&job.id);
+            let (updates, now_noted) = state::decide(job.status, noted, &tapis, now);
+            let ended = updates
+                .iter()
+                .any(|u| matches!(u, Update::Succeeded { .. } | Update::Failed { .. }));
+            if ended {
+                self.forget(&job.id);
+            } else if now_noted != noted {
+                self.set_noted(&job.id, now_noted);
+            }
+            observations.extend(updates.into_iter().map(|update| Observation {
+                job_id: job.id,
+                update,
+            }));
+        }
+        if failures > 0 && failures == asked {
+            return Err(BackendError::Unavailable(format!(
+                "Tapis answered none of {failures} status requests"
+            )));
+        }
+        Ok(observations)
+    }
+
+    async fn logs(
+        &self,
+        job: &Job,
+        stream: LogStream,
+        range: LogRange,
+    ) -> Result<LogChunk, BackendError> {
+        let Some(uuid) = &job.remote_job_id else {
+            return Ok(LogChunk::default());
+        };
+        let name = match stream {
+            LogStream::Stdout => STDOUT,
+            LogStream::Stderr => STDERR,
+        };
+        let bytes = self
+            .client()
+            .download(&format!(
+                "/v3/jobs/{uuid}/output/download/{name}?compress=false&allowIfRunning=true"
+            ))
+            .await?
+            .unwrap_or_default();
+        let size = bytes.len() as u64;
+        let (start, max) = match range {
+            LogRange::Tail(n) => (size.saturating_sub(n), n),
+            LogRange::From { offset, max } => (offset.min(size), max),
+        };
+        let from = usize::try_from(start)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let to = usize::try_from(start.saturating_add(max))
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        Ok(LogChunk {
+            start,
+            bytes: bytes[from..to].to_vec(),
+            size,
+        })
+    }
+
+    fn check_resources(&self, _resources: &Resources) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn cancel(&self, job: &Job) -> Result<(), BackendError> {
+        let uuid = match &job.remote_job_id {
+            Some(uuid) => uuid.clone(),
+            None => {
+                if !self.marker(&job.id, SUBMITTED).exists() {
+                    return Ok(());
+                }
+                match self.find_by_name(&job.id).await? {
+                    Some(uuid) => uuid,
+                    None => {
+                        self.forget(&job.id);
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        match self.tapis_cancel(&uuid).await {
+            Ok(()) => {
+                self.forget(&job.id);
+                Ok(())
+            }
+            Err(err) => {
+                if let Ok(mut cancels) = self.cancels.lock() {
+                    cancels.insert(uuid);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn stop_strays(&self, active: &[Uuid]) -> Result<usize, BackendError> {
+        let active: HashSet<Uuid> = active.iter().copied().collect();
+        let mut stopped = 0;
+        for entry in std::fs::read_dir(&self.config.state_dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name
+                .strip_suffix(".submitted")
+                .and_then(|s| Uuid::parse_str(s).ok())
+            else {
+                continue;
+            };
+            let older = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < self.born);
+            if active.contains(&id) || !older {
+                continue;
+            }
+            let recorded = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let uuid = match recorded.trim() {
+                "" => self.find_by_name(&id).await?,
+                uuid => Some(uuid.to_owned()),
+            };
+            if let Some(uuid) = uuid {
+                self.tapis_cancel(&uuid).await?;
+                warn!(job.id = %id, "job {id} has ended but Tapis job {uuid} was still there: cancelled it");
+                stopped += 1;
+            }
+            self.forget(&id);
+        }
+        Ok(stopped)
+    }
+}

@@ -1,0 +1,399 @@
+//! The Tapis backend end to end over HTTP, against a Tapis-compatible server
+//! the tests start (`common/tapis.rs`: Tapis's documented API, behaving as
+//! the real service does — plain-text 401s, 200 on submit, JSON in strings).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::tapis::{FakeTapis, PASSWORD};
+use common::{Server, ServerOptions, assert_lifecycle, payload};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn agents_toml() -> String {
+    let mut toml = String::new();
+    for mode in ["ok", "fail", "sleep", "queued", "block", "odd", "nope"] {
+        toml.push_str(&format!(
+            "\n[agents.t-{mode}]\nbackend = \"tapis\"\napp_id = \"horizon-{mode}\"\napp_version = \"1.0\"\nargs = [\"--mode\", \"{mode}\"]\nenv = {{ HORIZON_TEST_RUNS_DIR = \"{{runs}}\" }}\nmax_resources = {{ walltime_minutes = 120 }}\n"
+        ));
+    }
+    toml
+}
+
+async fn tapis_server(fake: &FakeTapis, env: Vec<(String, String)>) -> Server {
+    let mut env = env;
+    env.push(("HORIZON_TAPIS_PASSWORD".to_owned(), PASSWORD.to_owned()));
+    Server::start_with(ServerOptions {
+        env,
+        extra_toml: format!("{}{}", agents_toml(), fake.toml()),
+        ..ServerOptions::default()
+    })
+    .await
+}
+
+fn types(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["event_type"] != "job.metrics_recorded")
+        .map(|e| e["event_type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_job_runs_to_completion_on_tapis_with_the_same_events_as_local() {
+    let fake = FakeTapis::start().await;
+    let server = tapis_server(&fake, vec![]).await;
+    let alice = server.user("alice");
+    let r = alice
+        .request(Method::POST, "/v1/jobs")
+        .json(&json!({"agent": "t-ok", "dataset_id": "galaxy-7", "parameters": {"alpha": 0.3, "label": "x y"},
+                      "resources": {"nodes": 2, "cores_per_node": 8, "memory_mb": 4096, "walltime_minutes": 90}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let job: Value = r.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_owned();
+    let local = alice.submit("ok", json!({"seconds": 0.1})).await;
+
+    let done = alice.wait_for(&id, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}\n{}", server.log());
+    let uuid = done["remote_job_id"].as_str().unwrap().to_owned();
+    assert!(uuid.ends_with("-007"), "a Tapis job uuid: {uuid}");
+    assert_eq!(fake.jobs_named(&id), vec![uuid.clone()]);
+    assert_eq!(server.runs_of(&id), 1);
+    let events = alice.events(&id).await;
+    assert_lifecycle(
+        &id,
+        &events,
+        &[
+            "job.submitted",
+            "job.queued",
+            "job.running",
+            "job.completed",
+        ],
+    );
+    assert_eq!(payload(&events, "job.queued")["remote_job_id"], uuid);
+    assert_eq!(payload(&events, "job.queued")["backend"], "tapis");
+
+    // what Tapis was asked for
+    let body = fake.body(&uuid);
+    assert_eq!(body["name"], id);
+    assert_eq!(body["appId"], "horizon-ok");
+    assert_eq!(body["appVersion"], "1.0");
+    assert_eq!(
+        (body["nodeCount"].clone(), body["coresPerNode"].clone()),
+        (json!(2), json!(8))
+    );
+    assert_eq!(
+        (body["memoryMB"].clone(), body["maxMinutes"].clone()),
+        (json!(4096), json!(90))
+    );
+    assert_eq!(
+        body["parameterSet"]["appArgs"],
+        json!([{"arg": "--mode"}, {"arg": "ok"}])
+    );
+    let env: Vec<(String, String)> = body["parameterSet"]["envVariables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kv| {
+            (
+                kv["key"].as_str().unwrap().to_owned(),
+                kv["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    assert_eq!(get("HORIZON_JOB_ID").as_deref(), Some(id.as_str()));
+    assert_eq!(get("HORIZON_DATASET_ID").as_deref(), Some("galaxy-7"));
+    let params: Value = serde_json::from_str(&get("HORIZON_PARAMETERS").unwrap()).unwrap();
+    assert_eq!(params, json!({"alpha": 0.3, "label": "x y"}));
+
+    // same event types and payload shapes as the local backend
+    let local_id = local["id"].as_str().unwrap();
+    alice
+        .wait_for(local_id, Some("COMPLETED"), Duration::from_secs(30))
+        .await;
+    let shapes = |events: &[Value]| -> Vec<(String, Vec<String>)> {
+        events
+            .iter()
+            .filter(|e| e["event_type"] != "job.metrics_recorded")
+            .map(|e| {
+                let mut keys: Vec<String> =
+                    e["payload"].as_object().unwrap().keys().cloned().collect();
+                keys.sort();
+                (e["event_type"].as_str().unwrap().to_owned(), keys)
+            })
+            .collect()
+    };
+    assert_eq!(shapes(&events), shapes(&alice.events(local_id).await));
+
+    // the output, from Tapis, through Horizon's logs route
+    let r = alice
+        .request(Method::GET, &format!("/v1/jobs/{id}/logs?tail=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "line 2\n");
+    let r = alice
+        .request(Method::GET, &format!("/v1/jobs/{id}/logs"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .starts_with(&format!("hello from Tapis job {uuid}"))
+    );
+}
+
+#[tokio::test]
+async fn failures_map_to_error_codes_and_refusals_are_scheduler_rejected() {
+    let fake = FakeTapis::start().await;
+    let server = tapis_server(&fake, vec![]).await;
+    let alice = server.user("alice");
+    let failing = alice.submit("t-fail", json!({})).await;
+    let refused = alice.submit("t-nope", json!({})).await;
+    let odd = alice.submit("t-odd", json!({})).await;
+
+    let id = failing["id"].as_str().unwrap();
+    let done = alice.wait_for(id, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "FAILED");
+    assert_eq!(done["error"]["code"], "NONZERO_EXIT", "{done}");
+    assert_eq!(done["error"]["exit_code"], 3);
+    assert!(
+        done["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("returned exit code: 3"),
+        "{done}"
+    );
+    let events = alice.events(id).await;
+    assert_eq!(payload(&events, "job.failed")["error_code"], "NONZERO_EXIT");
+
+    let id = refused["id"].as_str().unwrap();
+    let done = alice.wait_for(id, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "FAILED");
+    assert_eq!(done["error"]["code"], "SCHEDULER_REJECTED", "{done}");
+    assert!(
+        done["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JOBS_APP_NOT_FOUND"),
+        "{done}"
+    );
+
+    // an unknown Tapis status on the way changes nothing; the job goes on
+    let id = odd["id"].as_str().unwrap();
+    let done = alice.wait_for(id, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+}
+
+#[tokio::test]
+async fn cancel_while_queued_and_running_and_outside_horizon() {
+    let fake = FakeTapis::start().await;
+    let server = tapis_server(&fake, vec![]).await;
+    let alice = server.user("alice");
+    let queued = alice.submit("t-queued", json!({})).await;
+    let running = alice.submit("t-sleep", json!({})).await;
+    let outside = alice.submit("t-sleep", json!({})).await;
+    let queued_id = queued["id"].as_str().unwrap();
+    let running_id = running["id"].as_str().unwrap();
+    let outside_id = outside["id"].as_str().unwrap();
+    let q = alice
+        .wait_for(queued_id, Some("QUEUED"), Duration::from_secs(30))
+        .await;
+    let r = alice
+        .wait_for(running_id, Some("RUNNING"), Duration::from_secs(30))
+        .await;
+    for (id, job) in [(queued_id, q), (running_id, r)] {
+        let uuid = job["remote_job_id"].as_str().unwrap().to_owned();
+        let answer = alice.cancel(id, "not needed").await;
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert!(fake.cancel_requests().contains(&uuid));
+        assert_eq!(fake.status(&uuid).as_deref(), Some("CANCELLED"));
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for id in [queued_id, running_id] {
+        let events = alice.events(id).await;
+        assert_eq!(types(&events).last().unwrap(), "job.cancelled", "{id}");
+    }
+    // cancelled by someone else, in Tapis
+    let o = alice
+        .wait_for(outside_id, Some("RUNNING"), Duration::from_secs(30))
+        .await;
+    fake.cancel_outside(o["remote_job_id"].as_str().unwrap());
+    let done = alice
+        .wait_for(outside_id, None, Duration::from_secs(30))
+        .await;
+    assert_eq!(done["status"], "FAILED");
+    assert_eq!(done["error"]["code"], "CANCELLED_EXTERNALLY", "{done}");
+}
+
+#[tokio::test]
+async fn blocked_then_running_is_a_status_change() {
+    let fake = FakeTapis::start().await;
+    let server = tapis_server(&fake, vec![]).await;
+    let alice = server.user("alice");
+    let job = alice.submit("t-block", json!({})).await;
+    let id = job["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let uuid = loop {
+        let events = alice.events(id).await;
+        if types(&events).contains(&"job.status_changed".to_owned()) {
+            let changed = payload(&events, "job.status_changed");
+            assert!(
+                changed["reason"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("blocked: JOBS_QUOTA_EXCEEDED"),
+                "{changed}"
+            );
+            assert_eq!(changed["current_status"], "QUEUED");
+            break alice.job(id).await["remote_job_id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        }
+        assert!(Instant::now() < deadline, "no status_changed for BLOCKED");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(alice.job(id).await["status"], "QUEUED");
+    fake.release(&uuid);
+    let done = alice.wait_for(id, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "COMPLETED");
+    let events = alice.events(id).await;
+    assert_lifecycle(
+        id,
+        &events,
+        &[
+            "job.submitted",
+            "job.queued",
+            "job.status_changed",
+            "job.status_changed",
+            "job.running",
+            "job.completed",
+        ],
+    );
+    let reasons: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event_type"] == "job.status_changed")
+        .map(|e| e["payload"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons[1], "resumed (RUNNING)");
+}
+
+#[tokio::test]
+async fn an_expired_token_is_renewed_once_and_no_event_is_lost() {
+    let fake = FakeTapis::start().await;
+    let server = tapis_server(&fake, vec![]).await;
+    let alice = server.user("alice");
+    let job = alice.submit("t-sleep", json!({})).await;
+    let id = job["id"].as_str().unwrap();
+    alice
+        .wait_for(id, Some("RUNNING"), Duration::from_secs(30))
+        .await;
+    let logins = fake.logins();
+    assert_eq!(logins, 1);
+    fake.expire_tokens();
+    // the next calls meet a plain-text 401, log in again once, and go on
+    let r = alice.cancel(id, "done with it").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let uuid = alice.job(id).await["remote_job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(fake.status(&uuid).as_deref(), Some("CANCELLED"));
+    assert_eq!(fake.logins(), 2, "one new login, not a loop");
+    let ok = alice.submit("t-ok", json!({})).await;
+    let ok_id = ok["id"].as_str().unwrap();
+    let done = alice.wait_for(ok_id, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "COMPLETED");
+    assert_lifecycle(
+        ok_id,
+        &alice.events(ok_id).await,
+        &[
+            "job.submitted",
+            "job.queued",
+            "job.running",
+            "job.completed",
+        ],
+    );
+    assert_eq!(fake.logins(), 2);
+}
+
+#[tokio::test]
+async fn bursts_of_5xx_are_retried_without_a_second_submission() {
+    let fake = FakeTapis::start().await;
+    let server = tapis_server(&fake, vec![]).await;
+    let alice = server.user("alice");
+    // the submission reaches Tapis, which creates the job, then answers 502
+    fake.fail_submit_after_create(1);
+    let job = alice.submit("t-ok", json!({})).await;
+    let id = job["id"].as_str().unwrap();
+    alice
+        .wait_for(id, Some("QUEUED"), Duration::from_secs(30))
+        .await;
+    // then a burst of 503s on every call
+    fake.fail_next(3);
+    let done = alice.wait_for(id, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}\n{}", server.log());
+    assert_eq!(fake.jobs_named(id).len(), 1, "submitted twice");
+    assert_eq!(server.runs_of(id), 1);
+    assert_lifecycle(
+        id,
+        &alice.events(id).await,
+        &[
+            "job.submitted",
+            "job.queued",
+            "job.running",
+            "job.completed",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_crash_right_after_the_submit_call_does_not_submit_twice() {
+    let fake = FakeTapis::start().await;
+    let mut server = tapis_server(
+        &fake,
+        vec![(
+            "HORIZON_TEST_CRASH_AFTER_TAPIS_SUBMIT".to_owned(),
+            "1".to_owned(),
+        )],
+    )
+    .await;
+    let alice = server.user("alice");
+    let job = alice.submit("t-ok", json!({})).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server
+        .http
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .is_ok()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not crash after the submit call"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fake.jobs_named(&id).len(), 1);
+    server.kill9();
+    server.remove_env("HORIZON_TEST_CRASH_AFTER_TAPIS_SUBMIT");
+    server.start_again().await;
+    let alice = server.user("alice");
+    let done = alice.wait_for(&id, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let uuids = fake.jobs_named(&id);
+    assert_eq!(uuids.len(), 1, "submitted twice: {uuids:?}");
+    assert_eq!(done["remote_job_id"], uuids[0]);
+    assert_eq!(server.runs_of(&id), 1);
+}
