@@ -22,3 +22,10 @@ if [ -z "${HORIZON_TEST_SKIP_SLURM:-}" ]; then
   ./scripts/sshd-install.sh
 fi
 cargo test --workspace "$@"
+# the end-to-end suites again with every server on PostgreSQL (a database of
+# each test's own on HORIZON_TEST_POSTGRES_URL, default 127.0.0.1:5432, user
+# postgres); the store conformance suite above already ran on both stores
+if [ -z "${HORIZON_TEST_SKIP_POSTGRES:-}" ]; then
+  HORIZON_TEST_STORE=postgres cargo test -p horizon \
+    --test api --test cli --test lifecycle --test restart --test kafka --test kafka_matrix --test tapis "$@"
+fi

@@ -25,7 +25,7 @@ use horizon_backend::tapis::{
 };
 use horizon_backend::{Backend, BackendError};
 use horizon_core::BackendKind;
-use horizon_store::{SqliteStore, Store, StoreError};
+use horizon_store::{PgStore, SqliteStore, Store, StoreError};
 use tokio::sync::Notify;
 use tracing::info;
 
@@ -55,7 +55,7 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Open the store named by the settings (SQLite for now).
+/// Open the store named by the settings: SQLite or PostgreSQL.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeError> {
     let url = settings.database_url();
     if let Some(path) = url.strip_prefix("sqlite://") {
@@ -66,8 +66,11 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeErro
         }
         return Ok(Arc::new(SqliteStore::connect(&url).await?));
     }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PgStore::connect(&url).await?));
+    }
     Err(ServeError::Config(format!(
-        "unsupported database URL {url:?}: this build supports sqlite://"
+        "unsupported database URL {url:?}: use sqlite://… or postgres://…"
     )))
 }
 

@@ -8,13 +8,19 @@
 
 mod error;
 mod params;
+mod postgres;
 mod sqlite;
+mod writer;
+
+#[cfg(test)]
+mod tests;
 
 pub use error::StoreError;
 pub use params::{
     Applied, CreateJobParams, Created, IdempotencyParams, ListJobsParams, OutboxEvent, ParkedEvent,
     StoredEvent, TokenOwner,
 };
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;

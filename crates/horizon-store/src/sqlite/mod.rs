@@ -6,7 +6,6 @@
 
 mod events;
 mod rows;
-mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,9 +21,9 @@ use crate::params::{
     Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent, StoredEvent,
     TokenOwner,
 };
+use crate::writer::{BoxFuture, Done, Engine, Op, Writer};
 use crate::{Store, StoreError};
 use rows::job_from_row;
-use writer::{Done, Op, Writer};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -55,13 +54,49 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        let writer = Writer::spawn(options.connect().await?);
+        let writer = Writer::spawn::<SqliteEngine>(options.connect().await?);
         Ok(SqliteStore { pool, writer })
     }
 
     /// Write transactions committed so far (each holds one or more writes).
     pub fn commits(&self) -> u64 {
         self.writer.commits()
+    }
+}
+
+/// The SQLite side of the group-committing writer.
+struct SqliteEngine;
+
+impl Engine for SqliteEngine {
+    type Db = sqlx::Sqlite;
+    type Conn = sqlx::SqliteConnection;
+
+    fn run_op(conn: &mut Self::Conn, op: Op) -> BoxFuture<'_, Result<Done, StoreError>> {
+        Box::pin(async move {
+            match op {
+                Op::CreateJob(params) => events::create_job(conn, params)
+                    .await
+                    .map(|c| Done::Created(Box::new(c))),
+                Op::Apply(id, command) => events::apply(conn, id, command)
+                    .await
+                    .map(|a| Done::Applied(Box::new(a))),
+                Op::RecordMetrics(id, sample) => events::record_metrics(conn, id, sample)
+                    .await
+                    .map(Done::Event),
+                Op::MarkPublished(positions) => events::mark_published(conn, &positions)
+                    .await
+                    .map(|()| Done::Count(0)),
+                Op::Park(positions, reason) => events::park(conn, &positions, &reason)
+                    .await
+                    .map(|()| Done::Count(0)),
+                Op::Unpark(job) => events::unpark(conn, job).await.map(Done::Count),
+                Op::CreateToken { hash, user, admin } => {
+                    events::create_token(conn, &hash, &user, admin)
+                        .await
+                        .map(|()| Done::Count(1))
+                }
+            }
+        })
     }
 }
 
@@ -251,6 +286,3 @@ impl Store for SqliteStore {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests;

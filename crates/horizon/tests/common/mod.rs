@@ -48,6 +48,56 @@ pub struct Server {
     pub http: reqwest::Client,
     config: PathBuf,
     extra_env: Vec<(String, String)>,
+    /// Dropped after the server: its database, when on PostgreSQL.
+    _postgres: Option<TestDatabase>,
+}
+
+/// A PostgreSQL database of one test's own (`HORIZON_TEST_POSTGRES_URL`,
+/// default the machine's server at 127.0.0.1:5432), dropped after it.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub fn create() -> TestDatabase {
+        let admin_url = std::env::var("HORIZON_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let name = format!("horizon_e2e_{}", uuid::Uuid::now_v7().simple());
+        let out = Command::new("psql")
+            .arg(&admin_url)
+            .args([
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qc",
+                &format!("CREATE DATABASE {name}"),
+            ])
+            .output()
+            .expect("psql (PostgreSQL's client) is needed for HORIZON_TEST_STORE=postgres");
+        assert!(
+            out.status.success(),
+            "cannot create a test database: {out:?}"
+        );
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        TestDatabase {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(&self.admin_url)
+            .args([
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
 }
 
 /// Options a test may change; every field has a default.
@@ -82,6 +132,9 @@ impl Server {
 
     pub async fn start_with(options: ServerOptions) -> Server {
         let dir = tempfile::tempdir().unwrap();
+        // HORIZON_TEST_STORE=postgres: the server on a PostgreSQL database of its own
+        let postgres = (std::env::var("HORIZON_TEST_STORE").as_deref() == Ok("postgres"))
+            .then(TestDatabase::create);
         let port = free_port();
         let agent = repo_root().join("crates/horizon/tests/agents/testagent.py");
         let agent = agent.display();
@@ -91,6 +144,7 @@ impl Server {
             r#"
 bind = "127.0.0.1:{port}"
 data_dir = "{data}"
+{database}
 
 [agents.ok]
 backend = "local"
@@ -142,6 +196,10 @@ initial_backoff_ms = 50
 max_backoff_ms = 200
 "#,
             data = dir.path().join("data").display(),
+            database = postgres
+                .as_ref()
+                .map(|db| format!("database_url = \"{}\"", db.url))
+                .unwrap_or_default(),
             canary = dir.path().join("canary-args").display(),
             runs = runs.display(),
             slots = options.slots,
@@ -171,6 +229,7 @@ max_backoff_ms = 200
             http: reqwest::Client::new(),
             config,
             extra_env: env,
+            _postgres: postgres,
         };
         server.spawn().await;
         server
@@ -180,6 +239,28 @@ max_backoff_ms = 200
     /// before a restart).
     pub fn config_path(&self) -> &Path {
         &self.config
+    }
+
+    /// Run one SQL statement on the server's database, behind its back
+    /// (SQLite through python3's sqlite3, PostgreSQL through psql).
+    pub fn sql(&self, statement: &str) {
+        let status = match &self._postgres {
+            Some(db) => Command::new("psql")
+                .arg(&db.url)
+                .args(["-v", "ON_ERROR_STOP=1", "-qc", statement])
+                .status()
+                .unwrap(),
+            None => Command::new("python3")
+                .args([
+                    "-c",
+                    "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()",
+                ])
+                .arg(self.data_dir().join("horizon.db"))
+                .arg(statement)
+                .status()
+                .unwrap(),
+        };
+        assert!(status.success(), "{statement}");
     }
 
     pub fn data_dir(&self) -> PathBuf {

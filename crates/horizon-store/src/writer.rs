@@ -16,21 +16,42 @@
 //!   sequences and idempotency keys hold inside a batch exactly as across
 //!   batches (two requests with the same key in one batch make one job).
 //!
-//! The PostgreSQL store can do the same with one writer per process;
-//! nothing here is SQLite-specific but the SQL.
+//! Both stores use it: an `Engine` supplies the SQL of each operation (and,
+//! for PostgreSQL, a step before each batch); the gathering, the one
+//! transaction per batch and the fallback are the same.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use horizon_core::{Command, MetricsSample};
-use sqlx::{Connection, SqliteConnection};
+use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 use uuid::Uuid;
 
-use super::events;
 use crate::StoreError;
 use crate::params::{Applied, CreateJobParams, Created, StoredEvent};
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A database's side of the writer.
+pub(crate) trait Engine: Send + Sync + 'static {
+    type Db: sqlx::Database<Connection = Self::Conn>;
+    type Conn: Connection<Database = Self::Db>;
+
+    /// Run one operation inside the batch's transaction.
+    fn run_op(conn: &mut Self::Conn, op: Op) -> BoxFuture<'_, Result<Done, StoreError>>;
+
+    /// First thing in a batch's transaction.
+    fn before_batch<'a>(
+        _conn: &'a mut Self::Conn,
+        _ops: &'a [Op],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
 
 /// Requests committed together, at most.
 const MAX_BATCH: usize = 1024;
@@ -38,7 +59,7 @@ const MAX_BATCH: usize = 1024;
 const QUEUE: usize = 8192;
 
 #[derive(Clone)]
-pub(super) enum Op {
+pub(crate) enum Op {
     CreateJob(CreateJobParams),
     Apply(Uuid, Command),
     RecordMetrics(Uuid, MetricsSample),
@@ -52,7 +73,7 @@ pub(super) enum Op {
     },
 }
 
-pub(super) enum Done {
+pub(crate) enum Done {
     Created(Box<Created>),
     Applied(Box<Applied>),
     Event(StoredEvent),
@@ -65,7 +86,7 @@ struct Request {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct Writer {
+pub(crate) struct Writer {
     tx: mpsc::Sender<Request>,
     /// Batches committed (or attempted) so far.
     commits: Arc<AtomicU64>,
@@ -73,19 +94,19 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Start the writer task on its own connection.
-    pub(super) fn spawn(conn: SqliteConnection) -> Writer {
+    pub(crate) fn spawn<E: Engine>(conn: E::Conn) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(conn, rx, commits.clone()));
+        tokio::spawn(run::<E>(conn, rx, commits.clone()));
         Writer { tx, commits }
     }
 
-    pub(super) fn commits(&self) -> u64 {
+    pub(crate) fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
     }
 
     /// Send one write and wait until its batch is durable.
-    pub(super) async fn write(&self, op: Op) -> Result<Done, StoreError> {
+    pub(crate) async fn write(&self, op: Op) -> Result<Done, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Request { op, reply })
@@ -97,15 +118,19 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>, commits: Arc<AtomicU64>) {
+async fn run<E: Engine>(
+    mut conn: E::Conn,
+    mut rx: mpsc::Receiver<Request>,
+    commits: Arc<AtomicU64>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit(&mut conn, std::mem::take(&mut batch)).await;
+        commit::<E>(&mut conn, std::mem::take(&mut batch)).await;
         commits.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-async fn commit(conn: &mut SqliteConnection, requests: Vec<Request>) {
+async fn commit<E: Engine>(conn: &mut E::Conn, requests: Vec<Request>) {
     // Fast path: the whole batch in one transaction, no savepoints. Every
     // operation makes its checks (transition, compare-and-set, idempotency,
     // job ended) before its first write, so a refused request has written
@@ -113,7 +138,7 @@ async fn commit(conn: &mut SqliteConnection, requests: Vec<Request>) {
     // a request can leave part of it behind: then the batch is rolled back
     // and each request runs again in a transaction of its own.
     let ops: Vec<Op> = requests.iter().map(|r| r.op.clone()).collect();
-    match batch(conn, ops).await {
+    match batch::<E>(conn, ops).await {
         Ok(results) => {
             for (request, result) in requests.into_iter().zip(results) {
                 let _ = request.reply.send(result);
@@ -125,7 +150,7 @@ async fn commit(conn: &mut SqliteConnection, requests: Vec<Request>) {
                 requests.len()
             );
             for request in requests {
-                let result = match batch(conn, vec![request.op]).await {
+                let result = match batch::<E>(conn, vec![request.op]).await {
                     Ok(mut results) => results
                         .pop()
                         .unwrap_or_else(|| Err(StoreError::Unavailable("no result".into()))),
@@ -146,14 +171,18 @@ async fn commit(conn: &mut SqliteConnection, requests: Vec<Request>) {
 /// Run `ops` in one transaction and commit it. `Err` when the batch as a
 /// whole failed (begin, commit, or a database error inside a request), in
 /// which case nothing of it was kept.
-async fn batch(
-    conn: &mut SqliteConnection,
+async fn batch<E: Engine>(
+    conn: &mut E::Conn,
     ops: Vec<Op>,
 ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     let mut tx = conn.begin().await?;
+    if let Err(err) = E::before_batch(&mut tx, &ops).await {
+        let _ = tx.rollback().await;
+        return Err(err);
+    }
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
-        match run_op(&mut tx, op).await {
+        match E::run_op(&mut tx, op).await {
             Err(err) if !is_refusal(&err) => {
                 // may have written part of itself: keep nothing of the batch
                 if let Err(rollback) = tx.rollback().await {
@@ -179,28 +208,4 @@ fn is_refusal(err: &StoreError) -> bool {
             | StoreError::Ended(_)
             | StoreError::UnknownEvent { .. }
     )
-}
-
-async fn run_op(conn: &mut SqliteConnection, op: Op) -> Result<Done, StoreError> {
-    match op {
-        Op::CreateJob(params) => events::create_job(conn, params)
-            .await
-            .map(|c| Done::Created(Box::new(c))),
-        Op::Apply(id, command) => events::apply(conn, id, command)
-            .await
-            .map(|a| Done::Applied(Box::new(a))),
-        Op::RecordMetrics(id, sample) => events::record_metrics(conn, id, sample)
-            .await
-            .map(Done::Event),
-        Op::MarkPublished(positions) => events::mark_published(conn, &positions)
-            .await
-            .map(|()| Done::Count(0)),
-        Op::Park(positions, reason) => events::park(conn, &positions, &reason)
-            .await
-            .map(|()| Done::Count(0)),
-        Op::Unpark(job) => events::unpark(conn, job).await.map(Done::Count),
-        Op::CreateToken { hash, user, admin } => events::create_token(conn, &hash, &user, admin)
-            .await
-            .map(|()| Done::Count(1)),
-    }
 }

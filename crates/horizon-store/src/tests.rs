@@ -1,17 +1,109 @@
 use std::sync::Arc;
 
+use sqlx::Connection;
+
 use horizon_core::{BackendKind, Command, EventType, JobStatus, MetricsSample};
 use serde_json::{Map, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::SqliteStore;
-use crate::{CreateJobParams, Created, IdempotencyParams, ListJobsParams, Store, StoreError};
+use crate::{
+    CreateJobParams, Created, IdempotencyParams, ListJobsParams, PgStore, SqliteStore, Store,
+    StoreError,
+};
 
-async fn setup() -> (SqliteStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("h.db").display());
-    (SqliteStore::connect(&url).await.expect("connect"), dir)
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A store under test and what it leaves behind until dropped: a temporary
+/// directory (SQLite) or a database of its own (PostgreSQL, dropped after).
+struct TestStore {
+    store: Arc<dyn Store>,
+    commits: Box<dyn Fn() -> u64 + Send + Sync>,
+    _guard: Guard,
+}
+
+enum Guard {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Database { admin_url: String, name: String },
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Guard::Database { admin_url, name } = self {
+            let (url, name) = (admin_url.clone(), name.clone());
+            // a runtime of its own: drop cannot await
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async {
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&mut conn)
+                        .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// The PostgreSQL server the tests use (`HORIZON_TEST_POSTGRES_URL`, default
+/// the machine's own at 127.0.0.1:5432, user postgres).
+pub(crate) fn postgres_admin_url() -> String {
+    std::env::var("HORIZON_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+async fn setup(kind: Kind) -> TestStore {
+    match kind {
+        Kind::Sqlite => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let url = format!("sqlite://{}", dir.path().join("h.db").display());
+            let store = Arc::new(SqliteStore::connect(&url).await.expect("connect"));
+            let counter = store.clone();
+            TestStore {
+                store,
+                commits: Box::new(move || counter.commits()),
+                _guard: Guard::Dir(dir),
+            }
+        }
+        Kind::Postgres => {
+            let admin_url = postgres_admin_url();
+            let name = format!("horizon_test_{}", Uuid::now_v7().simple());
+            let mut admin = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("PostgreSQL at HORIZON_TEST_POSTGRES_URL (default 127.0.0.1:5432)");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .expect("create database");
+            let guard = Guard::Database {
+                admin_url: admin_url.clone(),
+                name: name.clone(),
+            };
+            let (base, _) = admin_url.rsplit_once('/').expect("a database in the URL");
+            let store = Arc::new(
+                PgStore::connect(&format!("{base}/{name}"))
+                    .await
+                    .expect("connect"),
+            );
+            let counter = store.clone();
+            TestStore {
+                store,
+                commits: Box::new(move || counter.commits()),
+                _guard: guard,
+            }
+        }
+    }
 }
 
 fn params(user: &str) -> CreateJobParams {
@@ -39,9 +131,9 @@ fn cancel() -> Command {
     }
 }
 
-#[tokio::test]
-async fn created_job_has_its_submitted_event() {
-    let (store, _dir) = setup().await;
+async fn created_job_has_its_submitted_event(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
     let job = store
         .create_job(params("alice"))
         .await
@@ -60,9 +152,9 @@ async fn created_job_has_its_submitted_event() {
     assert_eq!(envelope["correlation_id"], "corr-1");
 }
 
-#[tokio::test]
-async fn idempotency_key_replays_same_job_and_refuses_other_body() {
-    let (store, _dir) = setup().await;
+async fn idempotency_key_replays_same_job_and_refuses_other_body(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
     let idem = IdempotencyParams {
         key: "k1".into(),
         request_hash: "h1".into(),
@@ -112,9 +204,9 @@ async fn idempotency_key_replays_same_job_and_refuses_other_body() {
     assert_eq!(all.len(), 2);
 }
 
-#[tokio::test]
-async fn illegal_transition_changes_nothing() {
-    let (store, _dir) = setup().await;
+async fn illegal_transition_changes_nothing(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
     let job = store
         .create_job(params("alice"))
         .await
@@ -137,10 +229,9 @@ async fn illegal_transition_changes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn racing_commands_apply_once_each_without_gaps() {
-    let (store, _dir) = setup().await;
-    let store = Arc::new(store);
+async fn racing_commands_apply_once_each_without_gaps(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
     let job = store
         .create_job(params("alice"))
         .await
@@ -194,9 +285,9 @@ async fn racing_commands_apply_once_each_without_gaps() {
     );
 }
 
-#[tokio::test]
-async fn metrics_have_their_own_sequence_and_outbox_keeps_commit_order() {
-    let (store, _dir) = setup().await;
+async fn metrics_have_their_own_sequence_and_outbox_keeps_commit_order(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
     let job = store
         .create_job(params("alice"))
         .await
@@ -291,11 +382,10 @@ fn start() -> Command {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn group_commit_keeps_every_promise_under_64_concurrent_writers() {
-    let (store, _dir) = setup().await;
-    let store = Arc::new(store);
-    let before = store.commits();
+async fn group_commit_keeps_every_promise_under_64_concurrent_writers(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let before = (t.commits)();
     // 64 writers create jobs at once
     let created = all((0..64).map(|i| {
         let store = store.clone();
@@ -306,7 +396,7 @@ async fn group_commit_keeps_every_promise_under_64_concurrent_writers() {
         .into_iter()
         .map(|c| c.expect("create").job().clone())
         .collect();
-    let commits = store.commits() - before;
+    let commits = (t.commits)() - before;
     assert!(
         commits < 64,
         "64 concurrent creates took {commits} commits: nothing was grouped"
@@ -399,10 +489,9 @@ async fn group_commit_keeps_every_promise_under_64_concurrent_writers() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn no_event_follows_a_terminal_one_whatever_the_race() {
-    let (store, _dir) = setup().await;
-    let store = Arc::new(store);
+async fn no_event_follows_a_terminal_one_whatever_the_race(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
     for round in 0..40 {
         let job = store
             .create_job(params("alice"))
@@ -466,3 +555,35 @@ async fn no_event_follows_a_terminal_one_whatever_the_race() {
         assert!(matches!(late, Err(StoreError::Ended(_))), "{late:?}");
     }
 }
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::Kind::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::Kind::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+// The store conformance suite: every case against SQLite and PostgreSQL.
+conformance!(
+    created_job_has_its_submitted_event,
+    idempotency_key_replays_same_job_and_refuses_other_body,
+    illegal_transition_changes_nothing,
+    racing_commands_apply_once_each_without_gaps,
+    metrics_have_their_own_sequence_and_outbox_keeps_commit_order,
+    group_commit_keeps_every_promise_under_64_concurrent_writers,
+    no_event_follows_a_terminal_one_whatever_the_race,
+);

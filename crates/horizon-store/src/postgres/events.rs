@@ -1,0 +1,426 @@
+//! The PostgreSQL store's writes and event reads: the same operations as
+//! SQLite's (`sqlite/events.rs`), in PostgreSQL's SQL and native types.
+
+use std::str::FromStr;
+
+use horizon_core::{
+    BackendKind, Command, EventEnvelope, EventPayload, EventStream, EventType, Job, JobError,
+    JobStatus, MetricsSample, Resources, SubmittedPayload, transition,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
+use time::OffsetDateTime;
+use tracing::debug;
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::params::{Applied, CreateJobParams, Created, OutboxEvent, ParkedEvent, StoredEvent};
+
+fn corrupt(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(err.to_string())
+}
+
+fn to_i64(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(corrupt)
+}
+
+pub(super) fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
+    let parameters: String = row.try_get("parameters")?;
+    let error = match row.try_get::<Option<String>, _>("error_code")? {
+        Some(code) => Some(JobError {
+            code,
+            message: row
+                .try_get::<Option<String>, _>("error_message")?
+                .unwrap_or_default(),
+            exit_code: row.try_get("error_exit_code")?,
+        }),
+        None => None,
+    };
+    Ok(Job {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        agent: row.try_get("agent")?,
+        dataset_id: row.try_get("dataset_id")?,
+        parameters: serde_json::from_str(&parameters)?,
+        backend: BackendKind::from_str(&row.try_get::<String, _>("backend")?).map_err(corrupt)?,
+        resources: match row.try_get::<Option<String>, _>("resources")? {
+            Some(text) => serde_json::from_str(&text)?,
+            None => Resources::default(),
+        },
+        status: JobStatus::from_str(&row.try_get::<String, _>("status")?).map_err(corrupt)?,
+        remote_job_id: row.try_get("remote_job_id")?,
+        correlation_id: row.try_get("correlation_id")?,
+        error,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        lifecycle_sequence: u64::try_from(row.try_get::<i64, _>("lifecycle_sequence")?)
+            .map_err(corrupt)?,
+        metrics_sequence: u64::try_from(row.try_get::<i64, _>("metrics_sequence")?)
+            .map_err(corrupt)?,
+    })
+}
+
+fn event_from_row(row: &PgRow) -> Result<StoredEvent, StoreError> {
+    let event_type: String = row.try_get("event_type")?;
+    let stream: String = row.try_get("stream")?;
+    let sequence: i64 = row.try_get("sequence")?;
+    Ok(StoredEvent {
+        event_id: row.try_get("event_id")?,
+        job_id: row.try_get("job_id")?,
+        event_type: EventType::from_str(&event_type).map_err(corrupt)?,
+        stream: EventStream::from_str(&stream).map_err(corrupt)?,
+        sequence: u64::try_from(sequence).map_err(corrupt)?,
+        envelope: row.try_get("envelope")?,
+    })
+}
+
+pub(super) async fn insert_event(
+    conn: &mut PgConnection,
+    envelope: &EventEnvelope,
+) -> Result<StoredEvent, StoreError> {
+    let json = envelope.to_json()?;
+    let stream = envelope.event_type.stream();
+    sqlx::query(
+        "INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(envelope.event_id)
+    .bind(envelope.job_id)
+    .bind(stream.as_str())
+    .bind(to_i64(envelope.sequence)?)
+    .bind(envelope.event_type.as_str())
+    .bind(&json)
+    .bind(OffsetDateTime::now_utc())
+    .execute(&mut *conn)
+    .await?;
+    Ok(StoredEvent {
+        event_id: envelope.event_id,
+        job_id: envelope.job_id,
+        event_type: envelope.event_type,
+        stream,
+        sequence: envelope.sequence,
+        envelope: json,
+    })
+}
+
+pub(super) async fn create_job(
+    conn: &mut PgConnection,
+    p: CreateJobParams,
+) -> Result<Created, StoreError> {
+    if let Some(idem) = &p.idempotency {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, job_id, created_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING",
+        )
+        .bind(&p.user_id)
+        .bind(&idem.key)
+        .bind(&idem.request_hash)
+        .bind(p.id)
+        .bind(p.created_at)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let row = sqlx::query(
+                "SELECT request_hash, job_id FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+            )
+            .bind(&p.user_id)
+            .bind(&idem.key)
+            .fetch_one(&mut *conn)
+            .await?;
+            let hash: String = row.try_get("request_hash")?;
+            if hash != idem.request_hash {
+                return Err(StoreError::IdempotencyMismatch {
+                    key: idem.key.clone(),
+                });
+            }
+            let job_id: Uuid = row.try_get("job_id")?;
+            let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
+                .bind(job_id)
+                .fetch_one(&mut *conn)
+                .await?;
+            return Ok(Created::Replayed(job_from_row(&row)?));
+        }
+    }
+    let at = horizon_core::truncate_to_millis(p.created_at);
+    let job = Job {
+        id: p.id,
+        user_id: p.user_id,
+        agent: p.agent,
+        dataset_id: p.dataset_id,
+        parameters: p.parameters,
+        backend: p.backend,
+        resources: p.resources,
+        status: JobStatus::Submitted,
+        remote_job_id: None,
+        correlation_id: p.correlation_id,
+        error: None,
+        created_at: at,
+        updated_at: at,
+        started_at: None,
+        finished_at: None,
+        lifecycle_sequence: 1,
+        metrics_sequence: 0,
+    };
+    sqlx::query(
+        "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
+                           correlation_id, created_at, updated_at, lifecycle_sequence, resources)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11)",
+    )
+    .bind(job.id)
+    .bind(&job.user_id)
+    .bind(&job.agent)
+    .bind(&job.dataset_id)
+    .bind(serde_json::to_string(&job.parameters)?)
+    .bind(job.backend.as_str())
+    .bind(job.status.as_str())
+    .bind(&job.correlation_id)
+    .bind(at)
+    .bind(at)
+    .bind(serde_json::to_string(&job.resources)?)
+    .execute(&mut *conn)
+    .await?;
+    let payload = EventPayload::Submitted(SubmittedPayload {
+        agent: job.agent.clone(),
+        dataset_id: job.dataset_id.clone(),
+        parameters: job.parameters.clone(),
+        backend: job.backend,
+    });
+    let envelope = EventEnvelope::lifecycle(&job, None, payload, Uuid::now_v7(), at);
+    insert_event(conn, &envelope).await?;
+    Ok(Created::New(job))
+}
+
+/// Decide and persist one command; the row is locked for the rest of the
+/// transaction, and the update is a compare-and-set all the same.
+pub(super) async fn apply(
+    conn: &mut PgConnection,
+    id: Uuid,
+    command: Command,
+) -> Result<Applied, StoreError> {
+    let row = sqlx::query("SELECT * FROM jobs WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound(id))?;
+    let job = job_from_row(&row)?;
+    let decided = transition(&job, command)?;
+    let after = decided.apply_to(&job);
+    let envelope = EventEnvelope::lifecycle(
+        &after,
+        Some(decided.from),
+        decided.payload,
+        Uuid::now_v7(),
+        decided.at,
+    );
+    let error = after.error.as_ref();
+    let updated = sqlx::query(
+        "UPDATE jobs SET status = $1, remote_job_id = $2, error_code = $3, error_message = $4,
+                error_exit_code = $5, updated_at = $6, started_at = $7, finished_at = $8,
+                lifecycle_sequence = $9
+         WHERE id = $10 AND status = $11 AND lifecycle_sequence = $12",
+    )
+    .bind(after.status.as_str())
+    .bind(&after.remote_job_id)
+    .bind(error.map(|e| e.code.as_str()))
+    .bind(error.map(|e| e.message.as_str()))
+    .bind(error.and_then(|e| e.exit_code))
+    .bind(after.updated_at)
+    .bind(after.started_at)
+    .bind(after.finished_at)
+    .bind(to_i64(after.lifecycle_sequence)?)
+    .bind(id)
+    .bind(job.status.as_str())
+    .bind(to_i64(job.lifecycle_sequence)?)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        debug!(job.id = %id, "compare-and-set on job {id} lost a race");
+        return Err(StoreError::Conflict(id));
+    }
+    let event = insert_event(conn, &envelope).await?;
+    Ok(Applied {
+        previous: decided.from,
+        job: after,
+        event,
+    })
+}
+
+/// A metrics event, only while the job is active (a terminal event is a
+/// job's last).
+pub(super) async fn record_metrics(
+    conn: &mut PgConnection,
+    id: Uuid,
+    sample: MetricsSample,
+) -> Result<StoredEvent, StoreError> {
+    let row = sqlx::query(
+        "UPDATE jobs SET metrics_sequence = metrics_sequence + 1
+         WHERE id = $1 AND status IN ('SUBMITTED', 'QUEUED', 'RUNNING') RETURNING *",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        return Err(match exists {
+            Some(_) => StoreError::Ended(id),
+            None => StoreError::NotFound(id),
+        });
+    };
+    let job = job_from_row(&row)?;
+    let envelope = EventEnvelope::metrics(&job, sample, Uuid::now_v7());
+    insert_event(conn, &envelope).await
+}
+
+pub(super) async fn create_token(
+    conn: &mut PgConnection,
+    token_hash: &str,
+    user_id: &str,
+    admin: bool,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_tokens (token_hash, user_id, admin, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(admin)
+    .bind(OffsetDateTime::now_utc())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn unpark(conn: &mut PgConnection, job: Option<Uuid>) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE events SET parked_at = NULL, park_reason = NULL
+         WHERE published_at IS NULL AND parked_at IS NOT NULL AND ($1::uuid IS NULL OR job_id = $1)",
+    )
+    .bind(job)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub(super) async fn mark_published(
+    conn: &mut PgConnection,
+    positions: &[i64],
+) -> Result<(), StoreError> {
+    if positions.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("UPDATE events SET published_at = $1 WHERE position = ANY($2)")
+        .bind(OffsetDateTime::now_utc())
+        .bind(positions)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn park(
+    conn: &mut PgConnection,
+    positions: &[i64],
+    reason: &str,
+) -> Result<(), StoreError> {
+    if positions.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE events SET parked_at = $1, park_reason = $2
+         WHERE published_at IS NULL AND position = ANY($3)",
+    )
+    .bind(OffsetDateTime::now_utc())
+    .bind(reason)
+    .bind(positions)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn job_events(
+    pool: &PgPool,
+    id: Uuid,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let after_position: i64 = match after {
+        None => 0,
+        Some(event) => {
+            sqlx::query_scalar("SELECT position FROM events WHERE event_id = $1 AND job_id = $2")
+                .bind(event)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::UnknownEvent { job: id, event })?
+        }
+    };
+    let rows = sqlx::query(
+        "SELECT * FROM events WHERE job_id = $1 AND position > $2 ORDER BY position LIMIT $3",
+    )
+    .bind(id)
+    .bind(after_position)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(event_from_row).collect()
+}
+
+async fn outbox_rows(
+    pool: &PgPool,
+    parked: bool,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<PgRow>, StoreError> {
+    let sql = if parked {
+        "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NOT NULL AND position > $1
+         ORDER BY position LIMIT $2"
+    } else {
+        "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NULL AND position > $1
+         ORDER BY position LIMIT $2"
+    };
+    Ok(sqlx::query(sql)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?)
+}
+
+pub(super) async fn unpublished(
+    pool: &PgPool,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let rows = outbox_rows(pool, false, after, limit).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(OutboxEvent {
+                position: row.try_get("position")?,
+                created_at: row.try_get("created_at")?,
+                event: event_from_row(row)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn parked(
+    pool: &PgPool,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<ParkedEvent>, StoreError> {
+    let rows = outbox_rows(pool, true, after, limit).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ParkedEvent {
+                position: row.try_get("position")?,
+                parked_at: row.try_get("parked_at")?,
+                reason: row.try_get("park_reason")?,
+                event: event_from_row(row)?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,305 @@
+//! The PostgreSQL store: the same promises as the SQLite one, for gateways
+//! that run several `horizon serve` processes on one database.
+//!
+//! Writes are group-committed by one writer task per process (the shared
+//! `writer.rs`), each batch in one transaction. A batch that writes events
+//! first takes the transaction-level advisory lock `OUTBOX_LOCK`, held to
+//! its commit: event positions (a `bigserial`, handed out at insert time)
+//! are therefore allocated in commit order across every process, and the
+//! relay's "position > last seen" never skips a transaction that committed
+//! after a younger one. A job's row is locked (`FOR UPDATE`) by the batch
+//! that changes it and updated with compare-and-set.
+
+mod events;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use horizon_core::{BackendKind, Command, Job, JobStatus, MetricsSample};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool, Row};
+use uuid::Uuid;
+
+use crate::params::{
+    Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent, StoredEvent,
+    TokenOwner,
+};
+use crate::writer::{BoxFuture, Done, Engine, Op, Writer};
+use crate::{Store, StoreError};
+use events::job_from_row;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The advisory lock that puts event positions in commit order.
+const OUTBOX_LOCK: i64 = 0x0048_4f52_495a_4f4e; // "HORIZON"
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    writer: Writer,
+}
+
+fn unexpected() -> StoreError {
+    StoreError::Corrupt("the database writer answered with the wrong kind of result".into())
+}
+
+impl PgStore {
+    /// Connect to `url` (`postgres://user@host:port/db`) and migrate.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        let writer = Writer::spawn::<PgEngine>(options.connect().await?);
+        Ok(PgStore { pool, writer })
+    }
+
+    /// Write transactions committed so far.
+    pub fn commits(&self) -> u64 {
+        self.writer.commits()
+    }
+}
+
+struct PgEngine;
+
+impl Engine for PgEngine {
+    type Db = sqlx::Postgres;
+    type Conn = sqlx::PgConnection;
+
+    fn before_batch<'a>(
+        conn: &'a mut Self::Conn,
+        ops: &'a [Op],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let writes_events = ops
+                .iter()
+                .any(|op| matches!(op, Op::CreateJob(_) | Op::Apply(..) | Op::RecordMetrics(..)));
+            if writes_events {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(OUTBOX_LOCK)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn run_op(conn: &mut Self::Conn, op: Op) -> BoxFuture<'_, Result<Done, StoreError>> {
+        Box::pin(async move {
+            match op {
+                Op::CreateJob(params) => events::create_job(conn, params)
+                    .await
+                    .map(|c| Done::Created(Box::new(c))),
+                Op::Apply(id, command) => events::apply(conn, id, command)
+                    .await
+                    .map(|a| Done::Applied(Box::new(a))),
+                Op::RecordMetrics(id, sample) => events::record_metrics(conn, id, sample)
+                    .await
+                    .map(Done::Event),
+                Op::MarkPublished(positions) => events::mark_published(conn, &positions)
+                    .await
+                    .map(|()| Done::Count(0)),
+                Op::Park(positions, reason) => events::park(conn, &positions, &reason)
+                    .await
+                    .map(|()| Done::Count(0)),
+                Op::Unpark(job) => events::unpark(conn, job).await.map(Done::Count),
+                Op::CreateToken { hash, user, admin } => {
+                    events::create_token(conn, &hash, &user, admin)
+                        .await
+                        .map(|()| Done::Count(1))
+                }
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_job(&self, p: CreateJobParams) -> Result<Created, StoreError> {
+        match self.writer.write(Op::CreateJob(p)).await? {
+            Done::Created(created) => Ok(*created),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn get_job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn list_jobs(&self, p: ListJobsParams) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs
+             WHERE ($1::text IS NULL OR user_id = $1)
+               AND ($2::text IS NULL OR status = $2)
+               AND ($3::uuid IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(p.user_id)
+        .bind(p.status.map(JobStatus::as_str))
+        .bind(p.before)
+        .bind(i64::from(p.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn apply(&self, id: Uuid, command: Command) -> Result<Applied, StoreError> {
+        match self.writer.write(Op::Apply(id, command)).await? {
+            Done::Applied(applied) => Ok(*applied),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn record_metrics(
+        &self,
+        id: Uuid,
+        sample: MetricsSample,
+    ) -> Result<StoredEvent, StoreError> {
+        match self.writer.write(Op::RecordMetrics(id, sample)).await? {
+            Done::Event(event) => Ok(event),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn job_events(
+        &self,
+        id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        events::job_events(&self.pool, id, after, limit).await
+    }
+
+    async fn jobs_in_status(
+        &self,
+        backend: BackendKind,
+        statuses: &[JobStatus],
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE backend = $1 AND status = ANY($2)
+               AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4",
+        )
+        .bind(backend.as_str())
+        .bind(&wanted)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status")?;
+                let n: i64 = row.try_get("n")?;
+                let status = JobStatus::from_str(&status)
+                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                Ok((status, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    async fn unpublished_events(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        events::unpublished(&self.pool, after, limit).await
+    }
+
+    async fn mark_published(&self, positions: &[i64]) -> Result<(), StoreError> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        self.writer
+            .write(Op::MarkPublished(positions.to_vec()))
+            .await
+            .map(|_| ())
+    }
+
+    async fn outbox_depth(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE published_at IS NULL AND parked_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn park_events(&self, positions: &[i64], reason: &str) -> Result<(), StoreError> {
+        self.writer
+            .write(Op::Park(positions.to_vec(), reason.to_owned()))
+            .await
+            .map(|_| ())
+    }
+
+    async fn parked_events(&self, after: i64, limit: u32) -> Result<Vec<ParkedEvent>, StoreError> {
+        events::parked(&self.pool, after, limit).await
+    }
+
+    async fn parked_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE published_at IS NULL AND parked_at IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn unpark_events(&self, job: Option<Uuid>) -> Result<u64, StoreError> {
+        match self.writer.write(Op::Unpark(job)).await? {
+            Done::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn create_token(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        admin: bool,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(Op::CreateToken {
+                hash: token_hash.to_owned(),
+                user: user_id.to_owned(),
+                admin,
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
+        let row = sqlx::query("SELECT user_id, admin FROM api_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(TokenOwner {
+                user_id: row.try_get("user_id")?,
+                admin: row.try_get("admin")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
