@@ -17,8 +17,16 @@ pub const EMBEDDED_DEFAULTS: &str = include_str!("../../../examples/horizon.toml
 pub struct Settings {
     #[serde(default = "default_bind")]
     pub bind: SocketAddr,
+    /// Where the database, job directories and state live. Default: the
+    /// per-user `$XDG_DATA_HOME/horizon` (`~/.local/share/horizon`), so every
+    /// command finds the same one from any directory; a relative path in a
+    /// file is relative to that file.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// What relative `program`/`args` paths of agents are relative to: the
+    /// configuration file's directory (set by the loader, not the file).
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
     /// `sqlite://…`; defaults to `horizon.db` in the data directory.
     #[serde(default)]
     pub database_url: Option<String>,
@@ -232,7 +240,15 @@ fn default_bind() -> SocketAddr {
 }
 
 fn default_data_dir() -> PathBuf {
-    PathBuf::from("horizon-data")
+    per_user_data_dir().unwrap_or_else(|| PathBuf::from("/var/lib/horizon"))
+}
+
+/// `$XDG_DATA_HOME/horizon`, else `$HOME/.local/share/horizon`.
+pub fn per_user_data_dir() -> Option<PathBuf> {
+    let nonempty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    nonempty("XDG_DATA_HOME")
+        .map(|d| PathBuf::from(d).join("horizon"))
+        .or_else(|| nonempty("HOME").map(|h| PathBuf::from(h).join(".local/share/horizon")))
 }
 
 impl Settings {

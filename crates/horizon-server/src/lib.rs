@@ -46,7 +46,8 @@ pub enum ServeError {
     Backend(#[from] BackendError),
     #[error("metrics: {0}")]
     Metrics(String),
-    #[error("cannot listen on {addr}: {source}")]
+    /// (the cause is printed by whoever prints the chain, once)
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: std::net::SocketAddr,
         source: std::io::Error,
@@ -98,10 +99,14 @@ pub fn build_backends(
                 local_agents.insert(
                     name.clone(),
                     LocalAgent {
-                        program: absolute_if_present(&program.to_string_lossy()).into(),
+                        program: absolute_if_present(settings, &program.to_string_lossy()).into(),
                         // programs run in their job's directory: relative paths
-                        // to files that exist here are made absolute
-                        args: agent.args.iter().map(|a| absolute_if_present(a)).collect(),
+                        // to files that exist are made absolute
+                        args: agent
+                            .args
+                            .iter()
+                            .map(|a| absolute_if_present(settings, a))
+                            .collect(),
                         env: agent
                             .env
                             .iter()
@@ -292,15 +297,22 @@ fn build_tapis(
     })?)
 }
 
-/// A relative path to a file that exists, made absolute; anything else as is.
-fn absolute_if_present(arg: &str) -> String {
+/// A relative path to a file that exists under the configuration's
+/// directory (else the current one), made absolute; anything else as is.
+fn absolute_if_present(settings: &Settings, arg: &str) -> String {
     let path = std::path::Path::new(arg);
-    if path.is_relative()
-        && path.components().count() > 0
-        && path.exists()
-        && let Ok(cwd) = std::env::current_dir()
-    {
-        return cwd.join(path).display().to_string();
+    if path.is_relative() && path.components().count() > 0 {
+        let bases = settings
+            .base_dir
+            .iter()
+            .cloned()
+            .chain(std::env::current_dir().ok());
+        for base in bases {
+            let candidate = base.join(path);
+            if candidate.exists() {
+                return candidate.display().to_string();
+            }
+        }
     }
     arg.to_owned()
 }
@@ -338,6 +350,39 @@ fn protect_data_dir(settings: &Settings) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// Hold the data directory for this process: a second `horizon serve` on
+/// it would dispatch and run the same jobs. Released when the process ends,
+/// however it ends (an advisory `flock` on `horizon.lock`).
+fn lock_data_dir(dir: &std::path::Path) -> Result<nix::fcntl::Flock<std::fs::File>, ServeError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join("horizon.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut locked) => {
+            locked.set_len(0)?;
+            locked.seek(std::io::SeekFrom::Start(0))?;
+            writeln!(locked, "{}", std::process::id())?;
+            Ok(locked)
+        }
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Err(ServeError::Config(format!(
+                "data directory {} is in use by another `horizon serve` (pid {}); \
+                 stop it, or give this one its own HORIZON_DATA_DIR",
+                dir.display(),
+                holder.trim()
+            )))
+        }
+        Err((_, errno)) => Err(ServeError::Io(std::io::Error::from(errno))),
+    }
+}
+
 /// Run the API and the workers until `shutdown` resolves.
 pub async fn serve(
     settings: Settings,
@@ -345,6 +390,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     std::fs::create_dir_all(&settings.data_dir)?;
+    let _lock = lock_data_dir(&settings.data_dir)?;
     let committed = Arc::new(Notify::new());
     let store: Arc<dyn Store> = Arc::new(signalling_store::SignallingStore::new(
         open_store(&settings).await?,

@@ -1,18 +1,36 @@
 //! Loading the configuration: the file named by --config / HORIZON_CONFIG (or
 //! the embedded defaults), then the environment's overrides.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use horizon_server::config::{EMBEDDED_DEFAULTS, Settings};
 
+/// The demo agent of the embedded defaults, written into the data directory
+/// so it runs wherever `horizon serve` was started.
+const DEMO_AGENT: (&str, &str) = (
+    "examples/agents/alphacal.py",
+    include_str!("../../../examples/agents/alphacal.py"),
+);
+
 pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
+    let embedded = path.is_none();
     let mut settings = match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read configuration {}", path.display()))?;
-            Settings::from_toml(&text)
-                .with_context(|| format!("invalid configuration {}", path.display()))?
+            let mut settings = Settings::from_toml(&text)
+                .with_context(|| format!("invalid configuration {}", path.display()))?;
+            // relative paths in a file are relative to that file
+            let dir = std::path::absolute(path)?
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            if settings.data_dir.is_relative() {
+                settings.data_dir = dir.join(&settings.data_dir);
+            }
+            settings.base_dir = Some(dir);
+            settings
         }
         None => Settings::from_toml(EMBEDDED_DEFAULTS).context("invalid embedded defaults")?,
     };
@@ -22,7 +40,21 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
             .with_context(|| format!("HORIZON_BIND={bind:?} is not host:port"))?;
     }
     if let Some(dir) = env("HORIZON_DATA_DIR") {
-        settings.data_dir = dir.into();
+        settings.data_dir = std::path::absolute(PathBuf::from(dir))?;
+    }
+    if embedded {
+        let base = settings.data_dir.join("embedded");
+        let (name, text) = DEMO_AGENT;
+        let file = base.join(name);
+        if std::fs::read_to_string(&file).ok().as_deref() != Some(text) {
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            std::fs::write(&file, text)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+        }
+        settings.base_dir = Some(base);
     }
     if let Some(url) = env("HORIZON_DATABASE_URL") {
         settings.database_url = Some(url);
