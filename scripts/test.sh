@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build-deps.sh
 command -v python3 >/dev/null || { echo "python3 is needed by the test agents" >&2; exit 1; }
+# the OpenAPI validator the API tests run on /openapi.json
+command -v openapi-spec-validator >/dev/null || python3 -m pip install -q openapi-spec-validator
+command -v openapi-spec-validator >/dev/null || export PATH="$(python3 -m site --user-base)/bin:$PATH"
 # shellcheck source=scripts/kafka-broker.sh
 source scripts/kafka-broker.sh
 if [ -z "${HORIZON_TEST_KAFKA_BROKERS:-}" ]; then

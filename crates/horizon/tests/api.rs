@@ -577,3 +577,44 @@ async fn events_after_one_event_are_only_the_later_ones() {
     )
     .await;
 }
+
+/// The OpenAPI document passes a real validator (`openapi-spec-validator`
+/// from PyPI; scripts/test.sh installs it): client generators reject an
+/// invalid one.
+#[tokio::test]
+async fn the_openapi_document_is_valid_openapi() {
+    let server = Server::start().await;
+    let text = server.get_text("/openapi.json").await;
+    let file = server.dir.path().join("openapi.json");
+    std::fs::write(&file, &text).unwrap();
+    let out = std::process::Command::new("openapi-spec-validator")
+        .arg(&file)
+        .output()
+        .expect(
+            "openapi-spec-validator (pip install openapi-spec-validator; scripts/test.sh does)",
+        );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // every route documents the statuses it can answer
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let submit = &doc["paths"]["/v1/jobs"]["post"]["responses"];
+    for code in ["201", "400", "401", "413", "415", "422", "500", "503"] {
+        assert!(
+            submit.get(code).is_some(),
+            "POST /v1/jobs does not document {code}"
+        );
+    }
+    assert_eq!(
+        doc["paths"]["/v1/jobs"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap()["schema"]["minimum"],
+        1
+    );
+}

@@ -101,6 +101,7 @@ pub struct ListJobsQuery {
     /// Only jobs in this status (e.g. `RUNNING`).
     pub status: Option<String>,
     /// 1..=100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -112,6 +113,7 @@ pub struct EventsQuery {
     /// Only events written after this one (an `event_id` of the job).
     pub after: Option<String>,
     /// At most this many events, 1..=10000; default 1000.
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
 }
 

@@ -58,7 +58,7 @@ pub struct AppState {
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
         admin::parked_events, admin::retry_parked,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &DescribeResponses),
     tags((name = "jobs", description = "Submit, follow and cancel jobs"), (name = "operations"))
 )]
 #[derive(Debug)]
@@ -73,6 +73,80 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Every response gets a description (OpenAPI requires one; a route's own
+/// wins, else the status's reason phrase), and every operation that takes a
+/// body documents 415 (not JSON) and 413 (too large).
+struct DescribeResponses;
+
+impl utoipa::Modify for DescribeResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, ResponseBuilder};
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let mut extra = vec![
+                    ("500", "something failed inside; the body names a reference"),
+                    (
+                        "503",
+                        "the database (or the job's backend) cannot be reached now",
+                    ),
+                ];
+                if operation.security.is_some() {
+                    extra.push(("401", "no valid bearer token"));
+                }
+                if operation.request_body.is_some() {
+                    extra.push(("413", "the body is over the size limit"));
+                    extra.push(("415", "the body is not application/json"));
+                }
+                {
+                    for (code, text) in extra {
+                        operation
+                            .responses
+                            .responses
+                            .entry(code.to_owned())
+                            .or_insert_with(|| {
+                                RefOr::T(
+                                    ResponseBuilder::new()
+                                        .description(text)
+                                        .content(
+                                            "application/problem+json",
+                                            utoipa::openapi::ContentBuilder::new()
+                                                .schema(Some(
+                                                    utoipa::openapi::Ref::from_schema_name(
+                                                        "Problem",
+                                                    ),
+                                                ))
+                                                .build(),
+                                        )
+                                        .build(),
+                                )
+                            });
+                    }
+                }
+                for (code, response) in operation.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && response.description.trim().is_empty()
+                    {
+                        response.description = code
+                            .parse::<u16>()
+                            .ok()
+                            .and_then(|c| axum::http::StatusCode::from_u16(c).ok())
+                            .and_then(|c| c.canonical_reason())
+                            .unwrap_or("response")
+                            .to_owned();
+                    }
+                }
+            }
+        }
     }
 }
 
