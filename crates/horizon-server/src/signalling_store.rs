@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use horizon_core::{BackendKind, Command, Job, JobStatus, MetricsSample};
 use horizon_store::{
     Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent, Store, StoreError,
-    StoredEvent, TokenOwner,
+    StoredEvent, TokenInfo, TokenOwner,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -120,12 +120,23 @@ impl Store for SignallingStore {
         token_hash: &str,
         user_id: &str,
         admin: bool,
+        expires_at: Option<time::OffsetDateTime>,
     ) -> Result<(), StoreError> {
-        self.inner.create_token(token_hash, user_id, admin).await
+        self.inner
+            .create_token(token_hash, user_id, admin, expires_at)
+            .await
     }
 
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
         self.inner.find_token(token_hash).await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        self.inner.list_tokens().await
+    }
+
+    async fn revoke_token(&self, id: &str) -> Result<u64, StoreError> {
+        self.inner.revoke_token(id).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -18,7 +18,7 @@ mod tests;
 pub use error::StoreError;
 pub use params::{
     Applied, CreateJobParams, Created, IdempotencyParams, ListJobsParams, OutboxEvent, ParkedEvent,
-    StoredEvent, TokenOwner,
+    StoredEvent, TokenInfo, TokenOwner,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -105,9 +105,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         token_hash: &str,
         user_id: &str,
         admin: bool,
+        expires_at: Option<time::OffsetDateTime>,
     ) -> Result<(), StoreError>;
 
+    /// The owner of a token that is neither revoked nor expired.
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError>;
+
+    /// Every token, newest first.
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
+
+    /// Revoke the one token whose id (hash) starts with `id` (at least 8 hex
+    /// digits); returns how many matched (0 or 1; more is refused, nothing
+    /// revoked).
+    async fn revoke_token(&self, id: &str) -> Result<u64, StoreError>;
 
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -86,6 +86,20 @@ pub struct Applied {
 pub struct TokenOwner {
     pub user_id: String,
     pub admin: bool,
+    /// When the token stops working, if it was made to.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A token as `horizon token list` shows it (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The first 12 hex digits of the token's hash: enough to name it.
+    pub id: String,
+    pub user_id: String,
+    pub admin: bool,
+    pub created_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 /// An event the relay parked because Kafka refused it for good.

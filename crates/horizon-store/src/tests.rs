@@ -556,6 +556,65 @@ async fn no_event_follows_a_terminal_one_whatever_the_race(kind: Kind) {
     }
 }
 
+async fn tokens_expire_and_are_revoked_by_a_unique_id_prefix(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let soon = OffsetDateTime::now_utc() + time::Duration::milliseconds(300);
+    store
+        .create_token("aaaa1111bbbb", "alice", false, None)
+        .await
+        .expect("create");
+    store
+        .create_token("aaaa1111cccc", "bob", true, Some(soon))
+        .await
+        .expect("create");
+    store
+        .create_token("dddd2222eeee", "carol", false, None)
+        .await
+        .expect("create");
+    let bob = store
+        .find_token("aaaa1111cccc")
+        .await
+        .expect("find")
+        .expect("bob");
+    assert!(bob.admin);
+    assert!(bob.expires_at.is_some());
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(
+        store.find_token("aaaa1111cccc").await.expect("find"),
+        None,
+        "expired"
+    );
+    // ambiguous and too short: nothing revoked
+    assert_eq!(store.revoke_token("aaaa1111").await.expect("revoke"), 2);
+    assert_eq!(store.revoke_token("aaaa").await.expect("revoke"), 0);
+    assert!(
+        store
+            .find_token("aaaa1111bbbb")
+            .await
+            .expect("find")
+            .is_some()
+    );
+    assert_eq!(store.revoke_token("aaaa1111bb").await.expect("revoke"), 1);
+    assert_eq!(
+        store.find_token("aaaa1111bbbb").await.expect("find"),
+        None,
+        "revoked"
+    );
+    assert!(
+        store
+            .find_token("dddd2222eeee")
+            .await
+            .expect("find")
+            .is_some()
+    );
+    let listed = store.list_tokens().await.expect("list");
+    assert_eq!(listed.len(), 3);
+    let alice = listed.iter().find(|t| t.user_id == "alice").expect("alice");
+    assert!(alice.revoked_at.is_some());
+    assert_eq!(alice.id, "aaaa1111bbbb");
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -579,6 +638,7 @@ macro_rules! conformance {
 
 // The store conformance suite: every case against SQLite and PostgreSQL.
 conformance!(
+    tokens_expire_and_are_revoked_by_a_unique_id_prefix,
     created_job_has_its_submitted_event,
     idempotency_key_replays_same_job_and_refuses_other_body,
     illegal_transition_changes_nothing,

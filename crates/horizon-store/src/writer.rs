@@ -70,7 +70,9 @@ pub(crate) enum Op {
         hash: String,
         user: String,
         admin: bool,
+        expires_at: Option<time::OffsetDateTime>,
     },
+    RevokeToken(String),
 }
 
 pub(crate) enum Done {

@@ -49,23 +49,138 @@ pub async fn token_create(
     config: &ConfigArgs,
     user: &str,
     admin: bool,
+    expires_in: Option<&str>,
+    as_json: bool,
 ) -> anyhow::Result<ExitCode> {
     let user = user.trim();
     if user.is_empty() || user.len() > 255 {
         bail!("--user must be 1 to 255 characters");
     }
+    let expires_at = expires_in
+        .map(|text| parse_duration(text).map(|d| time::OffsetDateTime::now_utc() + d))
+        .transpose()?;
     let settings = settings::load(config.config.as_deref())?;
     let store = horizon_server::open_store(&settings).await?;
     let token = horizon_server::api::auth::new_token();
-    store
-        .create_token(&horizon_server::api::auth::hash_token(&token), user, admin)
-        .await?;
+    let hash = horizon_server::api::auth::hash_token(&token);
+    store.create_token(&hash, user, admin, expires_at).await?;
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "token": token,
+                "id": hash.chars().take(12).collect::<String>(),
+                "user": user,
+                "admin": admin,
+                "expires_at": expires_at.map(horizon_core::timestamp::format),
+            })
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln!(
-        "created {} token for {user} (only its hash is stored: keep it now)",
-        if admin { "an admin" } else { "a" }
+        "created {} token for {user}{} (only its hash is stored: keep it now)",
+        if admin { "an admin" } else { "a" },
+        expires_at
+            .map(|at| format!(", expiring {}", horizon_core::timestamp::format(at)))
+            .unwrap_or_default()
     );
     println!("{token}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `90s`, `30m`, `12h`, `30d`.
+fn parse_duration(text: &str) -> anyhow::Result<time::Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .with_context(|| format!("--expires-in {text:?}: expected a number and s, m, h or d"))?;
+    let duration = match unit {
+        "s" | "" => time::Duration::seconds(n),
+        "m" => time::Duration::minutes(n),
+        "h" => time::Duration::hours(n),
+        "d" => time::Duration::days(n),
+        other => bail!("--expires-in {text:?}: unknown unit {other:?} (use s, m, h or d)"),
+    };
+    if duration <= time::Duration::ZERO {
+        bail!("--expires-in must be more than zero");
+    }
+    Ok(duration)
+}
+
+/// `horizon token list`
+pub async fn token_list(config: &ConfigArgs, as_json: bool) -> anyhow::Result<ExitCode> {
+    let settings = settings::load(config.config.as_deref())?;
+    let store = horizon_server::open_store(&settings).await?;
+    let tokens = store.list_tokens().await?;
+    let now = time::OffsetDateTime::now_utc();
+    let format = horizon_core::timestamp::format;
+    let state = |t: &horizon_store::TokenInfo| {
+        if t.revoked_at.is_some() {
+            "revoked"
+        } else if t.expires_at.is_some_and(|e| e <= now) {
+            "expired"
+        } else {
+            "active"
+        }
+    };
+    if as_json {
+        let list: Vec<Value> = tokens
+            .iter()
+            .map(|t| {
+                json!({
+                    "id": t.id, "user": t.user_id, "admin": t.admin, "state": state(t),
+                    "created_at": format(t.created_at),
+                    "expires_at": t.expires_at.map(format),
+                    "revoked_at": t.revoked_at.map(format),
+                })
+            })
+            .collect();
+        println!("{}", json!({ "tokens": list }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<12}  {:<16} {:<6} {:<8} {:<24} expires",
+        "id", "user", "admin", "state", "created"
+    );
+    for t in &tokens {
+        println!(
+            "{:<12}  {:<16} {:<6} {:<8} {:<24} {}",
+            t.id,
+            t.user_id,
+            if t.admin { "yes" } else { "no" },
+            state(t),
+            format(t.created_at),
+            t.expires_at
+                .map(format)
+                .unwrap_or_else(|| "never".to_owned())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `horizon token revoke <id>`
+pub async fn token_revoke(config: &ConfigArgs, id: &str) -> anyhow::Result<ExitCode> {
+    let id = id.trim();
+    if id.len() < 8 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        bail!("a token id is 8 to 64 hex digits, as `horizon token list` shows it");
+    }
+    let settings = settings::load(config.config.as_deref())?;
+    let store = horizon_server::open_store(&settings).await?;
+    match store.revoke_token(id).await? {
+        0 => bail!("no active token has id {id}"),
+        1 => {
+            eprintln!(
+                "revoked token {id}; a server stops accepting it within [api] token_cache_ms ({} ms)",
+                settings.api.token_cache_ms
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        n => bail!("{n} tokens start with {id}: give more of the id"),
+    }
 }
 
 /// Parameters from `--param k=v` pairs, `--params JSON` or `--params-file`.

@@ -212,6 +212,26 @@ enum TokenCommand {
         /// Admins see and act on every user's jobs
         #[arg(long)]
         admin: bool,
+        /// Let the token expire after this long: 90s, 30m, 12h, 30d
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        /// Print {"token", "id", "user", ...} as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens (their ids, users, expiry and revocation; never the tokens)
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by the id `token list` shows (its first 8+ hex digits)
+    Revoke {
+        #[command(flatten)]
+        config: ConfigArgs,
+        id: String,
     },
 }
 
@@ -247,7 +267,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             config,
             user,
             admin,
-        }) => commands::token_create(&config, &user, admin).await,
+            expires_in,
+            json,
+        }) => commands::token_create(&config, &user, admin, expires_in.as_deref(), json).await,
+        Command::Token(TokenCommand::List { config, json }) => {
+            commands::token_list(&config, json).await
+        }
+        Command::Token(TokenCommand::Revoke { config, id }) => {
+            commands::token_revoke(&config, &id).await
+        }
         Command::Submit {
             client,
             agent,

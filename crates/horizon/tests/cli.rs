@@ -271,3 +271,90 @@ async fn resources_are_checked_against_the_agent_and_the_backend() {
         serde_json::json!({"walltime_minutes": 30})
     );
 }
+
+fn token_cmd(server: &Server, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("token")
+        .args(args)
+        .arg("--config")
+        .arg(server.config_path())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tokens_can_expire_be_listed_and_be_revoked() {
+    let server = Server::start_with(common::ServerOptions {
+        extra_toml: "\n[api]\ntoken_cache_ms = 0\n".into(),
+        ..common::ServerOptions::default()
+    })
+    .await;
+    let made = token_cmd(
+        &server,
+        &["create", "--user", "alice", "--expires-in", "2s", "--json"],
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let made: Value = serde_json::from_slice(&made.stdout).unwrap();
+    let short = made["token"].as_str().unwrap().to_owned();
+    let keep = server.token("alice", false);
+
+    let list = |token: &str| horizon(&server, token, &["list", "--json"]);
+    assert!(list(&short).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let expired = list(&short);
+    assert!(!expired.status.success());
+    assert!(
+        String::from_utf8_lossy(&expired.stderr).contains("401"),
+        "{expired:?}"
+    );
+    assert!(list(&keep).status.success());
+
+    // listed with their state, never the token itself
+    let listed = token_cmd(&server, &["list", "--json"]);
+    let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        !text.contains(&short) && !text.contains(&keep),
+        "a token was printed"
+    );
+    let listed: Value = serde_json::from_str(&text).unwrap();
+    let tokens = listed["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2);
+    let by_id = |id: &str| tokens.iter().find(|t| t["id"] == id).unwrap().clone();
+    assert_eq!(by_id(made["id"].as_str().unwrap())["state"], "expired");
+    let keep_id = tokens.iter().find(|t| t["state"] == "active").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // revoke: by its id; bad ids are refused and change nothing
+    for bad in ["abc", "zzzzzzzzzz", "0000000000"] {
+        let out = token_cmd(&server, &["revoke", bad]);
+        assert!(!out.status.success(), "{bad}");
+    }
+    assert!(list(&keep).status.success());
+    let out = token_cmd(&server, &["revoke", &keep_id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refused = list(&keep);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+    let listed: Value =
+        serde_json::from_slice(&token_cmd(&server, &["list", "--json"]).stdout).unwrap();
+    let states: Vec<&str> = listed["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.contains(&"revoked") && states.contains(&"expired"),
+        "{states:?}"
+    );
+}

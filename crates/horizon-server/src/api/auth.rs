@@ -57,11 +57,9 @@ impl FromRequestParts<AppState> for Caller {
         let owner = match state.tokens.get(&hash) {
             Some(owner) => owner,
             None => {
-                let owner = state
-                    .store
-                    .find_token(&hash)
-                    .await?
-                    .ok_or_else(|| ApiError::Unauthorized("invalid or revoked token".into()))?;
+                let owner = state.store.find_token(&hash).await?.ok_or_else(|| {
+                    ApiError::Unauthorized("invalid, expired or revoked token".into())
+                })?;
                 state.tokens.put(hash, owner.clone());
                 owner
             }

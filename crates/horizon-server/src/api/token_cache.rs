@@ -1,6 +1,7 @@
 //! A short-lived in-memory cache of valid tokens, so that a busy client does
 //! not cost a database read per request. A revoked (deleted) token keeps
-//! working for at most `[api] token_cache_ms` in a process that saw it.
+//! working for at most `[api] token_cache_ms` in a process that saw it; an
+//! expiring token is never served from here past its expiry.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,9 +32,11 @@ impl TokenCache {
             return None;
         }
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let now = time::OffsetDateTime::now_utc();
         entries
             .get(hash)
             .filter(|(_, at)| at.elapsed() < self.ttl)
+            .filter(|(owner, _)| owner.expires_at.is_none_or(|e| e > now))
             .map(|(owner, _)| owner.clone())
     }
 
@@ -61,6 +64,7 @@ mod tests {
         TokenOwner {
             user_id: "alice".into(),
             admin: false,
+            expires_at: None,
         }
     }
 

@@ -225,17 +225,44 @@ pub(super) async fn create_token(
     token_hash: &str,
     user_id: &str,
     admin: bool,
+    expires_at: Option<OffsetDateTime>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO api_tokens (token_hash, user_id, admin, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO api_tokens (token_hash, user_id, admin, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?)",
     )
     .bind(token_hash)
     .bind(user_id)
     .bind(i64::from(admin))
     .bind(format_time(OffsetDateTime::now_utc()))
+    .bind(expires_at.map(format_time))
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Revoke the one live token whose hash starts with `id`; how many matched.
+pub(super) async fn revoke_token(conn: &mut SqliteConnection, id: &str) -> Result<u64, StoreError> {
+    if id.len() < 8 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(0);
+    }
+    let pattern = format!("{}%", id.to_ascii_lowercase());
+    let matched: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_tokens WHERE token_hash LIKE ? AND revoked_at IS NULL",
+    )
+    .bind(&pattern)
+    .fetch_one(&mut *conn)
+    .await?;
+    if matched == 1 {
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = ? WHERE token_hash LIKE ? AND revoked_at IS NULL",
+        )
+        .bind(format_time(OffsetDateTime::now_utc()))
+        .bind(&pattern)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(u64::try_from(matched).unwrap_or(0))
 }
 
 pub(super) async fn unpark(

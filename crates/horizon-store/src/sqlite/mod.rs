@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::params::{
     Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent, StoredEvent,
-    TokenOwner,
+    TokenInfo, TokenOwner,
 };
 use crate::writer::{BoxFuture, Done, Engine, Op, Writer};
 use crate::{Store, StoreError};
@@ -90,11 +90,15 @@ impl Engine for SqliteEngine {
                     .await
                     .map(|()| Done::Count(0)),
                 Op::Unpark(job) => events::unpark(conn, job).await.map(Done::Count),
-                Op::CreateToken { hash, user, admin } => {
-                    events::create_token(conn, &hash, &user, admin)
-                        .await
-                        .map(|()| Done::Count(1))
-                }
+                Op::CreateToken {
+                    hash,
+                    user,
+                    admin,
+                    expires_at,
+                } => events::create_token(conn, &hash, &user, admin, expires_at)
+                    .await
+                    .map(|()| Done::Count(1)),
+                Op::RevokeToken(id) => events::revoke_token(conn, &id).await.map(Done::Count),
             }
         })
     }
@@ -256,29 +260,72 @@ impl Store for SqliteStore {
         token_hash: &str,
         user_id: &str,
         admin: bool,
+        expires_at: Option<time::OffsetDateTime>,
     ) -> Result<(), StoreError> {
         self.writer
             .write(Op::CreateToken {
                 hash: token_hash.to_owned(),
                 user: user_id.to_owned(),
                 admin,
+                expires_at,
             })
             .await
             .map(|_| ())
     }
 
+    async fn revoke_token(&self, id: &str) -> Result<u64, StoreError> {
+        match self.writer.write(Op::RevokeToken(id.to_owned())).await? {
+            Done::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
+    }
+
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
-        let row = sqlx::query("SELECT user_id, admin FROM api_tokens WHERE token_hash = ?")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT user_id, admin, expires_at FROM api_tokens
+             WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+        )
+        .bind(token_hash)
+        .bind(rows::format_time(time::OffsetDateTime::now_utc()))
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|row| {
             Ok(TokenOwner {
                 user_id: row.try_get("user_id")?,
                 admin: row.try_get::<i64, _>("admin")? != 0,
+                expires_at: row
+                    .try_get::<Option<String>, _>("expires_at")?
+                    .map(|t| rows::parse_time(&t))
+                    .transpose()?,
             })
         })
         .transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY created_at DESC, token_hash")
+            .fetch_all(&self.pool)
+            .await?;
+        let time = |row: &sqlx::sqlite::SqliteRow,
+                    column: &str|
+         -> Result<Option<time::OffsetDateTime>, StoreError> {
+            row.try_get::<Option<String>, _>(column)?
+                .map(|t| rows::parse_time(&t))
+                .transpose()
+        };
+        rows.iter()
+            .map(|row| {
+                let hash: String = row.try_get("token_hash")?;
+                Ok(TokenInfo {
+                    id: hash.chars().take(12).collect(),
+                    user_id: row.try_get("user_id")?,
+                    admin: row.try_get::<i64, _>("admin")? != 0,
+                    created_at: rows::parse_time(&row.try_get::<String, _>("created_at")?)?,
+                    expires_at: time(row, "expires_at")?,
+                    revoked_at: time(row, "revoked_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
