@@ -49,6 +49,12 @@ pub struct ListJobsParams {
     /// Only this user's jobs; `None` for all (admins).
     pub user_id: Option<String>,
     pub status: Option<JobStatus>,
+    pub agent: Option<String>,
+    pub dataset_id: Option<String>,
+    /// Only jobs created at or after this time.
+    pub created_after: Option<OffsetDateTime>,
+    /// Only jobs created before this time.
+    pub created_before: Option<OffsetDateTime>,
     /// Only jobs older than this one (the cursor).
     pub before: Option<Uuid>,
     pub limit: u32,

@@ -273,17 +273,15 @@ pub async fn status(args: &ClientArgs, id: &str) -> anyhow::Result<ExitCode> {
 
 pub async fn list(
     args: &ClientArgs,
-    status: Option<&str>,
+    filters: &[(&str, Option<String>)],
     limit: u32,
-    cursor: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let client = Client::new(args)?;
     let mut query: Vec<(&str, String)> = vec![("limit", limit.to_string())];
-    if let Some(status) = status {
-        query.push(("status", status.to_owned()));
-    }
-    if let Some(cursor) = cursor {
-        query.push(("cursor", cursor.to_owned()));
+    for (name, value) in filters {
+        if let Some(value) = value {
+            query.push((name, value.clone()));
+        }
     }
     let (_, page) = client
         .send(client.request(Method::GET, "/v1/jobs").query(&query))

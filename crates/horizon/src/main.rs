@@ -93,10 +93,25 @@ enum Command {
     List {
         #[command(flatten)]
         client: ClientArgs,
-        #[arg(long)]
+        /// Only jobs in this status
+        #[arg(long, value_parser = ["SUBMITTED", "QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"], ignore_case = true)]
         status: Option<String>,
+        /// Only jobs of this agent
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only jobs on this dataset
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Only jobs created at or after this RFC 3339 time (2026-11-29T00:00:00Z)
+        #[arg(long, value_name = "TIME")]
+        created_after: Option<String>,
+        /// Only jobs created before this RFC 3339 time
+        #[arg(long, value_name = "TIME")]
+        created_before: Option<String>,
+        /// Jobs per page, 1 to 100
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Continue after a page: the `--cursor` the previous page printed
         #[arg(long)]
         cursor: Option<String>,
     },
@@ -312,9 +327,23 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::List {
             client,
             status,
+            agent,
+            dataset,
+            created_after,
+            created_before,
             limit,
             cursor,
-        } => commands::list(&client, status.as_deref(), limit, cursor.as_deref()).await,
+        } => {
+            let filters = [
+                ("status", status.map(|s| s.to_ascii_uppercase())),
+                ("agent", agent),
+                ("dataset_id", dataset),
+                ("created_after", created_after),
+                ("created_before", created_before),
+                ("cursor", cursor),
+            ];
+            commands::list(&client, &filters, limit).await
+        }
         Command::Cancel { client, id, reason } => {
             commands::cancel(&client, &id, reason.as_deref()).await
         }

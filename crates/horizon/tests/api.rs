@@ -618,3 +618,71 @@ async fn the_openapi_document_is_valid_openapi() {
         1
     );
 }
+
+#[tokio::test]
+async fn jobs_are_listed_by_agent_dataset_and_creation_time() {
+    let server = Server::start_with(common::ServerOptions {
+        slots: 0,
+        ..common::ServerOptions::default()
+    })
+    .await;
+    let alice = server.user("alice");
+    let submit = |agent: &'static str, dataset: &'static str| {
+        let alice = alice.clone();
+        async move {
+            let r = alice
+                .request(Method::POST, "/v1/jobs")
+                .json(&json!({"agent": agent, "dataset_id": dataset, "parameters": {}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let first = submit("ok", "d1").await;
+    submit("ok", "d2").await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let middle = time::OffsetDateTime::now_utc();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let last = submit("sleep", "d1").await;
+    let ids = |query: String| {
+        let alice = alice.clone();
+        async move {
+            let r = alice
+                .request(Method::GET, &format!("/v1/jobs?{query}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{query}");
+            let page: Value = r.json().await.unwrap();
+            page["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        ids("agent=sleep".into()).await,
+        [last["id"].as_str().unwrap()]
+    );
+    assert_eq!(ids("dataset_id=d1".into()).await.len(), 2);
+    assert_eq!(
+        ids("dataset_id=d1&agent=ok".into()).await,
+        [first["id"].as_str().unwrap()]
+    );
+    let t = horizon_core::timestamp::format(middle);
+    assert_eq!(
+        ids(format!("created_after={t}")).await,
+        [last["id"].as_str().unwrap()]
+    );
+    assert_eq!(ids(format!("created_before={t}")).await.len(), 2);
+    let r = alice
+        .request(Method::GET, "/v1/jobs?created_after=yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "RFC 3339").await;
+}

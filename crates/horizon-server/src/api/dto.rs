@@ -98,8 +98,16 @@ pub struct CancelJobRequest {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListJobsQuery {
-    /// Only jobs in this status (e.g. `RUNNING`).
+    /// Only jobs in this status: SUBMITTED, QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED.
     pub status: Option<String>,
+    /// Only jobs of this agent.
+    pub agent: Option<String>,
+    /// Only jobs on this dataset.
+    pub dataset_id: Option<String>,
+    /// Only jobs created at or after this time (RFC 3339).
+    pub created_after: Option<String>,
+    /// Only jobs created before this time (RFC 3339).
+    pub created_before: Option<String>,
     /// 1..=100, default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
