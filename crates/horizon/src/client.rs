@@ -18,6 +18,13 @@ impl Client {
         let token = args.token.clone().context(
             "no API token: set HORIZON_TOKEN or pass --token (see `horizon token create`)",
         )?;
+        if !args.url.contains("://") {
+            anyhow::bail!(
+                "server URL {:?} has no scheme: use http://{} (HORIZON_URL or --url)",
+                args.url,
+                args.url
+            );
+        }
         Ok(Client {
             http: reqwest::Client::new(),
             base: args.url.trim_end_matches('/').to_owned(),

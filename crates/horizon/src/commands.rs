@@ -333,16 +333,29 @@ pub async fn events(args: &ClientArgs, id: &str, follow_on: bool) -> anyhow::Res
         return follow(&client, id, args.json).await;
     }
     let mut path = format!("/v1/jobs/{id}/events");
+    // --json: one document holding every event (pages joined)
+    let mut all = Vec::new();
     loop {
         let page = client.get(&path).await?;
         for event in page["events"].as_array().into_iter().flatten() {
-            print_event(event, args.json)?;
+            if args.json {
+                all.push(event.clone());
+            } else {
+                print_event(event, false)?;
+            }
         }
         match page["next_after"].as_str() {
             Some(after) => path = format!("/v1/jobs/{id}/events?after={after}"),
-            None => return Ok(ExitCode::SUCCESS),
+            None => break,
         }
     }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "events": all }))?
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Print the parked events, oldest first.

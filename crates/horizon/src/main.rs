@@ -40,7 +40,9 @@ pub struct ClientArgs {
     /// API token (see `horizon token create`)
     #[arg(long, env = "HORIZON_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Print JSON instead of text for people
+    /// Print JSON instead of text for people: one document per command;
+    /// what streams (`events --follow`, `submit --wait`) prints one event per
+    /// line (NDJSON)
     #[arg(long, global = true)]
     pub json: bool,
 }
@@ -48,6 +50,13 @@ pub struct ClientArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the API and the workers
+    ///
+    /// Environment (overrides the configuration file): HORIZON_CONFIG (the
+    /// file), HORIZON_BIND (host:port, default 127.0.0.1:8080),
+    /// HORIZON_DATA_DIR (default $XDG_DATA_HOME/horizon), HORIZON_DATABASE_URL
+    /// (sqlite://… or postgres://…), HORIZON_KAFKA_BROKERS (host:port,…),
+    /// HORIZON_TAPIS_PASSWORD (and _USERNAME, _CLIENT_ID, _CLIENT_KEY),
+    /// RUST_LOG (log filter, default info).
     Serve(ConfigArgs),
     /// Manage API tokens
     #[command(subcommand)]
@@ -87,6 +96,7 @@ enum Command {
     Status {
         #[command(flatten)]
         client: ClientArgs,
+        /// Job id
         id: String,
     },
     /// List jobs, newest first
@@ -119,7 +129,9 @@ enum Command {
     Cancel {
         #[command(flatten)]
         client: ClientArgs,
+        /// Job id
         id: String,
+        /// Why (kept in the job.cancelled event)
         #[arg(long)]
         reason: Option<String>,
     },
@@ -127,6 +139,7 @@ enum Command {
     Logs {
         #[command(flatten)]
         client: ClientArgs,
+        /// Job id
         id: String,
         /// The error output instead of the standard output
         #[arg(long)]
@@ -182,6 +195,7 @@ enum Command {
     /// (internal) run one job's program and record how it ended
     #[command(hide = true)]
     Supervise {
+        /// The job's directory
         #[arg(long)]
         job_dir: PathBuf,
         /// Marks the process as this job's, for the server's liveness checks
@@ -190,6 +204,7 @@ enum Command {
         /// Run the program as this uid (with --gid); needs root
         #[arg(long, requires = "gid")]
         uid: Option<u32>,
+        /// Run the program with this gid (with --uid)
         #[arg(long, requires = "uid")]
         gid: Option<u32>,
         /// Stop the program after this many seconds
@@ -198,6 +213,7 @@ enum Command {
         /// Limit the program's address space to this many MB
         #[arg(long)]
         memory_mb: Option<u64>,
+        /// The program and its arguments, after --
         #[arg(last = true, required = true)]
         program: Vec<OsString>,
     },
@@ -246,6 +262,7 @@ enum TokenCommand {
     Revoke {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Token id, as `horizon token list` shows it (8+ hex digits)
         id: String,
     },
 }
@@ -437,5 +454,35 @@ impl ResourceArgs {
             }
         }
         (!map.is_empty()).then_some(serde_json::Value::Object(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every option and argument of every command says what it is.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(format!("{path} {} (the command)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "horizon", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:#?}");
     }
 }

@@ -358,3 +358,50 @@ async fn tokens_can_expire_be_listed_and_be_revoked() {
         "{states:?}"
     );
 }
+
+#[tokio::test]
+async fn json_is_one_document_and_a_url_without_scheme_gets_a_hint() {
+    let server = Server::start().await;
+    let token = server.token("alice", false);
+    let alice = server.client(&token);
+    let job = alice
+        .submit("ok", serde_json::json!({"seconds": 0.05}))
+        .await;
+    let id = job["id"].as_str().unwrap();
+    alice
+        .wait_for(id, Some("COMPLETED"), std::time::Duration::from_secs(30))
+        .await;
+    for args in [
+        vec!["events", id],
+        vec!["status", id],
+        vec!["list"],
+        vec!["agents"],
+    ] {
+        let mut all = args.clone();
+        all.push("--json");
+        let out = horizon(&server, &token, &all);
+        assert!(out.status.success(), "{args:?}");
+        let doc: Result<Value, _> = serde_json::from_slice(&out.stdout);
+        assert!(
+            doc.is_ok(),
+            "{args:?} --json is not one JSON document: {}",
+            stdout(&out)
+        );
+    }
+    let events: Value =
+        serde_json::from_slice(&horizon(&server, &token, &["events", id, "--json"]).stdout)
+            .unwrap();
+    assert_eq!(events["events"].as_array().unwrap().len(), 4);
+
+    let out = Command::new(BIN)
+        .args(["list"])
+        .env("HORIZON_URL", server.url.trim_start_matches("http://"))
+        .env("HORIZON_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no scheme: use http://"),
+        "{out:?}"
+    );
+}
