@@ -54,9 +54,13 @@ const SETTLE_ON_STOP: Duration = Duration::from_secs(15);
 /// What the relay is doing, for `/readyz` and logs.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RelaySnapshot {
-    /// `starting`, `idle`, `publishing`, `retrying` or `stopped`
+    /// `starting`, `idle`, `publishing`, `retrying`, `unreachable` (the
+    /// Kafka client cannot reach the brokers) or `stopped`
     pub state: &'static str,
     pub last_error: Option<String>,
+    /// When the Kafka client last reported it could not reach the brokers
+    /// (RFC 3339); cleared by the next acknowledgement.
+    pub unreachable_since: Option<String>,
     /// When Kafka last acknowledged an event (RFC 3339).
     pub last_ack: Option<String>,
     pub published: u64,
@@ -64,6 +68,16 @@ pub struct RelaySnapshot {
     /// Events Kafka refused for good, waiting for `horizon events retry-parked`.
     pub parked: u64,
     pub last_parked_reason: Option<String>,
+}
+
+impl RelaySnapshot {
+    /// Change the state, unless the brokers are unreachable: that stays
+    /// until Kafka acknowledges something again.
+    fn set_state(&mut self, state: &'static str) {
+        if self.unreachable_since.is_none() {
+            self.state = state;
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +106,35 @@ impl RelayStatus {
         self.rescan.store(true, Ordering::SeqCst);
     }
 }
+
+/// The Kafka client's own reports: an unreachable broker shows on
+/// `/readyz` within seconds, not only when a message times out.
+#[derive(Debug)]
+pub struct RelayContext {
+    status: Arc<RelayStatus>,
+}
+
+impl rdkafka::client::ClientContext for RelayContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        use rdkafka::types::RDKafkaErrorCode::{AllBrokersDown, BrokerTransportFailure};
+        let transport = matches!(
+            error.rdkafka_error_code(),
+            Some(AllBrokersDown | BrokerTransportFailure)
+        );
+        warn!("Kafka client: {error}: {reason}");
+        if transport {
+            let at = horizon_core::timestamp::format(OffsetDateTime::now_utc());
+            self.status.update(|s| {
+                s.state = "unreachable";
+                s.last_error = Some(format!("{error}: {reason}"));
+                s.unreachable_since.get_or_insert(at);
+            });
+        }
+    }
+}
+
+/// The relay's producer, with its context.
+type RelayProducer = FutureProducer<RelayContext>;
 
 #[derive(Debug, Clone)]
 pub struct Relay {
@@ -288,6 +331,9 @@ impl Marks {
             status.update(|s| {
                 s.published += acked;
                 s.last_ack = Some(at);
+                if s.unreachable_since.take().is_some() && s.state == "unreachable" {
+                    s.state = "publishing";
+                }
             });
             // let the relay start the next mark at once
             wake.notify_one();
@@ -368,7 +414,7 @@ impl Relay {
 
     fn failed(&self, err: &str) {
         self.status.update(|s| {
-            s.state = "retrying";
+            s.set_state("retrying");
             s.last_error = Some(err.to_owned());
             s.failures += 1;
         });
@@ -407,7 +453,14 @@ impl Relay {
         }
         let mut failures = 0;
         loop {
-            let producer = match self.settings.producer_config().create::<FutureProducer>() {
+            let context = RelayContext {
+                status: self.status.clone(),
+            };
+            let producer = match self
+                .settings
+                .producer_config()
+                .create_with_context::<_, RelayProducer>(context)
+            {
                 Ok(p) => p,
                 Err(err) => {
                     failures += 1;
@@ -439,7 +492,7 @@ impl Relay {
     /// Publish until stopped or until the producer fails fatally.
     async fn publish(
         &self,
-        producer: &FutureProducer,
+        producer: &RelayProducer,
         window: &mut Window,
         stop: &mut watch::Receiver<bool>,
     ) -> Ended {
@@ -486,7 +539,7 @@ impl Relay {
                 self.send_ready(producer, window, &mut in_flight).await;
                 if in_flight.is_empty() {
                     if window.pending.is_empty() {
-                        self.status.update(|s| s.state = "idle");
+                        self.status.update(|s| s.set_state("idle"));
                     }
                     let wait = next_retry
                         .map_or(IDLE_WAIT, |at| at.saturating_duration_since(Instant::now()))
@@ -500,7 +553,7 @@ impl Relay {
                     continue;
                 }
             }
-            self.status.update(|s| s.state = "publishing");
+            self.status.update(|s| s.set_state("publishing"));
             // wait for one report (or for new work), then take every report
             // that is in, so marks are written in groups
             let mut done = Vec::new();
@@ -597,7 +650,7 @@ impl Relay {
     /// Hand every ready head to the producer.
     async fn send_ready(
         &self,
-        producer: &FutureProducer,
+        producer: &RelayProducer,
         window: &mut Window,
         in_flight: &mut FuturesUnordered<Delivery>,
     ) {
@@ -749,7 +802,7 @@ impl Relay {
     /// Put one event on the producer's queue, waiting while the queue is full.
     async fn enqueue(
         &self,
-        producer: &FutureProducer,
+        producer: &RelayProducer,
         outbox: &OutboxEvent,
     ) -> Result<Delivery, Failure> {
         let event = &outbox.event;

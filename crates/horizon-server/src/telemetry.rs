@@ -95,8 +95,10 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
     Ok(handle)
 }
 
-/// Set the gauges that are read from the database when scraped.
-pub async fn refresh_gauges(store: &dyn Store) -> Result<(), StoreError> {
+/// Set the gauges that are read from the database when scraped. The outbox
+/// gauges only with Kafka: without it nothing ever publishes, so a depth
+/// that only grows would alarm for nothing.
+pub async fn refresh_gauges(store: &dyn Store, kafka: bool) -> Result<(), StoreError> {
     let counts = store.count_by_status().await?;
     for status in JobStatus::ALL {
         let n = counts
@@ -105,7 +107,9 @@ pub async fn refresh_gauges(store: &dyn Store) -> Result<(), StoreError> {
             .map_or(0, |(_, n)| *n);
         gauge!(JOBS, "status" => status.as_str()).set(n as f64);
     }
-    gauge!(OUTBOX_DEPTH).set(store.outbox_depth().await? as f64);
-    gauge!(PARKED_DEPTH).set(store.parked_count().await? as f64);
+    if kafka {
+        gauge!(OUTBOX_DEPTH).set(store.outbox_depth().await? as f64);
+        gauge!(PARKED_DEPTH).set(store.parked_count().await? as f64);
+    }
     Ok(())
 }

@@ -18,6 +18,8 @@ pub async fn serve(config: &ConfigArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
         )
         .with_writer(std::io::stderr)
+        // colours for people at a terminal, plain text into files
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let settings = settings::load(config.config.as_deref())?;
     let exe = std::env::current_exe().context("cannot find the horizon binary itself")?;

@@ -71,6 +71,33 @@ async fn broker_outage_delays_but_loses_nothing_and_the_api_keeps_answering() {
     }
     let (first, first_events) = s.run_job("ok", json!({"seconds": 0.2})).await;
     s.broker.stop();
+    // /readyz says so within seconds, and stays 200
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = s
+            .server
+            .http
+            .get(format!("{}/readyz", s.server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), StatusCode::OK);
+        let body: Value = ready.json().await.unwrap();
+        if body["kafka"]["state"] == "unreachable" {
+            assert_eq!(body["status"], "degraded");
+            assert!(body["kafka"]["last_error"].is_string(), "{body}");
+            assert!(
+                body["problems"].to_string().contains("cannot be reached"),
+                "{body}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a stopped broker is not on /readyz: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // while Kafka is away: submissions, progress and reads all keep working
     let mut during = Vec::new();
     for i in 0..6 {

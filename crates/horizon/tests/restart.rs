@@ -59,6 +59,23 @@ async fn kill_9_while_jobs_run_then_restart_loses_nothing_and_runs_nothing_twice
             server.runs_of(id)
         );
     }
+    // the restarted server said what it adopted and what had ended meanwhile
+    let log = server.log();
+    let report = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("after start:"))
+        .unwrap_or_else(|| panic!("no start-up report:\n{log}"));
+    let (adopted, ended) = report.split_once("; ").unwrap();
+    assert!(
+        adopted.contains("1 running job(s) adopted") && adopted.contains(&ids[2]),
+        "{report}"
+    );
+    assert!(
+        ended.contains("2 had ended") && ended.contains(&ids[0]) && ended.contains(&ids[1]),
+        "{report}"
+    );
+    assert!(!log.contains("\u{1b}["), "colour codes in a log file");
 }
 
 #[tokio::test]

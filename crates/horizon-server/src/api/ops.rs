@@ -45,6 +45,12 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
             if snapshot.state == "retrying" {
                 problems.push("kafka: deliveries are failing and being retried".to_owned());
             }
+            if let Some(since) = &snapshot.unreachable_since {
+                problems.push(format!(
+                    "kafka: the brokers cannot be reached since {since} ({}); events wait in the outbox",
+                    snapshot.last_error.as_deref().unwrap_or("no detail")
+                ));
+            }
             serde_json::to_value(snapshot).unwrap_or(Value::Null)
         }
         None => json!({"state": "disabled"}),
@@ -81,7 +87,7 @@ pub async fn metrics_text(State(state): State<AppState>) -> Result<impl IntoResp
             "metrics are not enabled in this process".into(),
         ));
     };
-    telemetry::refresh_gauges(state.store.as_ref()).await?;
+    telemetry::refresh_gauges(state.store.as_ref(), state.relay.is_some()).await?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle.render(),

@@ -10,13 +10,15 @@ use horizon_backend::{Backend, Observation, Update};
 use horizon_core::{Command, Job, JobStatus};
 use horizon_store::{Store, StoreError};
 use tokio::sync::Notify;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
 use crate::lifecycle;
 
 /// Jobs read and polled at a time; a pass pages through every active job.
 const PAGE: u32 = 1000;
+/// RUNNING jobs named in the start-up report, at most.
+const REPORT_AT_MOST: u32 = 200;
 /// How often every QUEUED job is shown to the backend, whatever it asks for.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -48,10 +50,18 @@ impl Watcher {
     pub async fn run(self: Arc<Self>) {
         self.stop_strays().await;
         let mut last_sweep: Option<tokio::time::Instant> = None;
+        // what was running when this server started, to say after the first
+        // pass which jobs it adopted and which had ended meanwhile
+        let mut running_at_start = Some(self.running_ids(REPORT_AT_MOST).await);
         loop {
             let full_sweep = last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY);
             match self.tick(full_sweep).await {
-                Ok(()) if full_sweep => last_sweep = Some(tokio::time::Instant::now()),
+                Ok(()) if full_sweep => {
+                    last_sweep = Some(tokio::time::Instant::now());
+                    if let Some(ids) = running_at_start.take() {
+                        self.report_start(ids).await;
+                    }
+                }
                 Ok(()) => {}
                 Err(err) => {
                     error!(backend = %self.backend.kind(), "watcher pass failed: {err}")
@@ -62,6 +72,42 @@ impl Watcher {
                 () = tokio::time::sleep(self.interval) => {}
             }
         }
+    }
+
+    /// Up to `limit` ids of this backend's RUNNING jobs.
+    async fn running_ids(&self, limit: u32) -> Vec<Uuid> {
+        self.store
+            .jobs_in_status(self.backend.kind(), &[JobStatus::Running], None, limit)
+            .await
+            .map(|jobs| jobs.iter().map(|j| j.id).collect())
+            .unwrap_or_default()
+    }
+
+    /// Log which jobs that were RUNNING at start this server now follows
+    /// (adopted) and which had ended while no server watched them.
+    async fn report_start(&self, ids: Vec<Uuid>) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut adopted = Vec::new();
+        let mut ended = Vec::new();
+        for id in ids {
+            match self.store.get_job(id).await {
+                Ok(Some(job)) if job.status.is_terminal() => {
+                    ended.push(format!("{id} ({})", job.status))
+                }
+                Ok(Some(_)) => adopted.push(id.to_string()),
+                _ => {}
+            }
+        }
+        info!(
+            backend = %self.backend.kind(),
+            "after start: {} running job(s) adopted [{}]; {} had ended while no server watched [{}]",
+            adopted.len(),
+            adopted.join(", "),
+            ended.len(),
+            ended.join(", ")
+        );
     }
 
     /// One page of this backend's jobs in `status`, after `after`.
