@@ -45,3 +45,19 @@ kafka_stop() {
   rm -rf "${KAFKA_DATA:-/nonexistent}"
   KAFKA_PID=
 }
+
+# Run directly: `./scripts/kafka-broker.sh run [port]` installs the broker when
+# missing and runs it in the foreground on 127.0.0.1 (Ctrl-C stops it).
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  case "${1:-}" in
+    run)
+      kafka_install
+      port=${2:-9092}
+      dir=${KAFKA_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/horizon-kafka}
+      mkdir -p "$dir"
+      echo "Kafka-protocol broker on 127.0.0.1:$port, data in $dir (Ctrl-C stops it)" >&2
+      exec "$KAFKA_BIN" start --only kafka --host 127.0.0.1 --kafka-port "$port" --data-dir "$dir"
+      ;;
+    *) echo "usage: $0 run [port]   (or source it for kafka_install/kafka_start/kafka_stop)" >&2; exit 2 ;;
+  esac
+fi
