@@ -165,9 +165,16 @@ pub fn decide(
     let fail = |code: &str, message: String, exit_code: Option<i32>| {
         let mut error = JobError::new(code, message);
         error.exit_code = exit_code;
-        // a job Horizon never saw running, cancelled or failed while
-        // pending, never started
-        let ran = status == JobStatus::Running
+        // the program certainly ran when it exited or ran out of time or
+        // memory (even if it started and ended within one second, which
+        // Slurm's whole-second times cannot tell apart); a job cancelled
+        // or lost while pending never started
+        let certainly = matches!(
+            job.state.as_str(),
+            "FAILED" | "SPECIAL_EXIT" | "TIMEOUT" | "OUT_OF_MEMORY"
+        ) && job.reason != "JobLaunchFailure";
+        let ran = certainly
+            || status == JobStatus::Running
             || job.start.is_some_and(|s| job.end.is_none_or(|e| s < e));
         Update::Failed {
             started_at: if ran {
@@ -474,6 +481,17 @@ mod tests {
                 NOW,
             );
             assert_eq!(codes(&updates), vec![want.to_owned()], "{state}/{reason}");
+        }
+    }
+
+    #[test]
+    fn a_program_that_failed_within_a_second_did_run() {
+        let mut quick = job("FAILED", "NonZeroExitCode", "768");
+        quick.start = quick.end;
+        let (updates, _) = decide(JobStatus::Queued, Noted::Nothing, &quick, NOW);
+        match &updates[..] {
+            [Update::Failed { started_at, .. }] => assert!(started_at.is_some()),
+            other => panic!("{other:?}"),
         }
     }
 
