@@ -51,6 +51,12 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct AgentSettings {
     pub backend: BackendKind,
+    /// What the agent does, for people (`GET /v1/agents`).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The parameters it reads, by name, with what each means.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
     /// The program to run (local backend), directly, never through a shell.
     #[serde(default)]
     pub program: Option<PathBuf>,

@@ -620,6 +620,12 @@ pub async fn agents(args: &ClientArgs) -> anyhow::Result<ExitCode> {
             show(&agent["default_resources"]),
             show(&agent["max_resources"]),
         );
+        if let Some(text) = agent["description"].as_str() {
+            println!("    {text}");
+        }
+        for (name, meaning) in agent["parameters"].as_object().into_iter().flatten() {
+            println!("    --param {name}=…  {}", meaning.as_str().unwrap_or(""));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

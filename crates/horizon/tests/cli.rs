@@ -266,6 +266,13 @@ async fn resources_are_checked_against_the_agent_and_the_backend() {
         .find(|a| a["name"] == "chatty")
         .unwrap();
     assert_eq!(chatty["backend"], "local");
+    assert_eq!(chatty["description"], "prints numbered lines");
+    assert_eq!(chatty["parameters"]["lines"], "how many lines");
+    let text = stdout(&horizon(&server, &token, &["agents"]));
+    assert!(
+        text.contains("--param interval=…  seconds between them"),
+        "{text}"
+    );
     assert_eq!(
         chatty["max_resources"],
         serde_json::json!({"walltime_minutes": 30})

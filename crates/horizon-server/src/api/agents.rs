@@ -25,6 +25,8 @@ pub async fn list_agents(
         .map(|(name, agent)| AgentDto {
             name: name.clone(),
             backend: agent.backend.to_string(),
+            description: agent.description.clone(),
+            parameters: agent.parameters.clone(),
             default_resources: agent.default_resources.into(),
             max_resources: agent.max_resources.into(),
         })

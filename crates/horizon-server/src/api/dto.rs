@@ -76,6 +76,10 @@ pub struct AgentDto {
     pub name: String,
     /// `local`, `slurm` or `tapis`
     pub backend: String,
+    /// What the agent does.
+    pub description: Option<String>,
+    /// The parameters it reads, by name, with what each means.
+    pub parameters: std::collections::BTreeMap<String, String>,
     /// What a job gets for a resource its request leaves out.
     pub default_resources: ResourcesDto,
     /// The most a request may ask for; a field absent here has no limit.

@@ -166,6 +166,8 @@ env = {{ HORIZON_TEST_RUNS_DIR = "{runs}" }}
 
 [agents.chatty]
 backend = "local"
+description = "prints numbered lines"
+parameters = {{ lines = "how many lines", interval = "seconds between them" }}
 program = "python3"
 args = ["{agent}", "chatty"]
 env = {{ HORIZON_TEST_RUNS_DIR = "{runs}" }}
