@@ -150,6 +150,11 @@ fn key_of(outbox: &OutboxEvent) -> Key {
     (outbox.event.job_id, outbox.event.stream)
 }
 
+/// How often a standby process asks for the relay's leadership.
+const LEADERSHIP_RETRY: Duration = Duration::from_secs(2);
+/// How often the leader checks it still leads.
+const LEADERSHIP_CHECK: Duration = Duration::from_secs(3);
+
 /// Why a delivery failed.
 enum Failure {
     /// Retrying cannot help: park the event.
@@ -421,7 +426,55 @@ impl Relay {
     }
 
     /// Run until `stop` turns true; then settle what is in flight and return.
+    /// With several processes on one database only one relays at a time:
+    /// this one waits until it holds the relay's leadership, relays while it
+    /// does, and goes back to waiting if it loses it (its database
+    /// connection broke); another takes over when the leader dies.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            let mut guard = loop {
+                match self.store.relay_leadership().await {
+                    Ok(Some(guard)) => break guard,
+                    Ok(None) => self.status.update(|s| s.set_state("standby")),
+                    Err(err) => {
+                        warn!("cannot ask for the relay's leadership: {err}");
+                        self.failed(&err.to_string());
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(LEADERSHIP_RETRY) => {}
+                    () = stop_requested(&mut stop) => return self.stopped(),
+                }
+            };
+            info!("this process relays the outbox");
+            // stop the leading run when asked to, or when leadership is lost
+            let (lead_stop, lead_stopped) = watch::channel(false);
+            let mut outer = stop.clone();
+            let watchdog = tokio::spawn(async move {
+                let lost = loop {
+                    tokio::select! {
+                        () = stop_requested(&mut outer) => break false,
+                        _ = tokio::time::sleep(LEADERSHIP_CHECK) => {
+                            if !guard.still_held().await {
+                                break true;
+                            }
+                        }
+                    }
+                };
+                let _ = lead_stop.send(true);
+                (lost, guard)
+            });
+            self.clone().run_leading(lead_stopped).await;
+            match watchdog.await {
+                Ok((true, _)) => {
+                    warn!("the relay's leadership was lost; waiting to get it back");
+                }
+                _ => return,
+            }
+        }
+    }
+
+    async fn run_leading(self, mut stop: watch::Receiver<bool>) {
         let mut failures = 0;
         while self.settings.create_topics
             && let Err(err) = ensure_topics(&self.settings).await

@@ -100,6 +100,10 @@ pub struct LocalSettings {
     /// Run programs as this unprivileged user (the server must run as root);
     /// the database then stays out of their reach.
     pub run_as: Option<String>,
+    /// Where job directories go (default `jobs/` in the data directory).
+    /// Several `serve` processes on one machine and one database give the
+    /// same directory here, so one can take over the jobs of another.
+    pub jobs_dir: Option<PathBuf>,
 }
 
 impl Default for LocalSettings {
@@ -110,6 +114,7 @@ impl Default for LocalSettings {
             metrics_interval_ms: 5000,
             cancel_grace_ms: 10_000,
             run_as: None,
+            jobs_dir: None,
         }
     }
 }

@@ -75,6 +75,9 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeErro
     )))
 }
 
+/// How often this process says it is alive (see `PROCESS_TIMEOUT`).
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+
 /// The backends by kind.
 pub type Backends = HashMap<BackendKind, Arc<dyn Backend>>;
 
@@ -166,7 +169,11 @@ pub fn build_backends(
         .transpose()?;
     let local = LocalBackend::new(LocalConfig {
         run_as,
-        jobs_dir: settings.data_dir.join("jobs"),
+        jobs_dir: settings
+            .local
+            .jobs_dir
+            .clone()
+            .unwrap_or_else(|| settings.data_dir.join("jobs")),
         // 0 slots: nothing starts, jobs wait in QUEUED (maintenance, benchmarks)
         slots: settings.local.slots,
         metrics_interval: Duration::from_millis(settings.local.metrics_interval_ms.max(50)),
@@ -402,6 +409,30 @@ pub async fn serve(
     let dispatch_wake = Arc::new(Notify::new());
     let queued = Arc::new(Notify::new());
     let health = Arc::new(TaskHealth::new());
+    // this process, among the ones that share a database: alive before it
+    // claims anything, and beating every few seconds after
+    let process = uuid::Uuid::now_v7();
+    store.heartbeat(process).await?;
+    {
+        let store = store.clone();
+        supervise(
+            health.clone(),
+            "heartbeat",
+            "heartbeat".to_owned(),
+            move || {
+                let store = store.clone();
+                async move {
+                    loop {
+                        tokio::time::sleep(HEARTBEAT_EVERY).await;
+                        if let Err(err) = store.heartbeat(process).await {
+                            tracing::warn!("heartbeat: {err}");
+                        }
+                    }
+                }
+            },
+        );
+    }
+    info!(%process, "process {process}");
 
     for (kind, backend) in &backends {
         let dispatcher = Arc::new(Dispatcher {
@@ -410,6 +441,7 @@ pub async fn serve(
             settings: settings.dispatch.clone(),
             wake: dispatch_wake.clone(),
             queued: queued.clone(),
+            process,
         });
         supervise(
             health.clone(),
@@ -424,6 +456,7 @@ pub async fn serve(
             backend: backend.clone(),
             interval: settings.poll_interval(*kind),
             wake: merge_notifiers(wake),
+            process,
         });
         supervise(
             health.clone(),

@@ -142,4 +142,27 @@ impl Store for SignallingStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
+
+    async fn heartbeat(&self, process: Uuid) -> Result<(), StoreError> {
+        self.inner.heartbeat(process).await
+    }
+
+    async fn claim_jobs(
+        &self,
+        process: Uuid,
+        backend: BackendKind,
+        statuses: &[JobStatus],
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.inner
+            .claim_jobs(process, backend, statuses, after, limit)
+            .await
+    }
+
+    async fn relay_leadership(
+        &self,
+    ) -> Result<Option<Box<dyn horizon_store::Leadership>>, StoreError> {
+        self.inner.relay_leadership().await
+    }
 }

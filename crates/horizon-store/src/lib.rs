@@ -121,4 +121,54 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// This process is alive. Several `horizon serve` processes share a
+    /// PostgreSQL database: each calls this every few seconds, and a process
+    /// silent for longer than `PROCESS_TIMEOUT` is taken to be dead, its jobs
+    /// free to claim. A store only one process uses (SQLite) ignores it.
+    async fn heartbeat(&self, _process: Uuid) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The jobs of one backend in `statuses` that `process` handles: those it
+    /// owns, after claiming those that no live process owns (new ones, and
+    /// those of a process that died). Oldest first, paged like
+    /// `jobs_in_status`. With one process, every job is its own.
+    async fn claim_jobs(
+        &self,
+        _process: Uuid,
+        backend: BackendKind,
+        statuses: &[JobStatus],
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.jobs_in_status(backend, statuses, after, limit).await
+    }
+
+    /// Become the one process that relays the outbox to Kafka: `Some` guard
+    /// while this process holds it (held until the guard is dropped or the
+    /// process dies), `None` when another process does.
+    async fn relay_leadership(&self) -> Result<Option<Box<dyn Leadership>>, StoreError> {
+        Ok(Some(Box::new(SoleProcess)))
+    }
+}
+
+/// How long a process may be silent before others take its jobs over.
+pub const PROCESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// Held by the relaying process.
+#[async_trait]
+pub trait Leadership: Send + Sync {
+    /// Whether it is still held (a lost database connection loses it).
+    async fn still_held(&mut self) -> bool;
+}
+
+/// The leadership of a store that only one process uses.
+struct SoleProcess;
+
+#[async_trait]
+impl Leadership for SoleProcess {
+    async fn still_held(&mut self) -> bool {
+        true
+    }
 }

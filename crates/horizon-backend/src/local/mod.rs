@@ -121,6 +121,9 @@ struct Inner {
     /// Notified when a supervisor this process started exits, so the watcher
     /// can report the outcome at once.
     exited: Arc<Notify>,
+    /// When this backend was made: a job started since (by this process or,
+    /// with a shared jobs directory, another) is never a stray.
+    born: std::time::SystemTime,
 }
 
 /// What a job directory says about its job.
@@ -155,6 +158,7 @@ impl LocalBackend {
                 ticks_per_second: procfs::clock_ticks_per_second(),
                 tracked: Mutex::new(Tracked::default()),
                 exited: Arc::new(Notify::new()),
+                born: std::time::SystemTime::now(),
             }),
         })
     }
@@ -716,6 +720,12 @@ impl Backend for LocalBackend {
                     continue;
                 };
                 if active.contains(&id) || entry.path().join(files::EXIT).exists() {
+                    continue;
+                }
+                let started_since = std::fs::metadata(entry.path().join(files::SUPERVISOR_PID))
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|at| at >= inner.born);
+                if started_since {
                     continue;
                 }
                 if inner.stop(id)? {

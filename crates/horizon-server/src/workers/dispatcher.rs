@@ -39,6 +39,8 @@ pub struct Dispatcher {
     pub wake: Arc<Notify>,
     /// Notified when a job was queued, so the watcher starts it at once.
     pub queued: Arc<Notify>,
+    /// This process, for claiming jobs when several share the database.
+    pub process: Uuid,
 }
 
 impl Dispatcher {
@@ -68,7 +70,13 @@ impl Dispatcher {
     ) -> Result<Duration, StoreError> {
         let jobs = self
             .store
-            .jobs_in_status(self.backend.kind(), &[JobStatus::Submitted], None, BATCH)
+            .claim_jobs(
+                self.process,
+                self.backend.kind(),
+                &[JobStatus::Submitted],
+                None,
+                BATCH,
+            )
             .await?;
         let now = Instant::now();
         retries.retain(|id, _| jobs.iter().any(|j| j.id == *id));
@@ -278,6 +286,7 @@ mod dispatch_tests {
             cancelled: Mutex::new(Vec::new()),
         });
         let dispatcher = Dispatcher {
+            process: Uuid::nil(),
             store: store.clone(),
             backend: backend.clone(),
             settings: DispatchSettings {

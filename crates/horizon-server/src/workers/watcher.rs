@@ -29,6 +29,8 @@ pub struct Watcher {
     pub interval: Duration,
     /// Wakes the watcher before its interval is up.
     pub wake: Arc<Notify>,
+    /// This process, for claiming jobs when several share the database.
+    pub process: Uuid,
 }
 
 /// Forward every notification of `sources` to one `Notify`.
@@ -185,7 +187,13 @@ impl Watcher {
             }
             let jobs = self
                 .store
-                .jobs_in_status(self.backend.kind(), &[status], after, page_size)
+                .claim_jobs(
+                    self.process,
+                    self.backend.kind(),
+                    &[status],
+                    after,
+                    page_size,
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             let ended = self.poll_page(&jobs).await?;
@@ -430,6 +438,7 @@ mod tests {
 
     fn watcher(store: Arc<dyn Store>, backend: Arc<Recorder>) -> Watcher {
         Watcher {
+            process: Uuid::nil(),
             store,
             backend,
             interval: Duration::from_secs(60),

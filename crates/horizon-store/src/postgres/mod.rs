@@ -26,7 +26,7 @@ use crate::params::{
     TokenInfo, TokenOwner,
 };
 use crate::writer::{BoxFuture, Done, Engine, Op, Writer};
-use crate::{Store, StoreError};
+use crate::{Leadership, Store, StoreError};
 use events::job_from_row;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -38,6 +38,8 @@ const OUTBOX_LOCK: i64 = 0x0048_4f52_495a_4f4e; // "HORIZON"
 pub struct PgStore {
     pool: PgPool,
     writer: Writer,
+    /// For connections of their own (the relay's leadership).
+    options: PgConnectOptions,
 }
 
 fn unexpected() -> StoreError {
@@ -55,7 +57,11 @@ impl PgStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         let writer = Writer::spawn::<PgEngine>(options.connect().await?);
-        Ok(PgStore { pool, writer })
+        Ok(PgStore {
+            pool,
+            writer,
+            options,
+        })
     }
 
     /// Write transactions committed so far.
@@ -345,5 +351,96 @@ impl Store for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn heartbeat(&self, process: Uuid) -> Result<(), StoreError> {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO processes (id, host, pid, started_at, heartbeat_at)
+             VALUES ($1, $2, $3, now(), now())
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()",
+        )
+        .bind(process)
+        .bind(host)
+        .bind(i32::try_from(std::process::id()).unwrap_or(0))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_jobs(
+        &self,
+        process: Uuid,
+        backend: BackendKind,
+        statuses: &[JobStatus],
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        let timeout = crate::PROCESS_TIMEOUT.as_secs_f64();
+        // claim what no live process owns (rows another claimer holds are
+        // skipped, not waited for); then read what is ours
+        sqlx::query(
+            "UPDATE jobs SET owner = $1
+             WHERE id IN (
+                SELECT id FROM jobs
+                WHERE backend = $2 AND status = ANY($3) AND ($4::uuid IS NULL OR id > $4)
+                  AND (owner IS NULL OR owner NOT IN (
+                        SELECT id FROM processes
+                        WHERE heartbeat_at > now() - make_interval(secs => $6)))
+                ORDER BY id LIMIT $5
+                FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(process)
+        .bind(backend.as_str())
+        .bind(&wanted)
+        .bind(after)
+        .bind(i64::from(limit))
+        .bind(timeout)
+        .execute(&self.pool)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE backend = $1 AND status = ANY($2)
+               AND ($3::uuid IS NULL OR id > $3) AND owner = $4 ORDER BY id LIMIT $5",
+        )
+        .bind(backend.as_str())
+        .bind(&wanted)
+        .bind(after)
+        .bind(process)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn relay_leadership(&self) -> Result<Option<Box<dyn Leadership>>, StoreError> {
+        // a session-level advisory lock on a connection of its own: held
+        // while that connection lives, released by the server when the
+        // process (or its connection) dies
+        let mut conn = self.options.connect().await?;
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(RELAY_LOCK)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(held.then(|| Box::new(PgLeadership { conn }) as Box<dyn Leadership>))
+    }
+}
+
+/// The advisory lock the relaying process holds.
+const RELAY_LOCK: i64 = 0x0048_4f52_5245_4c41; // "HORRELA"
+
+struct PgLeadership {
+    conn: sqlx::PgConnection,
+}
+
+#[async_trait]
+impl Leadership for PgLeadership {
+    async fn still_held(&mut self) -> bool {
+        sqlx::query("SELECT 1")
+            .execute(&mut self.conn)
+            .await
+            .is_ok()
     }
 }

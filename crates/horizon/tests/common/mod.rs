@@ -110,6 +110,11 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// `[local] run_as`
     pub run_as: Option<String>,
+    /// A database to share with other servers (else SQLite, or a PostgreSQL
+    /// database of this server's own with HORIZON_TEST_STORE=postgres).
+    pub database_url: Option<String>,
+    /// `[local] jobs_dir`, to share with other servers on this machine.
+    pub jobs_dir: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -121,6 +126,8 @@ impl Default for ServerOptions {
             extra_toml: String::new(),
             env: Vec::new(),
             run_as: None,
+            database_url: None,
+            jobs_dir: None,
         }
     }
 }
@@ -133,8 +140,9 @@ impl Server {
     pub async fn start_with(options: ServerOptions) -> Server {
         let dir = tempfile::tempdir().unwrap();
         // HORIZON_TEST_STORE=postgres: the server on a PostgreSQL database of its own
-        let postgres = (std::env::var("HORIZON_TEST_STORE").as_deref() == Ok("postgres"))
-            .then(TestDatabase::create);
+        let postgres = (options.database_url.is_none()
+            && std::env::var("HORIZON_TEST_STORE").as_deref() == Ok("postgres"))
+        .then(TestDatabase::create);
         let port = free_port();
         let agent = repo_root().join("crates/horizon/tests/agents/testagent.py");
         let agent = agent.display();
@@ -191,6 +199,7 @@ poll_interval_ms = 100
 metrics_interval_ms = {metrics}
 cancel_grace_ms = {grace}
 {run_as}
+{jobs_dir}
 
 [dispatch]
 max_attempts = 3
@@ -198,15 +207,22 @@ initial_backoff_ms = 50
 max_backoff_ms = 200
 "#,
             data = dir.path().join("data").display(),
-            database = postgres
-                .as_ref()
-                .map(|db| format!("database_url = \"{}\"", db.url))
+            database = options
+                .database_url
+                .clone()
+                .or_else(|| postgres.as_ref().map(|db| db.url.clone()))
+                .map(|url| format!("database_url = \"{url}\""))
                 .unwrap_or_default(),
             canary = dir.path().join("canary-args").display(),
             runs = runs.display(),
             slots = options.slots,
             metrics = options.metrics_interval_ms,
             grace = options.cancel_grace_ms,
+            jobs_dir = options
+                .jobs_dir
+                .as_ref()
+                .map(|d| format!("jobs_dir = \"{}\"", d.display()))
+                .unwrap_or_default(),
             run_as = options
                 .run_as
                 .as_ref()

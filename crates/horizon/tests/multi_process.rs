@@ -1,0 +1,202 @@
+//! Several `horizon serve` processes on one PostgreSQL database and one
+//! Kafka: each job is handed to its backend by exactly one process and its
+//! program runs once, whichever process took the request; one process
+//! relays, the others stand by; every event reaches Kafka once per job in
+//! order.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::kafka_setup::{assert_job_published, setup_with};
+use common::{Server, ServerOptions, TestDatabase};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_on_one_database_run_each_job_once_and_publish_in_order() {
+    let db = TestDatabase::create();
+    let jobs_dir = tempfile::tempdir().unwrap();
+    let options = ServerOptions {
+        database_url: Some(db.url.clone()),
+        jobs_dir: Some(jobs_dir.path().to_owned()),
+        slots: 6,
+        ..ServerOptions::default()
+    };
+    let s = setup_with(options.clone(), "").await;
+    let kafka = format!(
+        "\n[kafka]\nbrokers = \"{}\"\nlifecycle_topic = \"{}\"\nmetrics_topic = \"{}\"\n",
+        s.broker.brokers, s.lifecycle, s.metrics
+    );
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        others.push(
+            Server::start_with(ServerOptions {
+                extra_toml: kafka.clone(),
+                ..options.clone()
+            })
+            .await,
+        );
+    }
+    let servers: Vec<&Server> = std::iter::once(&s.server).chain(others.iter()).collect();
+    // one token, one database: every process accepts it
+    let token = s.server.token("alice", false);
+    let apis: Vec<common::Api> = servers.iter().map(|srv| srv.client(&token)).collect();
+
+    // 150 jobs, round-robin over the three: a third complete, a third fail,
+    // a third are cancelled through another process than took them
+    let mut jobs = Vec::new();
+    for i in 0..150 {
+        let (agent, params) = match i % 3 {
+            0 => ("ok", json!({"seconds": 0.05})),
+            1 => ("fail", json!({"exit_code": 4})),
+            _ => ("sleep", json!({"seconds": 60})),
+        };
+        let job = apis[i % 3].submit(agent, params).await;
+        jobs.push((job["id"].as_str().unwrap().to_owned(), i % 3));
+    }
+    for (n, (id, kind)) in jobs.iter().enumerate() {
+        if *kind == 2 {
+            let r = apis[(n + 1) % 3].cancel(id, "enough").await;
+            assert!(
+                r.status() == StatusCode::OK || r.status() == StatusCode::CONFLICT,
+                "{}",
+                r.status()
+            );
+        }
+    }
+    let mut all_events = Vec::new();
+    let mut per_job = Vec::new();
+    for (n, (id, kind)) in jobs.iter().enumerate() {
+        let job = apis[n % 3]
+            .wait_for(id, None, Duration::from_secs(120))
+            .await;
+        let want = ["COMPLETED", "FAILED", "CANCELLED"][*kind];
+        assert_eq!(job["status"], want, "{job}");
+        // its program ran exactly once (never for a job cancelled before it
+        // started), whichever process started it
+        let runs: usize = servers.iter().map(|srv| srv.runs_of(id)).sum();
+        if *kind == 2 {
+            assert!(runs <= 1, "job {id} ran {runs} times");
+        } else {
+            assert_eq!(runs, 1, "job {id} ran {runs} times");
+        }
+        let events = apis[(n + 2) % 3].events(id).await;
+        let lifecycle: Vec<u64> = events
+            .iter()
+            .filter(|e| e["event_type"] != "job.metrics_recorded")
+            .map(|e| e["sequence"].as_u64().unwrap())
+            .collect();
+        assert_eq!(lifecycle, (1..=lifecycle.len() as u64).collect::<Vec<_>>());
+        all_events.extend(events.clone());
+        per_job.push((id.clone(), events));
+    }
+
+    // one relay, two standing by
+    let mut states = Vec::new();
+    for srv in &servers {
+        let ready: Value = srv
+            .http
+            .get(format!("{}/readyz", srv.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        states.push(ready["kafka"]["state"].as_str().unwrap_or("?").to_owned());
+    }
+    assert_eq!(
+        states.iter().filter(|s| *s == "standby").count(),
+        2,
+        "relay states: {states:?}"
+    );
+
+    let records = s.consume_all(&all_events).await;
+    let mut duplicates = 0;
+    for (id, events) in &per_job {
+        duplicates += assert_job_published(&s, &records, id, events);
+    }
+    assert_eq!(duplicates, 0, "one relay, no restarts: no duplicates");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_mid_load_has_its_work_taken_over_by_the_others() {
+    let db = TestDatabase::create();
+    let jobs_dir = tempfile::tempdir().unwrap();
+    let options = ServerOptions {
+        database_url: Some(db.url.clone()),
+        jobs_dir: Some(jobs_dir.path().to_owned()),
+        slots: 4,
+        ..ServerOptions::default()
+    };
+    // the first server starts first: it relays
+    let mut s = setup_with(options.clone(), "").await;
+    let kafka = format!(
+        "\n[kafka]\nbrokers = \"{}\"\nlifecycle_topic = \"{}\"\nmetrics_topic = \"{}\"\n",
+        s.broker.brokers, s.lifecycle, s.metrics
+    );
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        others.push(
+            Server::start_with(ServerOptions {
+                extra_toml: kafka.clone(),
+                ..options.clone()
+            })
+            .await,
+        );
+    }
+    let token = s.server.token("alice", false);
+    let first = s.server.client(&token);
+    let survivors: Vec<common::Api> = others.iter().map(|srv| srv.client(&token)).collect();
+    let mut ids = Vec::new();
+    for i in 0..45 {
+        let api = if i % 3 == 0 {
+            &first
+        } else {
+            &survivors[i % 2]
+        };
+        let job = api.submit("sleep", json!({"seconds": 2})).await;
+        ids.push(job["id"].as_str().unwrap().to_owned());
+    }
+    // let the first process take its share and start some, then kill it
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.server.kill9();
+    let killed_at = std::time::Instant::now();
+    let mut all_events = Vec::new();
+    let mut per_job = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        let api = &survivors[n % 2];
+        let job = api.wait_for(id, None, Duration::from_secs(120)).await;
+        assert_eq!(job["status"], "COMPLETED", "{job}");
+        let runs: usize = std::iter::once(&s.server)
+            .chain(others.iter())
+            .map(|srv| srv.runs_of(id))
+            .sum();
+        assert_eq!(runs, 1, "job {id} ran {runs} times");
+        let events = api.events(id).await;
+        common::assert_lifecycle(
+            id,
+            &events,
+            &[
+                "job.submitted",
+                "job.queued",
+                "job.running",
+                "job.completed",
+            ],
+        );
+        all_events.extend(events.clone());
+        per_job.push((id.clone(), events));
+    }
+    eprintln!(
+        "all 45 jobs done {:?} after one of three processes was killed",
+        killed_at.elapsed()
+    );
+    // the relay moved to a survivor: everything reached Kafka, in order
+    // (events in flight at the kill may come twice, with the same ce_id)
+    let records = s.consume_all(&all_events).await;
+    for (id, events) in &per_job {
+        assert_job_published(&s, &records, id, events);
+    }
+}
