@@ -566,6 +566,9 @@ impl Inner {
                 update,
             }));
         }
+        // a job that ended without this process seeing it (cancelled through
+        // another process sharing the jobs directory) frees its slot here
+        self.prune_ended(&mut tracked);
         // start the oldest waiting jobs while slots are free, several at once
         // (a start is mostly waiting on fork and the file system); jobs that
         // fail to start free their slot for the next round
@@ -589,6 +592,24 @@ impl Inner {
             }
         }
         observations
+    }
+
+    /// Forget running jobs whose program has ended (its `exit.json` is
+    /// there) or whose supervisor is gone.
+    fn prune_ended(&self, tracked: &mut Tracked) {
+        let ended: Vec<Uuid> = tracked
+            .running
+            .iter()
+            .filter(|id| {
+                let dir = self.job_dir(id);
+                dir.join(files::EXIT).exists()
+                    || matches!(files::read_pid(&dir), Ok(Some(record)) if !is_alive(record, **id))
+            })
+            .copied()
+            .collect();
+        for id in ended {
+            tracked.forget(id);
+        }
     }
 
     /// `try_start` for each job, on up to `STARTERS` threads.
@@ -701,8 +722,14 @@ impl Backend for LocalBackend {
     }
 
     fn queued_poll_limit(&self) -> Option<usize> {
-        let running = self.inner.tracked().running.len();
-        Some(self.inner.config.slots.saturating_sub(running))
+        let mut tracked = self.inner.tracked();
+        self.inner.prune_ended(&mut tracked);
+        Some(
+            self.inner
+                .config
+                .slots
+                .saturating_sub(tracked.running.len()),
+        )
     }
 
     async fn poll(&self, jobs: &[Job]) -> Result<Vec<Observation>, BackendError> {
