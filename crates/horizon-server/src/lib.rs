@@ -75,6 +75,19 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeErro
     )))
 }
 
+/// The data directory's process id (see `serve`), made on first use.
+fn process_id(dir: &std::path::Path) -> Result<uuid::Uuid, ServeError> {
+    let path = dir.join("process-id");
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(id) = uuid::Uuid::parse_str(text.trim())
+    {
+        return Ok(id);
+    }
+    let id = uuid::Uuid::now_v7();
+    horizon_backend::local::files::write_durable(&path, format!("{id}\n").as_bytes())?;
+    Ok(id)
+}
+
 /// How often this process says it is alive (see `PROCESS_TIMEOUT`).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 
@@ -410,8 +423,11 @@ pub async fn serve(
     let queued = Arc::new(Notify::new());
     let health = Arc::new(TaskHealth::new());
     // this process, among the ones that share a database: alive before it
-    // claims anything, and beating every few seconds after
-    let process = uuid::Uuid::now_v7();
+    // claims anything, and beating every few seconds after. The id belongs
+    // to the data directory (one server at a time), so a restarted server
+    // goes on with its own jobs at once instead of waiting for its former
+    // self to time out.
+    let process = process_id(&settings.data_dir)?;
     store.heartbeat(process).await?;
     {
         let store = store.clone();

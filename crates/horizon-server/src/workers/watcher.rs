@@ -76,10 +76,17 @@ impl Watcher {
         }
     }
 
-    /// Up to `limit` ids of this backend's RUNNING jobs.
+    /// Up to `limit` ids of the RUNNING jobs of this backend that this
+    /// process handles.
     async fn running_ids(&self, limit: u32) -> Vec<Uuid> {
         self.store
-            .jobs_in_status(self.backend.kind(), &[JobStatus::Running], None, limit)
+            .claim_jobs(
+                self.process,
+                self.backend.kind(),
+                &[JobStatus::Running],
+                None,
+                limit,
+            )
             .await
             .map(|jobs| jobs.iter().map(|j| j.id).collect())
             .unwrap_or_default()
