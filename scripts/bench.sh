@@ -9,7 +9,9 @@
 #      (`slots = 0`), every event published before the run ends, and the
 #      server's CPU time per submission; (c) again with 100 000 jobs already
 #      QUEUED, and the idle server's CPU per watcher pass, empty vs. full;
-#      (e) end to end with a /bin/true agent.
+#      (e) end to end with a /bin/true agent;
+#   4. `pg` (only when asked: scripts/bench.sh pg): 1, 2 and 3 processes on
+#      PostgreSQL over HTTP vs. pgbench on the same database, SQLite for reference.
 # Kafka: a local Kafka-protocol broker unless HORIZON_BENCH_KAFKA_BROKERS names one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +38,75 @@ fi
 if [ "$what" = all ] || [ "$what" = relay ]; then
   echo "== relay"
   cargo bench -q -p horizon-kafka --bench relay
+fi
+if [ "$what" = pg ]; then
+  # PostgreSQL: submissions over HTTP (16 clients, queue-only agent, no Kafka)
+  # with 1, 2 and 3 `horizon serve` processes on one database, next to
+  # pgbench on the same database: one submission's rows (job + event) per
+  # transaction, and 100 per transaction; SQLite (1 process) for reference.
+  echo "== PostgreSQL, 1-3 processes"
+  cargo build -q --release -p horizon -p horizon-backend
+  bin=./target/release/horizon
+  admin=${HORIZON_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+  db=horizon_bench_$$
+  psql "$admin" -qc "CREATE DATABASE $db"
+  url=${admin%/*}/$db
+  pids=()
+  stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; pids=(); }
+  trap 'stop_all; psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"; cleanup' EXIT
+  sed "s/^slots = .*/slots = 0/" examples/bench.toml >"$work/pg.toml"
+  # serve_on <n> <database url>: the n-th process, on port 1828n
+  serve_on() {
+    HORIZON_BIND=127.0.0.1:1828$1 HORIZON_DATA_DIR=$work/pg-$1-$RANDOM HORIZON_DATABASE_URL=$2 \
+      $bin serve --config "$work/pg.toml" >>"$work/serve.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:1828$1/readyz" >/dev/null && break; sleep 0.1; done
+  }
+  # load <n>: 6000 submissions from 16 clients spread over processes 1..n
+  load() {
+    local n=$1 start end bp=()
+    start=$(date +%s.%N)
+    for i in $(seq 1 "$n"); do
+      HORIZON_URL=http://127.0.0.1:1828$i $bin bench --agent Noop --jobs $((6000 / n)) \
+        --concurrency $((16 / n + (i <= 16 % n ? 1 : 0))) >"$work/load-$i.txt" &
+      bp+=($!)
+    done
+    wait "${bp[@]}"
+    end=$(date +%s.%N)
+    for i in $(seq 1 "$n"); do echo "   process $i: $(cat "$work/load-$i.txt")"; done
+    awk -v s="$start" -v e="$end" -v n=$(( (6000 / n) * n )) \
+      'BEGIN { printf "   total: %d submissions in %.2f s: %.0f jobs/s\n", n, e - s, n / (e - s) }'
+  }
+  serve_on 1 "$url"
+  HORIZON_TOKEN=$(HORIZON_DATABASE_URL=$url HORIZON_DATA_DIR=$work/pg-token $bin token create --config "$work/pg.toml" --user bench 2>/dev/null)
+  export HORIZON_TOKEN
+  HORIZON_URL=http://127.0.0.1:18281 $bin bench --agent Noop --jobs 500 --concurrency 16 >/dev/null   # warm-up
+  echo "-- baseline: pgbench, 16 clients, one submission (job + event rows) per transaction"
+  cat >"$work/one.sql" <<'SQL'
+WITH j AS (INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status, correlation_id,
+                             created_at, updated_at, lifecycle_sequence)
+           VALUES (gen_random_uuid(), 'bench', 'Noop', 'd', '{}', 'local', 'SUBMITTED', 'c', now(), now(), 1)
+           RETURNING id)
+INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at)
+SELECT gen_random_uuid(), id, 'lifecycle', 1, 'job.submitted', '{"event_type":"job.submitted"}', now() FROM j;
+SQL
+  pgbench -n -c 16 -j 2 -T 8 -f "$work/one.sql" "$url" 2>/dev/null | grep -E "^tps|latency average" | sed 's/^/   /'
+  echo "-- baseline: pgbench, 16 clients, 100 submissions per transaction (x100 for submissions/s)"
+  sed 's/VALUES (gen_random_uuid(), \(.*\))$/SELECT gen_random_uuid(), \1 FROM generate_series(1, 100)/' "$work/one.sql" >"$work/batch.sql"
+  pgbench -n -c 16 -j 2 -T 8 -f "$work/batch.sql" "$url" 2>/dev/null | grep -E "^tps" | sed 's/^/   /'
+  for n in 1 2 3; do
+    [ "$n" -gt 1 ] && serve_on "$n" "$url"
+    echo "-- $n process(es) on PostgreSQL, 16 clients"
+    load "$n"
+  done
+  stop_all
+  echo "-- reference: 1 process on SQLite, 16 clients"
+  serve_on 1 "sqlite://$work/ref.db"
+  HORIZON_TOKEN=$(HORIZON_DATABASE_URL=sqlite://$work/ref.db HORIZON_DATA_DIR=$work/pg-token2 $bin token create --config "$work/pg.toml" --user bench 2>/dev/null)
+  export HORIZON_TOKEN
+  HORIZON_URL=http://127.0.0.1:18281 $bin bench --agent Noop --jobs 500 --concurrency 16 >/dev/null
+  load 1
+  exit 0
 fi
 [ "$what" = all ] || [ "$what" = api ] || exit 0
 
