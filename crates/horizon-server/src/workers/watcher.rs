@@ -119,34 +119,33 @@ impl Watcher {
         );
     }
 
-    /// One page of this backend's jobs in `status`, after `after`.
-    async fn page(&self, status: JobStatus, after: Option<Uuid>) -> Result<Vec<Job>, StoreError> {
-        self.store
-            .jobs_in_status(self.backend.kind(), &[status], after, PAGE)
-            .await
-    }
-
     /// Stop programs still running for jobs that already ended (cancelled
     /// just before a crash). SUBMITTED jobs count as active: one may be in
     /// the backend already (handed over just before a crash, not yet
     /// recorded as QUEUED), and the dispatcher will find it there.
     async fn stop_strays(&self) {
+        // every active status in one query per page: a job the dispatcher
+        // moves from SUBMITTED to QUEUED meanwhile is not missed between two
+        // reads (and then taken for a stray)
+        let active = [JobStatus::Running, JobStatus::Queued, JobStatus::Submitted];
         let mut ids = Vec::new();
-        for status in [JobStatus::Running, JobStatus::Queued, JobStatus::Submitted] {
-            let mut after = None;
-            loop {
-                match self.page(status, after).await {
-                    Ok(jobs) => {
-                        ids.extend(jobs.iter().map(|j| j.id));
-                        match jobs.last() {
-                            Some(last) if jobs.len() == PAGE as usize => after = Some(last.id),
-                            _ => break,
-                        }
+        let mut after = None;
+        loop {
+            match self
+                .store
+                .jobs_in_status(self.backend.kind(), &active, after, PAGE)
+                .await
+            {
+                Ok(jobs) => {
+                    ids.extend(jobs.iter().map(|j| j.id));
+                    match jobs.last() {
+                        Some(last) if jobs.len() == PAGE as usize => after = Some(last.id),
+                        _ => break,
                     }
-                    Err(err) => {
-                        warn!("cannot look for stray programs: {err}");
-                        return;
-                    }
+                }
+                Err(err) => {
+                    warn!("cannot look for stray programs: {err}");
+                    return;
                 }
             }
         }
