@@ -6,6 +6,7 @@
 //! reports into transitions. `local` runs programs on this machine, `slurm`
 //! hands them to a Slurm cluster, `tapis` to TACC's Tapis v3 Jobs API.
 
+mod handover;
 pub mod local;
 pub mod slurm;
 pub mod tapis;

@@ -74,10 +74,6 @@ impl Resources {
         }
         Ok(())
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.fields().iter().all(|(_, v)| v.is_none())
-    }
 }
 
 #[cfg(test)]

@@ -204,16 +204,6 @@ pub fn build_backends(
     })?;
     let exited = local.exit_notifier();
     let mut backends = Backends::new();
-    for (name, agent) in &settings.agents {
-        let probe: &dyn Backend = &local;
-        if agent.backend == BackendKind::Local {
-            probe
-                .check_resources(&agent.default_resources)
-                .map_err(|err| {
-                    ServeError::Config(format!("agent {name}: default_resources: {err}"))
-                })?;
-        }
-    }
     backends.insert(BackendKind::Local, Arc::new(local));
     if !slurm_agents.is_empty() {
         backends.insert(
@@ -226,6 +216,16 @@ pub fn build_backends(
             BackendKind::Tapis,
             Arc::new(build_tapis(settings, tapis_agents)?),
         );
+    }
+    // an agent's defaults must be something its backend can give
+    for (name, agent) in &settings.agents {
+        if let Some(backend) = backends.get(&agent.backend) {
+            backend
+                .check_resources(&agent.default_resources)
+                .map_err(|err| {
+                    ServeError::Config(format!("agent {name}: default_resources: {err}"))
+                })?;
+        }
     }
     Ok((backends, vec![exited]))
 }

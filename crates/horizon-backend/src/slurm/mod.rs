@@ -8,11 +8,7 @@
 //!   job.sh       the batch script: agent program and arguments, quoted
 //!   params.json  the job's parameters (HORIZON_PARAMS_FILE)
 //!   stdout.log, stderr.log, work/ (the job's working directory)
-//! <state_dir>/                    on the server
-//!   <job id>.submitted   written before `sbatch` runs (then holds Slurm's id):
-//!                        a job with this file may already be in Slurm, so a
-//!                        second submit looks it up by name instead
-//!   <job id>.noted       held / suspended / requeued, once reported
+//! <state_dir>/                    on the server: see `handover.rs`
 //! ```
 
 mod shell;
@@ -21,7 +17,7 @@ pub mod state;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use horizon_core::{BackendKind, Job, JobStatus, Resources};
@@ -31,6 +27,8 @@ use uuid::Uuid;
 
 pub use shell::{Shell, SshTarget};
 use state::{Noted, SQUEUE_FORMAT, SlurmJob};
+
+use crate::handover::Handover;
 
 use crate::{Accepted, Backend, BackendError, LogChunk, LogRange, LogStream, Observation, Update};
 
@@ -65,29 +63,21 @@ pub struct SlurmConfig {
 #[derive(Debug)]
 pub struct SlurmBackend {
     config: SlurmConfig,
-    /// When this backend was made: markers older than this were not written
-    /// by this process (see `stop_strays`).
-    born: SystemTime,
+    /// Markers of jobs handed to Slurm, noted states, cancels to retry.
+    handover: Handover,
     /// Jobs active in Horizon that neither squeue nor sacct knew at the
     /// last look; a job missing twice in a row is lost.
     missing: Mutex<HashSet<Uuid>>,
-    /// Slurm ids whose `scancel` failed: tried again every poll.
-    cancels: Mutex<HashSet<String>>,
     /// The last resource sample of each running job: when, and its CPU seconds.
     samples: Mutex<HashMap<Uuid, (Instant, f64)>>,
 }
 
-const SUBMITTED: &str = "submitted";
-const NOTED: &str = "noted";
-
 impl SlurmBackend {
     pub fn new(config: SlurmConfig) -> Result<Self, BackendError> {
-        std::fs::create_dir_all(&config.state_dir)?;
         Ok(SlurmBackend {
+            handover: Handover::open(config.state_dir.clone())?,
             config,
-            born: SystemTime::now(),
             missing: Mutex::new(HashSet::new()),
-            cancels: Mutex::new(HashSet::new()),
             samples: Mutex::new(HashMap::new()),
         })
     }
@@ -101,10 +91,6 @@ impl SlurmBackend {
 
     fn job_dir(&self, id: &Uuid) -> String {
         format!("{}/{id}", self.config.jobs_dir.trim_end_matches('/'))
-    }
-
-    fn marker(&self, id: &Uuid, kind: &str) -> PathBuf {
-        self.config.state_dir.join(format!("{id}.{kind}"))
     }
 
     async fn run(&self, argv: Vec<String>) -> Result<shell::Output, BackendError> {
@@ -280,32 +266,9 @@ impl SlurmBackend {
         }
     }
 
-    fn noted(&self, id: &Uuid) -> Noted {
-        std::fs::read_to_string(self.marker(id, NOTED))
-            .map(|t| Noted::parse(&t))
-            .unwrap_or_default()
-    }
-
-    fn set_noted(&self, id: &Uuid, noted: Noted) {
-        let path = self.marker(id, NOTED);
-        let result = if noted == Noted::Nothing {
-            match std::fs::remove_file(&path) {
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                other => other,
-            }
-        } else {
-            crate::local::files::write_atomic(&path, noted.as_str().as_bytes())
-        };
-        if let Err(err) = result {
-            warn!(job.id = %id, "cannot remember what was noted of job {id}: {err}");
-        }
-    }
-
     /// Forget a job that ended.
     fn forget(&self, id: &Uuid) {
-        for kind in [SUBMITTED, NOTED] {
-            let _ = std::fs::remove_file(self.marker(id, kind));
-        }
+        self.handover.forget(id);
         if let Ok(mut missing) = self.missing.lock() {
             missing.remove(id);
         }
@@ -402,15 +365,9 @@ impl SlurmBackend {
     }
 
     async fn retry_cancels(&self) {
-        let pending: Vec<String> = match self.cancels.lock() {
-            Ok(cancels) => cancels.iter().cloned().collect(),
-            Err(_) => return,
-        };
-        for id in pending {
-            if self.scancel(&id).await.is_ok()
-                && let Ok(mut cancels) = self.cancels.lock()
-            {
-                cancels.remove(&id);
+        for id in self.handover.pending_cancels() {
+            if self.scancel(&id).await.is_ok() {
+                self.handover.cancel_done(&id);
             }
         }
     }
@@ -454,8 +411,7 @@ impl Backend for SlurmBackend {
         let agent = self.config.agents.get(&job.agent).ok_or_else(|| {
             BackendError::Rejected(format!("no Slurm agent named {:?}", job.agent))
         })?;
-        let marker = self.marker(&job.id, SUBMITTED);
-        if marker.exists() {
+        if self.handover.handed_over(&job.id) {
             // handed over before (a crash or a lost answer since): never twice
             if let Some(remote) = self.find_by_name(&job.id).await? {
                 debug!(job.id = %job.id, "job {} is already Slurm job {remote}", job.id);
@@ -476,7 +432,7 @@ impl Backend for SlurmBackend {
         shell
             .write_file(&dir, "job.sh", script.as_bytes(), timeout)
             .await?;
-        crate::local::files::write_durable(&marker, b"")?;
+        self.handover.begin(&job.id)?;
         let output = self.run(self.sbatch_args(job, agent)).await?;
         if !output.success {
             let complaint = output.complaint();
@@ -502,9 +458,7 @@ impl Backend for SlurmBackend {
             // recording it, the window the marker exists for
             std::process::abort();
         }
-        if let Err(err) = crate::local::files::write_atomic(&marker, remote.as_bytes()) {
-            warn!(job.id = %job.id, "cannot record Slurm's id for job {}: {err}", job.id);
-        }
+        self.handover.accepted(&job.id, &remote);
         Ok(Accepted {
             remote_job_id: Some(remote),
         })
@@ -577,7 +531,7 @@ impl Backend for SlurmBackend {
                 });
                 continue;
             };
-            let noted = self.noted(&job.id);
+            let noted = Noted::parse(&self.handover.noted(&job.id));
             let (updates, now_noted) = state::decide(job.status, noted, slurm, now);
             let ended = updates
                 .iter()
@@ -585,7 +539,7 @@ impl Backend for SlurmBackend {
             if ended {
                 self.forget(&job.id);
             } else if now_noted != noted {
-                self.set_noted(&job.id, now_noted);
+                self.handover.set_noted(&job.id, now_noted.as_str());
             }
             if !ended && (job.status == JobStatus::Running || started(&updates)) {
                 running.push(job);
@@ -644,7 +598,7 @@ if [ -n "$2" ]; then tail -c +$(($2 + 1)) "$f" | head -c "$3"; else tail -c "$3"
         let target = match &job.remote_job_id {
             Some(remote) => remote.clone(),
             None => {
-                if !self.marker(&job.id, SUBMITTED).exists() {
+                if !self.handover.handed_over(&job.id) {
                     return Ok(()); // never handed to Slurm
                 }
                 match self.find_by_name(&job.id).await? {
@@ -662,9 +616,7 @@ if [ -n "$2" ]; then tail -c +$(($2 + 1)) "$f" | head -c "$3"; else tail -c "$3"
                 Ok(())
             }
             Err(err) => {
-                if let Ok(mut cancels) = self.cancels.lock() {
-                    cancels.insert(target);
-                }
+                self.handover.cancel_failed(target);
                 Err(err)
             }
         }
@@ -677,28 +629,10 @@ if [ -n "$2" ]; then tail -c +$(($2 + 1)) "$f" | head -c "$3"; else tail -c "$3"
     async fn stop_strays(&self, active: &[Uuid]) -> Result<usize, BackendError> {
         let active: HashSet<Uuid> = active.iter().copied().collect();
         let mut stopped = 0;
-        for entry in std::fs::read_dir(&self.config.state_dir)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(id) = name
-                .strip_suffix(".submitted")
-                .and_then(|s| Uuid::parse_str(s).ok())
-            else {
-                continue;
-            };
-            let older = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t < self.born);
-            if active.contains(&id) || !older {
-                continue;
-            }
-            let remote = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            let remote = remote.trim();
-            let target = if remote.is_empty() {
-                self.find_by_name(&id).await?
-            } else {
-                Some(remote.to_owned())
+        for (id, recorded) in self.handover.strays(&active)? {
+            let target = match recorded {
+                Some(remote) => Some(remote),
+                None => self.find_by_name(&id).await?,
             };
             if let Some(target) = target {
                 self.scancel(&target).await?;

@@ -21,8 +21,6 @@ pub mod state;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 use horizon_core::{BackendKind, Job, Resources};
@@ -34,6 +32,8 @@ use uuid::Uuid;
 
 pub use client::{TapisClient, TapisCredentials};
 use state::{Noted, TapisJob};
+
+use crate::handover::Handover;
 
 use crate::{Accepted, Backend, BackendError, LogChunk, LogRange, LogStream, Observation, Update};
 
@@ -60,31 +60,22 @@ pub struct TapisConfig {
     pub concurrency: usize,
 }
 
-const SUBMITTED: &str = "submitted";
-const NOTED: &str = "noted";
 const STDOUT: &str = "horizon-stdout.log";
 const STDERR: &str = "horizon-stderr.log";
 
 #[derive(Debug)]
 pub struct TapisBackend {
     config: TapisConfig,
-    born: SystemTime,
-    /// Tapis uuids whose cancel failed: tried again every poll.
-    cancels: Mutex<HashSet<String>>,
+    /// Markers of jobs handed to Tapis, noted states, cancels to retry.
+    handover: Handover,
 }
 
 impl TapisBackend {
     pub fn new(config: TapisConfig) -> Result<Self, BackendError> {
-        std::fs::create_dir_all(&config.state_dir)?;
         Ok(TapisBackend {
+            handover: Handover::open(config.state_dir.clone())?,
             config,
-            born: SystemTime::now(),
-            cancels: Mutex::new(HashSet::new()),
         })
-    }
-
-    fn marker(&self, id: &Uuid, kind: &str) -> PathBuf {
-        self.config.state_dir.join(format!("{id}.{kind}"))
     }
 
     fn client(&self) -> &TapisClient {
@@ -201,43 +192,10 @@ impl TapisBackend {
         }
     }
 
-    fn noted(&self, id: &Uuid) -> Noted {
-        std::fs::read_to_string(self.marker(id, NOTED))
-            .map(|t| Noted::parse(&t))
-            .unwrap_or_default()
-    }
-
-    fn set_noted(&self, id: &Uuid, noted: Noted) {
-        let path = self.marker(id, NOTED);
-        let result = if noted == Noted::Nothing {
-            match std::fs::remove_file(&path) {
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                other => other,
-            }
-        } else {
-            crate::local::files::write_atomic(&path, noted.as_str().as_bytes())
-        };
-        if let Err(err) = result {
-            warn!(job.id = %id, "cannot remember what was noted of job {id}: {err}");
-        }
-    }
-
-    fn forget(&self, id: &Uuid) {
-        for kind in [SUBMITTED, NOTED] {
-            let _ = std::fs::remove_file(self.marker(id, kind));
-        }
-    }
-
     async fn retry_cancels(&self) {
-        let pending: Vec<String> = match self.cancels.lock() {
-            Ok(cancels) => cancels.iter().cloned().collect(),
-            Err(_) => return,
-        };
-        for uuid in pending {
-            if self.tapis_cancel(&uuid).await.is_ok()
-                && let Ok(mut cancels) = self.cancels.lock()
-            {
-                cancels.remove(&uuid);
+        for uuid in self.handover.pending_cancels() {
+            if self.tapis_cancel(&uuid).await.is_ok() {
+                self.handover.cancel_done(&uuid);
             }
         }
     }
@@ -253,8 +211,7 @@ impl Backend for TapisBackend {
         let agent = self.config.agents.get(&job.agent).ok_or_else(|| {
             BackendError::Rejected(format!("no Tapis agent named {:?}", job.agent))
         })?;
-        let marker = self.marker(&job.id, SUBMITTED);
-        if marker.exists()
+        if self.handover.handed_over(&job.id)
             && let Some(uuid) = self.find_by_name(&job.id).await?
         {
             debug!(job.id = %job.id, "job {} is already Tapis job {uuid}", job.id);
@@ -263,7 +220,7 @@ impl Backend for TapisBackend {
             });
         }
         let body = self.request(job, agent)?;
-        crate::local::files::write_durable(&marker, b"")?;
+        self.handover.begin(&job.id)?;
         let reply = self
             .client()
             .call(Method::POST, "/v3/jobs/submit", Some(&body), false)
@@ -287,9 +244,7 @@ impl Backend for TapisBackend {
             .as_str()
             .ok_or_else(|| BackendError::Unavailable("Tapis submit reply without uuid".to_owned()))?
             .to_owned();
-        if let Err(err) = crate::local::files::write_atomic(&marker, uuid.as_bytes()) {
-            warn!(job.id = %job.id, "cannot record Tapis's uuid for job {}: {err}", job.id);
-        }
+        self.handover.accepted(&job.id, &uuid);
         Ok(Accepted {
             remote_job_id: Some(uuid),
         })
@@ -324,15 +279,15 @@ impl Backend for TapisBackend {
                     continue;
                 }
             };
-            let noted = self.noted(&job.id);
+            let noted = Noted::parse(&self.handover.noted(&job.id));
             let (updates, now_noted) = state::decide(job.status, noted, &tapis, now);
             let ended = updates
                 .iter()
                 .any(|u| matches!(u, Update::Succeeded { .. } | Update::Failed { .. }));
             if ended {
-                self.forget(&job.id);
+                self.handover.forget(&job.id);
             } else if now_noted != noted {
-                self.set_noted(&job.id, now_noted);
+                self.handover.set_noted(&job.id, now_noted.as_str());
             }
             observations.extend(updates.into_iter().map(|update| Observation {
                 job_id: job.id,
@@ -393,13 +348,13 @@ impl Backend for TapisBackend {
         let uuid = match &job.remote_job_id {
             Some(uuid) => uuid.clone(),
             None => {
-                if !self.marker(&job.id, SUBMITTED).exists() {
+                if !self.handover.handed_over(&job.id) {
                     return Ok(());
                 }
                 match self.find_by_name(&job.id).await? {
                     Some(uuid) => uuid,
                     None => {
-                        self.forget(&job.id);
+                        self.handover.forget(&job.id);
                         return Ok(());
                     }
                 }
@@ -407,13 +362,11 @@ impl Backend for TapisBackend {
         };
         match self.tapis_cancel(&uuid).await {
             Ok(()) => {
-                self.forget(&job.id);
+                self.handover.forget(&job.id);
                 Ok(())
             }
             Err(err) => {
-                if let Ok(mut cancels) = self.cancels.lock() {
-                    cancels.insert(uuid);
-                }
+                self.handover.cancel_failed(uuid);
                 Err(err)
             }
         }
@@ -422,33 +375,17 @@ impl Backend for TapisBackend {
     async fn stop_strays(&self, active: &[Uuid]) -> Result<usize, BackendError> {
         let active: HashSet<Uuid> = active.iter().copied().collect();
         let mut stopped = 0;
-        for entry in std::fs::read_dir(&self.config.state_dir)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(id) = name
-                .strip_suffix(".submitted")
-                .and_then(|s| Uuid::parse_str(s).ok())
-            else {
-                continue;
-            };
-            let older = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t < self.born);
-            if active.contains(&id) || !older {
-                continue;
-            }
-            let recorded = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            let uuid = match recorded.trim() {
-                "" => self.find_by_name(&id).await?,
-                uuid => Some(uuid.to_owned()),
+        for (id, recorded) in self.handover.strays(&active)? {
+            let uuid = match recorded {
+                Some(uuid) => Some(uuid),
+                None => self.find_by_name(&id).await?,
             };
             if let Some(uuid) = uuid {
                 self.tapis_cancel(&uuid).await?;
                 warn!(job.id = %id, "job {id} has ended but Tapis job {uuid} was still there: cancelled it");
                 stopped += 1;
             }
-            self.forget(&id);
+            self.handover.forget(&id);
         }
         Ok(stopped)
     }
