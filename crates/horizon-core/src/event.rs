@@ -35,10 +35,14 @@ pub enum EventType {
     Cancelled,
     #[serde(rename = "job.metrics_recorded")]
     MetricsRecorded,
+    /// Not a job's event: one record of the audit trail (who did what),
+    /// which travels through the same outbox to its own topic.
+    #[serde(rename = "audit.recorded")]
+    AuditRecorded,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 9] = [
         EventType::Submitted,
         EventType::Queued,
         EventType::Running,
@@ -47,6 +51,7 @@ impl EventType {
         EventType::Failed,
         EventType::Cancelled,
         EventType::MetricsRecorded,
+        EventType::AuditRecorded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +64,7 @@ impl EventType {
             EventType::Failed => "job.failed",
             EventType::Cancelled => "job.cancelled",
             EventType::MetricsRecorded => "job.metrics_recorded",
+            EventType::AuditRecorded => "audit.recorded",
         }
     }
 
@@ -67,6 +73,7 @@ impl EventType {
     pub fn stream(self) -> EventStream {
         match self {
             EventType::MetricsRecorded => EventStream::Metrics,
+            EventType::AuditRecorded => EventStream::Audit,
             _ => EventStream::Lifecycle,
         }
     }
@@ -90,10 +97,13 @@ impl FromStr for EventType {
 }
 
 /// A job's events form two streams, each numbered from 1 without gaps.
+/// Audit records are a third kind of outbox row, one per record (its
+/// `sequence` is always 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventStream {
     Lifecycle,
     Metrics,
+    Audit,
 }
 
 impl EventStream {
@@ -101,6 +111,7 @@ impl EventStream {
         match self {
             EventStream::Lifecycle => "lifecycle",
             EventStream::Metrics => "metrics",
+            EventStream::Audit => "audit",
         }
     }
 }
@@ -112,6 +123,7 @@ impl FromStr for EventStream {
         match s {
             "lifecycle" => Ok(EventStream::Lifecycle),
             "metrics" => Ok(EventStream::Metrics),
+            "audit" => Ok(EventStream::Audit),
             other => Err(ParseError::new("event stream", other)),
         }
     }

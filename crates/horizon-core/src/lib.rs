@@ -6,6 +6,7 @@
 //! time and thiserror only; storage, backends, HTTP and Kafka live elsewhere
 //! and call into it.
 
+mod audit;
 mod event;
 mod job;
 mod resources;
@@ -13,6 +14,7 @@ mod status;
 pub mod timestamp;
 mod transition;
 
+pub use audit::AuditRecord;
 pub use event::{
     CancelledPayload, CompletedPayload, EventEnvelope, EventPayload, EventStream, EventType,
     FailedPayload, MetricsPayload, MetricsSample, QueuedPayload, RunningPayload, SCHEMA_VERSION,

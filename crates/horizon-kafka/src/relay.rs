@@ -491,8 +491,8 @@ impl Relay {
                 () = stop_requested(&mut stop) => return self.stopped(),
             }
         }
-        info!(brokers = %self.settings.brokers, "relaying events to Kafka topics {} and {}",
-            self.settings.lifecycle_topic, self.settings.metrics_topic);
+        info!(brokers = %self.settings.brokers, "relaying events to Kafka topics {}, {} and {}",
+            self.settings.lifecycle_topic, self.settings.metrics_topic, self.settings.audit_topic);
         let mut window = Window::default();
         // later events of a job and stream with a parked event park too,
         // across restarts
@@ -849,6 +849,7 @@ impl Relay {
         match stream {
             EventStream::Lifecycle => &self.settings.lifecycle_topic,
             EventStream::Metrics => &self.settings.metrics_topic,
+            EventStream::Audit => &self.settings.audit_topic,
         }
     }
 

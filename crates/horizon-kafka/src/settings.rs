@@ -14,6 +14,10 @@ pub struct KafkaSettings {
     pub lifecycle_partitions: i32,
     pub metrics_topic: String,
     pub metrics_partitions: i32,
+    /// The audit trail (who did what): one record per message, keyed by the
+    /// record's id.
+    pub audit_topic: String,
+    pub audit_partitions: i32,
     /// Where a notice of every parked event goes (empty: nowhere).
     pub dead_letter_topic: String,
     pub replication_factor: i32,
@@ -42,6 +46,8 @@ impl Default for KafkaSettings {
             lifecycle_partitions: 10,
             metrics_topic: "job-metrics".into(),
             metrics_partitions: 20,
+            audit_topic: "audit-trail".into(),
+            audit_partitions: 3,
             dead_letter_topic: "job-events-dead-letter".into(),
             replication_factor: 1,
             create_topics: true,

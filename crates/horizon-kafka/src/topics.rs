@@ -9,7 +9,7 @@ use tracing::info;
 
 use crate::{KafkaError, KafkaSettings};
 
-/// Create the lifecycle, metrics and dead-letter topics unless they exist.
+/// Create the lifecycle, metrics, audit and dead-letter topics unless they exist.
 pub async fn ensure_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = settings.admin_config().create()?;
     let mut topics = vec![
@@ -21,6 +21,11 @@ pub async fn ensure_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
         NewTopic::new(
             &settings.metrics_topic,
             settings.metrics_partitions,
+            TopicReplication::Fixed(settings.replication_factor),
+        ),
+        NewTopic::new(
+            &settings.audit_topic,
+            settings.audit_partitions,
             TopicReplication::Fixed(settings.replication_factor),
         ),
     ];

@@ -42,6 +42,10 @@ pub struct Settings {
     pub dispatch: DispatchSettings,
     #[serde(default)]
     pub api: ApiSettings,
+    /// Who may call: Horizon's own tokens always; JWTs from a gateway when
+    /// `[auth.jwt]` is set.
+    #[serde(default)]
+    pub auth: AuthSettings,
     /// Publishing to Kafka; off unless `brokers` (or `HORIZON_KAFKA_BROKERS`) is set.
     #[serde(default)]
     pub kafka: horizon_kafka::KafkaSettings,
@@ -244,6 +248,74 @@ impl Default for ApiSettings {
             token_cache_ms: 5_000,
         }
     }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub jwt: Option<JwtSettings>,
+}
+
+/// JWT bearer tokens issued by a gateway or its identity provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    /// The `iss` a token must carry.
+    pub issuer: String,
+    /// The `aud` a token must carry (one of its values, when a list).
+    pub audience: String,
+    /// Accepted `alg`s; default: RS256 and ES256 with public keys, HS256
+    /// with a secret.
+    #[serde(default)]
+    pub algorithms: Vec<String>,
+    /// A PEM public key (RSA or EC), for tokens without a `kid`.
+    #[serde(default)]
+    pub public_key_file: Option<PathBuf>,
+    /// A JWKS document on disk (read at start).
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// A JWKS URL (HTTPS; plain HTTP only on a loopback address), fetched at
+    /// start, again every `jwks_refresh_secs`, and when a token names a key
+    /// id it does not know (at most every 10 s), so rotated keys are found.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    #[serde(default = "default_jwks_refresh_secs")]
+    pub jwks_refresh_secs: u64,
+    /// Least time between two fetches prompted by unknown key ids.
+    #[serde(default = "default_jwks_refetch_min_secs")]
+    pub jwks_refetch_min_secs: u64,
+    /// The environment variable holding an HS256 shared secret (the secret
+    /// itself never goes in a file Horizon reads).
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// The claim naming the user.
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// The claim that makes an admin: `true`, a string equal to
+    /// `admin_value`, a space-separated list or an array holding it.
+    #[serde(default)]
+    pub admin_claim: Option<String>,
+    #[serde(default = "default_admin_value")]
+    pub admin_value: String,
+    /// Clock skew allowed on `exp` and `nbf`, seconds.
+    #[serde(default = "default_leeway_secs")]
+    pub leeway_secs: u64,
+}
+
+fn default_jwks_refresh_secs() -> u64 {
+    300
+}
+fn default_jwks_refetch_min_secs() -> u64 {
+    10
+}
+fn default_user_claim() -> String {
+    "sub".into()
+}
+fn default_admin_value() -> String {
+    "horizon-admin".into()
+}
+fn default_leeway_secs() -> u64 {
+    30
 }
 
 fn default_bind() -> SocketAddr {

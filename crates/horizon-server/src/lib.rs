@@ -499,7 +499,16 @@ pub async fn serve(
     let tokens = Arc::new(api::TokenCache::new(Duration::from_millis(
         settings.api.token_cache_ms,
     )));
+    let jwt = match &settings.auth.jwt {
+        Some(jwt) => Some(Arc::new(
+            api::jwt::JwtVerifier::new(jwt, settings.base_dir.as_deref())
+                .await
+                .map_err(|e| ServeError::Config(e.to_string()))?,
+        )),
+        None => None,
+    };
     let state = AppState {
+        jwt,
         store,
         settings: Arc::new(settings),
         backends: Arc::new(backends),
@@ -514,9 +523,12 @@ pub async fn serve(
         .map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr()?;
     info!(%local, "horizon listening on http://{local}");
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     // let the relay settle what Kafka has in flight, so a restart does not
     // send it again
     if let Some(task) = relay_task {

@@ -57,6 +57,19 @@ impl Store for SignallingStore {
         self.ring(self.inner.record_metrics(id, sample).await)
     }
 
+    async fn record_audit(&self, record: horizon_core::AuditRecord) -> Result<(), StoreError> {
+        self.ring(self.inner.record_audit(record).await)
+    }
+
+    async fn audit_records(
+        &self,
+        after: i64,
+        limit: u32,
+        actor: Option<&str>,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        self.inner.audit_records(after, limit, actor).await
+    }
+
     async fn job_events(
         &self,
         id: Uuid,

@@ -24,7 +24,7 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
-use horizon_core::{BackendKind, Command, Job, JobStatus, MetricsSample};
+use horizon_core::{AuditRecord, BackendKind, Command, Job, JobStatus, MetricsSample};
 use uuid::Uuid;
 
 /// Everything Horizon persists, behind one trait so that PostgreSQL can join
@@ -95,6 +95,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn parked_events(&self, after: i64, limit: u32) -> Result<Vec<ParkedEvent>, StoreError>;
 
     async fn parked_count(&self) -> Result<u64, StoreError>;
+
+    /// Keep one audit record, durably, and queue it in the outbox (stream
+    /// `audit`) for the audit-trail topic.
+    async fn record_audit(&self, record: AuditRecord) -> Result<(), StoreError>;
+
+    /// Audit records whose outbox position is after `after`, oldest first,
+    /// at most `limit`; only `actor`'s when given. Each with its position
+    /// (the page cursor) and its JSON as stored and published.
+    async fn audit_records(
+        &self,
+        after: i64,
+        limit: u32,
+        actor: Option<&str>,
+    ) -> Result<Vec<(i64, String)>, StoreError>;
 
     /// Un-park every parked event (or those of one job) so the relay sends
     /// them again; returns how many.

@@ -73,6 +73,7 @@ pub(crate) enum Op {
         expires_at: Option<time::OffsetDateTime>,
     },
     RevokeToken(String),
+    Audit(Box<horizon_core::AuditRecord>),
 }
 
 pub(crate) enum Done {

@@ -66,12 +66,23 @@ pub async fn token_create(
     let token = horizon_server::api::auth::new_token();
     let hash = horizon_server::api::auth::hash_token(&token);
     store.create_token(&hash, user, admin, expires_at).await?;
+    let id: String = hash.chars().take(12).collect();
+    store
+        .record_audit(horizon_server::api::audit::cli_record(
+            "token.create",
+            Some(id.clone()),
+            Some(format!(
+                "for user {user}{}",
+                if admin { " (admin)" } else { "" }
+            )),
+        ))
+        .await?;
     if as_json {
         println!(
             "{}",
             json!({
                 "token": token,
-                "id": hash.chars().take(12).collect::<String>(),
+                "id": id,
                 "user": user,
                 "admin": admin,
                 "expires_at": expires_at.map(horizon_core::timestamp::format),
@@ -175,6 +186,13 @@ pub async fn token_revoke(config: &ConfigArgs, id: &str) -> anyhow::Result<ExitC
     match store.revoke_token(id).await? {
         0 => bail!("no active token has id {id}"),
         1 => {
+            store
+                .record_audit(horizon_server::api::audit::cli_record(
+                    "token.revoke",
+                    Some(id.to_owned()),
+                    None,
+                ))
+                .await?;
             eprintln!(
                 "revoked token {id}; a server stops accepting it within [api] token_cache_ms ({} ms)",
                 settings.api.token_cache_ms

@@ -63,6 +63,71 @@ async fn twelve_concurrent_jobs_every_event_once_in_order_on_its_partition() {
 }
 
 #[tokio::test]
+async fn audit_records_reach_the_audit_trail_topic_byte_for_byte() {
+    let s = setup().await;
+    let admin = s.server.client(&s.server.token("root", true));
+    let job = s.alice.submit("ok", json!({})).await;
+    let id = job["id"].as_str().unwrap();
+    let refused = s
+        .server
+        .http
+        .get(format!("{}/v1/jobs/{id}", s.server.url))
+        .bearer_auth("hzn_not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let page: Value = admin
+        .request(Method::GET, "/v1/audit")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // token.create (alice), token.create (root), job.submit, the 401
+    let records = page["records"].as_array().unwrap().clone();
+    assert_eq!(records.len(), 4, "{records:?}");
+    let wanted = records.len();
+    let published = consume(&s.broker.brokers, &[&s.audit], T, move |r| {
+        r.len() >= wanted
+    })
+    .await;
+    assert_eq!(published.len(), records.len());
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_root().join("schemas/audit.recorded.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for record in &records {
+        let event_id = record["event_id"].as_str().unwrap();
+        let on_kafka = published
+            .iter()
+            .find(|r| r.key == event_id)
+            .expect("every audit record is on the topic, keyed by its id");
+        assert_eq!(&on_kafka.value, record);
+        assert!(validator.is_valid(&on_kafka.value));
+        assert_eq!(on_kafka.headers["ce_type"], "audit.recorded");
+        assert_eq!(on_kafka.headers["ce_id"], event_id);
+        assert_eq!(
+            on_kafka.headers["correlation-id"],
+            record["correlation_id"].as_str().unwrap()
+        );
+    }
+    let submit = records
+        .iter()
+        .find(|r| r["action"] == "job.submit")
+        .unwrap();
+    assert_eq!(submit["actor"], "alice");
+    assert_eq!(submit["target"], id);
+    let denied = records.iter().find(|r| r["status"] == 401).unwrap();
+    assert_eq!(denied["actor"], Value::Null);
+    assert_eq!(denied["target"], id);
+    // job events never go to the audit topic, nor audit records to the job topics
+    assert!(published.iter().all(|r| r.topic == s.audit));
+}
+
+#[tokio::test]
 async fn broker_outage_delays_but_loses_nothing_and_the_api_keeps_answering() {
     let mut s = setup().await;
     if !s.broker.can_restart() {

@@ -1,4 +1,5 @@
-//! Administration routes (admin tokens only): the events Kafka refused for
+//! Administration routes (admin tokens only: `auth::access` says so and
+//! the guard refuses others with 403): the events Kafka refused for
 //! good, and sending them again.
 
 use axum::Json;
@@ -12,16 +13,6 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Caller;
 use super::problem::{ApiError, Problem};
-
-fn admin_only(caller: &Caller) -> Result<(), ApiError> {
-    if caller.admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "this route needs an admin token".into(),
-        ))
-    }
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -49,19 +40,18 @@ pub struct ParkedListDto {
     pub next_after: Option<i64>,
 }
 
-/// Events Kafka refused for good, oldest first.
+/// Events Kafka refused for good, oldest first. **Admin only.**
 #[utoipa::path(
-    get, path = "/v1/admin/parked-events", tag = "operations",
+    get, path = "/v1/admin/parked-events", tag = "admin",
     params(ParkedQuery),
     responses((status = 200, body = ParkedListDto), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = []))
 )]
 pub async fn parked_events(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Caller,
     query: Result<Query<ParkedQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ParkedListDto>, ApiError> {
-    admin_only(&caller)?;
     let Query(query) = query?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -109,19 +99,18 @@ pub struct RetryParkedDto {
     pub unparked: u64,
 }
 
-/// Send parked events again (all, or one job's), in order.
+/// Send parked events again (all, or one job's), in order. **Admin only.**
 #[utoipa::path(
-    post, path = "/v1/admin/parked-events/retry", tag = "operations",
+    post, path = "/v1/admin/parked-events/retry", tag = "admin",
     request_body(content = Option<RetryParkedRequest>, description = "optional `{job_id}`"),
     responses((status = 200, body = RetryParkedDto), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = []))
 )]
 pub async fn retry_parked(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Caller,
     body: Bytes,
 ) -> Result<Json<RetryParkedDto>, ApiError> {
-    admin_only(&caller)?;
     let request: RetryParkedRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RetryParkedRequest::default()
     } else {

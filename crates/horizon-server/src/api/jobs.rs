@@ -208,6 +208,10 @@ pub async fn submit_job(
             HeaderValue::from_static("true"),
         );
     }
+    response.extensions_mut().insert(super::audit::AuditNote {
+        target: Some(job.id.to_string()),
+        correlation_id: Some(job.correlation_id.clone()),
+    });
     Ok(response)
 }
 
@@ -227,7 +231,7 @@ pub async fn get_job(
     Ok(Json(JobDto::from(&job)))
 }
 
-/// The caller's jobs (an admin's: everyone's), newest first.
+/// The caller's jobs, newest first. **Admin:** every user's jobs.
 #[utoipa::path(
     get, path = "/v1/jobs", tag = "jobs",
     params(ListJobsQuery),

@@ -3,9 +3,11 @@
 
 mod admin;
 mod agents;
+pub mod audit;
 pub mod auth;
 mod dto;
 mod jobs;
+pub mod jwt;
 mod ops;
 pub mod problem;
 mod token_cache;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub tasks: Arc<crate::tasks::TaskHealth>,
     /// Valid tokens seen lately.
     pub tokens: Arc<TokenCache>,
+    /// Gateway JWTs, when `[auth.jwt]` is configured.
+    pub jwt: Option<Arc<jwt::JwtVerifier>>,
 }
 
 #[derive(OpenApi)]
@@ -56,10 +60,14 @@ pub struct AppState {
         jobs::submit_job, jobs::get_job, jobs::list_jobs, jobs::cancel_job, jobs::job_events,
         jobs::job_logs, agents::list_agents,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
-        admin::parked_events, admin::retry_parked,
+        admin::parked_events, admin::retry_parked, audit::list_audit,
     ),
     modifiers(&BearerAuth, &DescribeResponses),
-    tags((name = "jobs", description = "Submit, follow and cancel jobs"), (name = "operations"))
+    tags(
+        (name = "jobs", description = "Submit, follow and cancel jobs. A user sees and acts on their own jobs only (another user's job is a 404); an admin sees and cancels every user's jobs."),
+        (name = "admin", description = "Admin-only routes: any other caller gets 403."),
+        (name = "operations")
+    )
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -152,7 +160,9 @@ impl utoipa::Modify for DescribeResponses {
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.api.body_limit_bytes;
-    Router::new()
+    // every /v1 route is behind the guard: authentication, the access table
+    // (auth::access) and the audit trail, in one place
+    let v1 = Router::new()
         .route("/v1/jobs", post(jobs::submit_job).get(jobs::list_jobs))
         .route("/v1/jobs/{id}", get(jobs::get_job))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel_job))
@@ -161,6 +171,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/agents", get(agents::list_agents))
         .route("/v1/admin/parked-events", get(admin::parked_events))
         .route("/v1/admin/parked-events/retry", post(admin::retry_parked))
+        .route("/v1/audit", get(audit::list_audit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ));
+    Router::new()
+        .merge(v1)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_text))

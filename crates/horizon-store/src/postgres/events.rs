@@ -451,3 +451,44 @@ pub(super) async fn parked(
         })
         .collect()
 }
+
+/// One audit record into the outbox: stream `audit`, its own id as job_id
+/// (the Kafka key), sequence 1.
+pub(super) async fn insert_audit(
+    conn: &mut PgConnection,
+    record: &horizon_core::AuditRecord,
+) -> Result<(), StoreError> {
+    let json = record.to_json()?;
+    sqlx::query(
+        "INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at)
+         VALUES ($1, $1, 'audit', 1, $2, $3, now())",
+    )
+    .bind(record.event_id)
+    .bind(EventType::AuditRecorded.as_str())
+    .bind(&json)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn audit_records(
+    pool: &PgPool,
+    after: i64,
+    limit: u32,
+    actor: Option<&str>,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT position, envelope FROM events
+         WHERE stream = 'audit' AND position > $1
+           AND ($2::text IS NULL OR envelope::jsonb ->> 'actor' = $2)
+         ORDER BY position LIMIT $3",
+    )
+    .bind(after)
+    .bind(actor)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("position")?, row.try_get("envelope")?)))
+        .collect()
+}

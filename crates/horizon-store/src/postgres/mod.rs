@@ -16,7 +16,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use horizon_core::{BackendKind, Command, Job, JobStatus, MetricsSample};
+use horizon_core::{AuditRecord, BackendKind, Command, Job, JobStatus, MetricsSample};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool, Row};
 use uuid::Uuid;
@@ -81,9 +81,12 @@ impl Engine for PgEngine {
         ops: &'a [Op],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let writes_events = ops
-                .iter()
-                .any(|op| matches!(op, Op::CreateJob(_) | Op::Apply(..) | Op::RecordMetrics(..)));
+            let writes_events = ops.iter().any(|op| {
+                matches!(
+                    op,
+                    Op::CreateJob(_) | Op::Apply(..) | Op::RecordMetrics(..) | Op::Audit(_)
+                )
+            });
             if writes_events {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(OUTBOX_LOCK)
@@ -122,6 +125,9 @@ impl Engine for PgEngine {
                     .await
                     .map(|()| Done::Count(1)),
                 Op::RevokeToken(id) => events::revoke_token(conn, &id).await.map(Done::Count),
+                Op::Audit(record) => events::insert_audit(conn, &record)
+                    .await
+                    .map(|()| Done::Count(1)),
             }
         })
     }
@@ -268,6 +274,22 @@ impl Store for PgStore {
 
     async fn parked_events(&self, after: i64, limit: u32) -> Result<Vec<ParkedEvent>, StoreError> {
         events::parked(&self.pool, after, limit).await
+    }
+
+    async fn record_audit(&self, record: AuditRecord) -> Result<(), StoreError> {
+        self.writer
+            .write(Op::Audit(Box::new(record)))
+            .await
+            .map(|_| ())
+    }
+
+    async fn audit_records(
+        &self,
+        after: i64,
+        limit: u32,
+        actor: Option<&str>,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        events::audit_records(&self.pool, after, limit, actor).await
     }
 
     async fn parked_count(&self) -> Result<u64, StoreError> {

@@ -419,3 +419,46 @@ pub(super) async fn parked(
 fn to_i64(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
+
+/// One audit record into the outbox: stream `audit`, its own id as job_id
+/// (the Kafka key), sequence 1.
+pub(super) async fn insert_audit(
+    conn: &mut SqliteConnection,
+    record: &horizon_core::AuditRecord,
+) -> Result<(), StoreError> {
+    let json = record.to_json()?;
+    sqlx::query(
+        "INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at)
+         VALUES (?, ?, 'audit', 1, ?, ?, ?)",
+    )
+    .bind(record.event_id.to_string())
+    .bind(record.event_id.to_string())
+    .bind(EventType::AuditRecorded.as_str())
+    .bind(&json)
+    .bind(format_time(OffsetDateTime::now_utc()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn audit_records(
+    pool: &SqlitePool,
+    after: i64,
+    limit: u32,
+    actor: Option<&str>,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT position, envelope FROM events
+         WHERE stream = 'audit' AND position > ?1
+           AND (?2 IS NULL OR json_extract(envelope, '$.actor') = ?2)
+         ORDER BY position LIMIT ?3",
+    )
+    .bind(after)
+    .bind(actor)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("position")?, row.try_get("envelope")?)))
+        .collect()
+}

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use horizon_core::{BackendKind, Command, Job, JobStatus, MetricsSample};
+use horizon_core::{AuditRecord, BackendKind, Command, Job, JobStatus, MetricsSample};
 use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -99,6 +99,9 @@ impl Engine for SqliteEngine {
                     .await
                     .map(|()| Done::Count(1)),
                 Op::RevokeToken(id) => events::revoke_token(conn, &id).await.map(Done::Count),
+                Op::Audit(record) => events::insert_audit(conn, &record)
+                    .await
+                    .map(|()| Done::Count(1)),
             }
         })
     }
@@ -245,6 +248,22 @@ impl Store for SqliteStore {
 
     async fn parked_events(&self, after: i64, limit: u32) -> Result<Vec<ParkedEvent>, StoreError> {
         events::parked(&self.pool, after, limit).await
+    }
+
+    async fn record_audit(&self, record: AuditRecord) -> Result<(), StoreError> {
+        self.writer
+            .write(Op::Audit(Box::new(record)))
+            .await
+            .map(|_| ())
+    }
+
+    async fn audit_records(
+        &self,
+        after: i64,
+        limit: u32,
+        actor: Option<&str>,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        events::audit_records(&self.pool, after, limit, actor).await
     }
 
     async fn parked_count(&self) -> Result<u64, StoreError> {

@@ -16,6 +16,7 @@ pub struct Setup {
     pub alice: Api,
     pub lifecycle: String,
     pub metrics: String,
+    pub audit: String,
 }
 
 pub async fn setup_with(options: ServerOptions, kafka_extra: &str) -> Setup {
@@ -23,8 +24,9 @@ pub async fn setup_with(options: ServerOptions, kafka_extra: &str) -> Setup {
     let unique = uuid::Uuid::now_v7().simple().to_string();
     let lifecycle = format!("job-lifecycle-{unique}");
     let metrics = format!("job-metrics-{unique}");
+    let audit = format!("audit-trail-{unique}");
     let extra_toml = format!(
-        "{}\n[kafka]\nbrokers = \"{}\"\nlifecycle_topic = \"{lifecycle}\"\nmetrics_topic = \"{metrics}\"\n{kafka_extra}\n",
+        "{}\n[kafka]\nbrokers = \"{}\"\nlifecycle_topic = \"{lifecycle}\"\nmetrics_topic = \"{metrics}\"\naudit_topic = \"{audit}\"\n{kafka_extra}\n",
         options.extra_toml, broker.brokers
     );
     let server = Server::start_with(ServerOptions {
@@ -39,6 +41,7 @@ pub async fn setup_with(options: ServerOptions, kafka_extra: &str) -> Setup {
         alice,
         lifecycle,
         metrics,
+        audit,
     }
 }
 

@@ -1,0 +1,305 @@
+//! The audit trail at the HTTP edge: what [`super::auth::guard`] records
+//! (every authenticated write, every refused access), and `GET /v1/audit`.
+//!
+//! A record is written (durably, through the group-committing writer)
+//! before the response it describes is sent; if that write fails the
+//! response still goes out (the action already happened) and the whole
+//! record goes to the log at error level instead.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{Query, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use horizon_core::{AuditRecord, EventType};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::jobs::CORRELATION_ID;
+use super::problem::{ApiError, Problem};
+
+/// What a handler tells the audit trail about its response (a response
+/// extension): the job it made, the correlation id it used.
+#[derive(Debug, Clone, Default)]
+pub struct AuditNote {
+    pub target: Option<String>,
+    pub correlation_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    Denied,
+    Failed,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// 2xx allowed; 401, 403 and 404 denied (a 404 on a job route is how
+/// another user's job is refused); anything else failed.
+pub fn outcome_of(response: &Response) -> Outcome {
+    let status = response.status();
+    if status.is_success() {
+        Outcome::Allowed
+    } else if matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+    ) {
+        Outcome::Denied
+    } else {
+        Outcome::Failed
+    }
+}
+
+/// What the guard knows of a request before it runs.
+#[derive(Debug)]
+pub struct Context {
+    pub method: Method,
+    route: String,
+    path: String,
+    correlation_id: Option<String>,
+    client: Option<SocketAddr>,
+    forwarded_for: Option<String>,
+}
+
+impl Context {
+    pub fn of(request: &Request, route: &str, client: Option<SocketAddr>) -> Self {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().filter(|c| !c.is_control()).take(255).collect())
+        };
+        Context {
+            method: request.method().clone(),
+            route: route.to_owned(),
+            path: request.uri().path().chars().take(1024).collect(),
+            correlation_id: header(CORRELATION_ID.as_str()),
+            client,
+            forwarded_for: header("x-forwarded-for"),
+        }
+    }
+
+    /// Whether an authenticated request's response is worth a record: every
+    /// write, and every refusal.
+    pub fn wanted(&self, response: &Response) -> bool {
+        self.method != Method::GET || outcome_of(response) == Outcome::Denied
+    }
+
+    /// Write the record of this request.
+    pub async fn finish(
+        &mut self,
+        state: &AppState,
+        caller: Option<&Caller>,
+        outcome: Outcome,
+        status: StatusCode,
+        note: Option<AuditNote>,
+        detail: Option<String>,
+    ) {
+        let note = note.as_ref();
+        let target = note
+            .and_then(|n| n.target.clone())
+            .or_else(|| job_in_path(&self.route, &self.path));
+        let correlation_id = note
+            .and_then(|n| n.correlation_id.clone())
+            .or_else(|| self.correlation_id.take())
+            .unwrap_or_else(|| Uuid::now_v7().to_string());
+        let client_address =
+            self.client
+                .map(|c| c.to_string())
+                .map(|peer| match &self.forwarded_for {
+                    Some(chain) => format!("{peer} (X-Forwarded-For: {chain})"),
+                    None => peer,
+                });
+        let record = AuditRecord {
+            event_id: Uuid::now_v7(),
+            event_type: EventType::AuditRecorded,
+            schema_version: horizon_core::SCHEMA_VERSION,
+            timestamp: horizon_core::truncate_to_millis(OffsetDateTime::now_utc()),
+            correlation_id,
+            actor: caller.map(|c| c.user_id.clone()),
+            admin: caller.is_some_and(|c| c.admin),
+            auth_method: caller.map(|c| c.method.as_str().to_owned()),
+            action: action(&self.method, &self.route),
+            outcome: outcome.as_str().to_owned(),
+            status: status.as_u16(),
+            method: Some(self.method.to_string()),
+            path: Some(self.path.clone()),
+            target,
+            client_address,
+            detail,
+        };
+        if let Err(err) = state.store.record_audit(record.clone()).await {
+            tracing::error!(
+                record = %record.to_json().unwrap_or_default(),
+                "cannot write an audit record ({err}); it is only in this log"
+            );
+        }
+    }
+}
+
+/// The record of something done on this machine with the CLI (`horizon
+/// token create`, `revoke`): the actor is the operating-system user.
+pub fn cli_record(action: &str, target: Option<String>, detail: Option<String>) -> AuditRecord {
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| format!("uid {}", nix::unistd::getuid()));
+    AuditRecord {
+        event_id: Uuid::now_v7(),
+        event_type: EventType::AuditRecorded,
+        schema_version: horizon_core::SCHEMA_VERSION,
+        timestamp: horizon_core::truncate_to_millis(OffsetDateTime::now_utc()),
+        correlation_id: Uuid::now_v7().to_string(),
+        actor: Some(user),
+        admin: true,
+        auth_method: Some("cli".into()),
+        action: action.to_owned(),
+        outcome: Outcome::Allowed.as_str().to_owned(),
+        status: 0,
+        method: None,
+        path: None,
+        target,
+        client_address: Some("local".into()),
+        detail,
+    }
+}
+
+/// The job id in a `/v1/jobs/{id}…` path.
+fn job_in_path(route: &str, path: &str) -> Option<String> {
+    if !route.starts_with("/v1/jobs/{id}") {
+        return None;
+    }
+    path.strip_prefix("/v1/jobs/")
+        .and_then(|rest| rest.split('/').next())
+        .map(|id| id.chars().take(64).collect())
+}
+
+/// A stable name for what a request does.
+pub fn action(method: &Method, route: &str) -> String {
+    let name = match (method.as_str(), route) {
+        ("POST", "/v1/jobs") => "job.submit",
+        ("GET", "/v1/jobs") => "job.list",
+        ("GET", "/v1/jobs/{id}") => "job.read",
+        ("POST", "/v1/jobs/{id}/cancel") => "job.cancel",
+        ("GET", "/v1/jobs/{id}/events") => "job.events",
+        ("GET", "/v1/jobs/{id}/logs") => "job.logs",
+        ("GET", "/v1/agents") => "agent.list",
+        ("GET", "/v1/admin/parked-events") => "parked.list",
+        ("POST", "/v1/admin/parked-events/retry") => "parked.retry",
+        ("GET", "/v1/audit") => "audit.read",
+        _ => return format!("{method} {route}"),
+    };
+    name.to_owned()
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only records after this one (`next_after` of the previous page).
+    pub after: Option<i64>,
+    /// 1..=1000, default 100.
+    pub limit: Option<u32>,
+    /// Only this user's actions.
+    pub actor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditListDto {
+    /// Oldest first; each as in `schemas/audit.recorded.json`.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<Box<RawValue>>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<i64>,
+}
+
+/// The audit trail: every authenticated write and every refused access,
+/// oldest first. **Admin only.**
+#[utoipa::path(
+    get, path = "/v1/audit", tag = "admin",
+    params(AuditQuery),
+    responses(
+        (status = 200, body = AuditListDto),
+        (status = 400, body = Problem),
+        (status = 401, body = Problem),
+        (status = 403, description = "not an admin", body = Problem),
+        (status = 422, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_audit(
+    State(state): State<AppState>,
+    _admin: Caller,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AuditListDto>, ApiError> {
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::Unprocessable(format!(
+            "limit must be 1 to 1000, got {limit}"
+        )));
+    }
+    let after = query.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::Unprocessable("after must not be negative".into()));
+    }
+    let mut rows = state
+        .store
+        .audit_records(after, limit + 1, query.actor.as_deref())
+        .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_after = if more {
+        rows.last().map(|(p, _)| *p)
+    } else {
+        None
+    };
+    let records = rows
+        .into_iter()
+        .map(|(_, json)| {
+            RawValue::from_string(json)
+                .map_err(|e| ApiError::Internal(format!("stored audit record is not JSON: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Json(AuditListDto {
+        records,
+        next_after,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_an_action_name() {
+        assert_eq!(action(&Method::POST, "/v1/jobs"), "job.submit");
+        assert_eq!(action(&Method::POST, "/v1/jobs/{id}/cancel"), "job.cancel");
+        assert_eq!(action(&Method::DELETE, "/v1/jobs"), "DELETE /v1/jobs");
+    }
+
+    #[test]
+    fn the_job_id_comes_from_job_routes_only() {
+        assert_eq!(
+            job_in_path("/v1/jobs/{id}/cancel", "/v1/jobs/abc/cancel").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(job_in_path("/v1/jobs", "/v1/jobs"), None);
+    }
+}
