@@ -53,6 +53,16 @@ pub(crate) trait Engine: Send + Sync + 'static {
     }
 }
 
+/// How the writer (re)opens its connection.
+pub(crate) type Connect<C> =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<C, StoreError>> + Send + Sync>;
+
+/// Longest wait for a new connection; past it the batch is answered 503.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A connection idle for longer is pinged before its next batch.
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Requests committed together, at most.
 const MAX_BATCH: usize = 1024;
 /// Requests waiting for the writer, at most, before senders wait.
@@ -96,11 +106,12 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Start the writer task on its own connection.
-    pub(crate) fn spawn<E: Engine>(conn: E::Conn) -> Writer {
+    /// Start the writer task on its own connection; `connect` opens a new
+    /// one after the database went away.
+    pub(crate) fn spawn<E: Engine>(conn: E::Conn, connect: Connect<E::Conn>) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run::<E>(conn, rx, commits.clone()));
+        tokio::spawn(run::<E>(conn, connect, rx, commits.clone()));
         Writer { tx, commits }
     }
 
@@ -122,18 +133,71 @@ impl Writer {
 }
 
 async fn run<E: Engine>(
-    mut conn: E::Conn,
+    conn: E::Conn,
+    connect: Connect<E::Conn>,
     mut rx: mpsc::Receiver<Request>,
     commits: Arc<AtomicU64>,
 ) {
+    let mut conn = Some(conn);
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut last_used = std::time::Instant::now();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit::<E>(&mut conn, std::mem::take(&mut batch)).await;
+        let requests = std::mem::take(&mut batch);
+        // a connection that sat idle may have died meanwhile (the database
+        // restarted, a proxy cut it): check before trusting it with a batch,
+        // so the first write after an outage does not fail for nothing.
+        // Under load batches follow each other and this costs nothing.
+        if last_used.elapsed() > IDLE_CHECK
+            && let Some(current) = conn.as_mut()
+            && current.ping().await.is_err()
+        {
+            conn = None;
+        }
+        last_used = std::time::Instant::now();
+        // after the database went away: a new connection, or every request
+        // of this batch hears "unavailable" (and the next batch tries again)
+        if conn.is_none() {
+            match tokio::time::timeout(CONNECT_TIMEOUT, connect()).await {
+                Ok(Ok(new)) => {
+                    tracing::info!("the database writer is connected again");
+                    conn = Some(new);
+                }
+                Ok(Err(err)) => {
+                    refuse_all(requests, &err.to_string());
+                    continue;
+                }
+                Err(_) => {
+                    refuse_all(requests, "connecting timed out");
+                    continue;
+                }
+            }
+        }
+        let Some(current) = conn.as_mut() else {
+            continue;
+        };
+        if commit::<E>(current, requests).await == Link::Broken {
+            warn!("the database writer lost its connection; reconnecting on the next write");
+            conn = None;
+        }
         commits.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-async fn commit<E: Engine>(conn: &mut E::Conn, requests: Vec<Request>) {
+fn refuse_all(requests: Vec<Request>, why: &str) {
+    for request in requests {
+        let _ = request.reply.send(Err(StoreError::Unavailable(format!(
+            "cannot reach the database: {why}"
+        ))));
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Link {
+    Fine,
+    Broken,
+}
+
+async fn commit<E: Engine>(conn: &mut E::Conn, requests: Vec<Request>) -> Link {
     // Fast path: the whole batch in one transaction, no savepoints. Every
     // operation makes its checks (transition, compare-and-set, idempotency,
     // job ended) before its first write, so a refused request has written
@@ -141,11 +205,18 @@ async fn commit<E: Engine>(conn: &mut E::Conn, requests: Vec<Request>) {
     // a request can leave part of it behind: then the batch is rolled back
     // and each request runs again in a transaction of its own.
     let ops: Vec<Op> = requests.iter().map(|r| r.op.clone()).collect();
+    let mut link = Link::Fine;
     match batch::<E>(conn, ops).await {
         Ok(results) => {
             for (request, result) in requests.into_iter().zip(results) {
                 let _ = request.reply.send(result);
             }
+        }
+        Err(err) if err.is_unavailable() => {
+            // the database is away: nothing of the batch was kept, every
+            // request hears it, and the connection is not trusted again
+            refuse_all(requests, &err.to_string());
+            return Link::Broken;
         }
         Err(err) if requests.len() > 1 => {
             warn!(
@@ -157,18 +228,25 @@ async fn commit<E: Engine>(conn: &mut E::Conn, requests: Vec<Request>) {
                     Ok(mut results) => results
                         .pop()
                         .unwrap_or_else(|| Err(StoreError::Unavailable("no result".into()))),
-                    Err(err) => Err(err),
+                    Err(err) => {
+                        if err.is_unavailable() {
+                            link = Link::Broken;
+                        }
+                        Err(err)
+                    }
                 };
                 let _ = request.reply.send(result);
             }
         }
         Err(err) => {
-            // a single request: its own error
+            // a single request: its own error (not the database's absence:
+            // that was handled above)
             if let Some(request) = requests.into_iter().next() {
                 let _ = request.reply.send(Err(err));
             }
         }
     }
+    link
 }
 
 /// Run `ops` in one transaction and commit it. `Err` when the batch as a

@@ -153,18 +153,22 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     let caller = match authenticate(&state, request.headers()).await {
         Ok(caller) => caller,
         Err(err) => {
+            let refused = matches!(err, ApiError::Unauthorized(_));
             let detail = err.to_string();
             let response = err.into_response();
-            context
-                .finish(
-                    &state,
-                    None,
-                    Outcome::Denied,
-                    response.status(),
-                    None,
-                    Some(detail),
-                )
-                .await;
+            // (a 503 — the database away while checking a token — is no refusal)
+            if refused {
+                context
+                    .finish(
+                        &state,
+                        None,
+                        Outcome::Denied,
+                        response.status(),
+                        None,
+                        Some(detail),
+                    )
+                    .await;
+            }
             return response;
         }
     };

@@ -8,6 +8,9 @@ use horizon_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// What a 503 tells a client to wait before trying again, in seconds.
+pub const RETRY_AFTER_SECS: &str = "2";
+
 /// An RFC 9457 problem body.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -102,6 +105,13 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // the database or a backend is away: a client may try again soon
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

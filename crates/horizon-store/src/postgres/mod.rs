@@ -52,11 +52,18 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        let writer = Writer::spawn::<PgEngine>(options.connect().await?);
+        let connect: crate::writer::Connect<_> = {
+            let options = options.clone();
+            std::sync::Arc::new(move || {
+                let options = options.clone();
+                Box::pin(async move { options.connect().await.map_err(StoreError::from) })
+            })
+        };
+        let writer = Writer::spawn::<PgEngine>(options.connect().await?, connect);
         Ok(PgStore {
             pool,
             writer,

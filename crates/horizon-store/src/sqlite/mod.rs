@@ -54,7 +54,14 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        let writer = Writer::spawn::<SqliteEngine>(options.connect().await?);
+        let connect: crate::writer::Connect<_> = {
+            let options = options.clone();
+            std::sync::Arc::new(move || {
+                let options = options.clone();
+                Box::pin(async move { options.connect().await.map_err(StoreError::from) })
+            })
+        };
+        let writer = Writer::spawn::<SqliteEngine>(options.connect().await?, connect);
         Ok(SqliteStore { pool, writer })
     }
 
