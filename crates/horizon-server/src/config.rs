@@ -339,6 +339,11 @@ impl Settings {
         toml::from_str(text)
     }
 
+    /// The database URL as it may be logged: any password masked.
+    pub fn database_url_masked(&self) -> String {
+        mask_url(&self.database_url())
+    }
+
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()
@@ -353,5 +358,58 @@ impl Settings {
             BackendKind::Local => self.local.poll_interval_ms,
         };
         Duration::from_millis(ms.max(10))
+    }
+}
+
+/// A URL with its password (`user:password@`, `password=` in the query)
+/// replaced by `****`, for logs and errors.
+pub fn mask_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                let from = rest_start + colon + 1;
+                out.replace_range(from..rest_start + at, "****");
+            }
+        }
+    }
+    if let Some(query) = out.find('?') {
+        let (head, tail) = out.split_at(query + 1);
+        let masked: Vec<String> = tail
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=****"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", masked.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::mask_url;
+
+    #[test]
+    fn passwords_are_masked_wherever_they_are() {
+        assert_eq!(
+            mask_url("postgres://horizon:s3cret@db:5432/h"),
+            "postgres://horizon:****@db:5432/h"
+        );
+        assert_eq!(
+            mask_url("postgres://horizon:p@ss@db/h?sslmode=require&password=x"),
+            "postgres://horizon:****@db/h?sslmode=require&password=****"
+        );
+        assert_eq!(
+            mask_url("postgres://horizon@db/h"),
+            "postgres://horizon@db/h"
+        );
+        assert_eq!(mask_url("sqlite:///var/lib/h.db"), "sqlite:///var/lib/h.db");
     }
 }

@@ -71,7 +71,8 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeErro
         return Ok(Arc::new(PgStore::connect(&url).await?));
     }
     Err(ServeError::Config(format!(
-        "unsupported database URL {url:?}: use sqlite://… or postgres://…"
+        "unsupported database URL {:?}: use sqlite://… or postgres://…",
+        config::mask_url(&url)
     )))
 }
 
@@ -449,6 +450,8 @@ pub async fn serve(
         );
     }
     info!(%process, "process {process}");
+    let database = settings.database_url_masked();
+    info!(%database, "database {database}");
 
     for (kind, backend) in &backends {
         let dispatcher = Arc::new(Dispatcher {

@@ -27,7 +27,11 @@ async fn a_database_outage_is_503_with_retry_after_and_service_resumes_without_a
     // the server reaches its database only through the proxy
     let (_, rest) = db.url.split_once('@').unwrap();
     let (_, name) = rest.split_once('/').unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:{}/{name}", proxy.port);
+    // (trust authentication ignores the password: it is there to be masked)
+    let url = format!(
+        "postgres://postgres:pw-that-must-not-leak@127.0.0.1:{}/{name}",
+        proxy.port
+    );
     let server = Server::start_with(ServerOptions {
         slots: 2,
         database_url: Some(url),
@@ -160,8 +164,9 @@ async fn a_database_outage_is_503_with_retry_after_and_service_resumes_without_a
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     assert!(response.headers().get("idempotent-replayed").is_none());
-    assert!(
-        server.log().contains("connected again"),
-        "the writer reconnected"
-    );
+    let log = server.log();
+    assert!(log.contains("connected again"), "the writer reconnected");
+    // the database URL is logged with its password masked, and never whole
+    assert!(log.contains("postgres:****@127.0.0.1"), "{log}");
+    assert!(!log.contains("pw-that-must-not-leak"));
 }

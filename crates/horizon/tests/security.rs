@@ -503,7 +503,13 @@ async fn every_route_under_every_credential_and_the_audit_trail_of_it_all() {
     let bobs = page["records"].as_array().unwrap();
     assert!(!bobs.is_empty());
     assert!(bobs.iter().all(|r| r["actor"] == "bob"));
-    // no secret in the log: not the JWT secret, not a token
+    // no secret anywhere: not in /metrics, /openapi.json, /readyz or the log
+    for path in ["/metrics", "/openapi.json", "/readyz"] {
+        let text = server.get_text(path).await;
+        for secret in [SECRET, admin_token.as_str(), alice.as_str()] {
+            assert!(!text.contains(secret), "{path} shows a secret");
+        }
+    }
     let log = server.log();
     assert!(!log.contains(SECRET));
     assert!(!log.contains(&admin_token));
