@@ -239,6 +239,16 @@ pub struct ApiSettings {
     /// How long a valid token is remembered without asking the database: a
     /// revoked token stops working at most this long after. 0 = every time.
     pub token_cache_ms: u64,
+    /// A connection that has not sent a request's headers within this is
+    /// closed (slow or silent clients).
+    pub header_read_timeout_ms: u64,
+    /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
+    pub shutdown_grace_ms: u64,
+    /// Submissions a user may make per minute (429 with Retry-After past
+    /// it); 0 = no limit. Counted per process.
+    pub submit_rate_per_minute: u32,
+    /// How many of those may come at once (default: the per-minute rate).
+    pub submit_burst: u32,
 }
 
 impl Default for ApiSettings {
@@ -246,6 +256,10 @@ impl Default for ApiSettings {
         ApiSettings {
             body_limit_bytes: 256 * 1024,
             token_cache_ms: 5_000,
+            header_read_timeout_ms: 10_000,
+            shutdown_grace_ms: 10_000,
+            submit_rate_per_minute: 0,
+            submit_burst: 0,
         }
     }
 }

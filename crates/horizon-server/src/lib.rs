@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod http;
 mod lifecycle;
 mod signalling_store;
 pub mod tasks;
@@ -412,6 +413,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     std::fs::create_dir_all(&settings.data_dir)?;
     let _lock = lock_data_dir(&settings.data_dir)?;
+    http::raise_open_file_limit();
     let committed = Arc::new(Notify::new());
     let store: Arc<dyn Store> = Arc::new(signalling_store::SignallingStore::new(
         open_store(&settings).await?,
@@ -510,8 +512,14 @@ pub async fn serve(
         )),
         None => None,
     };
+    let submit_limit = api::limits::SubmitRateLimit::new(
+        settings.api.submit_rate_per_minute,
+        settings.api.submit_burst,
+    )
+    .map(Arc::new);
     let state = AppState {
         jwt,
+        submit_limit,
         store,
         settings: Arc::new(settings),
         backends: Arc::new(backends),
@@ -526,12 +534,11 @@ pub async fn serve(
         .map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr()?;
     info!(%local, "horizon listening on http://{local}");
-    axum::serve(
-        listener,
-        api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let limits = http::HttpLimits {
+        header_read_timeout: Duration::from_millis(state.settings.api.header_read_timeout_ms),
+        shutdown_grace: Duration::from_millis(state.settings.api.shutdown_grace_ms),
+    };
+    http::serve(listener, api::router(state), limits, shutdown).await;
     // let the relay settle what Kafka has in flight, so a restart does not
     // send it again
     if let Some(task) = relay_task {

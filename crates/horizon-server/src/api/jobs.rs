@@ -113,6 +113,7 @@ async fn visible_job(
         (status = 401, body = Problem),
         (status = 413, body = Problem),
         (status = 422, description = "unknown agent or invalid field", body = Problem),
+        (status = 429, description = "over the per-user submission rate; see Retry-After", body = Problem),
     ),
     security(("bearer" = []))
 )]
@@ -122,6 +123,18 @@ pub async fn submit_job(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SubmitJobRequest>,
 ) -> Result<Response, ApiError> {
+    if let Some(limit) = &state.submit_limit
+        && let Err(wait) = limit.check(&caller.user_id)
+    {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return Err(ApiError::TooManyRequests(
+            format!(
+                "{} submits too fast: at most {} a minute; try again in {secs} s",
+                caller.user_id, state.settings.api.submit_rate_per_minute
+            ),
+            secs.max(1),
+        ));
+    }
     printable("agent", &body.agent)?;
     printable("dataset_id", &body.dataset_id)?;
     let agent = state.settings.agents.get(&body.agent).ok_or_else(|| {
@@ -147,6 +160,18 @@ pub async fn submit_job(
         backend
             .check_resources(&resources)
             .map_err(ApiError::Unprocessable)?;
+    }
+    let nesting = 1 + body
+        .parameters
+        .values()
+        .map(super::limits::depth)
+        .max()
+        .unwrap_or(0);
+    if nesting > super::limits::MAX_PARAMETERS_DEPTH {
+        return Err(ApiError::Unprocessable(format!(
+            "parameters nest {nesting} levels deep; the limit is {}",
+            super::limits::MAX_PARAMETERS_DEPTH
+        )));
     }
     let parameters_json = serde_json::to_vec(&body.parameters)
         .map_err(|err| ApiError::BadRequest(err.to_string()))?;

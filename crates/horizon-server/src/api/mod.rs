@@ -8,6 +8,7 @@ pub mod auth;
 mod dto;
 mod jobs;
 pub mod jwt;
+pub mod limits;
 mod ops;
 pub mod problem;
 mod token_cache;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// Gateway JWTs, when `[auth.jwt]` is configured.
     pub jwt: Option<Arc<jwt::JwtVerifier>>,
+    /// Per-user submission rate, when `[api] submit_rate_per_minute` is set.
+    pub submit_limit: Option<Arc<limits::SubmitRateLimit>>,
 }
 
 #[derive(OpenApi)]

@@ -43,6 +43,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// Over a rate limit: try again after this many seconds.
+    #[error("{0}")]
+    TooManyRequests(String, u64),
     #[error("{0}")]
     Unavailable(String),
     /// A job's backend (Slurm, Tapis) cannot be reached now.
@@ -66,6 +69,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type")
             }
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-request"),
+            ApiError::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
             ApiError::Unavailable(_) | ApiError::BackendUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
@@ -77,6 +81,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug) = self.status();
+        let retry_after = match &self {
+            ApiError::TooManyRequests(_, secs) => Some(*secs),
+            _ => None,
+        };
         let detail = if status.is_server_error() {
             // the detail may hold database or file-system text: it goes to
             // the log under a reference, never into the body
@@ -105,6 +113,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // the database or a backend is away: a client may try again soon
             response.headers_mut().insert(

@@ -349,6 +349,17 @@ max_backoff_ms = 200
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> nix::unistd::Pid {
+        let child = self.child.as_ref().expect("server running");
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap())
+    }
+
+    /// Wait for the server to exit by itself (after a signal the test sent).
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        self.child.take().expect("server running").wait().unwrap()
+    }
+
     /// SIGTERM the server, as an operator's stop would, and wait for it to exit.
     pub fn sigterm(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("server running");
