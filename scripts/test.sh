@@ -25,6 +25,8 @@ if [ -z "${HORIZON_TEST_SKIP_SLURM:-}" ]; then
   ./scripts/sshd-install.sh
 fi
 cargo test --workspace "$@"
+# Schemathesis against a live server: every check, a bounded time
+./scripts/schemathesis.sh "${HORIZON_TEST_SCHEMATHESIS_SECONDS:-120}"
 # the end-to-end suites again with every server on PostgreSQL (a database of
 # each test's own on HORIZON_TEST_POSTGRES_URL, default 127.0.0.1:5432, user
 # postgres); the store conformance suite above already ran on both stores

@@ -164,6 +164,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// The most of each resource this backend can give any job (`None`:
+    /// no limit of its own); shown in the served OpenAPI document.
+    fn resource_limits(&self) -> Resources {
+        Resources::default()
+    }
+
     /// Refuse resources this backend cannot give a job (the message names
     /// the field); called before a job is stored.
     fn check_resources(&self, _resources: &Resources) -> Result<(), String> {

@@ -556,7 +556,8 @@ async fn events_after_one_event_are_only_the_later_ones() {
     let r = after(all[3]["event_id"].as_str().unwrap()).await.unwrap();
     let none: Value = r.json().await.unwrap();
     assert!(none["events"].as_array().unwrap().is_empty());
-    // an id that is not one of this job's events, or not an id at all
+    // an id that is not one of this job's events (no such event: 404), or
+    // not an id at all (422)
     let other = bob.submit("ok", json!({"seconds": 0})).await["id"]
         .as_str()
         .unwrap()
@@ -567,7 +568,7 @@ async fn events_after_one_event_are_only_the_later_ones() {
         .to_owned();
     assert_problem(
         after(&bobs_first).await.unwrap(),
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::NOT_FOUND,
         "has no event",
     )
     .await;

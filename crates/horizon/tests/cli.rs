@@ -168,7 +168,32 @@ async fn logs_show_and_follow_a_jobs_output_for_its_owner_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
-    for bad in ["?stream=both", "?tail=1&offset=0", "?tail=x"] {
+    // tail with offset: the last lines of what follows the offset
+    let r = alice
+        .request(
+            reqwest::Method::GET,
+            &format!("/v1/jobs/{id}/logs?tail=1&offset=0"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let whole = alice
+        .request(reqwest::Method::GET, &format!("/v1/jobs/{id}/logs"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let last = whole.lines().last().unwrap_or_default().to_owned();
+    assert_eq!(r.text().await.unwrap().trim_end(), last);
+    for bad in [
+        "?stream=both",
+        "?tail=x",
+        "?tail=100001",
+        "?offset=9007199254740992",
+    ] {
         let r = alice
             .request(reqwest::Method::GET, &format!("/v1/jobs/{id}/logs{bad}"))
             .send()

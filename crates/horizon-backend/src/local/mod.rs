@@ -765,6 +765,14 @@ impl Backend for LocalBackend {
         .await
     }
 
+    fn resource_limits(&self) -> Resources {
+        Resources {
+            nodes: Some(1),
+            gpus: Some(0),
+            ..Resources::default()
+        }
+    }
+
     fn check_resources(&self, resources: &Resources) -> Result<(), String> {
         if resources.nodes.is_some_and(|n| n > 1) {
             return Err(

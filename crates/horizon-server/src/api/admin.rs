@@ -18,8 +18,10 @@ use super::problem::{ApiError, Problem};
 #[into_params(parameter_in = Query)]
 pub struct ParkedQuery {
     /// Only events after this position (`next_after` of the previous page).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// 1..=1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -53,6 +55,9 @@ pub async fn parked_events(
     query: Result<Query<ParkedQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ParkedListDto>, ApiError> {
     let Query(query) = query?;
+    if query.after.is_some_and(|a| a < 0) {
+        return Err(ApiError::Unprocessable("after must not be negative".into()));
+    }
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::Unprocessable(format!(
@@ -90,6 +95,7 @@ pub async fn parked_events(
 #[serde(deny_unknown_fields)]
 pub struct RetryParkedRequest {
     /// Only this job's parked events.
+    #[schema(format = Uuid)]
     pub job_id: Option<String>,
 }
 
@@ -111,12 +117,7 @@ pub async fn retry_parked(
     _admin: Caller,
     body: Bytes,
 ) -> Result<Json<RetryParkedDto>, ApiError> {
-    let request: RetryParkedRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RetryParkedRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|err| ApiError::BadRequest(format!("invalid request body: {err}")))?
-    };
+    let request: RetryParkedRequest = super::jobs::optional_body(&body)?;
     let job = request
         .job_id
         .as_deref()

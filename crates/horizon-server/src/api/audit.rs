@@ -213,8 +213,10 @@ pub fn action(method: &Method, route: &str) -> String {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only records after this one (`next_after` of the previous page).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// 1..=1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Only this user's actions.
     pub actor: Option<String>,

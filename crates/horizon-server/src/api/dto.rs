@@ -13,15 +13,25 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct SubmitJobRequest {
     /// An agent named in the server's configuration.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub agent: String,
     /// 1 to 256 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub dataset_id: String,
     /// A JSON object, at most 64 KiB serialized.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub parameters: Map<String, Value>,
     /// What the job needs; fields left out take the agent's defaults.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only")]
     pub resources: Option<ResourcesDto>,
 }
 
@@ -29,21 +39,85 @@ pub struct SubmitJobRequest {
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourcesDto {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
+    #[schema(minimum = 1, maximum = 4294967295_f64)]
     pub nodes: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
+    #[schema(minimum = 1, maximum = 4294967295_f64)]
     pub cores_per_node: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
+    #[schema(minimum = 1, maximum = 1099511627776_f64)]
     pub memory_mb: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 0)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
+    #[schema(minimum = 0, maximum = 4294967295_f64)]
     pub gpus: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
+    #[schema(minimum = 1, maximum = 4294967295_f64)]
     pub walltime_minutes: Option<u32>,
+}
+
+/// A struct from a JSON object only (serde would also read one from an array).
+fn object_only<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    match Option::<Map<String, Value>>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(map) => serde_json::from_value(Value::Object(map))
+            .map(Some)
+            .map_err(D::Error::custom),
+    }
+}
+
+/// The largest resource value accepted (2^40: a megabyte count of an exabyte).
+const MAX_WHOLE: f64 = 1_099_511_627_776.0;
+
+/// An integer, also when written as a number with a zero fraction
+/// (`2.0`, which JSON Schema counts as an integer too).
+fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let Some(value) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = value
+        .as_u64()
+        .filter(|n| *n as f64 <= MAX_WHOLE)
+        .or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= MAX_WHOLE)
+                .map(|f| f as u64)
+        });
+    let whole = whole.ok_or_else(|| D::Error::custom(format!("{value} is not a whole number")))?;
+    T::try_from(whole)
+        .map(Some)
+        .map_err(|_| D::Error::custom(format!("{value} is too large")))
 }
 
 impl From<ResourcesDto> for Resources {
@@ -96,6 +170,7 @@ pub struct AgentListDto {
 #[serde(deny_unknown_fields)]
 pub struct CancelJobRequest {
     #[serde(default)]
+    #[schema(max_length = 1024, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub reason: Option<String>,
 }
 
@@ -103,19 +178,25 @@ pub struct CancelJobRequest {
 #[into_params(parameter_in = Query)]
 pub struct ListJobsQuery {
     /// Only jobs in this status: SUBMITTED, QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED.
+    #[param(pattern = "^(SUBMITTED|QUEUED|RUNNING|COMPLETED|FAILED|CANCELLED)$")]
     pub status: Option<String>,
     /// Only jobs of this agent.
+    #[param(max_length = 255, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub agent: Option<String>,
     /// Only jobs on this dataset.
+    #[param(max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub dataset_id: Option<String>,
     /// Only jobs created at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub created_after: Option<String>,
     /// Only jobs created before this time (RFC 3339).
+    #[param(format = DateTime)]
     pub created_before: Option<String>,
     /// 1..=100, default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 
@@ -123,6 +204,7 @@ pub struct ListJobsQuery {
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only events written after this one (an `event_id` of the job).
+    #[param(format = Uuid)]
     pub after: Option<String>,
     /// At most this many events, 1..=10000; default 1000.
     #[param(minimum = 1, maximum = 10000)]
@@ -133,11 +215,14 @@ pub struct EventsQuery {
 #[into_params(parameter_in = Query)]
 pub struct LogsQuery {
     /// `stdout` (default) or `stderr`.
+    #[param(pattern = "^(stdout|stderr)$")]
     pub stream: Option<String>,
     /// Only the last this many lines (within the byte limit).
+    #[param(minimum = 0, maximum = 100000)]
     pub tail: Option<u32>,
     /// From this byte of the log on, for following it (the `X-Log-Size` of
-    /// the previous response); exclusive with `tail`.
+    /// the previous response); with `tail`, the last lines of what follows it.
+    #[param(minimum = 0, maximum = 9007199254740991_f64)]
     pub offset: Option<u64>,
 }
 

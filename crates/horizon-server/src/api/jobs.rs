@@ -46,8 +46,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let Json(value) = Json::<T>::from_request(req, state).await?;
-        Ok(ApiJson(value))
+        let Json(value) = Json::<serde_json::Value>::from_request(req, state).await?;
+        // an object, not an array (serde would read a struct from one)
+        if !value.is_object() {
+            return Err(ApiError::BadRequest(
+                "invalid request body: expected a JSON object".into(),
+            ));
+        }
+        // (with the path of the field at fault in the message)
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|err| ApiError::BadRequest(format!("invalid request body: {err}")))
     }
 }
 
@@ -86,6 +95,23 @@ fn parse_job_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::NotFound(format!("job {id} not found")))
 }
 
+/// An optional JSON body: none, whitespace or `null` are the default.
+pub fn optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|err| ApiError::BadRequest(format!("malformed JSON: {err}")))?;
+    match value {
+        serde_json::Value::Null => Ok(T::default()),
+        value @ serde_json::Value::Object(_) => serde_path_to_error::deserialize(value)
+            .map_err(|err| ApiError::BadRequest(format!("invalid request body: {err}"))),
+        _ => Err(ApiError::BadRequest(
+            "invalid request body: expected a JSON object or null".into(),
+        )),
+    }
+}
+
 /// Load a job the caller may see; anyone else's job is a 404.
 async fn visible_job(
     state: &AppState,
@@ -104,8 +130,8 @@ async fn visible_job(
     post, path = "/v1/jobs", tag = "jobs",
     request_body = SubmitJobRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "same key + same body → same job"),
-        ("X-Correlation-ID" = Option<String>, Header, description = "carried into every event of the job"),
+        ("Idempotency-Key" = Option<String>, Header, description = "same key + same body → same job", max_length = 255, pattern = "^[!-~]([ -~]*[!-~])?$"),
+        ("X-Correlation-ID" = Option<String>, Header, description = "carried into every event of the job", max_length = 255, pattern = "^[!-~]([ -~]*[!-~])?$"),
     ),
     responses(
         (status = 201, description = "the job, SUBMITTED", body = JobDto),
@@ -269,6 +295,19 @@ pub async fn list_jobs(
     query: Result<Query<ListJobsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<JobListDto>, ApiError> {
     let Query(query) = query?;
+    for (field, value, most) in [
+        ("agent", &query.agent, 255),
+        ("dataset_id", &query.dataset_id, MAX_DATASET_ID_CHARS),
+    ] {
+        if let Some(value) = value {
+            printable(field, value)?;
+            if value.chars().count() > most {
+                return Err(ApiError::Unprocessable(format!(
+                    "{field} must be at most {most} characters"
+                )));
+            }
+        }
+    }
     let status = query
         .status
         .as_deref()
@@ -343,17 +382,7 @@ pub async fn cancel_job(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<JobDto>, ApiError> {
-    let request: CancelJobRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        CancelJobRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|err| {
-            if err.is_syntax() || err.is_eof() {
-                ApiError::BadRequest(format!("malformed JSON: {err}"))
-            } else {
-                ApiError::BadRequest(format!("invalid request body: {err}"))
-            }
-        })?
-    };
+    let request: CancelJobRequest = optional_body(&body)?;
     if let Some(reason) = &request.reason {
         printable("reason", reason)?;
         let chars = reason.chars().count();
@@ -437,6 +466,12 @@ pub async fn job_events(
     Ok(Json(EventListDto { events, next_after }))
 }
 
+/// The most lines `tail` may ask for.
+const MAX_TAIL_LINES: u32 = 100_000;
+
+/// The largest `offset` accepted (2^53 - 1, exact in every JSON reader).
+const MAX_LOG_OFFSET: u64 = 9_007_199_254_740_991;
+
 /// The most of a log one response carries.
 pub const LOG_LIMIT_BYTES: u64 = 1024 * 1024;
 
@@ -471,17 +506,23 @@ pub async fn job_logs(
             )));
         }
     };
-    let range = match (query.tail, query.offset) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::Unprocessable(
-                "give `tail` or `offset`, not both".to_owned(),
-            ));
+    if query.tail.is_some_and(|t| t > MAX_TAIL_LINES) {
+        return Err(ApiError::Unprocessable(format!(
+            "tail must be at most {MAX_TAIL_LINES} lines"
+        )));
+    }
+    // with both, `tail` keeps the last lines of what follows `offset`
+    let range = match query.offset {
+        Some(offset) if offset > MAX_LOG_OFFSET => {
+            return Err(ApiError::Unprocessable(format!(
+                "offset must be at most {MAX_LOG_OFFSET}"
+            )));
         }
-        (_, Some(offset)) => LogRange::From {
+        Some(offset) => LogRange::From {
             offset,
             max: LOG_LIMIT_BYTES,
         },
-        _ => LogRange::Tail(LOG_LIMIT_BYTES),
+        None => LogRange::Tail(LOG_LIMIT_BYTES),
     };
     let job = visible_job(&state, &caller, &id).await?;
     if job.user_id != caller.user_id {

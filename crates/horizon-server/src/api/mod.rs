@@ -114,6 +114,18 @@ impl utoipa::Modify for DescribeResponses {
                 if operation.security.is_some() {
                     extra.push(("401", "no valid bearer token"));
                 }
+                let takes_input = operation.request_body.is_some()
+                    || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                if takes_input {
+                    extra.push((
+                        "400",
+                        "malformed input: not JSON, a wrong type, a number out of range",
+                    ));
+                    extra.push((
+                        "422",
+                        "a value the server does not accept (the detail says which)",
+                    ));
+                }
                 if operation.request_body.is_some() {
                     extra.push(("413", "the body is over the size limit"));
                     extra.push(("415", "the body is not application/json"));
@@ -143,6 +155,17 @@ impl utoipa::Modify for DescribeResponses {
                             });
                     }
                 }
+                // errors are RFC 9457 problem documents
+                for (code, response) in operation.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && !code.starts_with('2')
+                        && let Some(content) = response.content.shift_remove("application/json")
+                    {
+                        response
+                            .content
+                            .insert("application/problem+json".to_owned(), content);
+                    }
+                }
                 for (code, response) in operation.responses.responses.iter_mut() {
                     if let RefOr::T(response) = response
                         && response.description.trim().is_empty()
@@ -156,6 +179,68 @@ impl utoipa::Modify for DescribeResponses {
                             .to_owned();
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Put the configured agents into the served document: `agent` becomes an
+/// enum of their names, and each resource field gets the loosest maximum any
+/// agent allows (its `max_resources`, within what its backend can give).
+pub fn describe_agents(document: &mut utoipa::openapi::OpenApi, state: &AppState) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    let Some(components) = document.components.as_mut() else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::Object(request))) = components.schemas.get_mut("SubmitJobRequest")
+        && let Some(RefOr::T(Schema::Object(agent))) = request.properties.get_mut("agent")
+    {
+        agent.enum_values = Some(
+            state
+                .settings
+                .agents
+                .keys()
+                .map(|name| serde_json::Value::String(name.clone()))
+                .collect(),
+        );
+    }
+    // per field: None once any agent is unbounded, else the largest bound
+    let mut loosest: Option<[Option<u64>; 5]> = None;
+    for agent in state.settings.agents.values() {
+        let backend = state
+            .backends
+            .get(&agent.backend)
+            .map(|b| b.resource_limits())
+            .unwrap_or_default();
+        let bounds: Vec<Option<u64>> = agent
+            .max_resources
+            .fields()
+            .into_iter()
+            .zip(backend.fields())
+            .map(|((_, a), (_, b))| match (a, b) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            })
+            .collect();
+        let current = loosest.get_or_insert([Some(0); 5]);
+        for (slot, bound) in current.iter_mut().zip(bounds) {
+            *slot = match (*slot, bound) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+        }
+    }
+    let Some(loosest) = loosest else { return };
+    if let Some(RefOr::T(Schema::Object(resources))) = components.schemas.get_mut("ResourcesDto") {
+        let names = horizon_core::Resources::default()
+            .fields()
+            .map(|(name, _)| name);
+        for (name, bound) in names.into_iter().zip(loosest) {
+            if let (Some(bound), Some(RefOr::T(Schema::Object(field)))) =
+                (bound, resources.properties.get_mut(name))
+            {
+                field.maximum = Some(utoipa::Number::UInt(bound as usize));
             }
         }
     }

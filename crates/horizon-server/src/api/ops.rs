@@ -94,8 +94,11 @@ pub async fn metrics_text(State(state): State<AppState>) -> Result<impl IntoResp
     ))
 }
 
-/// This API's OpenAPI 3 document.
+/// This API's OpenAPI 3 document, with this server's agents as the values
+/// `agent` may take and the resource maxima they allow.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200)))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi_json(State(state): State<AppState>) -> Json<utoipa::openapi::OpenApi> {
+    let mut document = ApiDoc::openapi();
+    super::describe_agents(&mut document, &state);
+    Json(document)
 }

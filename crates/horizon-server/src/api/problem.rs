@@ -166,9 +166,8 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(id) => ApiError::NotFound(format!("job {id} not found")),
             StoreError::Transition(err) => ApiError::Conflict(err.to_string()),
             StoreError::Conflict(_) | StoreError::Ended(_) => ApiError::Conflict(err.to_string()),
-            StoreError::IdempotencyMismatch { .. } | StoreError::UnknownEvent { .. } => {
-                ApiError::Unprocessable(err.to_string())
-            }
+            StoreError::UnknownEvent { .. } => ApiError::NotFound(err.to_string()),
+            StoreError::IdempotencyMismatch { .. } => ApiError::Unprocessable(err.to_string()),
             err if err.is_unavailable() => ApiError::Unavailable(err.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
