@@ -612,6 +612,65 @@ pub async fn logs(
 }
 
 /// `horizon agents`
+/// `horizon audit`: the last records of the audit trail, oldest first.
+pub async fn audit(
+    args: &ClientArgs,
+    actor: Option<&str>,
+    last: usize,
+) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args)?;
+    let mut records: std::collections::VecDeque<Value> = std::collections::VecDeque::new();
+    let mut after = 0i64;
+    loop {
+        let mut query = vec![("limit", "1000".to_owned()), ("after", after.to_string())];
+        if let Some(actor) = actor {
+            query.push(("actor", actor.to_owned()));
+        }
+        let (_, page) = client
+            .send(client.request(Method::GET, "/v1/audit").query(&query))
+            .await?;
+        for record in page["records"].as_array().into_iter().flatten() {
+            records.push_back(record.clone());
+            if records.len() > last {
+                records.pop_front();
+            }
+        }
+        match page["next_after"].as_i64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Value::from(Vec::from(records)))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    for r in &records {
+        println!(
+            "{}  {:<8} {:<12} {:<14} {:<7} {} {}  {}{}",
+            text(&r["timestamp"]),
+            r["actor"].as_str().unwrap_or("(anonymous)"),
+            text(&r["auth_method"]),
+            text(&r["action"]),
+            text(&r["outcome"]),
+            r["status"],
+            text(&r["target"]),
+            text(&r["client_address"]),
+            r["detail"]
+                .as_str()
+                .map(|d| format!("  ({d})"))
+                .unwrap_or_default(),
+        );
+    }
+    if records.is_empty() {
+        println!("no audit records");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn agents(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(args)?;
     let body = client.get("/v1/agents").await?;

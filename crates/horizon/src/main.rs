@@ -156,6 +156,17 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Show the audit trail: who did what, when, from where (admin token)
+    Audit {
+        /// Only this user's actions
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only the last this many records
+        #[arg(long, default_value_t = 50)]
+        last: usize,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Show a job's events; `events parked` / `events retry-parked` (admin)
     /// show and resend the events Kafka refused for good
     #[command(subcommand_negates_reqs = true)]
@@ -341,6 +352,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             follow,
         } => commands::logs(&client, &id, stderr, tail, follow).await,
         Command::Agents { client } => commands::agents(&client).await,
+        Command::Audit {
+            actor,
+            last,
+            client,
+        } => commands::audit(&client, actor.as_deref(), last).await,
         Command::List {
             client,
             status,

@@ -503,6 +503,31 @@ async fn every_route_under_every_credential_and_the_audit_trail_of_it_all() {
     let bobs = page["records"].as_array().unwrap();
     assert!(!bobs.is_empty());
     assert!(bobs.iter().all(|r| r["actor"] == "bob"));
+    // the CLI shows the same trail
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_horizon"))
+        .args(["audit", "--actor", "bob", "--last", "3", "--json"])
+        .env("HORIZON_URL", &server.url)
+        .env("HORIZON_TOKEN", &admin_token)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cli = cli.as_array().unwrap();
+    assert_eq!(cli.len(), 3);
+    assert!(cli.iter().all(|r| r["actor"] == "bob"));
+    assert_eq!(
+        cli[2],
+        *bobs.last().unwrap(),
+        "the last three, oldest first"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_horizon"))
+        .args(["audit"])
+        .env("HORIZON_URL", &server.url)
+        .env("HORIZON_TOKEN", server.token("dave", false))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
     // no secret anywhere: not in /metrics, /openapi.json, /readyz or the log
     for path in ["/metrics", "/openapi.json", "/readyz"] {
         let text = server.get_text(path).await;
