@@ -419,6 +419,9 @@ pub async fn serve(
         open_store(&settings).await?,
         committed.clone(),
     ));
+    // commits of other processes on the same database ring the same bell
+    // as this one's own (the relay publishes them at once)
+    store.listen_for_commits(committed.clone());
     let (backends, exit_notifiers) = build_backends(&settings, supervisor)?;
     protect_data_dir(&settings)?;
     let prometheus = telemetry::install().map_err(|e| ServeError::Metrics(e.to_string()))?;

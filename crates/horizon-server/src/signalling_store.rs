@@ -178,4 +178,8 @@ impl Store for SignallingStore {
     ) -> Result<Option<Box<dyn horizon_store::Leadership>>, StoreError> {
         self.inner.relay_leadership().await
     }
+
+    fn listen_for_commits(&self, bell: Arc<Notify>) {
+        self.inner.listen_for_commits(bell);
+    }
 }

@@ -11,6 +11,7 @@ pub const TRANSITIONS: &str = "horizon_job_transitions_total";
 pub const OUTBOX_DEPTH: &str = "horizon_outbox_depth";
 pub const PARKED_DEPTH: &str = "horizon_events_parked";
 pub const TASK_PANICS: &str = "horizon_task_panics_total";
+pub const NOTIFICATIONS: &str = "horizon_commit_notifications_total";
 pub use horizon_backend::local::POLL_ERRORS;
 pub use horizon_kafka::metric_names::{
     PARKED, PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED,
@@ -62,6 +63,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         "Background tasks that panicked and were restarted, by task",
     ),
     (
+        NOTIFICATIONS,
+        Kind::Counter,
+        "Commit notifications heard from PostgreSQL (LISTEN/NOTIFY): writes of any process that woke this one's relay",
+    ),
+    (
         POLL_ERRORS,
         Kind::Counter,
         "Per-job errors met by the local backend's polls, by kind (io, corrupt)",
@@ -107,6 +113,7 @@ pub async fn refresh_gauges(store: &dyn Store, kafka: bool) -> Result<(), StoreE
             .map_or(0, |(_, n)| *n);
         gauge!(JOBS, "status" => status.as_str()).set(n as f64);
     }
+    metrics::counter!(NOTIFICATIONS).absolute(horizon_store::commit_notifications_heard());
     if kafka {
         gauge!(OUTBOX_DEPTH).set(store.outbox_depth().await? as f64);
         gauge!(PARKED_DEPTH).set(store.parked_count().await? as f64);

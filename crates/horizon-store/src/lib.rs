@@ -21,6 +21,12 @@ pub use params::{
     StoredEvent, TokenInfo, TokenOwner,
 };
 pub use postgres::PgStore;
+
+/// How many commit notifications (PostgreSQL LISTEN/NOTIFY) this process
+/// has heard from other processes' and its own writes.
+pub fn commit_notifications_heard() -> u64 {
+    postgres::NOTIFICATIONS_HEARD.load(std::sync::atomic::Ordering::Relaxed)
+}
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -165,6 +171,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn relay_leadership(&self) -> Result<Option<Box<dyn Leadership>>, StoreError> {
         Ok(Some(Box::new(SoleProcess)))
     }
+
+    /// Ring `bell` whenever another process commits events (PostgreSQL:
+    /// LISTEN/NOTIFY), so this one's relay and workers need not poll for
+    /// them; a store only one process uses has nothing to hear. Runs in the
+    /// background for the life of the process.
+    fn listen_for_commits(&self, _bell: std::sync::Arc<tokio::sync::Notify>) {}
 }
 
 /// How long a process may be silent before others take its jobs over.

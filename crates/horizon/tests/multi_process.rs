@@ -15,7 +15,19 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_processes_on_one_database_run_each_job_once_and_publish_in_order() {
+async fn two_processes_300_jobs_each_run_once_and_published_in_order() {
+    processes_share_one_database(2, 300).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_300_jobs_each_run_once_and_published_in_order() {
+    processes_share_one_database(3, 300).await;
+}
+
+/// `n` processes, `total` jobs submitted round-robin over them: a third
+/// complete, a third fail, a third are cancelled through another process
+/// than took them.
+async fn processes_share_one_database(n: usize, total: usize) {
     let db = TestDatabase::create();
     let jobs_dir = tempfile::tempdir().unwrap();
     let options = ServerOptions {
@@ -26,11 +38,11 @@ async fn three_processes_on_one_database_run_each_job_once_and_publish_in_order(
     };
     let s = setup_with(options.clone(), "").await;
     let kafka = format!(
-        "\n[kafka]\nbrokers = \"{}\"\nlifecycle_topic = \"{}\"\nmetrics_topic = \"{}\"\n",
-        s.broker.brokers, s.lifecycle, s.metrics
+        "\n[kafka]\nbrokers = \"{}\"\nlifecycle_topic = \"{}\"\nmetrics_topic = \"{}\"\naudit_topic = \"{}\"\n",
+        s.broker.brokers, s.lifecycle, s.metrics, s.audit
     );
     let mut others = Vec::new();
-    for _ in 0..2 {
+    for _ in 1..n {
         others.push(
             Server::start_with(ServerOptions {
                 extra_toml: kafka.clone(),
@@ -44,21 +56,19 @@ async fn three_processes_on_one_database_run_each_job_once_and_publish_in_order(
     let token = s.server.token("alice", false);
     let apis: Vec<common::Api> = servers.iter().map(|srv| srv.client(&token)).collect();
 
-    // 150 jobs, round-robin over the three: a third complete, a third fail,
-    // a third are cancelled through another process than took them
     let mut jobs = Vec::new();
-    for i in 0..150 {
+    for i in 0..total {
         let (agent, params) = match i % 3 {
             0 => ("ok", json!({"seconds": 0.05})),
             1 => ("fail", json!({"exit_code": 4})),
             _ => ("sleep", json!({"seconds": 60})),
         };
-        let job = apis[i % 3].submit(agent, params).await;
+        let job = apis[i % n].submit(agent, params).await;
         jobs.push((job["id"].as_str().unwrap().to_owned(), i % 3));
     }
-    for (n, (id, kind)) in jobs.iter().enumerate() {
+    for (k, (id, kind)) in jobs.iter().enumerate() {
         if *kind == 2 {
-            let r = apis[(n + 1) % 3].cancel(id, "enough").await;
+            let r = apis[(k + 1) % n].cancel(id, "enough").await;
             assert!(
                 r.status() == StatusCode::OK || r.status() == StatusCode::CONFLICT,
                 "{}",
@@ -68,8 +78,8 @@ async fn three_processes_on_one_database_run_each_job_once_and_publish_in_order(
     }
     let mut all_events = Vec::new();
     let mut per_job = Vec::new();
-    for (n, (id, kind)) in jobs.iter().enumerate() {
-        let job = apis[n % 3]
+    for (k, (id, kind)) in jobs.iter().enumerate() {
+        let job = apis[k % n]
             .wait_for(id, None, Duration::from_secs(120))
             .await;
         let want = ["COMPLETED", "FAILED", "CANCELLED"][*kind];
@@ -82,7 +92,7 @@ async fn three_processes_on_one_database_run_each_job_once_and_publish_in_order(
         } else {
             assert_eq!(runs, 1, "job {id} ran {runs} times");
         }
-        let events = apis[(n + 2) % 3].events(id).await;
+        let events = apis[(k + 2) % n].events(id).await;
         let lifecycle: Vec<u64> = events
             .iter()
             .filter(|e| e["event_type"] != "job.metrics_recorded")
@@ -109,9 +119,17 @@ async fn three_processes_on_one_database_run_each_job_once_and_publish_in_order(
     }
     assert_eq!(
         states.iter().filter(|s| *s == "standby").count(),
-        2,
+        n - 1,
         "relay states: {states:?}"
     );
+    // every process hears the others' commits (LISTEN/NOTIFY), so the one
+    // relaying publishes them without waiting for its next poll
+    for srv in &servers {
+        assert!(
+            srv.metric("horizon_commit_notifications_total").await > 0.0,
+            "a process heard no commit notification"
+        );
+    }
 
     let records = s.consume_all(&all_events).await;
     let mut duplicates = 0;
@@ -134,8 +152,8 @@ async fn a_process_killed_mid_load_has_its_work_taken_over_by_the_others() {
     // the first server starts first: it relays
     let mut s = setup_with(options.clone(), "").await;
     let kafka = format!(
-        "\n[kafka]\nbrokers = \"{}\"\nlifecycle_topic = \"{}\"\nmetrics_topic = \"{}\"\n",
-        s.broker.brokers, s.lifecycle, s.metrics
+        "\n[kafka]\nbrokers = \"{}\"\nlifecycle_topic = \"{}\"\nmetrics_topic = \"{}\"\naudit_topic = \"{}\"\n",
+        s.broker.brokers, s.lifecycle, s.metrics, s.audit
     );
     let mut others = Vec::new();
     for _ in 0..2 {

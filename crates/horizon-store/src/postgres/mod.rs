@@ -99,6 +99,12 @@ impl Engine for PgEngine {
                     .bind(OUTBOX_LOCK)
                     .execute(&mut *conn)
                     .await?;
+                // delivered at COMMIT (and not at all on rollback), once per
+                // transaction however many events it holds
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(COMMITS_CHANNEL)
+                    .execute(&mut *conn)
+                    .await?;
             }
             Ok(())
         })
@@ -444,6 +450,43 @@ impl Store for PgStore {
         rows.iter().map(job_from_row).collect()
     }
 
+    fn listen_for_commits(&self, bell: std::sync::Arc<tokio::sync::Notify>) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(listener) => listener,
+                    Err(err) => {
+                        tracing::warn!("cannot LISTEN for commits yet: {err}");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        continue;
+                    }
+                };
+                if let Err(err) = listener.listen(COMMITS_CHANNEL).await {
+                    tracing::warn!("cannot LISTEN for commits yet: {err}");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
+                // (after a lost connection the listener reconnects and
+                // listens again by itself; commits missed meanwhile are found
+                // by the relay's and workers' own slow polls)
+                loop {
+                    match listener.recv().await {
+                        Ok(_) => {
+                            NOTIFICATIONS_HEARD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            bell.notify_one();
+                        }
+                        Err(err) => {
+                            tracing::warn!("LISTEN for commits: {err}");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     async fn relay_leadership(&self) -> Result<Option<Box<dyn Leadership>>, StoreError> {
         // a session-level advisory lock on a connection of its own: held
         // while that connection lives, released by the server when the
@@ -456,6 +499,12 @@ impl Store for PgStore {
         Ok(held.then(|| Box::new(PgLeadership { conn }) as Box<dyn Leadership>))
     }
 }
+
+/// The LISTEN/NOTIFY channel every transaction that writes events notifies.
+const COMMITS_CHANNEL: &str = "horizon_commits";
+
+/// How many commit notifications this process heard from the database.
+pub static NOTIFICATIONS_HEARD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The advisory lock the relaying process holds.
 const RELAY_LOCK: i64 = 0x0048_4f52_5245_4c41; // "HORRELA"

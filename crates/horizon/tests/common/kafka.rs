@@ -130,8 +130,20 @@ pub struct Record {
     pub headers: BTreeMap<String, String>,
 }
 
-/// The partition count of a topic.
+/// The partition count of a topic (asked once per broker and topic).
 pub fn partitions(brokers: &str, topic: &str) -> i32 {
+    static KNOWN: std::sync::Mutex<BTreeMap<(String, String), i32>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let key = (brokers.to_owned(), topic.to_owned());
+    if let Some(n) = KNOWN.lock().unwrap().get(&key) {
+        return *n;
+    }
+    let n = fetch_partitions(brokers, topic);
+    KNOWN.lock().unwrap().insert(key, n);
+    n
+}
+
+fn fetch_partitions(brokers: &str, topic: &str) -> i32 {
     let consumer = consumer(brokers);
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
