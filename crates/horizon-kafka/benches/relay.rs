@@ -42,6 +42,7 @@ fn job(i: usize) -> CreateJobParams {
         correlation_id: Uuid::now_v7().to_string(),
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
+        audit: None,
     }
 }
 

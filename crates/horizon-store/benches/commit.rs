@@ -43,6 +43,7 @@ fn params(i: usize) -> CreateJobParams {
         correlation_id: Uuid::now_v7().to_string(),
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
+        audit: None,
     }
 }
 

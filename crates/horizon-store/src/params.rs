@@ -19,6 +19,9 @@ pub struct CreateJobParams {
     pub correlation_id: String,
     pub created_at: OffsetDateTime,
     pub idempotency: Option<IdempotencyParams>,
+    /// The audit record of this submission, written in the same transaction
+    /// (its `target` set to the job made or replayed).
+    pub audit: Option<horizon_core::AuditRecord>,
 }
 
 #[derive(Debug, Clone)]

@@ -121,6 +121,7 @@ fn params(user: &str) -> CreateJobParams {
         correlation_id: "corr-1".into(),
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
+        audit: None,
     }
 }
 
@@ -163,6 +164,7 @@ async fn idempotency_key_replays_same_job_and_refuses_other_body(kind: Kind) {
     let first = store
         .create_job(CreateJobParams {
             idempotency: Some(idem.clone()),
+            audit: None,
             ..params("alice")
         })
         .await
@@ -170,6 +172,7 @@ async fn idempotency_key_replays_same_job_and_refuses_other_body(kind: Kind) {
     let again = store
         .create_job(CreateJobParams {
             idempotency: Some(idem.clone()),
+            audit: None,
             ..params("alice")
         })
         .await
@@ -180,6 +183,7 @@ async fn idempotency_key_replays_same_job_and_refuses_other_body(kind: Kind) {
     let bob = store
         .create_job(CreateJobParams {
             idempotency: Some(idem),
+            audit: None,
             ..params("bob")
         })
         .await
@@ -778,6 +782,43 @@ async fn audit_records_are_kept_in_order_and_go_through_the_outbox(kind: Kind) {
         assert_eq!(outbox.event.job_id, record.event_id, "keyed by its own id");
         assert_eq!(outbox.event.sequence, 1);
     }
+    // a submission's record goes in with the job, naming it, also on a replay
+    let mut with_audit = params("carol");
+    with_audit.idempotency = Some(crate::IdempotencyParams {
+        key: "k".into(),
+        request_hash: "h".into(),
+    });
+    with_audit.audit = Some(audit(Some("carol"), "job.submit"));
+    let made = store.create_job(with_audit.clone()).await.expect("create");
+    with_audit.id = Uuid::now_v7();
+    with_audit.audit = Some(audit(Some("carol"), "job.submit"));
+    let replayed = store.create_job(with_audit).await.expect("replay");
+    assert_eq!(replayed.job().id, made.job().id);
+    let carols = store
+        .audit_records(0, 100, Some("carol"))
+        .await
+        .expect("read");
+    assert_eq!(carols.len(), 2);
+    for (_, json) in &carols {
+        let record: horizon_core::AuditRecord = serde_json::from_str(json).expect("json");
+        assert_eq!(record.target, Some(made.job().id.to_string()));
+    }
+    // a refused submission (same key, other request) writes no record
+    let mut other = params("carol");
+    other.idempotency = Some(crate::IdempotencyParams {
+        key: "k".into(),
+        request_hash: "other".into(),
+    });
+    other.audit = Some(audit(Some("carol"), "job.submit"));
+    assert!(store.create_job(other).await.is_err());
+    assert_eq!(
+        store
+            .audit_records(0, 100, Some("carol"))
+            .await
+            .expect("read")
+            .len(),
+        2
+    );
 }
 
 macro_rules! conformance {

@@ -320,6 +320,7 @@ async fn database_failing_after_kafka_acked_gives_duplicates_with_the_same_ce_id
             correlation_id: "c".into(),
             created_at: time::OffsetDateTime::now_utc(),
             idempotency: None,
+            audit: None,
         })
         .await
         .unwrap()

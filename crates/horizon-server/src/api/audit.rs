@@ -25,12 +25,21 @@ use super::jobs::CORRELATION_ID;
 use super::problem::{ApiError, Problem};
 
 /// What a handler tells the audit trail about its response (a response
-/// extension): the job it made, the correlation id it used.
+/// extension): the job it made, the correlation id it used, or that it
+/// wrote the record itself, in the transaction of its action.
 #[derive(Debug, Clone, Default)]
 pub struct AuditNote {
     pub target: Option<String>,
     pub correlation_id: Option<String>,
+    pub recorded: bool,
 }
+
+/// The record of a successful submission, handed to the submit handler (a
+/// request extension) so that the store writes it with the job, in one
+/// transaction: no second commit per submission, and no job without its
+/// record.
+#[derive(Debug, Clone)]
+pub struct PendingAudit(pub AuditRecord);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -101,23 +110,21 @@ impl Context {
         self.method != Method::GET || outcome_of(response) == Outcome::Denied
     }
 
-    /// Write the record of this request.
-    pub async fn finish(
-        &mut self,
-        state: &AppState,
+    /// The record of this request ending as `status` with `outcome`.
+    pub fn record(
+        &self,
         caller: Option<&Caller>,
         outcome: Outcome,
         status: StatusCode,
-        note: Option<AuditNote>,
+        note: Option<&AuditNote>,
         detail: Option<String>,
-    ) {
-        let note = note.as_ref();
+    ) -> AuditRecord {
         let target = note
             .and_then(|n| n.target.clone())
             .or_else(|| job_in_path(&self.route, &self.path));
         let correlation_id = note
             .and_then(|n| n.correlation_id.clone())
-            .or_else(|| self.correlation_id.take())
+            .or_else(|| self.correlation_id.clone())
             .unwrap_or_else(|| Uuid::now_v7().to_string());
         let client_address =
             self.client
@@ -126,7 +133,7 @@ impl Context {
                     Some(chain) => format!("{peer} (X-Forwarded-For: {chain})"),
                     None => peer,
                 });
-        let record = AuditRecord {
+        AuditRecord {
             event_id: Uuid::now_v7(),
             event_type: EventType::AuditRecorded,
             schema_version: horizon_core::SCHEMA_VERSION,
@@ -143,7 +150,20 @@ impl Context {
             target,
             client_address,
             detail,
-        };
+        }
+    }
+
+    /// Write the record of this request.
+    pub async fn finish(
+        &self,
+        state: &AppState,
+        caller: Option<&Caller>,
+        outcome: Outcome,
+        status: StatusCode,
+        note: Option<AuditNote>,
+        detail: Option<String>,
+    ) {
+        let record = self.record(caller, outcome, status, note.as_ref(), detail);
         if let Err(err) = state.store.record_audit(record.clone()).await {
             tracing::error!(
                 record = %record.to_json().unwrap_or_default(),

@@ -149,7 +149,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let mut context = audit::Context::of(&request, &route, client);
+    let context = audit::Context::of(&request, &route, client);
     let caller = match authenticate(&state, request.headers()).await {
         Ok(caller) => caller,
         Err(err) => {
@@ -189,8 +189,22 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         return response;
     }
     request.extensions_mut().insert(caller.clone());
+    if route == "/v1/jobs" && request.method() == axum::http::Method::POST {
+        let record = context.record(
+            Some(&caller),
+            Outcome::Allowed,
+            axum::http::StatusCode::CREATED,
+            None,
+            None,
+        );
+        request.extensions_mut().insert(audit::PendingAudit(record));
+    }
     let response = next.run(request).await;
-    if context.wanted(&response) {
+    let recorded = response
+        .extensions()
+        .get::<audit::AuditNote>()
+        .is_some_and(|n| n.recorded);
+    if !recorded && context.wanted(&response) {
         let outcome = audit::outcome_of(&response);
         let note = response.extensions().get::<audit::AuditNote>().cloned();
         let status = response.status();

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{Extension, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use horizon_backend::{BackendError, LogRange, LogStream};
@@ -146,6 +146,7 @@ async fn visible_job(
 pub async fn submit_job(
     State(state): State<AppState>,
     caller: Caller,
+    pending: Option<Extension<super::audit::PendingAudit>>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SubmitJobRequest>,
 ) -> Result<Response, ApiError> {
@@ -227,6 +228,12 @@ pub async fn submit_job(
             request_hash: hex::encode(digest.finalize()),
         }
     });
+    // the guard's record of this submission, written with the job
+    let audit = pending.map(|Extension(super::audit::PendingAudit(mut record))| {
+        record.correlation_id = correlation_id.clone();
+        record
+    });
+    let recorded = audit.is_some();
     let created = state
         .store
         .create_job(CreateJobParams {
@@ -240,6 +247,7 @@ pub async fn submit_job(
             correlation_id,
             created_at: OffsetDateTime::now_utc(),
             idempotency,
+            audit,
         })
         .await?;
     let replayed = matches!(created, Created::Replayed(_));
@@ -262,6 +270,7 @@ pub async fn submit_job(
     response.extensions_mut().insert(super::audit::AuditNote {
         target: Some(job.id.to_string()),
         correlation_id: Some(job.correlation_id.clone()),
+        recorded,
     });
     Ok(response)
 }

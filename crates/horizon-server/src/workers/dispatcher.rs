@@ -274,6 +274,7 @@ mod dispatch_tests {
                 correlation_id: "c".into(),
                 created_at: OffsetDateTime::now_utc(),
                 idempotency: None,
+                audit: None,
             })
             .await
             .expect("create")

@@ -418,6 +418,7 @@ mod tests {
                             correlation_id: "c".into(),
                             created_at: now,
                             idempotency: None,
+                            audit: None,
                         })
                         .await
                         .expect("create");

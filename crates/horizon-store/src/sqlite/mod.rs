@@ -81,9 +81,15 @@ impl Engine for SqliteEngine {
     fn run_op(conn: &mut Self::Conn, op: Op) -> BoxFuture<'_, Result<Done, StoreError>> {
         Box::pin(async move {
             match op {
-                Op::CreateJob(params) => events::create_job(conn, params)
-                    .await
-                    .map(|c| Done::Created(Box::new(c))),
+                Op::CreateJob(mut params) => {
+                    let audit = params.audit.take();
+                    let created = events::create_job(conn, params).await?;
+                    if let Some(mut record) = audit {
+                        record.target = Some(created.job().id.to_string());
+                        events::insert_audit(conn, &record).await?;
+                    }
+                    Ok(Done::Created(Box::new(created)))
+                }
                 Op::Apply(id, command) => events::apply(conn, id, command)
                     .await
                     .map(|a| Done::Applied(Box::new(a))),
