@@ -70,7 +70,7 @@ const QUEUE: usize = 8192;
 
 #[derive(Clone)]
 pub(crate) enum Op {
-    CreateJob(CreateJobParams),
+    CreateJob(Box<CreateJobParams>),
     Apply(Uuid, Command),
     RecordMetrics(Uuid, MetricsSample),
     MarkPublished(Vec<i64>),

@@ -83,7 +83,7 @@ impl Engine for SqliteEngine {
             match op {
                 Op::CreateJob(mut params) => {
                     let audit = params.audit.take();
-                    let created = events::create_job(conn, params).await?;
+                    let created = events::create_job(conn, *params).await?;
                     if let Some(mut record) = audit {
                         record.target = Some(created.job().id.to_string());
                         events::insert_audit(conn, &record).await?;
@@ -123,7 +123,7 @@ impl Engine for SqliteEngine {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_job(&self, p: CreateJobParams) -> Result<Created, StoreError> {
-        match self.writer.write(Op::CreateJob(p)).await? {
+        match self.writer.write(Op::CreateJob(Box::new(p))).await? {
             Done::Created(created) => Ok(*created),
             _ => Err(unexpected()),
         }
