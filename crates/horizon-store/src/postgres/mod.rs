@@ -507,7 +507,7 @@ impl Store for PgStore {
 }
 
 /// The LISTEN/NOTIFY channel every transaction that writes events notifies.
-const COMMITS_CHANNEL: &str = "horizon_commits";
+const COMMITS_CHANNEL: &str = "hzn_outbox_commits";
 
 /// How many commit notifications this process heard from the database.
 pub static NOTIFICATIONS_HEARD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
