@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::kafka::{Broker, Record, consume, java_partition, partitions};
 use super::{Api, Server, ServerOptions, assert_valid_events};
 
-pub const T: Duration = Duration::from_secs(60);
+pub const T: Duration = Duration::from_secs(120);
 
 pub struct Setup {
     pub broker: Broker,
