@@ -105,16 +105,16 @@ where
     let Some(value) = Option::<serde_json::Number>::deserialize(deserializer)? else {
         return Ok(None);
     };
-    let whole = value
-        .as_u64()
-        .filter(|n| *n as f64 <= MAX_WHOLE)
-        .or_else(|| {
-            value
-                .as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= MAX_WHOLE)
-                .map(|f| f as u64)
-        });
+    let whole = value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+            .map(|f| f as u64)
+    });
     let whole = whole.ok_or_else(|| D::Error::custom(format!("{value} is not a whole number")))?;
+    if whole as f64 > MAX_WHOLE {
+        return Err(D::Error::custom(format!("{value} is too large")));
+    }
     T::try_from(whole)
         .map(Some)
         .map_err(|_| D::Error::custom(format!("{value} is too large")))
