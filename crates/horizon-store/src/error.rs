@@ -27,6 +27,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// An error of the SQLite writer's own connection (rusqlite).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -38,6 +41,20 @@ impl StoreError {
         let err = match self {
             StoreError::Unavailable(_) => return true,
             StoreError::Database(err) => err,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => {
+                use rusqlite::ErrorCode as C;
+                return matches!(
+                    failure.code,
+                    C::DatabaseBusy
+                        | C::DatabaseLocked
+                        | C::OutOfMemory
+                        | C::ReadOnly
+                        | C::SystemIoFailure
+                        | C::DiskFull
+                        | C::CannotOpen
+                        | C::FileLockingProtocolFailed
+                );
+            }
             _ => return false,
         };
         match err {
@@ -65,7 +82,10 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            StoreError::Conflict(_) | StoreError::Database(_) | StoreError::Unavailable(_)
+            StoreError::Conflict(_)
+                | StoreError::Database(_)
+                | StoreError::Sqlite(_)
+                | StoreError::Unavailable(_)
         )
     }
 }

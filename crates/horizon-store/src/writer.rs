@@ -197,46 +197,45 @@ enum Link {
     Broken,
 }
 
-async fn commit<E: Engine>(conn: &mut E::Conn, requests: Vec<Request>) -> Link {
-    // Fast path: the whole batch in one transaction, no savepoints. Every
-    // operation makes its checks (transition, compare-and-set, idempotency,
-    // job ended) before its first write, so a refused request has written
-    // nothing and the others go on. Only a database error in the middle of
-    // a request can leave part of it behind: then the batch is rolled back
-    // and each request runs again in a transaction of its own.
-    let ops: Vec<Op> = requests.iter().map(|r| r.op.clone()).collect();
-    let mut link = Link::Fine;
-    match batch::<E>(conn, ops).await {
+/// What became of a batch's first attempt.
+enum Settled {
+    /// Every request has its answer.
+    Answered(Link),
+    /// A database error in the middle of a request of a batch of several:
+    /// nothing of the batch was kept; each request runs again alone.
+    RetryAlone(Vec<Request>),
+}
+
+/// Answer a batch's requests from its first attempt, the whole batch in one
+/// transaction with no savepoints. Every operation makes its checks
+/// (transition, compare-and-set, idempotency, job ended) before its first
+/// write, so a refused request has written nothing and the others go on.
+/// Only a database error in the middle of a request can leave part of it
+/// behind: then the batch was rolled back and each request runs again in a
+/// transaction of its own.
+fn settle(
+    requests: Vec<Request>,
+    first: Result<Vec<Result<Done, StoreError>>, StoreError>,
+) -> Settled {
+    match first {
         Ok(results) => {
             for (request, result) in requests.into_iter().zip(results) {
                 let _ = request.reply.send(result);
             }
+            Settled::Answered(Link::Fine)
         }
         Err(err) if err.is_unavailable() => {
             // the database is away: nothing of the batch was kept, every
             // request hears it, and the connection is not trusted again
             refuse_all(requests, &err.to_string());
-            return Link::Broken;
+            Settled::Answered(Link::Broken)
         }
         Err(err) if requests.len() > 1 => {
             warn!(
                 "a batch of {} writes failed ({err}); retrying each alone",
                 requests.len()
             );
-            for request in requests {
-                let result = match batch::<E>(conn, vec![request.op]).await {
-                    Ok(mut results) => results
-                        .pop()
-                        .unwrap_or_else(|| Err(StoreError::Unavailable("no result".into()))),
-                    Err(err) => {
-                        if err.is_unavailable() {
-                            link = Link::Broken;
-                        }
-                        Err(err)
-                    }
-                };
-                let _ = request.reply.send(result);
-            }
+            Settled::RetryAlone(requests)
         }
         Err(err) => {
             // a single request: its own error (not the database's absence:
@@ -244,9 +243,136 @@ async fn commit<E: Engine>(conn: &mut E::Conn, requests: Vec<Request>) -> Link {
             if let Some(request) = requests.into_iter().next() {
                 let _ = request.reply.send(Err(err));
             }
+            Settled::Answered(Link::Fine)
         }
     }
+}
+
+/// Answer one request that ran again alone.
+fn answer_alone(
+    request: Request,
+    outcome: Result<Vec<Result<Done, StoreError>>, StoreError>,
+) -> Link {
+    let (result, link) = match outcome {
+        Ok(mut results) => (
+            results
+                .pop()
+                .unwrap_or_else(|| Err(StoreError::Unavailable("no result".into()))),
+            Link::Fine,
+        ),
+        Err(err) => {
+            let link = if err.is_unavailable() {
+                Link::Broken
+            } else {
+                Link::Fine
+            };
+            (Err(err), link)
+        }
+    };
+    let _ = request.reply.send(result);
     link
+}
+
+async fn commit<E: Engine>(conn: &mut E::Conn, requests: Vec<Request>) -> Link {
+    let ops: Vec<Op> = requests.iter().map(|r| r.op.clone()).collect();
+    let first = batch::<E>(conn, ops).await;
+    match settle(requests, first) {
+        Settled::Answered(link) => link,
+        Settled::RetryAlone(requests) => {
+            let mut link = Link::Fine;
+            for request in requests {
+                let outcome = batch::<E>(conn, vec![request.op.clone()]).await;
+                if answer_alone(request, outcome) == Link::Broken {
+                    link = Link::Broken;
+                }
+            }
+            link
+        }
+    }
+}
+
+/// A writer on its own OS thread with a synchronous connection (SQLite
+/// through rusqlite): the whole batch runs there, statement after statement,
+/// with no hop between threads per statement.
+pub(crate) type BlockingBatch<C> =
+    fn(&mut C, Vec<Op>) -> Result<Vec<Result<Done, StoreError>>, StoreError>;
+
+impl Writer {
+    /// Start a writer thread owning `conn`; `connect` opens a new connection
+    /// after the database failed (disk full, I/O error), `batch` runs a
+    /// batch's operations in one transaction and commits it.
+    pub(crate) fn spawn_blocking<C: Send + 'static>(
+        conn: C,
+        connect: impl Fn() -> Result<C, StoreError> + Send + 'static,
+        batch: BlockingBatch<C>,
+    ) -> Result<Writer, StoreError> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
+        std::thread::Builder::new()
+            .name("horizon-writer".into())
+            .spawn(move || run_blocking(conn, connect, batch, rx, counter))
+            .map_err(|err| StoreError::Unavailable(format!("cannot start the writer: {err}")))?;
+        Ok(Writer { tx, commits })
+    }
+}
+
+fn run_blocking<C>(
+    conn: C,
+    connect: impl Fn() -> Result<C, StoreError>,
+    batch: BlockingBatch<C>,
+    mut rx: mpsc::Receiver<Request>,
+    commits: Arc<AtomicU64>,
+) {
+    let mut conn = Some(conn);
+    let mut requests = Vec::with_capacity(MAX_BATCH);
+    // a lone request commits at once; under load, whatever arrived while
+    // the last batch was committing forms the next one
+    while let Some(first) = rx.blocking_recv() {
+        requests.push(first);
+        while requests.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(request) => requests.push(request),
+                Err(_) => break,
+            }
+        }
+        let requests = std::mem::take(&mut requests);
+        if conn.is_none() {
+            match connect() {
+                Ok(new) => {
+                    tracing::info!("the database writer is connected again");
+                    conn = Some(new);
+                }
+                Err(err) => {
+                    refuse_all(requests, &err.to_string());
+                    continue;
+                }
+            }
+        }
+        let Some(current) = conn.as_mut() else {
+            continue;
+        };
+        let ops: Vec<Op> = requests.iter().map(|r| r.op.clone()).collect();
+        let first = batch(current, ops);
+        let link = match settle(requests, first) {
+            Settled::Answered(link) => link,
+            Settled::RetryAlone(requests) => {
+                let mut link = Link::Fine;
+                for request in requests {
+                    let outcome = batch(current, vec![request.op.clone()]);
+                    if answer_alone(request, outcome) == Link::Broken {
+                        link = Link::Broken;
+                    }
+                }
+                link
+            }
+        };
+        if link == Link::Broken {
+            warn!("the database writer lost its connection; reopening it on the next write");
+            conn = None;
+        }
+        commits.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Run `ops` in one transaction and commit it. `Err` when the batch as a
@@ -279,7 +405,7 @@ async fn batch<E: Engine>(
 }
 
 /// Refusals are decided before an operation writes anything.
-fn is_refusal(err: &StoreError) -> bool {
+pub(crate) fn is_refusal(err: &StoreError) -> bool {
     matches!(
         err,
         StoreError::NotFound(_)

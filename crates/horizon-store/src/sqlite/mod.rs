@@ -2,28 +2,30 @@
 //!
 //! WAL journal with `synchronous=FULL`, so a committed change survives a crash
 //! of the process or the machine. Writes are group-committed by one writer
-//! task (`writer.rs`): concurrent writes share one transaction and one fsync.
+//! thread (`writer.rs`, `write.rs`): concurrent writes share one transaction
+//! and one fsync. Reads run on a small pool of connections from tokio's
+//! blocking threads (`events.rs`). Both use rusqlite; sqlx only runs the
+//! migrations.
 
 mod events;
 mod rows;
+mod write;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use horizon_core::{AuditRecord, BackendKind, Command, Job, JobStatus, MetricsSample};
-use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 use crate::params::{
     Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent, StoredEvent,
     TokenInfo, TokenOwner,
 };
-use crate::writer::{BoxFuture, Done, Engine, Op, Writer};
+use crate::writer::{Done, Op, Writer, is_refusal};
 use crate::{Store, StoreError};
-use rows::job_from_row;
+use events::Readers;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -31,7 +33,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// writer); every write goes through the one group-committing writer.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    readers: Readers,
     writer: Writer,
 }
 
@@ -49,20 +51,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+        // the migrations, on a connection of their own
+        let migrations = SqlitePoolOptions::new()
+            .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        MIGRATOR.run(&pool).await?;
-        let connect: crate::writer::Connect<_> = {
-            let options = options.clone();
-            std::sync::Arc::new(move || {
-                let options = options.clone();
-                Box::pin(async move { options.connect().await.map_err(StoreError::from) })
-            })
-        };
-        let writer = Writer::spawn::<SqliteEngine>(options.connect().await?, connect);
-        Ok(SqliteStore { pool, writer })
+        MIGRATOR.run(&migrations).await?;
+        migrations.close().await;
+        let path = options.get_filename().to_owned();
+        let readers = Readers::new(path.clone());
+        let open = move || open_connection(&path);
+        let writer = Writer::spawn_blocking(open()?, open, batch)?;
+        Ok(SqliteStore { readers, writer })
     }
 
     /// Write transactions committed so far (each holds one or more writes).
@@ -71,53 +71,46 @@ impl SqliteStore {
     }
 }
 
-/// The SQLite side of the group-committing writer.
-struct SqliteEngine;
+/// A connection with the store's settings: WAL, `synchronous=FULL`, foreign
+/// keys, a busy timeout, cached prepared statements.
+fn open_connection(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // The bundled SQLite is built with STAT4, which re-plans a statement
+    // each time a parameter of a range condition (`position > ?`) is bound
+    // anew: the outbox and job reads were parsed again on every call. The
+    // query-planner stability guarantee keeps one plan per statement.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
 
-impl Engine for SqliteEngine {
-    type Db = sqlx::Sqlite;
-    type Conn = sqlx::SqliteConnection;
-
-    fn run_op(conn: &mut Self::Conn, op: Op) -> BoxFuture<'_, Result<Done, StoreError>> {
-        Box::pin(async move {
-            match op {
-                Op::CreateJob(mut params) => {
-                    let audit = params.audit.take();
-                    let created = events::create_job(conn, *params).await?;
-                    if let Some(mut record) = audit {
-                        record.target = Some(created.job().id.to_string());
-                        events::insert_audit(conn, &record).await?;
-                    }
-                    Ok(Done::Created(Box::new(created)))
-                }
-                Op::Apply(id, command) => events::apply(conn, id, command)
-                    .await
-                    .map(|a| Done::Applied(Box::new(a))),
-                Op::RecordMetrics(id, sample) => events::record_metrics(conn, id, sample)
-                    .await
-                    .map(Done::Event),
-                Op::MarkPublished(positions) => events::mark_published(conn, &positions)
-                    .await
-                    .map(|()| Done::Count(0)),
-                Op::Park(positions, reason) => events::park(conn, &positions, &reason)
-                    .await
-                    .map(|()| Done::Count(0)),
-                Op::Unpark(job) => events::unpark(conn, job).await.map(Done::Count),
-                Op::CreateToken {
-                    hash,
-                    user,
-                    admin,
-                    expires_at,
-                } => events::create_token(conn, &hash, &user, admin, expires_at)
-                    .await
-                    .map(|()| Done::Count(1)),
-                Op::RevokeToken(id) => events::revoke_token(conn, &id).await.map(Done::Count),
-                Op::Audit(record) => events::insert_audit(conn, &record)
-                    .await
-                    .map(|()| Done::Count(1)),
-            }
-        })
+/// Run a batch's operations in one transaction (`BEGIN IMMEDIATE`: the
+/// write lock is taken first, so a batch never fails to upgrade a read
+/// lock) and commit it. `Err` when the batch as a whole failed, in which
+/// case nothing of it was kept.
+fn batch(
+    conn: &mut rusqlite::Connection,
+    ops: Vec<Op>,
+) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        match write::run_op(&tx, op) {
+            // may have written part of itself: keep nothing of the batch
+            // (dropping the transaction rolls it back)
+            Err(err) if !is_refusal(&err) => return Err(err),
+            other => results.push(other),
+        }
     }
+    tx.commit()?;
+    Ok(results)
 }
 
 #[async_trait]
@@ -130,36 +123,11 @@ impl Store for SqliteStore {
     }
 
     async fn get_job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
-        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
+        self.readers.run(move |c| events::get_job(c, id)).await
     }
 
     async fn list_jobs(&self, p: ListJobsParams) -> Result<Vec<Job>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM jobs
-             WHERE (?1 IS NULL OR user_id = ?1)
-               AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR id < ?3)
-               AND (?5 IS NULL OR agent = ?5)
-               AND (?6 IS NULL OR dataset_id = ?6)
-               AND (?7 IS NULL OR created_at >= ?7)
-               AND (?8 IS NULL OR created_at < ?8)
-             ORDER BY id DESC LIMIT ?4",
-        )
-        .bind(p.user_id)
-        .bind(p.status.map(JobStatus::as_str))
-        .bind(p.before.map(|id| id.to_string()))
-        .bind(i64::from(p.limit))
-        .bind(p.agent)
-        .bind(p.dataset_id)
-        .bind(p.created_after.map(rows::format_time))
-        .bind(p.created_before.map(rows::format_time))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(job_from_row).collect()
+        self.readers.run(move |c| events::list_jobs(c, p)).await
     }
 
     async fn apply(&self, id: Uuid, command: Command) -> Result<Applied, StoreError> {
@@ -186,7 +154,9 @@ impl Store for SqliteStore {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        events::job_events(&self.pool, id, after, limit).await
+        self.readers
+            .run(move |c| events::job_events(c, id, after, limit))
+            .await
     }
 
     async fn jobs_in_status(
@@ -197,32 +167,14 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Job>, StoreError> {
         let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
-        let rows = sqlx::query(
-            "SELECT * FROM jobs WHERE backend = ? AND status IN (SELECT value FROM json_each(?))
-               AND id > ? ORDER BY id LIMIT ?",
-        )
-        .bind(backend.as_str())
-        .bind(serde_json::to_string(&wanted)?)
-        .bind(after.map_or_else(String::new, |id| id.to_string()))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(job_from_row).collect()
+        let wanted = serde_json::to_string(&wanted)?;
+        self.readers
+            .run(move |c| events::jobs_in_status(c, backend.as_str(), &wanted, after, limit))
+            .await
     }
 
     async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let status: String = row.try_get("status")?;
-                let n: i64 = row.try_get("n")?;
-                let status = JobStatus::from_str(&status)
-                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-                Ok((status, u64::try_from(n).unwrap_or(0)))
-            })
-            .collect()
+        self.readers.run(events::count_by_status).await
     }
 
     async fn unpublished_events(
@@ -230,7 +182,9 @@ impl Store for SqliteStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
-        events::unpublished(&self.pool, after, limit).await
+        self.readers
+            .run(move |c| events::unpublished(c, after, limit))
+            .await
     }
 
     async fn mark_published(&self, positions: &[i64]) -> Result<(), StoreError> {
@@ -244,12 +198,7 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_depth(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM events WHERE published_at IS NULL AND parked_at IS NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        self.readers.run(events::outbox_depth).await
     }
 
     async fn park_events(&self, positions: &[i64], reason: &str) -> Result<(), StoreError> {
@@ -260,7 +209,9 @@ impl Store for SqliteStore {
     }
 
     async fn parked_events(&self, after: i64, limit: u32) -> Result<Vec<ParkedEvent>, StoreError> {
-        events::parked(&self.pool, after, limit).await
+        self.readers
+            .run(move |c| events::parked(c, after, limit))
+            .await
     }
 
     async fn record_audit(&self, record: AuditRecord) -> Result<(), StoreError> {
@@ -276,16 +227,14 @@ impl Store for SqliteStore {
         limit: u32,
         actor: Option<&str>,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        events::audit_records(&self.pool, after, limit, actor).await
+        let actor = actor.map(str::to_owned);
+        self.readers
+            .run(move |c| events::audit_records(c, after, limit, actor.as_deref()))
+            .await
     }
 
     async fn parked_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM events WHERE published_at IS NULL AND parked_at IS NOT NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        self.readers.run(events::parked_count).await
     }
 
     async fn unpark_events(&self, job: Option<Uuid>) -> Result<u64, StoreError> {
@@ -321,55 +270,17 @@ impl Store for SqliteStore {
     }
 
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
-        let row = sqlx::query(
-            "SELECT user_id, admin, expires_at FROM api_tokens
-             WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
-        )
-        .bind(token_hash)
-        .bind(rows::format_time(time::OffsetDateTime::now_utc()))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(TokenOwner {
-                user_id: row.try_get("user_id")?,
-                admin: row.try_get::<i64, _>("admin")? != 0,
-                expires_at: row
-                    .try_get::<Option<String>, _>("expires_at")?
-                    .map(|t| rows::parse_time(&t))
-                    .transpose()?,
-            })
-        })
-        .transpose()
+        let hash = token_hash.to_owned();
+        self.readers
+            .run(move |c| events::find_token(c, &hash))
+            .await
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY created_at DESC, token_hash")
-            .fetch_all(&self.pool)
-            .await?;
-        let time = |row: &sqlx::sqlite::SqliteRow,
-                    column: &str|
-         -> Result<Option<time::OffsetDateTime>, StoreError> {
-            row.try_get::<Option<String>, _>(column)?
-                .map(|t| rows::parse_time(&t))
-                .transpose()
-        };
-        rows.iter()
-            .map(|row| {
-                let hash: String = row.try_get("token_hash")?;
-                Ok(TokenInfo {
-                    id: hash.chars().take(12).collect(),
-                    user_id: row.try_get("user_id")?,
-                    admin: row.try_get::<i64, _>("admin")? != 0,
-                    created_at: rows::parse_time(&row.try_get::<String, _>("created_at")?)?,
-                    expires_at: time(row, "expires_at")?,
-                    revoked_at: time(row, "revoked_at")?,
-                })
-            })
-            .collect()
+        self.readers.run(events::list_tokens).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.readers.run(events::ping).await
     }
 }

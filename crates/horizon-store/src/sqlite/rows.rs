@@ -3,8 +3,6 @@
 use std::str::FromStr;
 
 use horizon_core::{BackendKind, Job, JobError, JobStatus, Resources};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -23,51 +21,73 @@ pub(crate) fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|err| StoreError::Corrupt(format!("uuid {text:?}: {err}")))
 }
 
-fn opt_time(row: &SqliteRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-    row.try_get::<Option<String>, _>(column)?
-        .as_deref()
-        .map(parse_time)
-        .transpose()
+/// The columns of a row by name, NULL as `None`.
+pub(crate) trait Columns {
+    fn text(&self, column: &str) -> Result<Option<String>, StoreError>;
+    fn int(&self, column: &str) -> Result<Option<i64>, StoreError>;
+
+    fn required_text(&self, column: &str) -> Result<String, StoreError> {
+        self.text(column)?
+            .ok_or_else(|| StoreError::Corrupt(format!("column {column} is NULL")))
+    }
+    fn required_int(&self, column: &str) -> Result<i64, StoreError> {
+        self.int(column)?
+            .ok_or_else(|| StoreError::Corrupt(format!("column {column} is NULL")))
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.get(column)?)
+    }
+    fn int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.get(column)?)
+    }
+}
+
+fn opt_time(row: &impl Columns, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    row.text(column)?.as_deref().map(parse_time).transpose()
 }
 
 fn corrupt(err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(err.to_string())
 }
 
-pub(crate) fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
-    let parameters: String = row.try_get("parameters")?;
-    let error = match row.try_get::<Option<String>, _>("error_code")? {
+pub(crate) fn job_from_row(row: &impl Columns) -> Result<Job, StoreError> {
+    let parameters = row.required_text("parameters")?;
+    let error = match row.text("error_code")? {
         Some(code) => Some(JobError {
             code,
-            message: row
-                .try_get::<Option<String>, _>("error_message")?
-                .unwrap_or_default(),
-            exit_code: row.try_get("error_exit_code")?,
+            message: row.text("error_message")?.unwrap_or_default(),
+            exit_code: row
+                .int("error_exit_code")?
+                .map(i32::try_from)
+                .transpose()
+                .map_err(corrupt)?,
         }),
         None => None,
     };
     Ok(Job {
-        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
-        user_id: row.try_get("user_id")?,
-        agent: row.try_get("agent")?,
-        dataset_id: row.try_get("dataset_id")?,
+        id: parse_uuid(&row.required_text("id")?)?,
+        user_id: row.required_text("user_id")?,
+        agent: row.required_text("agent")?,
+        dataset_id: row.required_text("dataset_id")?,
         parameters: serde_json::from_str(&parameters)?,
-        backend: BackendKind::from_str(&row.try_get::<String, _>("backend")?).map_err(corrupt)?,
-        resources: match row.try_get::<Option<String>, _>("resources")? {
+        backend: BackendKind::from_str(&row.required_text("backend")?).map_err(corrupt)?,
+        resources: match row.text("resources")? {
             Some(text) => serde_json::from_str(&text)?,
             None => Resources::default(),
         },
-        status: JobStatus::from_str(&row.try_get::<String, _>("status")?).map_err(corrupt)?,
-        remote_job_id: row.try_get("remote_job_id")?,
-        correlation_id: row.try_get("correlation_id")?,
+        status: JobStatus::from_str(&row.required_text("status")?).map_err(corrupt)?,
+        remote_job_id: row.text("remote_job_id")?,
+        correlation_id: row.required_text("correlation_id")?,
         error,
-        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
-        updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
+        created_at: parse_time(&row.required_text("created_at")?)?,
+        updated_at: parse_time(&row.required_text("updated_at")?)?,
         started_at: opt_time(row, "started_at")?,
         finished_at: opt_time(row, "finished_at")?,
-        lifecycle_sequence: u64::try_from(row.try_get::<i64, _>("lifecycle_sequence")?)
+        lifecycle_sequence: u64::try_from(row.required_int("lifecycle_sequence")?)
             .map_err(corrupt)?,
-        metrics_sequence: u64::try_from(row.try_get::<i64, _>("metrics_sequence")?)
-            .map_err(corrupt)?,
+        metrics_sequence: u64::try_from(row.required_int("metrics_sequence")?).map_err(corrupt)?,
     })
 }
