@@ -165,3 +165,21 @@ stop_server
 serve 16 "$work/e2e"
 $bin bench --agent Noop --jobs 300 --concurrency 16 --wait >/dev/null   # warm-up
 measured "(e) end to end, /bin/true agent, 16 slots" 3000 --agent Noop --concurrency 16 --wait
+stop_server
+
+# Baselines for (e), same machine, same run: the processes every job costs,
+# started by xargs 16 at a time with no server, no database and no Kafka:
+# the program alone, then the supervisor running it (as the local backend
+# does: a job directory, exit.json written durably, the process group led).
+n=3000
+echo "-- baseline for (e): /bin/true alone, 16 at a time"
+start=$(date +%s.%N)
+seq 1 $n | xargs -P 16 -I{} /bin/true
+end=$(date +%s.%N)
+awk -v s="$start" -v e="$end" -v n=$n 'BEGIN { printf "%d runs in %.2f s: %.0f /s\n", n, e - s, n / (e - s) }'
+echo "-- baseline for (e): horizon-supervise -- /bin/true, 16 at a time"
+for i in $(seq 1 $n); do mkdir -p "$work/sup/$i/work"; done
+start=$(date +%s.%N)
+seq 1 $n | xargs -P 16 -I{} ./target/release/horizon-supervise --job-dir "$work/sup/{}" --job-id {} -- /bin/true
+end=$(date +%s.%N)
+awk -v s="$start" -v e="$end" -v n=$n 'BEGIN { printf "%d jobs in %.2f s: %.0f /s\n", n, e - s, n / (e - s) }'

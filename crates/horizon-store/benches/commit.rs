@@ -1,7 +1,8 @@
 //! The store's write path against its baselines, in one run:
 //!
 //! (a) a bare loop: the job row and its event in one SQLite transaction per
-//!     submission (WAL, `synchronous=FULL`, the store's own schema and SQL);
+//!     submission (rusqlite, WAL, `synchronous=FULL`, the store's own schema
+//!     and SQL);
 //! (b) the same rows, 100 submissions per transaction;
 //! (c) `Store::create_job` one at a time (one writer request per commit);
 //! (d) `Store::create_job` with 16 (and 64) in flight: group commit.
@@ -16,8 +17,6 @@ use std::time::Instant;
 use horizon_core::BackendKind;
 use horizon_store::{CreateJobParams, SqliteStore, Store};
 use serde_json::{Map, json};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -60,59 +59,59 @@ async fn fresh(name: &str) -> (tempfile::TempDir, String) {
     (dir, url)
 }
 
-/// (a) and (b): raw inserts, `per_tx` submissions per transaction.
+/// (a) and (b): raw inserts, `per_tx` submissions per transaction, with
+/// rusqlite (the driver the store itself uses) and cached statements.
 async fn bare(per_tx: usize) -> f64 {
-    let (_dir, url) = fresh("bare").await;
-    let options: SqliteConnectOptions = url
-        .parse::<SqliteConnectOptions>()
-        .unwrap()
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full);
-    let mut conn = options.connect().await.unwrap();
+    let (dir, _url) = fresh("bare").await;
+    let path = dir.path().join("bare.db");
     let n = jobs();
-    let envelope = "x".repeat(600);
-    let started = Instant::now();
-    let mut i = 0;
-    while i < n {
-        let mut tx = conn.begin().await.unwrap();
-        for _ in 0..per_tx.min(n - i) {
-            let p = params(i);
-            let id = p.id.to_string();
-            let now = horizon_core::timestamp::format(p.created_at);
-            sqlx::query(
-                "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
-                                   correlation_id, created_at, updated_at, lifecycle_sequence)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-            )
-            .bind(&id)
-            .bind(&p.user_id)
-            .bind(&p.agent)
-            .bind(&p.dataset_id)
-            .bind(serde_json::to_string(&p.parameters).unwrap())
-            .bind("local")
-            .bind("SUBMITTED")
-            .bind(&p.correlation_id)
-            .bind(&now)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-            sqlx::query(
-                "INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at)
-                 VALUES (?, ?, 'lifecycle', 1, 'job.submitted', ?, ?)",
-            )
-            .bind(Uuid::now_v7().to_string())
-            .bind(&id)
-            .bind(&envelope)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-            i += 1;
+    tokio::task::spawn_blocking(move || {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        let envelope = "x".repeat(600);
+        let started = Instant::now();
+        let mut i = 0;
+        while i < n {
+            let tx = conn.transaction().unwrap();
+            for _ in 0..per_tx.min(n - i) {
+                let p = params(i);
+                let id = p.id.to_string();
+                let now = horizon_core::timestamp::format(p.created_at);
+                tx.prepare_cached(
+                    "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
+                                       correlation_id, created_at, updated_at, lifecycle_sequence)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                )
+                .unwrap()
+                .execute(rusqlite::params![
+                    &id,
+                    &p.user_id,
+                    &p.agent,
+                    &p.dataset_id,
+                    serde_json::to_string(&p.parameters).unwrap(),
+                    "local",
+                    "SUBMITTED",
+                    &p.correlation_id,
+                    &now,
+                    &now,
+                ])
+                .unwrap();
+                tx.prepare_cached(
+                    "INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at)
+                     VALUES (?, ?, 'lifecycle', 1, 'job.submitted', ?, ?)",
+                )
+                .unwrap()
+                .execute(rusqlite::params![Uuid::now_v7().to_string(), &id, &envelope, &now])
+                .unwrap();
+                i += 1;
+            }
+            tx.commit().unwrap();
         }
-        tx.commit().await.unwrap();
-    }
-    n as f64 / started.elapsed().as_secs_f64()
+        n as f64 / started.elapsed().as_secs_f64()
+    })
+    .await
+    .unwrap()
 }
 
 /// (c) and (d): through the store, `in_flight` at once.

@@ -84,6 +84,12 @@ pub async fn supervise(job_dir: &Path, what: &Supervised) -> io::Result<ExitReco
         &job_dir.join(files::SUPERVISOR_PID),
         record.to_line().as_bytes(),
     )?;
+    // Orphans of the program (what it left running in the background) become
+    // this process's children, so `stop_stragglers` can tell at once, with no
+    // scan of /proc, when nothing is left.
+    if let Err(err) = nix::sys::prctl::set_child_subreaper(true) {
+        eprintln!("cannot become the job's subreaper ({err}); leftovers are found by a scan");
+    }
     // Keep these alive: while registered, the signals are caught, not fatal.
     let _term = signal(SignalKind::terminate())?;
     let _int = signal(SignalKind::interrupt())?;
@@ -178,9 +184,30 @@ async fn stop_past_walltime(
     }
 }
 
+/// Whether any process this supervisor started is still there, running or
+/// not yet reaped (as the program's subreaper, its orphans are ours).
+/// Reaps those that have ended. True when unsure.
+fn has_descendants() -> bool {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            // one ended straggler reaped: look again
+            Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => continue,
+            Ok(_) => return true,
+            Err(nix::errno::Errno::ECHILD) => return false,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
 /// Stop what the program left running in the job's process group (this
 /// process leads it and is spared: it handles SIGTERM and is never SIGKILLed).
 async fn stop_stragglers(me: i32) {
+    if !has_descendants() {
+        // the common case: the program left nothing behind
+        return;
+    }
     let left = procfs::group_members(me, me);
     if left.is_empty() {
         return;
