@@ -10,7 +10,7 @@ SECONDS_BUDGET=${1:-120}
 command -v schemathesis >/dev/null || python3 -m pip install -q --disable-pip-version-check "schemathesis>=4,<5"
 command -v schemathesis >/dev/null || export PATH="$(python3 -m site --user-base)/bin:$PATH"
 cargo build -q -p horizon -p horizon-backend
-BIN=target/debug/horizon
+BIN=${CARGO_TARGET_DIR:-target}/debug/horizon
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat > "$WORK/horizon.toml" <<TOML
