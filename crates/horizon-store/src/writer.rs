@@ -1,9 +1,9 @@
-//! Group commit: every write of the SQLite store goes through one writer task
-//! that gathers what callers sent while it was busy and commits it in one
+//! Group commit: every write of a store goes through one writer that
+//! gathers what callers sent while it was busy and commits it in one
 //! transaction — one fsync for the whole batch.
 //!
-//! - A lone request commits at once: the writer takes whatever is waiting
-//!   (`recv_many`), never waits for more.
+//! - A lone request commits at once: the writer takes whatever is waiting,
+//!   never waits for more.
 //! - One request that is refused (an illegal transition, an unknown job, a
 //!   reused idempotency key) fails alone and the others of its batch commit:
 //!   every operation checks before it writes. A database error in the middle
@@ -16,9 +16,11 @@
 //!   sequences and idempotency keys hold inside a batch exactly as across
 //!   batches (two requests with the same key in one batch make one job).
 //!
-//! Both stores use it: an `Engine` supplies the SQL of each operation (and,
-//! for PostgreSQL, a step before each batch); the gathering, the one
-//! transaction per batch and the fallback are the same.
+//! Two runners share the gathering, the answers and the fallback (`settle`,
+//! `answer_alone`): PostgreSQL's is a tokio task over sqlx, an `Engine`
+//! supplying the SQL of each operation and a step before each batch;
+//! SQLite's is an OS thread over rusqlite (`spawn_blocking`), handed a
+//! function that runs a whole batch synchronously.
 
 use std::future::Future;
 use std::pin::Pin;

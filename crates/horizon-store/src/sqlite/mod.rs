@@ -4,10 +4,10 @@
 //! of the process or the machine. Writes are group-committed by one writer
 //! thread (`writer.rs`, `write.rs`): concurrent writes share one transaction
 //! and one fsync. Reads run on a small pool of connections from tokio's
-//! blocking threads (`events.rs`). Both use rusqlite; sqlx only runs the
+//! blocking threads (`read.rs`). Both use rusqlite; sqlx only runs the
 //! migrations.
 
-mod events;
+mod read;
 mod rows;
 mod write;
 
@@ -25,7 +25,7 @@ use crate::params::{
 };
 use crate::writer::{Done, Op, Writer, is_refusal};
 use crate::{Store, StoreError};
-use events::Readers;
+use read::Readers;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -132,11 +132,11 @@ impl Store for SqliteStore {
     }
 
     async fn get_job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
-        self.readers.run(move |c| events::get_job(c, id)).await
+        self.readers.run(move |c| read::get_job(c, id)).await
     }
 
     async fn list_jobs(&self, p: ListJobsParams) -> Result<Vec<Job>, StoreError> {
-        self.readers.run(move |c| events::list_jobs(c, p)).await
+        self.readers.run(move |c| read::list_jobs(c, p)).await
     }
 
     async fn apply(&self, id: Uuid, command: Command) -> Result<Applied, StoreError> {
@@ -164,7 +164,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         self.readers
-            .run(move |c| events::job_events(c, id, after, limit))
+            .run(move |c| read::job_events(c, id, after, limit))
             .await
     }
 
@@ -178,12 +178,12 @@ impl Store for SqliteStore {
         let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
         let wanted = serde_json::to_string(&wanted)?;
         self.readers
-            .run(move |c| events::jobs_in_status(c, backend.as_str(), &wanted, after, limit))
+            .run(move |c| read::jobs_in_status(c, backend.as_str(), &wanted, after, limit))
             .await
     }
 
     async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError> {
-        self.readers.run(events::count_by_status).await
+        self.readers.run(read::count_by_status).await
     }
 
     async fn unpublished_events(
@@ -192,7 +192,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
         self.readers
-            .run(move |c| events::unpublished(c, after, limit))
+            .run(move |c| read::unpublished(c, after, limit))
             .await
     }
 
@@ -207,7 +207,7 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_depth(&self) -> Result<u64, StoreError> {
-        self.readers.run(events::outbox_depth).await
+        self.readers.run(read::outbox_depth).await
     }
 
     async fn park_events(&self, positions: &[i64], reason: &str) -> Result<(), StoreError> {
@@ -219,7 +219,7 @@ impl Store for SqliteStore {
 
     async fn parked_events(&self, after: i64, limit: u32) -> Result<Vec<ParkedEvent>, StoreError> {
         self.readers
-            .run(move |c| events::parked(c, after, limit))
+            .run(move |c| read::parked(c, after, limit))
             .await
     }
 
@@ -238,12 +238,12 @@ impl Store for SqliteStore {
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let actor = actor.map(str::to_owned);
         self.readers
-            .run(move |c| events::audit_records(c, after, limit, actor.as_deref()))
+            .run(move |c| read::audit_records(c, after, limit, actor.as_deref()))
             .await
     }
 
     async fn parked_count(&self) -> Result<u64, StoreError> {
-        self.readers.run(events::parked_count).await
+        self.readers.run(read::parked_count).await
     }
 
     async fn unpark_events(&self, job: Option<Uuid>) -> Result<u64, StoreError> {
@@ -280,16 +280,14 @@ impl Store for SqliteStore {
 
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
         let hash = token_hash.to_owned();
-        self.readers
-            .run(move |c| events::find_token(c, &hash))
-            .await
+        self.readers.run(move |c| read::find_token(c, &hash)).await
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        self.readers.run(events::list_tokens).await
+        self.readers.run(read::list_tokens).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.readers.run(events::ping).await
+        self.readers.run(read::ping).await
     }
 }
