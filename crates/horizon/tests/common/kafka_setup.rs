@@ -61,35 +61,35 @@ impl Setup {
         (id, events)
     }
 
-    /// Consume both topics until every given API event has arrived.
-    pub async fn consume_all(&self, expected: &[Value]) -> Vec<Record> {
+    /// Read both topics until every given API event is there, or `timeout`.
+    async fn consume_until_seen(&self, expected: &[Value], timeout: Duration) -> Vec<Record> {
         let want: Vec<String> = expected
             .iter()
             .map(|e| e["event_id"].as_str().unwrap().to_owned())
             .collect();
-        let records = consume(
+        consume(
             &self.broker.brokers,
             &[&self.lifecycle, &self.metrics],
-            T,
+            timeout,
             move |records| {
                 // (cheap enough to ask after every record, thousands of them)
                 if records.len() < want.len() {
                     return false;
                 }
-                let seen: std::collections::HashSet<&str> = records
-                    .iter()
-                    .filter_map(|r| r.headers.get("ce_id").map(String::as_str))
-                    .collect();
+                let seen = ce_ids(records);
                 want.iter().all(|id| seen.contains(id.as_str()))
             },
         )
-        .await;
+        .await
+    }
+
+    /// Consume both topics until every given API event has arrived.
+    pub async fn consume_all(&self, expected: &[Value]) -> Vec<Record> {
+        let records = self.consume_until_seen(expected, T).await;
+        let seen = ce_ids(&records);
         for event in expected {
             let id = event["event_id"].as_str().unwrap();
-            if records
-                .iter()
-                .any(|r| r.headers.get("ce_id").map(String::as_str) == Some(id))
-            {
+            if seen.contains(id) {
                 continue;
             }
             // Whether Horizon still holds it: an outbox (and dead letter) of
@@ -137,27 +137,10 @@ impl Setup {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let want: Vec<String> = expected
-            .iter()
-            .map(|e| e["event_id"].as_str().unwrap().to_owned())
-            .collect();
-        let records = consume(
-            &self.broker.brokers,
-            &[&self.lifecycle, &self.metrics],
-            Duration::from_secs(20),
-            move |records| {
-                let seen: std::collections::HashSet<&str> = records
-                    .iter()
-                    .filter_map(|r| r.headers.get("ce_id").map(String::as_str))
-                    .collect();
-                want.iter().all(|id| seen.contains(id.as_str()))
-            },
-        )
-        .await;
-        let seen: std::collections::HashSet<&str> = records
-            .iter()
-            .filter_map(|r| r.headers.get("ce_id").map(String::as_str))
-            .collect();
+        let records = self
+            .consume_until_seen(expected, Duration::from_secs(20))
+            .await;
+        let seen = ce_ids(&records);
         let stopped_at = stopped_at.to_string();
         let mut lost = std::collections::HashSet::new();
         for event in expected {
@@ -188,6 +171,14 @@ impl Setup {
         }
         (records, lost)
     }
+}
+
+/// The `ce_id` header (the event id) of every record.
+fn ce_ids(records: &[Record]) -> std::collections::HashSet<&str> {
+    records
+        .iter()
+        .filter_map(|r| r.headers.get("ce_id").map(String::as_str))
+        .collect()
 }
 
 pub fn of_job<'a>(records: &'a [Record], job_id: &str) -> Vec<&'a Record> {
