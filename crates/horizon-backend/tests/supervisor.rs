@@ -43,19 +43,12 @@ fn pids(path: &Path) -> Vec<i32> {
 }
 
 #[test]
-fn a_program_that_leaves_nothing_behind_is_recorded_at_once() {
+fn a_program_that_leaves_nothing_behind_has_its_exit_recorded() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let started = Instant::now();
     let status = supervise(dir.path(), "exit 3");
     assert!(!status.success());
     let exit = std::fs::read_to_string(dir.path().join("exit.json")).expect("exit.json");
     assert!(exit.contains("\"exit_code\":3"), "{exit}");
-    // no straggler: the supervisor did not wait out a grace period
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[test]
