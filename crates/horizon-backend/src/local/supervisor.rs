@@ -76,14 +76,24 @@ impl Supervised {
 /// exit record it wrote.
 pub async fn supervise(job_dir: &Path, what: &Supervised) -> io::Result<ExitRecord> {
     let me = i32::try_from(std::process::id()).map_err(io::Error::other)?;
-    let record = PidRecord {
-        pid: me,
-        start_time: procfs::start_time(me),
-    };
-    files::write_atomic(
-        &job_dir.join(files::SUPERVISOR_PID),
-        record.to_line().as_bytes(),
-    )?;
+    // The local backend records this process (pid and start time) as soon as
+    // it has started it, and has usually done so by now; write the record
+    // only when it has not (yet), or when this runs on its own. Both write
+    // the same line, atomically.
+    let recorded = files::read_pid(job_dir)
+        .ok()
+        .flatten()
+        .is_some_and(|record| record.pid == me && record.start_time.is_some());
+    if !recorded {
+        let record = PidRecord {
+            pid: me,
+            start_time: procfs::start_time(me),
+        };
+        files::write_atomic(
+            &job_dir.join(files::SUPERVISOR_PID),
+            record.to_line().as_bytes(),
+        )?;
+    }
     // Orphans of the program (what it left running in the background) become
     // this process's children, so `stop_stragglers` can tell at once, with no
     // scan of /proc, when nothing is left.
