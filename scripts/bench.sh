@@ -116,6 +116,12 @@ bin=./target/release/horizon
 export HORIZON_URL=http://127.0.0.1:18180
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
+# child_ticks: sets CHILD_TICKS to the CPU ticks of this shell's finished
+# children so far (bash's `times`, which must run in this shell, not in $(…))
+child_ticks() {
+  times >"$work/times"
+  CHILD_TICKS=$(awk -v hz="$hz" 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d\n", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * hz }' "$work/times")
+}
 # serve <slots> <data dir>: start a release server on bench.toml with that many slots
 serve() {
   sed "s/^slots = .*/slots = $1/" examples/bench.toml >"$work/bench-$1.toml"
@@ -127,15 +133,21 @@ serve() {
   export HORIZON_TOKEN
 }
 # measured <label> <jobs> <horizon bench args…>: run it and print the server's CPU per submission
+# and the CPU of the two other parties on these 2 cores: the load generator
+# (`horizon bench`) and the Kafka broker (when started here)
 measured() {
   local label=$1 jobs=$2; shift 2
-  local before after
+  local before after kb=0 ka=0 cb ca
   before=$(cpu_ticks "$server")
+  [ -n "${KAFKA_PID:-}" ] && kb=$(cpu_ticks "$KAFKA_PID")
+  child_ticks; cb=$CHILD_TICKS
   echo "-- $label"
   $bin bench --jobs "$jobs" "$@"
+  child_ticks; ca=$CHILD_TICKS
   after=$(cpu_ticks "$server")
-  awk -v t=$((after - before)) -v hz="$hz" -v n="$jobs" \
-    'BEGIN { printf "horizon serve CPU: %.2f s, %.0f us per submission\n", t / hz, 1e6 * t / hz / n }'
+  [ -n "${KAFKA_PID:-}" ] && ka=$(cpu_ticks "$KAFKA_PID")
+  awk -v t=$((after - before)) -v c=$((ca - cb)) -v k=$((ka - kb)) -v hz="$hz" -v n="$jobs" \
+    'BEGIN { printf "horizon serve CPU: %.2f s, %.0f us per submission; load generator %.0f us, broker %.0f us per submission\n", t / hz, 1e6 * t / hz / n, 1e6 * c / hz / n, 1e6 * k / hz / n }'
 }
 # idle_cpu <seconds>: the idle server's CPU per watcher pass (bench.toml polls every 500 ms)
 idle_cpu() {
