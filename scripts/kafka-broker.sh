@@ -26,6 +26,12 @@ kafka_install() {
 
 kafka_start() {
   local port=${1:-9092}
+  # a broker still on the port (one being stopped) would answer the readiness
+  # check below in place of this one: wait for the port to be free
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break; sleep 0.1; done
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "kafka_start: port $port is in use" >&2; return 1
+  fi
   KAFKA_DATA=$(mktemp -d "${TMPDIR:-/tmp}/horizon-kafka.XXXXXX")
   # its own process group, so kafka_stop ends the pip entry point and the real binary
   setsid "$KAFKA_BIN" start --only kafka --host 127.0.0.1 --kafka-port "$port" \
@@ -41,7 +47,14 @@ kafka_start() {
 }
 
 kafka_stop() {
-  if [ -n "${KAFKA_PID:-}" ]; then kill -TERM -- "-$KAFKA_PID" 2>/dev/null || true; wait "$KAFKA_PID" 2>/dev/null || true; fi
+  if [ -n "${KAFKA_PID:-}" ]; then
+    kill -TERM -- "-$KAFKA_PID" 2>/dev/null || true
+    wait "$KAFKA_PID" 2>/dev/null || true
+    # the entry point can end before the broker under it has let go of its
+    # port: a broker started right after on the same port would fail
+    for _ in $(seq 1 100); do pgrep -g "$KAFKA_PID" >/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$KAFKA_PID" 2>/dev/null || true
+  fi
   rm -rf "${KAFKA_DATA:-/nonexistent}"
   KAFKA_PID=
 }
