@@ -120,6 +120,9 @@ cargo build -q --release -p horizon -p horizon-backend
 bin=./target/release/horizon
 export HORIZON_URL=http://127.0.0.1:18180
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# group_ticks <pgid>: the same summed over a process group (the broker's pip
+# entry point and the real broker under it)
+group_ticks() { local t=0 p; for p in $(pgrep -g "$1"); do t=$((t + $(cpu_ticks "$p" 2>/dev/null || echo 0))); done; echo "$t"; }
 hz=$(getconf CLK_TCK)
 # child_ticks: sets CHILD_TICKS to the CPU ticks of this shell's finished
 # children so far (bash's `times`, which must run in this shell, not in $(…))
@@ -144,13 +147,13 @@ measured() {
   local label=$1 jobs=$2; shift 2
   local before after kb=0 ka=0 cb ca
   before=$(cpu_ticks "$server")
-  [ -n "${KAFKA_PID:-}" ] && kb=$(cpu_ticks "$KAFKA_PID")
+  [ -n "${KAFKA_PID:-}" ] && kb=$(group_ticks "$KAFKA_PID")
   child_ticks; cb=$CHILD_TICKS
   echo "-- $label"
   $bin bench --jobs "$jobs" "$@"
   child_ticks; ca=$CHILD_TICKS
   after=$(cpu_ticks "$server")
-  [ -n "${KAFKA_PID:-}" ] && ka=$(cpu_ticks "$KAFKA_PID")
+  [ -n "${KAFKA_PID:-}" ] && ka=$(group_ticks "$KAFKA_PID")
   awk -v t=$((after - before)) -v c=$((ca - cb)) -v k=$((ka - kb)) -v hz="$hz" -v n="$jobs" \
     'BEGIN { printf "horizon serve CPU: %.2f s, %.0f us per submission; load generator %.0f us, broker %.0f us per submission\n", t / hz, 1e6 * t / hz / n, 1e6 * c / hz / n, 1e6 * k / hz / n }'
 }
