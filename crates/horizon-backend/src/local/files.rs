@@ -149,6 +149,16 @@ pub fn read_pid(dir: &Path) -> io::Result<Option<PidRecord>> {
     }
 }
 
+/// Record `pid` (running, not yet reaped, so not reused) as the job's
+/// supervisor, with its start time, atomically.
+pub fn write_pid(dir: &Path, pid: i32) -> io::Result<()> {
+    let record = PidRecord {
+        pid,
+        start_time: super::procfs::start_time(pid),
+    };
+    write_atomic(&dir.join(SUPERVISOR_PID), record.to_line().as_bytes())
+}
+
 /// How many starts of this job failed for a passing reason.
 pub fn read_start_attempts(dir: &Path) -> u32 {
     std::fs::read_to_string(dir.join(START_ATTEMPTS))

@@ -320,15 +320,7 @@ impl Inner {
         // The supervisor writes this too; writing it here closes the window in
         // which a crash could leave a running job without a pid on disk. The
         // child is not reaped yet, so its pid cannot have been reused.
-        let record = PidRecord {
-            pid: pid_i32,
-            start_time: procfs::start_time(pid_i32),
-        };
-        files::write_atomic(
-            &dir.join(files::SUPERVISOR_PID),
-            record.to_line().as_bytes(),
-        )
-        .map_err(|e| passing(e.into()))?;
+        files::write_pid(&dir, pid_i32).map_err(|e| passing(e.into()))?;
         let exited = self.exited.clone();
         tokio::spawn(async move {
             let _ = child.wait().await;

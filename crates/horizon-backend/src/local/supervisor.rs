@@ -28,7 +28,7 @@ use nix::unistd::Pid;
 use time::OffsetDateTime;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::files::{self, ExitRecord, PidRecord, StartRecord};
+use super::files::{self, ExitRecord, StartRecord};
 use super::procfs;
 
 /// How long leftovers of an ended program get between SIGTERM and SIGKILL.
@@ -85,14 +85,7 @@ pub async fn supervise(job_dir: &Path, what: &Supervised) -> io::Result<ExitReco
         .flatten()
         .is_some_and(|record| record.pid == me && record.start_time.is_some());
     if !recorded {
-        let record = PidRecord {
-            pid: me,
-            start_time: procfs::start_time(me),
-        };
-        files::write_atomic(
-            &job_dir.join(files::SUPERVISOR_PID),
-            record.to_line().as_bytes(),
-        )?;
+        files::write_pid(job_dir, me)?;
     }
     // Orphans of the program (what it left running in the background) become
     // this process's children, so `stop_stragglers` can tell at once, with no
