@@ -24,14 +24,19 @@ kafka_install() {
   KAFKA_BIN=$KAFKA_TOOLS/bin/noida-db
 }
 
+# port_open <port>: something accepts connections on 127.0.0.1:<port>
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 kafka_start() {
   local port=${1:-9092}
   # a broker still on the port (one being stopped) would answer the readiness
   # check below in place of this one: wait for the port to be free
-  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break; sleep 0.1; done
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "kafka_start: port $port is in use" >&2; return 1
-  fi
+  local tries=0
+  while port_open "$port"; do
+    tries=$((tries + 1))
+    [ "$tries" -le 100 ] || { echo "kafka_start: port $port is in use" >&2; return 1; }
+    sleep 0.1
+  done
   KAFKA_DATA=$(mktemp -d "${TMPDIR:-/tmp}/horizon-kafka.XXXXXX")
   # its own process group, so kafka_stop ends the pip entry point and the real binary
   setsid "$KAFKA_BIN" start --only kafka --host 127.0.0.1 --kafka-port "$port" \
@@ -39,7 +44,7 @@ kafka_start() {
   KAFKA_PID=$!
   export KAFKA_BOOTSTRAP="127.0.0.1:$port"
   for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if port_open "$port"; then return 0; fi
     kill -0 "$KAFKA_PID" 2>/dev/null || { cat "$KAFKA_DATA/broker.log" >&2; return 1; }
     sleep 0.1
   done
