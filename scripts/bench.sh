@@ -12,11 +12,11 @@
 #      (e) end to end with a /bin/true agent;
 #   4. `pg` (only when asked: scripts/bench.sh pg): 1, 2 and 3 processes on
 #      PostgreSQL over HTTP vs. pgbench on the same database, SQLite for reference.
-# Kafka: a local Kafka-protocol broker unless HORIZON_BENCH_KAFKA_BROKERS names one.
+# Kafka: a local Apache Kafka broker (scripts/kafka.sh) unless HORIZON_BENCH_KAFKA_BROKERS names one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/kafka-broker.sh
-source scripts/kafka-broker.sh
+# shellcheck source=scripts/kafka.sh
+source scripts/kafka.sh
 work=$(mktemp -d "$PWD/target/horizon-bench.XXXXXX")
 server=
 stop_server() {
@@ -52,6 +52,7 @@ if [ "$what" = pg ]; then
   echo "== PostgreSQL, 1-3 processes"
   cargo build -q --release -p horizon -p horizon-backend
   bin=./target/release/horizon
+  [ -n "${HORIZON_BENCH_POSTGRES_URL:-}" ] || ./scripts/postgres.sh up
   admin=${HORIZON_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
   db=horizon_bench_$$
   psql "$admin" -qc "CREATE DATABASE $db"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Run Horizon's whole test suite on a fresh machine: installs what the tests
-# need (the Kafka-protocol test broker, a single-node Slurm), then runs every
-# test. The Kafka tests
-# start their own brokers from HORIZON_TEST_KAFKA_BIN; set
-# HORIZON_TEST_KAFKA_BROKERS=host:port to run them against your own cluster.
+# Run Horizon's whole test suite on a fresh machine: installs and starts what
+# the tests need (Apache Kafka from Maven Central, PostgreSQL, a single-node
+# Slurm, sshd), then runs every test.
+#   HORIZON_TEST_KAFKA_BROKERS=host:port   run the Kafka tests on your cluster
+#   HORIZON_TEST_POSTGRES_URL=postgres://… use your PostgreSQL server
+#   HORIZON_TEST_SKIP_SLURM=1 / HORIZON_TEST_SKIP_POSTGRES=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build-deps.sh
@@ -11,11 +12,21 @@ command -v python3 >/dev/null || { echo "python3 is needed by the test agents" >
 # the OpenAPI validator the API tests run on /openapi.json
 command -v openapi-spec-validator >/dev/null || python3 -m pip install -q openapi-spec-validator
 command -v openapi-spec-validator >/dev/null || export PATH="$(python3 -m site --user-base)/bin:$PATH"
-# shellcheck source=scripts/kafka-broker.sh
-source scripts/kafka-broker.sh
+# PostgreSQL on 127.0.0.1:5432 (the store conformance suite and the
+# end-to-end rerun below), installed from Debian's packages when missing
+if [ -z "${HORIZON_TEST_POSTGRES_URL:-}" ] && [ -z "${HORIZON_TEST_SKIP_POSTGRES:-}" ]; then
+  ./scripts/postgres.sh up
+fi
+# Apache Kafka: one broker shared by the tests that leave it running (each
+# on topics of its own); the tests that stop or kill a broker start their own
+# from the same jars
+# shellcheck source=scripts/kafka.sh
+source scripts/kafka.sh
 if [ -z "${HORIZON_TEST_KAFKA_BROKERS:-}" ]; then
   kafka_install
-  export HORIZON_TEST_KAFKA_BIN=$KAFKA_BIN
+  kafka_start
+  trap kafka_stop EXIT
+  export HORIZON_TEST_KAFKA_SHARED=$KAFKA_BOOTSTRAP
 fi
 # a real single-node Slurm for the Slurm backend's tests (needs root; set
 # HORIZON_TEST_SKIP_SLURM=1 to skip those tests where Slurm cannot run)

@@ -254,7 +254,7 @@ async fn order_within_one_jobs_life_is_preserved() {
 
 /// Kafka away long enough for deliveries to time out, then back.
 async fn publish_fails_then_recovers() -> Option<(Setup, String, Vec<Record>)> {
-    let mut s = setup_with(
+    let mut s = setup_own_broker(
         ServerOptions::default(),
         "message_timeout_ms = 1000\ninitial_backoff_ms = 100\nmax_backoff_ms = 400\n",
     )

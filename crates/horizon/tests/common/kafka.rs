@@ -1,12 +1,19 @@
-//! A Kafka-protocol broker for tests, and an independent consumer.
+//! Apache Kafka for tests, and an independent consumer.
 //!
-//! With `HORIZON_TEST_KAFKA_BROKERS=host:port,…` the tests use that cluster
-//! (tests that must stop the broker are skipped). Otherwise each test starts
-//! its own broker from `HORIZON_TEST_KAFKA_BIN` (default `noida-db` on PATH;
-//! `scripts/test.sh` installs it) on a free port.
+//! Three sources of brokers, in this order:
+//! - `HORIZON_TEST_KAFKA_BROKERS=host:port,…`: your own cluster; every test
+//!   uses it (the tests that must stop a broker are skipped).
+//! - `HORIZON_TEST_KAFKA_SHARED=host:port`: a broker `scripts/test.sh`
+//!   started for the whole run; tests that leave the broker alone share it,
+//!   each on topics of its own.
+//! - otherwise, and for every test that stops or kills a broker: a broker of
+//!   the test's own, a JVM started by `scripts/kafka.sh serve` (Apache Kafka
+//!   from Maven Central, fetched into `.tools/` by `scripts/kafka.sh
+//!   install`), in KRaft mode on free loopback ports.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,105 +23,255 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
 use tempfile::TempDir;
 
+/// One broker process of a cluster this test owns.
+struct Node {
+    id: u32,
+    port: u16,
+    controller_port: u16,
+    dir: PathBuf,
+    process: Option<Child>,
+}
+
 pub struct Broker {
     pub brokers: String,
-    process: Option<Child>,
-    data: Option<TempDir>,
-    port: u16,
+    nodes: Vec<Node>,
+    voters: String,
+    cluster_id: String,
+    _data: Option<TempDir>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn external(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+fn kafka_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka.sh")
 }
 
 impl Broker {
+    /// A broker for a test that leaves it running: the run's shared one
+    /// when there is one, else a broker of the test's own.
     pub async fn start() -> Broker {
-        if let Ok(brokers) = std::env::var("HORIZON_TEST_KAFKA_BROKERS")
-            && !brokers.is_empty()
+        if let Some(brokers) =
+            external("HORIZON_TEST_KAFKA_BROKERS").or_else(|| external("HORIZON_TEST_KAFKA_SHARED"))
         {
             return Broker {
                 brokers,
-                process: None,
-                data: None,
-                port: 0,
+                nodes: Vec::new(),
+                voters: String::new(),
+                cluster_id: String::new(),
+                _data: None,
             };
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        Broker::own(1).await
+    }
+
+    /// A cluster of `count` brokers of this test's own (it may stop and
+    /// kill them); your own cluster with `HORIZON_TEST_KAFKA_BROKERS`.
+    pub async fn own(count: u32) -> Broker {
+        if let Some(brokers) = external("HORIZON_TEST_KAFKA_BROKERS") {
+            return Broker {
+                brokers,
+                nodes: Vec::new(),
+                voters: String::new(),
+                cluster_id: String::new(),
+                _data: None,
+            };
+        }
+        let data = tempfile::tempdir().unwrap();
+        let nodes: Vec<Node> = (1..=count)
+            .map(|id| Node {
+                id,
+                port: free_port(),
+                controller_port: free_port(),
+                dir: data.path().join(format!("node-{id}")),
+                process: None,
+            })
+            .collect();
+        let voters = nodes
+            .iter()
+            .map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let brokers = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",");
         let mut broker = Broker {
-            brokers: format!("127.0.0.1:{port}"),
-            process: None,
-            data: Some(tempfile::tempdir().unwrap()),
-            port,
+            brokers,
+            nodes,
+            voters,
+            cluster_id: cluster_id(),
+            _data: Some(data),
         };
-        broker.start_again().await;
+        for i in 0..broker.nodes.len() {
+            broker.spawn(i);
+        }
+        for i in 0..broker.nodes.len() {
+            broker.wait_listening(i).await;
+        }
         broker
     }
 
     /// Whether this test run owns the broker (and may stop it).
     pub fn can_restart(&self) -> bool {
-        self.data.is_some()
+        !self.nodes.is_empty()
     }
 
-    pub async fn start_again(&mut self) {
-        let data = self
-            .data
-            .as_ref()
-            .expect("an external cluster cannot be restarted")
-            .path();
-        let bin = std::env::var("HORIZON_TEST_KAFKA_BIN").unwrap_or_else(|_| "noida-db".into());
+    /// The node ids of an owned cluster (1, 2, 3, …).
+    pub fn node_ids(&self) -> Vec<u32> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let node = &self.nodes[i];
+        std::fs::create_dir_all(&node.dir).unwrap();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(data.join("broker.log"))
+            .open(node.dir.join("broker.log"))
             .unwrap();
-        let child = Command::new(&bin)
-            .args([
-                "start",
-                "--only",
-                "kafka",
-                "--host",
-                "127.0.0.1",
-                "--kafka-port",
-            ])
-            .arg(self.port.to_string())
-            .arg("--data-dir")
-            .arg(data.join("data"))
+        let child = Command::new("bash")
+            .arg(kafka_script())
+            .arg("serve")
+            .arg(&node.dir)
+            .arg(node.id.to_string())
+            .arg(node.port.to_string())
+            .arg(node.controller_port.to_string())
+            .arg(&self.voters)
+            .arg(&self.cluster_id)
+            .env("KAFKA_HEAP_OPTS", "-Xms64m -Xmx384m")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
             .process_group(0)
             .spawn()
-            .unwrap_or_else(|e| {
+            .unwrap_or_else(|e| panic!("cannot start Apache Kafka with scripts/kafka.sh: {e}"));
+        self.nodes[i].process = Some(child);
+    }
+
+    async fn wait_listening(&mut self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let port = self.nodes[i].port;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(child) = self.nodes[i].process.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
                 panic!(
-                    "cannot start the test Kafka broker {bin:?}: {e}. Run ./scripts/test.sh, \
-                     or set HORIZON_TEST_KAFKA_BIN or HORIZON_TEST_KAFKA_BROKERS"
-                )
-            });
-        self.process = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "broker did not start");
+                    "Kafka broker {} exited ({status}) before listening:\n{}",
+                    self.nodes[i].id,
+                    self.log(self.nodes[i].id)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Kafka broker {} did not start:\n{}",
+                self.nodes[i].id,
+                self.log(self.nodes[i].id)
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// Stop the broker (its whole process group) and wait until it is gone.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.process.take() {
-            let group = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
-            let _ = child.wait();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while nix::sys::signal::killpg(group, None).is_ok() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
+    /// Start every stopped node again, on the same data and ports.
+    pub async fn start_again(&mut self) {
+        assert!(self.can_restart(), "an external cluster cannot be restarted");
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].process.is_none() {
+                self.spawn(i);
+                self.wait_listening(i).await;
             }
         }
     }
+
+    /// Stop every node (SIGTERM: a controlled shutdown) and wait until gone.
+    pub fn stop(&mut self) {
+        for id in self.node_ids() {
+            self.stop_node(id, nix::sys::signal::Signal::SIGTERM);
+        }
+    }
+
+    /// Kill every node with SIGKILL (the JVM dies at once, nothing flushed).
+    pub fn kill(&mut self) {
+        for id in self.node_ids() {
+            self.stop_node(id, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+
+    /// Stop one node of the cluster with `signal` and wait until it is gone.
+    pub fn stop_node(&mut self, id: u32, signal: nix::sys::signal::Signal) {
+        let Some(node) = self.nodes.iter_mut().find(|n| n.id == id) else {
+            return;
+        };
+        if let Some(mut child) = node.process.take() {
+            let group = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::killpg(group, signal);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while nix::sys::signal::killpg(group, None).is_ok() && Instant::now() < deadline {
+                if matches!(child.try_wait(), Ok(Some(_))) && signal == nix::sys::signal::Signal::SIGKILL {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+
+    /// Start one stopped node again.
+    pub async fn start_node(&mut self, id: u32) {
+        let i = self.nodes.iter().position(|n| n.id == id).unwrap();
+        if self.nodes[i].process.is_none() {
+            self.spawn(i);
+            self.wait_listening(i).await;
+        }
+    }
+
+    /// The log of one node (for failure messages).
+    pub fn log(&self, id: u32) -> String {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .and_then(|n| std::fs::read_to_string(n.dir.join("broker.log")).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// A KRaft cluster id: 16 random bytes in URL-safe base64 without padding.
+fn cluster_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::now_v7().into_bytes();
+    let mut bits: u32 = 0;
+    let mut count = 0;
+    let mut out = String::new();
+    for b in bytes {
+        bits = (bits << 8) | u32::from(b);
+        count += 8;
+        while count >= 6 {
+            count -= 6;
+            out.push(ALPHABET[((bits >> count) & 63) as usize] as char);
+        }
+    }
+    if count > 0 {
+        out.push(ALPHABET[((bits << (6 - count)) & 63) as usize] as char);
+    }
+    out
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        self.stop();
+        for id in self.node_ids() {
+            self.stop_node(id, nix::sys::signal::Signal::SIGKILL);
+        }
     }
 }
 
