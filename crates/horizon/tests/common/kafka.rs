@@ -184,7 +184,10 @@ impl Broker {
 
     /// Start every stopped node again, on the same data and ports.
     pub async fn start_again(&mut self) {
-        assert!(self.can_restart(), "an external cluster cannot be restarted");
+        assert!(
+            self.can_restart(),
+            "an external cluster cannot be restarted"
+        );
         for i in 0..self.nodes.len() {
             if self.nodes[i].process.is_none() {
                 self.spawn(i);
@@ -217,7 +220,9 @@ impl Broker {
             let _ = nix::sys::signal::killpg(group, signal);
             let deadline = Instant::now() + Duration::from_secs(60);
             while nix::sys::signal::killpg(group, None).is_ok() && Instant::now() < deadline {
-                if matches!(child.try_wait(), Ok(Some(_))) && signal == nix::sys::signal::Signal::SIGKILL {
+                if matches!(child.try_wait(), Ok(Some(_)))
+                    && signal == nix::sys::signal::Signal::SIGKILL
+                {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(20));
