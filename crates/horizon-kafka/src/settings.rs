@@ -34,6 +34,20 @@ pub struct KafkaSettings {
     /// The relay's own backoff after a failed round: doubles up to the max.
     pub initial_backoff_ms: u64,
     pub max_backoff_ms: u64,
+    /// Exactly once (the default): a transactional producer writes each
+    /// batch of events and the relay's position in one Kafka transaction,
+    /// so a `read_committed` consumer sees every event once whatever moment
+    /// the relay dies at. `false`: an idempotent producer, at least once
+    /// (for brokers without transactions).
+    pub exactly_once: bool,
+    /// The producer's `transactional.id`, the same in every process of one
+    /// deployment (a new leader fences the old one through it); give each
+    /// deployment sharing a cluster its own.
+    pub transactional_id: String,
+    /// Where the relay's position goes, in the transaction of the events it
+    /// covers: a compacted topic of one partition, keyed by the
+    /// transactional id.
+    pub position_topic: String,
     /// Extra librdkafka properties (security.protocol, sasl.*, linger.ms, …).
     pub producer: BTreeMap<String, String>,
 }
@@ -56,6 +70,9 @@ impl Default for KafkaSettings {
             message_timeout_ms: 60_000,
             initial_backoff_ms: 200,
             max_backoff_ms: 10_000,
+            exactly_once: true,
+            transactional_id: "horizon-relay".into(),
+            position_topic: "horizon-relay-positions".into(),
             producer: BTreeMap::new(),
         }
     }
@@ -89,6 +106,27 @@ impl KafkaSettings {
             // the Java client's partitioner, so Java/Kafka Streams consumers co-partition
             .set("partitioner", "murmur2_random")
             .set("message.timeout.ms", self.message_timeout_ms.to_string());
+        if self.exactly_once {
+            // librdkafka wants message.timeout.ms <= transaction.timeout.ms;
+            // a zombie's open transaction is aborted at once by the next
+            // leader's init, so this only bounds a transaction nobody ends
+            config.set("transactional.id", &self.transactional_id).set(
+                "transaction.timeout.ms",
+                self.message_timeout_ms.max(30_000).to_string(),
+            );
+        }
+        config
+    }
+
+    /// A `read_committed` consumer's configuration (the relay reads its
+    /// position back with it).
+    pub fn consumer_config(&self) -> ClientConfig {
+        let mut config = self.admin_config();
+        config
+            .set("group.id", format!("{}-position", self.transactional_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .set("isolation.level", "read_committed");
         config
     }
 

@@ -9,7 +9,8 @@ use tracing::info;
 
 use crate::{KafkaError, KafkaSettings};
 
-/// Create the lifecycle, metrics, audit and dead-letter topics unless they exist.
+/// Create the lifecycle, metrics, audit and dead-letter topics (and the
+/// relay's position topic) unless they exist.
 pub async fn ensure_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = settings.admin_config().create()?;
     let mut topics = vec![
@@ -35,6 +36,17 @@ pub async fn ensure_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
             settings.lifecycle_partitions,
             TopicReplication::Fixed(settings.replication_factor),
         ));
+    }
+    if settings.exactly_once {
+        // one partition: the relay reads back the last record of its key
+        topics.push(
+            NewTopic::new(
+                &settings.position_topic,
+                1,
+                TopicReplication::Fixed(settings.replication_factor),
+            )
+            .set("cleanup.policy", "compact"),
+        );
     }
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&topics, &options).await? {

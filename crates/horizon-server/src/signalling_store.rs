@@ -173,6 +173,18 @@ impl Store for SignallingStore {
             .await
     }
 
+    async fn unparked_events(
+        &self,
+        through: i64,
+        limit: u32,
+    ) -> Result<Vec<horizon_store::OutboxEvent>, StoreError> {
+        self.inner.unparked_events(through, limit).await
+    }
+
+    async fn mark_published_through(&self, position: i64) -> Result<u64, StoreError> {
+        self.inner.mark_published_through(position).await
+    }
+
     async fn relay_leadership(
         &self,
     ) -> Result<Option<Box<dyn horizon_store::Leadership>>, StoreError> {

@@ -92,6 +92,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn mark_published(&self, positions: &[i64]) -> Result<(), StoreError>;
 
     /// Events waiting to be published (parked ones excluded).
+    /// Events that were parked, un-parked (`unpark_events`) and not yet
+    /// published again, up to position `through`, oldest first: what the
+    /// exactly-once relay finds behind its position and sends again.
+    async fn unparked_events(
+        &self,
+        through: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// Mark every unpublished event up to `position` that was never parked
+    /// as published: the exactly-once relay catching its cache up with the
+    /// position it committed to Kafka. An event that was ever parked is
+    /// left alone (an un-parked one waits behind the position to be sent
+    /// again). Returns how many were marked.
+    async fn mark_published_through(&self, position: i64) -> Result<u64, StoreError>;
+
     async fn outbox_depth(&self) -> Result<u64, StoreError>;
 
     /// Set events aside that Kafka refused for good, with the reason.
@@ -185,9 +201,23 @@ pub const PROCESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// Held by the relaying process.
 #[async_trait]
 pub trait Leadership: Send + Sync {
-    /// Whether it is still held (a lost database connection loses it).
+    /// Renew it; whether it is still held. The relay calls this every
+    /// `LEADERSHIP_RENEWAL` and stops relaying when it returns false.
     async fn still_held(&mut self) -> bool;
+
+    /// How many times the leadership changed hands before this holder took
+    /// it (for logs and `/readyz`).
+    fn epoch(&self) -> i64 {
+        1
+    }
+
+    /// Give it up now, so that another process need not wait for it to
+    /// expire.
+    async fn release(&mut self) {}
 }
+
+/// How often the relay's leader renews its leadership.
+pub const LEADERSHIP_RENEWAL: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// The leadership of a store that only one process uses.
 struct SoleProcess;

@@ -821,6 +821,75 @@ async fn audit_records_are_kept_in_order_and_go_through_the_outbox(kind: Kind) {
     );
 }
 
+/// The exactly-once relay's cache: `mark_published_through` marks what a
+/// Kafka position covers, but never an event that was parked (un-parked,
+/// it waits behind the position to be sent again, and
+/// `unparked_events` finds it there).
+async fn marks_catch_up_to_a_position_but_leave_unparked_events_to_resend(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    for _ in 0..3 {
+        store.create_job(params("alice")).await.expect("create");
+    }
+    let outbox = store.unpublished_events(0, 10).await.expect("outbox");
+    let positions: Vec<i64> = outbox.iter().map(|e| e.position).collect();
+    assert_eq!(positions.len(), 3);
+    let (p1, p2, p3) = (positions[0], positions[1], positions[2]);
+    store.park_events(&[p2], "too large").await.expect("park");
+    assert!(store.unparked_events(p3, 10).await.expect("read").is_empty());
+    assert_eq!(store.unpark_events(None).await.expect("unpark"), 1);
+    let unparked: Vec<i64> = store
+        .unparked_events(p3, 10)
+        .await
+        .expect("read")
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(unparked, vec![p2]);
+    assert!(store.unparked_events(p1, 10).await.expect("read").is_empty());
+    assert_eq!(store.mark_published_through(p3).await.expect("mark"), 2);
+    assert_eq!(store.outbox_depth().await.expect("depth"), 1);
+    assert_eq!(store.unparked_events(p3, 10).await.expect("read").len(), 1);
+    store.mark_published(&[p2]).await.expect("mark");
+    assert_eq!(store.outbox_depth().await.expect("depth"), 0);
+    assert!(store.unparked_events(p3, 10).await.expect("read").is_empty());
+    assert_eq!(store.mark_published_through(p3).await.expect("mark"), 0);
+}
+
+/// PostgreSQL: one holder of the relay's leadership at a time; given back,
+/// another takes it at once; a holder that stops renewing loses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_relay_leadership_is_exclusive_released_and_expires() {
+    let t = setup(Kind::Postgres).await;
+    let store = t.store.clone();
+    let mut first = store
+        .relay_leadership()
+        .await
+        .expect("ask")
+        .expect("free: taken");
+    assert!(store.relay_leadership().await.expect("ask").is_none());
+    assert!(first.still_held().await);
+    first.release().await;
+    let second = store
+        .relay_leadership()
+        .await
+        .expect("ask")
+        .expect("released: taken");
+    assert!(second.epoch() > first.epoch());
+    assert!(!first.still_held().await, "a replaced holder must see it");
+    // the second holder stops renewing (frozen): the lease expires
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let third = loop {
+        if let Some(guard) = store.relay_leadership().await.expect("ask") {
+            break guard;
+        }
+        assert!(std::time::Instant::now() < deadline, "the lease never expired");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(third.epoch() > second.epoch());
+    std::mem::forget(second);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -854,4 +923,5 @@ conformance!(
     group_commit_keeps_every_promise_under_64_concurrent_writers,
     no_event_follows_a_terminal_one_whatever_the_race,
     audit_records_are_kept_in_order_and_go_through_the_outbox,
+    marks_catch_up_to_a_position_but_leave_unparked_events_to_resend,
 );

@@ -76,6 +76,7 @@ pub(crate) enum Op {
     Apply(Uuid, Command),
     RecordMetrics(Uuid, MetricsSample),
     MarkPublished(Vec<i64>),
+    MarkPublishedThrough(i64),
     Park(Vec<i64>, String),
     Unpark(Option<Uuid>),
     CreateToken {

@@ -1,5 +1,5 @@
-//! The event stream on Kafka, checked with an independent consumer against a
-//! Apache Kafka broker: every event once (or as a droppable duplicate),
+//! The event stream on Kafka, checked with an independent `read_committed`
+//! consumer against Apache Kafka: every event once (or, at least once, as a droppable duplicate),
 //! in per-job order, on the partition murmur2(job id) picks, with the
 //! standard and CloudEvents headers and an envelope that validates — through
 //! concurrency, a broker outage, a crash, and a database failure.
@@ -288,16 +288,19 @@ async fn orchestrator_sigkill_mid_stream_loses_nothing_and_duplicates_are_droppa
     );
 }
 
-#[tokio::test]
-async fn database_failing_after_kafka_acked_gives_duplicates_with_the_same_ce_id() {
+/// A store whose marks fail while a row is in `block_marks` (a real
+/// SQLite error, raised by a trigger), with one job's first event in it.
+async fn store_with_failing_marks() -> (
+    std::sync::Arc<dyn horizon_store::Store>,
+    sqlx::SqlitePool,
+    horizon_core::Job,
+    tempfile::TempDir,
+) {
     use horizon_store::Store;
-    use std::sync::Arc;
-    let broker = Broker::start().await;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("h.db").display());
-    let store: Arc<dyn Store> = Arc::new(horizon_store::SqliteStore::connect(&url).await.unwrap());
-    // a real database error, injected: marking events published fails while
-    // a row is in block_marks (after Kafka has acknowledged them)
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(horizon_store::SqliteStore::connect(&url).await.unwrap());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     for statement in [
         "CREATE TABLE block_marks (x INTEGER)",
@@ -326,15 +329,30 @@ async fn database_failing_after_kafka_acked_gives_duplicates_with_the_same_ce_id
         .unwrap()
         .job()
         .clone();
+    (store, pool, job, dir)
+}
+
+fn relay_settings(brokers: &str, exactly_once: bool) -> horizon_kafka::KafkaSettings {
     let unique = uuid::Uuid::now_v7().simple().to_string();
-    let settings = horizon_kafka::KafkaSettings {
-        brokers: broker.brokers.clone(),
+    horizon_kafka::KafkaSettings {
+        brokers: brokers.to_owned(),
         lifecycle_topic: format!("dup-lifecycle-{unique}"),
         metrics_topic: format!("dup-metrics-{unique}"),
+        transactional_id: format!("dup-relay-{unique}"),
+        position_topic: format!("dup-positions-{unique}"),
         initial_backoff_ms: 100,
         max_backoff_ms: 200,
+        exactly_once,
         ..Default::default()
-    };
+    }
+}
+
+#[tokio::test]
+async fn at_least_once_a_database_failing_after_kafka_acked_gives_duplicates_with_the_same_ce_id() {
+    use std::sync::Arc;
+    let broker = Broker::start().await;
+    let (store, pool, job, _dir) = store_with_failing_marks().await;
+    let settings = relay_settings(&broker.brokers, false);
     let lifecycle = settings.lifecycle_topic.clone();
     let relay = horizon_kafka::Relay::new(
         store.clone(),
@@ -385,6 +403,69 @@ async fn database_failing_after_kafka_acked_gives_duplicates_with_the_same_ce_id
     );
 }
 
+/// Exactly once: the marks are a cache of the position committed to Kafka.
+/// The relay publishes while every mark fails, dies, and a new relay
+/// resumes from Kafka's position: the event is there once, and the new
+/// relay catches the store's mark up instead of sending it again. With
+/// `exactly_once = false` the second relay re-sends it (the test fails).
+#[tokio::test]
+async fn exactly_once_marks_failing_after_the_commit_send_nothing_twice() {
+    use std::sync::Arc;
+    let broker = Broker::start().await;
+    let (store, pool, job, _dir) = store_with_failing_marks().await;
+    let settings = relay_settings(&broker.brokers, true);
+    let lifecycle = settings.lifecycle_topic.clone();
+    let start = |settings: horizon_kafka::KafkaSettings| {
+        let relay = horizon_kafka::Relay::new(
+            store.clone(),
+            settings,
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        let status = relay.status();
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        (tokio::spawn(relay.run(stop)), status, stop_tx)
+    };
+    let (task, status, _stop) = start(settings.clone());
+    let deadline = std::time::Instant::now() + T;
+    let id = job.id.to_string();
+    let seen = consume(&broker.brokers, &[&lifecycle], T, |r| !r.is_empty()).await;
+    assert_eq!(seen.len(), 1, "{:?}", status.snapshot());
+    // in Kafka, not marked in the store (every mark fails)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.outbox_depth().await.unwrap(), 1);
+    task.abort();
+    let _ = task.await;
+    sqlx::query("DELETE FROM block_marks")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (task, status, _stop) = start(settings);
+    while store.outbox_depth().await.unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new relay never caught the mark up: {:?}",
+            status.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // give a wrong re-send time to show
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    task.abort();
+    let records = consume(
+        &broker.brokers,
+        &[&lifecycle],
+        Duration::from_secs(5),
+        |_| false,
+    )
+    .await;
+    let copies: Vec<&Record> = records.iter().filter(|r| r.key == id).collect();
+    assert_eq!(
+        copies.len(),
+        1,
+        "a read_committed consumer must see the event once"
+    );
+}
+
 // ---- containment: partial failures and events Kafka refuses ----
 
 /// For every job and topic, the sequences in offset order never go back
@@ -408,26 +489,47 @@ fn assert_never_reordered(records: &[Record]) {
 }
 
 #[tokio::test]
-async fn a_jobs_events_stay_in_order_when_deliveries_fail_part_way() {
+async fn at_least_once_a_jobs_events_stay_in_order_when_deliveries_fail_part_way() {
+    deliveries_fail_part_way(false, Duration::from_millis(2500)).await;
+}
+
+/// Exactly once: the outage outlasts the transaction's commit timeout, so
+/// transactions abort and are retried whole.
+#[tokio::test]
+async fn exactly_once_a_jobs_events_stay_in_order_when_transactions_fail() {
+    deliveries_fail_part_way(true, Duration::from_secs(9)).await;
+}
+
+async fn deliveries_fail_part_way(exactly_once: bool, outage: Duration) {
     let mut s = setup_own_broker(
         ServerOptions {
             metrics_interval_ms: 100,
             slots: 8,
             ..Default::default()
         },
-        "message_timeout_ms = 1500\ninitial_backoff_ms = 50\nmax_backoff_ms = 500\n",
+        &format!(
+            "message_timeout_ms = 1500\ninitial_backoff_ms = 50\nmax_backoff_ms = 500\nexactly_once = {exactly_once}\n"
+        ),
     )
     .await;
     if !s.broker.can_restart() {
         eprintln!("skipped: an external cluster cannot be stopped by the test");
         return;
     }
-    let jobs = submit_concurrently(&s.alice, 24, |_| "ok", json!({"seconds": 1.5})).await;
+    // the relay is up and publishing before the outage
+    let deadline = std::time::Instant::now() + T;
+    let warm_up = s.alice.submit("ok", json!({"seconds": 0})).await;
+    while s.server.metric("horizon_events_published_total").await < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "nothing published");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut jobs = submit_concurrently(&s.alice, 24, |_| "ok", json!({"seconds": 1.5})).await;
+    jobs.push(warm_up);
     // stop the broker while events are being produced, with deliveries in
     // flight: they time out part-way while the jobs go on
     tokio::time::sleep(Duration::from_millis(700)).await;
     s.broker.stop();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(outage).await;
     s.broker.start_again().await;
     let mut expected = Vec::new();
     let mut per_job = Vec::new();
@@ -450,7 +552,8 @@ async fn a_jobs_events_stay_in_order_when_deliveries_fail_part_way() {
             .metric("horizon_event_publish_failures_total")
             .await
             > 0.0,
-        "the outage caused no delivery failure: the test proved nothing"
+        "the outage caused no delivery failure: the test proved nothing\n{}",
+        s.server.log()
     );
     eprintln!(
         "partial failure: {} events, {} records, {duplicates} duplicates, never reordered",

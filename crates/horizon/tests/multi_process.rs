@@ -37,10 +37,7 @@ async fn processes_share_one_database(n: usize, total: usize) {
         ..ServerOptions::default()
     };
     let s = setup_with(options.clone(), "").await;
-    let kafka = format!(
-        "\n[kafka]\nbrokers = \"{}\"\nlifecycle_topic = \"{}\"\nmetrics_topic = \"{}\"\naudit_topic = \"{}\"\n",
-        s.broker.brokers, s.lifecycle, s.metrics, s.audit
-    );
+    let kafka = s.kafka_section.clone();
     let mut others = Vec::new();
     for _ in 1..n {
         others.push(
@@ -151,10 +148,7 @@ async fn a_process_killed_mid_load_has_its_work_taken_over_by_the_others() {
     };
     // the first server starts first: it relays
     let mut s = setup_with(options.clone(), "").await;
-    let kafka = format!(
-        "\n[kafka]\nbrokers = \"{}\"\nlifecycle_topic = \"{}\"\nmetrics_topic = \"{}\"\naudit_topic = \"{}\"\n",
-        s.broker.brokers, s.lifecycle, s.metrics, s.audit
-    );
+    let kafka = s.kafka_section.clone();
     let mut others = Vec::new();
     for _ in 0..2 {
         others.push(

@@ -325,7 +325,7 @@ pub(super) async fn revoke_token(conn: &mut PgConnection, id: &str) -> Result<u6
 
 pub(super) async fn unpark(conn: &mut PgConnection, job: Option<Uuid>) -> Result<u64, StoreError> {
     let done = sqlx::query(
-        "UPDATE events SET parked_at = NULL, park_reason = NULL
+        "UPDATE events SET parked_at = NULL
          WHERE published_at IS NULL AND parked_at IS NOT NULL AND ($1::uuid IS NULL OR job_id = $1)",
     )
     .bind(job)
@@ -347,6 +347,24 @@ pub(super) async fn mark_published(
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// Every event up to `position` that was never parked is published (the
+/// exactly-once relay's position, committed to Kafka).
+pub(super) async fn mark_published_through(
+    conn: &mut PgConnection,
+    position: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE events SET published_at = $1
+         WHERE published_at IS NULL AND parked_at IS NULL AND park_reason IS NULL
+           AND position <= $2",
+    )
+    .bind(OffsetDateTime::now_utc())
+    .bind(position)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 pub(super) async fn park(
@@ -423,6 +441,32 @@ pub(super) async fn unpublished(
     limit: u32,
 ) -> Result<Vec<OutboxEvent>, StoreError> {
     let rows = outbox_rows(pool, false, after, limit).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(OutboxEvent {
+                position: row.try_get("position")?,
+                created_at: row.try_get("created_at")?,
+                event: event_from_row(row)?,
+            })
+        })
+        .collect()
+}
+
+/// Un-parked events waiting to be sent again, up to `through`.
+pub(super) async fn unparked(
+    pool: &PgPool,
+    through: i64,
+    limit: u32,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NULL
+           AND park_reason IS NOT NULL AND position <= $1
+         ORDER BY position LIMIT $2",
+    )
+    .bind(through)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
     rows.iter()
         .map(|row| {
             Ok(OutboxEvent {

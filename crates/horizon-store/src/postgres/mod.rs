@@ -11,6 +11,7 @@
 //! that changes it and updated with compare-and-set.
 
 mod events;
+mod lease;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -131,6 +132,11 @@ impl Engine for PgEngine {
                 Op::MarkPublished(positions) => events::mark_published(conn, &positions)
                     .await
                     .map(|()| Done::Count(0)),
+                Op::MarkPublishedThrough(position) => {
+                    events::mark_published_through(conn, position)
+                        .await
+                        .map(Done::Count)
+                }
                 Op::Park(positions, reason) => events::park(conn, &positions, &reason)
                     .await
                     .map(|()| Done::Count(0)),
@@ -273,6 +279,25 @@ impl Store for PgStore {
             .write(Op::MarkPublished(positions.to_vec()))
             .await
             .map(|_| ())
+    }
+
+    async fn unparked_events(
+        &self,
+        through: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        events::unparked(&self.pool, through, limit).await
+    }
+
+    async fn mark_published_through(&self, position: i64) -> Result<u64, StoreError> {
+        match self
+            .writer
+            .write(Op::MarkPublishedThrough(position))
+            .await?
+        {
+            Done::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
     }
 
     async fn outbox_depth(&self) -> Result<u64, StoreError> {
@@ -494,15 +519,7 @@ impl Store for PgStore {
     }
 
     async fn relay_leadership(&self) -> Result<Option<Box<dyn Leadership>>, StoreError> {
-        // a session-level advisory lock on a connection of its own: held
-        // while that connection lives, released by the server when the
-        // process (or its connection) dies
-        let mut conn = self.options.connect().await?;
-        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(RELAY_LOCK)
-            .fetch_one(&mut conn)
-            .await?;
-        Ok(held.then(|| Box::new(PgLeadership { conn }) as Box<dyn Leadership>))
+        lease::acquire(&self.options).await
     }
 }
 
@@ -511,20 +528,3 @@ const COMMITS_CHANNEL: &str = "hzn_outbox_commits";
 
 /// How many commit notifications this process heard from the database.
 pub static NOTIFICATIONS_HEARD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// The advisory lock the relaying process holds.
-const RELAY_LOCK: i64 = 0x0048_4f52_5245_4c41; // "HORRELA"
-
-struct PgLeadership {
-    conn: sqlx::PgConnection,
-}
-
-#[async_trait]
-impl Leadership for PgLeadership {
-    async fn still_held(&mut self) -> bool {
-        sqlx::query("SELECT 1")
-            .execute(&mut self.conn)
-            .await
-            .is_ok()
-    }
-}

@@ -105,7 +105,9 @@ fn batch(
     // it, and then those events are published again with the same ids,
     // which the at-least-once contract already allows (README, Kafka). It
     // spares the relay's marks an fsync each, which job writes waited behind.
-    let marks_only = ops.iter().all(|op| matches!(op, Op::MarkPublished(_)));
+    let marks_only = ops
+        .iter()
+        .all(|op| matches!(op, Op::MarkPublished(_) | Op::MarkPublishedThrough(_)));
     let synchronous = if marks_only { "NORMAL" } else { "FULL" };
     conn.pragma_update(None, "synchronous", synchronous)?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -204,6 +206,27 @@ impl Store for SqliteStore {
             .write(Op::MarkPublished(positions.to_vec()))
             .await
             .map(|_| ())
+    }
+
+    async fn unparked_events(
+        &self,
+        through: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.readers
+            .run(move |c| read::unparked(c, through, limit))
+            .await
+    }
+
+    async fn mark_published_through(&self, position: i64) -> Result<u64, StoreError> {
+        match self
+            .writer
+            .write(Op::MarkPublishedThrough(position))
+            .await?
+        {
+            Done::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
     }
 
     async fn outbox_depth(&self) -> Result<u64, StoreError> {

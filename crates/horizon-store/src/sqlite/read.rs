@@ -207,6 +207,28 @@ pub(super) fn unpublished(
     )
 }
 
+/// Un-parked events waiting to be sent again, up to `through`.
+pub(super) fn unparked(
+    conn: &Connection,
+    through: i64,
+    limit: u32,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    collect(
+        conn,
+        "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NULL
+           AND park_reason IS NOT NULL AND position <= ?
+         ORDER BY position LIMIT ?",
+        params![through, i64::from(limit)],
+        |row| {
+            Ok(OutboxEvent {
+                position: row.required_int("position")?,
+                created_at: parse_time(&row.required_text("created_at")?)?,
+                event: event_from_row(row)?,
+            })
+        },
+    )
+}
+
 pub(super) fn outbox_depth(conn: &Connection) -> Result<u64, StoreError> {
     count(
         conn,

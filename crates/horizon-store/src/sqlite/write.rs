@@ -34,6 +34,9 @@ pub(super) fn run_op(conn: &Connection, op: Op) -> Result<Done, StoreError> {
         Op::Apply(id, command) => apply(conn, id, command).map(|a| Done::Applied(Box::new(a))),
         Op::RecordMetrics(id, sample) => record_metrics(conn, id, sample).map(Done::Event),
         Op::MarkPublished(positions) => mark_published(conn, &positions).map(|()| Done::Count(0)),
+        Op::MarkPublishedThrough(position) => {
+            mark_published_through(conn, position).map(Done::Count)
+        }
         Op::Park(positions, reason) => park(conn, &positions, &reason).map(|()| Done::Count(0)),
         Op::Unpark(job) => unpark(conn, job).map(Done::Count),
         Op::CreateToken {
@@ -295,7 +298,7 @@ fn revoke_token(conn: &Connection, id: &str) -> Result<u64, StoreError> {
 fn unpark(conn: &Connection, job: Option<Uuid>) -> Result<u64, StoreError> {
     let done = conn
         .prepare_cached(
-            "UPDATE events SET parked_at = NULL, park_reason = NULL
+            "UPDATE events SET parked_at = NULL
              WHERE published_at IS NULL AND parked_at IS NOT NULL
                AND (?1 IS NULL OR job_id = ?1)",
         )?
@@ -312,6 +315,19 @@ fn mark_published(conn: &Connection, positions: &[i64]) -> Result<(), StoreError
     )?
     .execute(params![now(), serde_json::to_string(positions)?])?;
     Ok(())
+}
+
+/// Every event up to `position` that was never parked is published (the
+/// exactly-once relay's position, committed to Kafka).
+fn mark_published_through(conn: &Connection, position: i64) -> Result<u64, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE events SET published_at = ?
+             WHERE published_at IS NULL AND parked_at IS NULL AND park_reason IS NULL
+               AND position <= ?",
+        )?
+        .execute(params![now(), position])?;
+    Ok(n as u64)
 }
 
 fn park(conn: &Connection, positions: &[i64], reason: &str) -> Result<(), StoreError> {

@@ -305,12 +305,22 @@ pub fn partitions(brokers: &str, topic: &str) -> i32 {
     n
 }
 
+/// The partition count, waiting (up to a minute) for the topic to exist:
+/// a test may start reading before Horizon created its topics.
 fn fetch_partitions(brokers: &str, topic: &str) -> i32 {
     let consumer = consumer(brokers);
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    metadata.topics()[0].partitions().len() as i32
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        let n = metadata.topics()[0].partitions().len() as i32;
+        if n > 0 {
+            return n;
+        }
+        assert!(Instant::now() < deadline, "topic {topic} never appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn consumer(brokers: &str) -> BaseConsumer {

@@ -17,6 +17,9 @@ pub struct Setup {
     pub lifecycle: String,
     pub metrics: String,
     pub audit: String,
+    /// The `[kafka]` section every process of this deployment uses (its
+    /// topics, transactional id and position topic).
+    pub kafka_section: String,
 }
 
 pub async fn setup_with(options: ServerOptions, kafka_extra: &str) -> Setup {
@@ -33,10 +36,13 @@ pub async fn setup_on(broker: Broker, options: ServerOptions, kafka_extra: &str)
     let lifecycle = format!("job-lifecycle-{unique}");
     let metrics = format!("job-metrics-{unique}");
     let audit = format!("audit-trail-{unique}");
-    let extra_toml = format!(
-        "{}\n[kafka]\nbrokers = \"{}\"\nlifecycle_topic = \"{lifecycle}\"\nmetrics_topic = \"{metrics}\"\naudit_topic = \"{audit}\"\n{kafka_extra}\n",
-        options.extra_toml, broker.brokers
+    // a deployment of its own on a shared broker: its own transactional id
+    // and position topic too
+    let kafka_section = format!(
+        "\n[kafka]\nbrokers = \"{}\"\nlifecycle_topic = \"{lifecycle}\"\nmetrics_topic = \"{metrics}\"\naudit_topic = \"{audit}\"\ntransactional_id = \"horizon-relay-{unique}\"\nposition_topic = \"relay-positions-{unique}\"\n{kafka_extra}\n",
+        broker.brokers
     );
+    let extra_toml = format!("{}{kafka_section}", options.extra_toml);
     let server = Server::start_with(ServerOptions {
         extra_toml,
         ..options
@@ -50,6 +56,7 @@ pub async fn setup_on(broker: Broker, options: ServerOptions, kafka_extra: &str)
         lifecycle,
         metrics,
         audit,
+        kafka_section,
     }
 }
 
