@@ -1,10 +1,14 @@
-//! Relay benchmark: throughput and commit→ack latency of the outbox relay,
-//! next to a plain rdkafka producer sending the same messages to the same
-//! broker in the same run. Needs a broker: `scripts/bench.sh` starts one.
+//! Relay benchmark: throughput and latency of the outbox relay, exactly once
+//! (transactional) and at least once (idempotent), next to a plain rdkafka
+//! producer sending the same messages to the same broker in the same run.
+//! Needs a broker: `scripts/bench.sh` starts one.
+//!
+//! Latency, relay: from the event's commit to its arrival at a
+//! `read_committed` consumer (both relays). Plain producer: send → ack.
 //!
 //!   HORIZON_BENCH_KAFKA_BROKERS (default 127.0.0.1:9092)
 //!   HORIZON_BENCH_EVENTS        backlog size (default 20000)
-//!   HORIZON_BENCH_RATE          steady-state events per second (default 500)
+//!   HORIZON_BENCH_RATES         steady-state events per second (default 500,2000)
 //!   HORIZON_BENCH_BATCH         the relay's batch size (default: the relay's default)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,6 +18,8 @@ use std::time::{Duration, Instant};
 use horizon_core::BackendKind;
 use horizon_kafka::{Headers, KafkaSettings, Relay, ensure_topics, record_headers};
 use horizon_store::{CreateJobParams, SqliteStore, Store};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers as _, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Map, json};
 use time::OffsetDateTime;
@@ -56,6 +62,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 struct Bench {
     brokers: String,
     dir: tempfile::TempDir,
+    exactly_once: bool,
 }
 
 impl Bench {
@@ -76,23 +83,76 @@ impl Bench {
             // created by the bench itself, so both sides start with the same work
             create_topics: false,
             batch_size: env_or("HORIZON_BENCH_BATCH", KafkaSettings::default().batch_size),
+            exactly_once: self.exactly_once,
+            transactional_id: format!("bench-relay-{unique}"),
+            position_topic: format!("bench-positions-{unique}"),
             ..KafkaSettings::default()
         }
     }
 }
 
-/// Latencies (ms) from commit to marked published, read from the store.
-async fn commit_to_ack_ms(url: &str, after_position: i64) -> Vec<f64> {
+/// A `read_committed` consumer of `topic`, in a thread of its own: for
+/// every record, when it arrived (wall clock), by `ce_id`, until `n` came.
+fn arrivals(
+    brokers: &str,
+    topic: &str,
+    n: usize,
+) -> std::thread::JoinHandle<std::collections::HashMap<String, OffsetDateTime>> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("bench-{}", Uuid::now_v7()))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "5")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    std::thread::spawn(move || {
+        let mut seen = std::collections::HashMap::with_capacity(n);
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while seen.len() < n && Instant::now() < deadline {
+            let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let at = OffsetDateTime::now_utc();
+            if let Some(id) = message.headers().and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == "ce_id")
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            }) {
+                seen.entry(id).or_insert(at);
+            }
+        }
+        seen
+    })
+}
+
+/// Latencies (ms) from each event's commit (its `created_at`, stamped just
+/// before the commit) to its arrival at the consumer.
+async fn commit_to_visible_ms(
+    url: &str,
+    after_position: i64,
+    seen: &std::collections::HashMap<String, OffsetDateTime>,
+) -> Vec<f64> {
     let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-    let rows: Vec<(f64,)> = sqlx::query_as(
-        "SELECT (julianday(published_at) - julianday(created_at)) * 86400000.0 FROM events
-         WHERE published_at IS NOT NULL AND position > ?",
-    )
-    .bind(after_position)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    let mut ms: Vec<f64> = rows.into_iter().map(|(v,)| v).collect();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT event_id, created_at FROM events WHERE position > ?")
+            .bind(after_position)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let mut ms = Vec::with_capacity(rows.len());
+    for (id, created) in rows {
+        let created =
+            OffsetDateTime::parse(&created, &time::format_description::well_known::Rfc3339)
+                .unwrap();
+        let at = seen
+            .get(&id)
+            .unwrap_or_else(|| panic!("event {id} never reached the consumer"));
+        ms.push((*at - created).as_seconds_f64() * 1000.0);
+    }
     ms.sort_by(f64::total_cmp);
     ms
 }
@@ -114,9 +174,11 @@ async fn connected_relay(
     String,
     Arc<Notify>,
     tokio::task::JoinHandle<()>,
+    String,
 ) {
     let (store, url) = b.store(name).await;
     let settings = b.settings();
+    let topic = settings.lifecycle_topic.clone();
     ensure_topics(&settings).await.unwrap();
     let wake = Arc::new(Notify::new());
     let (_stop, stop) = tokio::sync::watch::channel(false);
@@ -124,7 +186,7 @@ async fn connected_relay(
     store.create_job(job(usize::MAX)).await.unwrap();
     wake.notify_one();
     wait_drained(store.as_ref()).await;
-    (store, url, wake, task)
+    (store, url, wake, task, topic)
 }
 
 /// Relay: a backlog of `n` committed events, drained by a relay that is
@@ -135,7 +197,7 @@ async fn relay_backlog(b: &Bench, n: usize) -> f64 {
     for i in 0..n {
         source.create_job(job(i)).await.unwrap();
     }
-    let (store, url, wake, task) = connected_relay(b, "backlog").await;
+    let (store, url, wake, task, _) = connected_relay(b, "backlog").await;
 
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
@@ -185,9 +247,11 @@ async fn relay_first_ack(b: &Bench) -> f64 {
     started.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Relay: events committed one by one at `rate`/s while it runs.
+/// Relay: events committed one by one at `rate`/s while it runs; from
+/// commit to a `read_committed` consumer.
 async fn relay_steady(b: &Bench, n: usize, rate: f64) -> Vec<f64> {
-    let (store, url, wake, task) = connected_relay(b, "steady").await;
+    let (store, url, wake, task, topic) = connected_relay(b, "steady").await;
+    let consumer = arrivals(&b.brokers, &topic, n + 1);
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     for i in 0..n {
         tick.tick().await;
@@ -195,9 +259,12 @@ async fn relay_steady(b: &Bench, n: usize, rate: f64) -> Vec<f64> {
         wake.notify_one();
     }
     wait_drained(store.as_ref()).await;
+    let seen = tokio::task::spawn_blocking(move || consumer.join().unwrap())
+        .await
+        .unwrap();
     task.abort();
     // the warm-up event was the first one written
-    commit_to_ack_ms(&url, 1).await
+    commit_to_visible_ms(&url, 1, &seen).await
 }
 
 /// The messages the relay would send, for the plain producer.
@@ -303,8 +370,11 @@ async fn main() {
     let brokers =
         std::env::var("HORIZON_BENCH_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let n: usize = env_or("HORIZON_BENCH_EVENTS", 20_000);
-    let rate: f64 = env_or("HORIZON_BENCH_RATE", 500.0);
-    let steady_n = (rate * 4.0) as usize;
+    let rates: Vec<f64> = std::env::var("HORIZON_BENCH_RATES")
+        .unwrap_or_else(|_| "500,2000".into())
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .collect();
     let dir = tempfile::Builder::new()
         .prefix("horizon-bench")
         .tempdir_in(if std::path::Path::new("/dev/shm").is_dir() {
@@ -313,7 +383,11 @@ async fn main() {
             "/tmp"
         })
         .unwrap();
-    let b = Bench { brokers, dir };
+    let mut b = Bench {
+        brokers,
+        dir,
+        exactly_once: true,
+    };
     // the broker may still be starting: wait until it answers an admin request
     for attempt in 1.. {
         match ensure_topics(&b.settings()).await {
@@ -323,39 +397,59 @@ async fn main() {
         }
     }
     eprintln!(
-        "relay benchmark against {} ({n} backlog events; {steady_n} events at {rate}/s)",
+        "relay benchmark against {} ({n} backlog events; 4 s of events at each of {rates:?}/s)",
         b.brokers
     );
-
-    let first_ack = relay_first_ack(&b).await;
-    let relay_tput = relay_backlog(&b, n).await;
-    let plain_tput = plain_backlog(&b, n).await;
-    let relay_lat = relay_steady(&b, steady_n, rate).await;
-    let plain_lat = plain_steady(&b, steady_n, rate).await;
-
-    println!(
-        "| | throughput, backlog of {n} (events/s) | latency at {rate}/s: p50 | p99 | max (ms) |"
-    );
-    println!("|---|---|---|---|---|");
-    for (name, tput, lat) in [
-        (
-            "outbox relay (commit → Kafka ack → marked published)",
-            relay_tput,
-            &relay_lat,
-        ),
-        (
-            "plain rdkafka FutureProducer (send → ack)",
-            plain_tput,
-            &plain_lat,
-        ),
-    ] {
+    let mut rows = Vec::new();
+    for exactly_once in [true, false] {
+        b.exactly_once = exactly_once;
+        let name = if exactly_once {
+            "relay, exactly once (transactions; commit → read_committed consumer)"
+        } else {
+            "relay, at least once (idempotent; commit → read_committed consumer)"
+        };
+        let first_ack = relay_first_ack(&b).await;
+        let tput = relay_backlog(&b, n).await;
+        let mut lats = Vec::new();
+        for rate in &rates {
+            lats.push(relay_steady(&b, (rate * 4.0) as usize, *rate).await);
+        }
+        rows.push((name.to_owned(), tput, lats, Some(first_ack)));
+    }
+    let tput = plain_backlog(&b, n).await;
+    let mut lats = Vec::new();
+    for rate in &rates {
+        lats.push(plain_steady(&b, (rate * 4.0) as usize, *rate).await);
+    }
+    rows.push((
+        "plain rdkafka FutureProducer, idempotent (send → ack)".to_owned(),
+        tput,
+        lats,
+        None,
+    ));
+    let plain = rows.last().map_or(f64::NAN, |r| r.1);
+    print!("| | backlog of {n} (events/s) | × plain |");
+    for rate in &rates {
+        print!(" {rate}/s p50 | p99 (ms) |");
+    }
+    println!(" start → first event (ms) |");
+    print!("|---|---|---|");
+    for _ in &rates {
+        print!("---|---|");
+    }
+    println!("---|");
+    for (name, tput, lats, first) in &rows {
+        print!("| {name} | {tput:.0} | {:.2} |", tput / plain);
+        for lat in lats {
+            print!(
+                " {:.1} | {:.1} |",
+                percentile(lat, 0.5),
+                percentile(lat, 0.99)
+            );
+        }
         println!(
-            "| {name} | {tput:.0} | {:.1} | {:.1} | {:.1} |",
-            percentile(lat, 0.5),
-            percentile(lat, 0.99),
-            percentile(lat, 1.0)
+            " {} |",
+            first.map_or_else(|| "–".to_owned(), |f| format!("{f:.0}"))
         );
     }
-    println!();
-    println!("relay start-up to first acknowledged event: {first_ack:.0} ms");
 }

@@ -836,7 +836,13 @@ async fn marks_catch_up_to_a_position_but_leave_unparked_events_to_resend(kind: 
     assert_eq!(positions.len(), 3);
     let (p1, p2, p3) = (positions[0], positions[1], positions[2]);
     store.park_events(&[p2], "too large").await.expect("park");
-    assert!(store.unparked_events(p3, 10).await.expect("read").is_empty());
+    assert!(
+        store
+            .unparked_events(p3, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
     assert_eq!(store.unpark_events(None).await.expect("unpark"), 1);
     let unparked: Vec<i64> = store
         .unparked_events(p3, 10)
@@ -846,13 +852,25 @@ async fn marks_catch_up_to_a_position_but_leave_unparked_events_to_resend(kind: 
         .map(|e| e.position)
         .collect();
     assert_eq!(unparked, vec![p2]);
-    assert!(store.unparked_events(p1, 10).await.expect("read").is_empty());
+    assert!(
+        store
+            .unparked_events(p1, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
     assert_eq!(store.mark_published_through(p3).await.expect("mark"), 2);
     assert_eq!(store.outbox_depth().await.expect("depth"), 1);
     assert_eq!(store.unparked_events(p3, 10).await.expect("read").len(), 1);
     store.mark_published(&[p2]).await.expect("mark");
     assert_eq!(store.outbox_depth().await.expect("depth"), 0);
-    assert!(store.unparked_events(p3, 10).await.expect("read").is_empty());
+    assert!(
+        store
+            .unparked_events(p3, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
     assert_eq!(store.mark_published_through(p3).await.expect("mark"), 0);
 }
 
@@ -883,7 +901,10 @@ async fn postgres_relay_leadership_is_exclusive_released_and_expires() {
         if let Some(guard) = store.relay_leadership().await.expect("ask") {
             break guard;
         }
-        assert!(std::time::Instant::now() < deadline, "the lease never expired");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lease never expired"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
     assert!(third.epoch() > second.epoch());
