@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run Horizon's whole test suite on a fresh machine: installs and starts what
-# the tests need (Apache Kafka from Maven Central, PostgreSQL, a single-node
-# Slurm, sshd), then runs every test.
+# the tests need (Apache Kafka from Maven Central, PostgreSQL, kafkajs from
+# npm, a single-node Slurm, sshd), then runs every test.
 #   HORIZON_TEST_KAFKA_BROKERS=host:port   run the Kafka tests on your cluster
 #   HORIZON_TEST_POSTGRES_URL=postgres://… use your PostgreSQL server
 #   HORIZON_TEST_SKIP_SLURM=1 / HORIZON_TEST_SKIP_POSTGRES=1
@@ -27,6 +27,13 @@ if [ -z "${HORIZON_TEST_KAFKA_BROKERS:-}" ]; then
   kafka_start
   trap kafka_stop EXIT
   export HORIZON_TEST_KAFKA_SHARED=$KAFKA_BOOTSTRAP
+fi
+# the third-party Kafka clients the tests read with: kafkajs (npm, pinned by
+# tools/clients/kafkajs/package-lock.json) and the Java client (the Kafka
+# jars above, compiled with javac by the test)
+if [ ! -d tools/clients/kafkajs/node_modules/kafkajs ]; then
+  command -v npm >/dev/null || { echo "Node.js with npm is needed for the kafkajs test" >&2; exit 1; }
+  npm ci --prefix tools/clients/kafkajs --no-audit --no-fund --silent
 fi
 # a real single-node Slurm for the Slurm backend's tests (needs root; set
 # HORIZON_TEST_SKIP_SLURM=1 to skip those tests where Slurm cannot run)

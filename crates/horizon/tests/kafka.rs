@@ -788,3 +788,118 @@ async fn broker_sigkill_and_restart_under_load_lose_and_duplicate_nothing() {
         expected.len()
     );
 }
+
+/// Run a third-party consumer (`kafkajs` or `java`, from `tools/clients/`),
+/// read_committed, until `count` records came (and 2 s more, so that
+/// duplicates would show); its records, one JSON object each.
+async fn third_party_consume(
+    client: &str,
+    brokers: &str,
+    topics: &str,
+    count: usize,
+) -> Vec<Value> {
+    let root = common::repo_root();
+    let clients = root.join("tools/clients");
+    let (brokers, topics, client) = (brokers.to_owned(), topics.to_owned(), client.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mut command = match client.as_str() {
+            "kafkajs" => {
+                let dir = clients.join("kafkajs");
+                assert!(
+                    dir.join("node_modules/kafkajs").is_dir(),
+                    "kafkajs is not installed: run `npm ci --prefix tools/clients/kafkajs` (scripts/test.sh does)"
+                );
+                let mut c = std::process::Command::new("node");
+                c.arg(dir.join("consume.mjs"));
+                c
+            }
+            _ => {
+                let out = std::process::Command::new("bash")
+                    .arg(root.join("scripts/kafka.sh"))
+                    .arg("install")
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                let libs = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+                let classes = tempfile::tempdir().unwrap().keep();
+                let status = std::process::Command::new("javac")
+                    .arg("-d")
+                    .arg(&classes)
+                    .arg("-cp")
+                    .arg(format!("{libs}/*"))
+                    .arg(clients.join("java/Consume.java"))
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "javac failed");
+                let mut c = std::process::Command::new("java");
+                c.arg("-cp")
+                    .arg(format!("{libs}/*:{}", classes.display()))
+                    .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
+                    .arg("Consume");
+                c
+            }
+        };
+        let out = command
+            .args([&brokers, &topics, &count.to_string(), "90000"])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "the {client} consumer failed");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect::<Vec<Value>>()
+    })
+    .await
+    .unwrap()
+}
+
+/// The clients a gateway's services use, kafkajs (npm) and the Java client
+/// (Maven), both read_committed, read a test's events and agree with the
+/// API: each event once, byte for byte, keyed by its job, with its ce_id.
+#[tokio::test]
+async fn kafkajs_and_the_java_client_read_committed_agree_with_the_api() {
+    let s = setup().await;
+    let mut expected = Vec::new();
+    for agent in ["ok", "fail", "ok"] {
+        let (_, events) = s.run_job(agent, json!({"seconds": 0.2})).await;
+        expected.extend(events);
+    }
+    // every event is in Kafka before the clients start reading
+    s.consume_all(&expected).await;
+    let topics = format!("{},{}", s.lifecycle, s.metrics);
+    for client in ["kafkajs", "java"] {
+        let records = third_party_consume(client, &s.broker.brokers, &topics, expected.len()).await;
+        assert_eq!(
+            records.len(),
+            expected.len(),
+            "{client}: {} records for {} events",
+            records.len(),
+            expected.len()
+        );
+        for event in &expected {
+            let id = event["event_id"].as_str().unwrap();
+            let found: Vec<&Value> = records
+                .iter()
+                .filter(|r| r["headers"]["ce_id"] == id)
+                .collect();
+            assert_eq!(
+                found.len(),
+                1,
+                "{client}: event {id} seen {} times",
+                found.len()
+            );
+            let record = found[0];
+            assert_eq!(record["key"], event["job_id"], "{client}: key of {id}");
+            assert_eq!(
+                record["value"].as_str().unwrap(),
+                common::api_raw(id),
+                "{client}: value of {id}"
+            );
+            assert_eq!(record["headers"]["ce_type"], event["event_type"]);
+        }
+        eprintln!("{client}: {} records agree with the API", records.len());
+    }
+}
