@@ -23,11 +23,13 @@ pub mod metric_names {
 
 mod message;
 mod relay;
+mod replay;
 mod settings;
 mod topics;
 
 pub use message::{Headers, record_headers};
 pub use relay::{Relay, RelaySnapshot, RelayStatus};
+pub use replay::{REPLAY_HEADER, ReplayProgress, ReplayRequest, replay, valid_topic};
 pub use settings::KafkaSettings;
 pub use topics::ensure_topics;
 

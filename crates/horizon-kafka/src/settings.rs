@@ -130,6 +130,15 @@ impl KafkaSettings {
         config
     }
 
+    /// The topic of an event stream.
+    pub fn topic_of(&self, stream: horizon_core::EventStream) -> &str {
+        match stream {
+            horizon_core::EventStream::Lifecycle => &self.lifecycle_topic,
+            horizon_core::EventStream::Metrics => &self.metrics_topic,
+            horizon_core::EventStream::Audit => &self.audit_topic,
+        }
+    }
+
     pub fn admin_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);

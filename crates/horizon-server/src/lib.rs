@@ -531,6 +531,7 @@ pub async fn serve(
         relay,
         tasks: health,
         tokens,
+        replays: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -173,6 +173,22 @@ impl Store for SignallingStore {
             .await
     }
 
+    async fn replay_events(
+        &self,
+        filter: &horizon_store::ReplayFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<horizon_store::OutboxEvent>, StoreError> {
+        self.inner.replay_events(filter, after, limit).await
+    }
+
+    async fn replay_span(
+        &self,
+        filter: &horizon_store::ReplayFilter,
+    ) -> Result<horizon_store::ReplaySpan, StoreError> {
+        self.inner.replay_span(filter).await
+    }
+
     async fn unparked_events(
         &self,
         through: i64,

@@ -53,6 +53,7 @@ fn app() -> App {
     let mut settings = Settings::from_toml(EMBEDDED_DEFAULTS).unwrap();
     settings.data_dir = dir.path().to_path_buf();
     let state = AppState {
+        replays: Default::default(),
         store,
         settings: Arc::new(settings),
         backends: Arc::new(HashMap::new()),

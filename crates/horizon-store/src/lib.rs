@@ -18,7 +18,7 @@ mod tests;
 pub use error::StoreError;
 pub use params::{
     Applied, CreateJobParams, Created, IdempotencyParams, ListJobsParams, OutboxEvent, ParkedEvent,
-    StoredEvent, TokenInfo, TokenOwner,
+    ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
 };
 pub use postgres::PgStore;
 
@@ -100,6 +100,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         through: i64,
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// Stored events that `filter` selects, published or not, after
+    /// position `after`, in position order: what a replay re-publishes.
+    async fn replay_events(
+        &self,
+        filter: &ReplayFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// How many stored events `filter` selects, and the last one's position.
+    async fn replay_span(&self, filter: &ReplayFilter) -> Result<ReplaySpan, StoreError>;
 
     /// Mark every unpublished event up to `position` that was never parked
     /// as published: the exactly-once relay catching its cache up with the

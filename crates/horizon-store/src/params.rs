@@ -74,6 +74,29 @@ pub struct StoredEvent {
     pub envelope: String,
 }
 
+/// Which stored events a replay re-publishes: all of them that match every
+/// given condition, in position (commit) order.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayFilter {
+    /// One job's events (or, for an audit record, the record's id).
+    pub job_id: Option<uuid::Uuid>,
+    /// Events committed at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Events at or after this outbox position.
+    pub from_position: Option<i64>,
+    /// Events at or before this outbox position (a replay fixes it at its
+    /// start, so that what is committed meanwhile is not replayed).
+    pub through_position: Option<i64>,
+}
+
+/// What a replay filter selects now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplaySpan {
+    pub count: u64,
+    /// The last position selected (0 when none).
+    pub last_position: i64,
+}
+
 /// An event waiting in the outbox.
 #[derive(Debug, Clone)]
 pub struct OutboxEvent {

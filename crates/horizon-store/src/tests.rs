@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    CreateJobParams, Created, IdempotencyParams, ListJobsParams, PgStore, SqliteStore, Store,
-    StoreError,
+    CreateJobParams, Created, IdempotencyParams, ListJobsParams, OutboxEvent, PgStore,
+    ReplayFilter, SqliteStore, Store, StoreError,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -911,6 +911,102 @@ async fn postgres_relay_leadership_is_exclusive_released_and_expires() {
     std::mem::forget(second);
 }
 
+/// A replay reads stored events, published or not, by job, time and
+/// position, in position order, paged.
+async fn replay_selects_events_by_job_time_and_position(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let a = store
+        .create_job(params("alice"))
+        .await
+        .expect("create")
+        .job()
+        .clone();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let b = store
+        .create_job(params("alice"))
+        .await
+        .expect("create")
+        .job()
+        .clone();
+    let c = store
+        .create_job(params("alice"))
+        .await
+        .expect("create")
+        .job()
+        .clone();
+    store.apply(a.id, cancel()).await.expect("cancel");
+    let all = store
+        .replay_events(&ReplayFilter::default(), 0, 100)
+        .await
+        .expect("all");
+    assert_eq!(all.len(), 4);
+    // published or not, they are replayed
+    let positions: Vec<i64> = all.iter().map(|e| e.position).collect();
+    store.mark_published(&positions).await.expect("mark");
+    let ids = |events: &[OutboxEvent]| -> Vec<(Uuid, u64)> {
+        events
+            .iter()
+            .map(|e| (e.event.job_id, e.event.sequence))
+            .collect()
+    };
+    let by_job = ReplayFilter {
+        job_id: Some(a.id),
+        ..Default::default()
+    };
+    let got = store.replay_events(&by_job, 0, 100).await.expect("job");
+    assert_eq!(ids(&got), vec![(a.id, 1), (a.id, 2)]);
+    assert_eq!(store.replay_span(&by_job).await.expect("span").count, 2);
+    let b_position = all[1].position;
+    let from = ReplayFilter {
+        from_position: Some(b_position),
+        ..Default::default()
+    };
+    let got = store.replay_events(&from, 0, 100).await.expect("from");
+    assert_eq!(ids(&got), vec![(b.id, 1), (c.id, 1), (a.id, 2)]);
+    let since = ReplayFilter {
+        since: Some(all[1].created_at),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store.replay_events(&since, 0, 100).await.expect("since")),
+        ids(&got)
+    );
+    let span = store.replay_span(&since).await.expect("span");
+    assert_eq!(span.count, 3);
+    assert_eq!(span.last_position, all[3].position);
+    // bounded: what comes after the span is left out
+    let bounded = ReplayFilter {
+        through_position: Some(all[2].position),
+        ..since.clone()
+    };
+    assert_eq!(
+        ids(&store
+            .replay_events(&bounded, 0, 100)
+            .await
+            .expect("bounded")),
+        vec![(b.id, 1), (c.id, 1)]
+    );
+    assert_eq!(store.replay_span(&bounded).await.expect("span").count, 2);
+    let both = ReplayFilter {
+        job_id: Some(a.id),
+        from_position: Some(b_position),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store.replay_events(&both, 0, 100).await.expect("both")),
+        vec![(a.id, 2)]
+    );
+    // paged: after the last position read
+    let page = store.replay_events(&from, 0, 2).await.expect("page");
+    assert_eq!(page.len(), 2);
+    let rest = store
+        .replay_events(&from, page[1].position, 2)
+        .await
+        .expect("rest");
+    assert_eq!(ids(&rest), vec![(a.id, 2)]);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -945,4 +1041,5 @@ conformance!(
     no_event_follows_a_terminal_one_whatever_the_race,
     audit_records_are_kept_in_order_and_go_through_the_outbox,
     marks_catch_up_to_a_position_but_leave_unparked_events_to_resend,
+    replay_selects_events_by_job_time_and_position,
 );

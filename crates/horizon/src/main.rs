@@ -5,6 +5,7 @@
 mod bench;
 mod client;
 mod commands;
+mod replay;
 mod settings;
 
 use std::ffi::OsString;
@@ -240,6 +241,25 @@ enum EventsAction {
         #[arg(long)]
         job: Option<String>,
     },
+    /// Publish stored events to Kafka again, byte for byte, with a
+    /// `horizon-replay` header (admin token); shows progress
+    Replay {
+        /// One job's events
+        #[arg(long)]
+        job: Option<String>,
+        /// Events committed at or after this time (RFC 3339)
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Events at or after this outbox position (1: all of them)
+        #[arg(long, value_name = "N")]
+        from_position: Option<i64>,
+        /// Send them to this topic instead of their own
+        #[arg(long, value_name = "TOPIC")]
+        to_topic: Option<String>,
+        /// At most this many events a second (default 1000)
+        #[arg(long, value_name = "N")]
+        rate: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -390,6 +410,27 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             client,
             ..
         } => commands::retry_parked(&client, job.as_deref()).await,
+        Command::Events {
+            action:
+                Some(EventsAction::Replay {
+                    job,
+                    since,
+                    from_position,
+                    to_topic,
+                    rate,
+                }),
+            client,
+            ..
+        } => {
+            let selection = replay::Selection {
+                job,
+                since,
+                from_position,
+                to_topic,
+                rate,
+            };
+            replay::replay(&client, selection).await
+        }
         Command::Events {
             action: None,
             client,

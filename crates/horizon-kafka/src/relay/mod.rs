@@ -402,11 +402,7 @@ impl Relay {
     }
 
     fn topic_of(&self, stream: EventStream) -> &str {
-        match stream {
-            EventStream::Lifecycle => &self.settings.lifecycle_topic,
-            EventStream::Metrics => &self.settings.metrics_topic,
-            EventStream::Audit => &self.settings.audit_topic,
-        }
+        self.settings.topic_of(stream)
     }
 
     fn producer(&self) -> Result<RelayProducer, RdKafkaError> {

@@ -44,7 +44,7 @@ use tracing::{info, warn};
 
 use super::parking::ParkedKeys;
 use super::{Ended, Failure, IDLE_WAIT, Relay, RelayProducer, key_of, stop_requested};
-use crate::metric_names::{PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISHED};
+use crate::metric_names::{PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED};
 use crate::{KafkaError, KafkaSettings};
 
 /// How often the leader looks for un-parked events behind its position.
@@ -155,6 +155,8 @@ impl Relay {
     /// Relay exactly once until stopped or fenced.
     pub(super) async fn run_transactional(&self, stop: &mut watch::Receiver<bool>) -> Ended {
         let mut failures = 0;
+        // the last producer was replaced after a failed transaction
+        let mut resend = false;
         loop {
             let started = match self.start_transactional().await {
                 Ok(started) => started,
@@ -174,9 +176,11 @@ impl Relay {
             };
             let (producer, cursor, parked_keys) = started;
             let marks = MarkQueue::spawn(self);
+            // (a producer replaced after a failure starts with a retry)
             let ended = self
-                .transact(&producer, cursor, parked_keys, &marks, stop)
+                .transact(&producer, cursor, parked_keys, &marks, u32::from(resend), stop)
                 .await;
+            resend = true;
             marks.flush().await;
             match ended {
                 Some(ended) => return ended,
@@ -240,9 +244,9 @@ impl Relay {
         mut cursor: i64,
         mut parked_keys: ParkedKeys,
         marks: &MarkQueue,
+        mut failures: u32,
         stop: &mut watch::Receiver<bool>,
     ) -> Option<Ended> {
-        let mut failures = 0;
         let mut last_resend_look = Instant::now();
         let mut pending: Option<Batch> = None;
         loop {
@@ -283,6 +287,10 @@ impl Relay {
                 continue;
             };
             self.status.update(|s| s.set_state("publishing"));
+            if failures > 0 {
+                // the events of a failed transaction, sent again
+                metrics::counter!(PUBLISH_RETRIES).increment(batch.events.len() as u64);
+            }
             match self
                 .send_batch(producer, batch, &mut parked_keys, marks)
                 .await
@@ -414,9 +422,9 @@ impl Relay {
             .await
             .map_err(|e| TxError::Passing(e.to_string()))?;
         if let Err(err) = committed {
-            let failure = tx_error(producer, &err);
-            if matches!(failure, TxError::Fatal(_)) {
-                return Err(failure);
+            let tx_failure = tx_error(producer, &err);
+            if matches!(tx_failure, TxError::Fatal(_)) {
+                return Err(tx_failure);
             }
             // every event of the transaction failed to publish this time;
             // which failed, and why: park what Kafka refused for good (the
@@ -442,13 +450,13 @@ impl Relay {
                     }
                     Failure::Passing(reason) => {
                         warn!(job.id = %event.job_id, event.id = %event.event_id,
-                            "Kafka did not accept event {} ({} #{} of job {}), retrying its transaction: {reason}",
+                            "Kafka did not accept event {} ({} #{} of job {}), retrying its transaction: {tx_failure} (the event: {reason})",
                             event.event_id, event.event_type, event.sequence, event.job_id);
                     }
                 }
             }
             aborted?;
-            return Err(failure);
+            return Err(tx_failure);
         }
         // committed: visible to read_committed consumers
         let now = OffsetDateTime::now_utc();

@@ -223,6 +223,8 @@ pub fn action(method: &Method, route: &str) -> String {
         ("GET", "/v1/agents") => "agent.list",
         ("GET", "/v1/admin/parked-events") => "parked.list",
         ("POST", "/v1/admin/parked-events/retry") => "parked.retry",
+        ("POST", "/v1/admin/events/replay") => "events.replay",
+        ("GET", "/v1/admin/events/replay/{id}") => "events.replay_progress",
         ("GET", "/v1/audit") => "audit.read",
         _ => return format!("{method} {route}"),
     };

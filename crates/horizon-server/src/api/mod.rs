@@ -11,6 +11,7 @@ pub mod jwt;
 pub mod limits;
 mod ops;
 pub mod problem;
+pub mod replay;
 mod token_cache;
 
 pub use token_cache::TokenCache;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub jwt: Option<Arc<jwt::JwtVerifier>>,
     /// Per-user submission rate, when `[api] submit_rate_per_minute` is set.
     pub submit_limit: Option<Arc<limits::SubmitRateLimit>>,
+    /// Event replays started on this process, and their progress.
+    pub replays: Arc<replay::Replays>,
 }
 
 #[derive(OpenApi)]
@@ -64,6 +67,7 @@ pub struct AppState {
         jobs::job_logs, agents::list_agents,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
         admin::parked_events, admin::retry_parked, audit::list_audit,
+        replay::start_replay, replay::replay_progress,
     ),
     modifiers(&BearerAuth, &DescribeResponses),
     tags(
@@ -259,6 +263,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/agents", get(agents::list_agents))
         .route("/v1/admin/parked-events", get(admin::parked_events))
         .route("/v1/admin/parked-events/retry", post(admin::retry_parked))
+        .route("/v1/admin/events/replay", post(replay::start_replay))
+        .route("/v1/admin/events/replay/{id}", get(replay::replay_progress))
         .route("/v1/audit", get(audit::list_audit))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

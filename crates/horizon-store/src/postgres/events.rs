@@ -14,7 +14,10 @@ use tracing::debug;
 use uuid::Uuid;
 
 use crate::StoreError;
-use crate::params::{Applied, CreateJobParams, Created, OutboxEvent, ParkedEvent, StoredEvent};
+use crate::params::{
+    Applied, CreateJobParams, Created, OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan,
+    StoredEvent,
+};
 
 fn corrupt(err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(err.to_string())
@@ -450,6 +453,59 @@ pub(super) async fn unpublished(
             })
         })
         .collect()
+}
+
+/// The stored events a replay selects, after `after`.
+pub(super) async fn replay(
+    pool: &PgPool,
+    filter: &ReplayFilter,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT * FROM events WHERE position > $1 AND position >= $2
+           AND ($3::uuid IS NULL OR job_id = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)
+           AND ($6::bigint IS NULL OR position <= $6)
+         ORDER BY position LIMIT $5",
+    )
+    .bind(after)
+    .bind(filter.from_position.unwrap_or(0))
+    .bind(filter.job_id)
+    .bind(filter.since)
+    .bind(i64::from(limit))
+    .bind(filter.through_position)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(OutboxEvent {
+                position: row.try_get("position")?,
+                created_at: row.try_get("created_at")?,
+                event: event_from_row(row)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn replay_span(
+    pool: &PgPool,
+    filter: &ReplayFilter,
+) -> Result<ReplaySpan, StoreError> {
+    let (n, last): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(MAX(position), 0) FROM events WHERE position >= $1
+           AND ($2::uuid IS NULL OR job_id = $2) AND ($3::timestamptz IS NULL OR created_at >= $3)
+           AND ($4::bigint IS NULL OR position <= $4)",
+    )
+    .bind(filter.from_position.unwrap_or(0))
+    .bind(filter.job_id)
+    .bind(filter.since)
+    .bind(filter.through_position)
+    .fetch_one(pool)
+    .await?;
+    Ok(ReplaySpan {
+        count: u64::try_from(n).unwrap_or(0),
+        last_position: last,
+    })
 }
 
 /// Un-parked events waiting to be sent again, up to `through`.

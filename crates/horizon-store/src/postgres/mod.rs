@@ -23,8 +23,8 @@ use sqlx::{ConnectOptions, PgPool, Row};
 use uuid::Uuid;
 
 use crate::params::{
-    Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent, StoredEvent,
-    TokenInfo, TokenOwner,
+    Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent, ReplayFilter,
+    ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
 };
 use crate::writer::{BoxFuture, Done, Engine, Op, Writer};
 use crate::{Leadership, Store, StoreError};
@@ -279,6 +279,19 @@ impl Store for PgStore {
             .write(Op::MarkPublished(positions.to_vec()))
             .await
             .map(|_| ())
+    }
+
+    async fn replay_events(
+        &self,
+        filter: &ReplayFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        events::replay(&self.pool, filter, after, limit).await
+    }
+
+    async fn replay_span(&self, filter: &ReplayFilter) -> Result<ReplaySpan, StoreError> {
+        events::replay_span(&self.pool, filter).await
     }
 
     async fn unparked_events(

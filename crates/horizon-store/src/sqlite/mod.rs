@@ -20,8 +20,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use uuid::Uuid;
 
 use crate::params::{
-    Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent, StoredEvent,
-    TokenInfo, TokenOwner,
+    Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent, ReplayFilter,
+    ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
 };
 use crate::writer::{Done, Op, Writer, is_refusal};
 use crate::{Store, StoreError};
@@ -206,6 +206,25 @@ impl Store for SqliteStore {
             .write(Op::MarkPublished(positions.to_vec()))
             .await
             .map(|_| ())
+    }
+
+    async fn replay_events(
+        &self,
+        filter: &ReplayFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let filter = filter.clone();
+        self.readers
+            .run(move |c| read::replay(c, &filter, after, limit))
+            .await
+    }
+
+    async fn replay_span(&self, filter: &ReplayFilter) -> Result<ReplaySpan, StoreError> {
+        let filter = filter.clone();
+        self.readers
+            .run(move |c| read::replay_span(c, &filter))
+            .await
     }
 
     async fn unparked_events(

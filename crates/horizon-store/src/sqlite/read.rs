@@ -12,7 +12,10 @@ use uuid::Uuid;
 
 use super::rows::{Columns, format_time, job_from_row, parse_time, parse_uuid};
 use crate::StoreError;
-use crate::params::{ListJobsParams, OutboxEvent, ParkedEvent, StoredEvent, TokenInfo, TokenOwner};
+use crate::params::{
+    ListJobsParams, OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent, TokenInfo,
+    TokenOwner,
+};
 
 /// Connections kept open for reads, at most.
 const KEEP: usize = 4;
@@ -205,6 +208,62 @@ pub(super) fn unpublished(
             })
         },
     )
+}
+
+/// The stored events a replay selects, after `after`.
+pub(super) fn replay(
+    conn: &Connection,
+    filter: &ReplayFilter,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    collect(
+        conn,
+        "SELECT * FROM events WHERE position > ?1 AND position >= ?2
+           AND (?3 IS NULL OR job_id = ?3) AND (?4 IS NULL OR created_at >= ?4)
+           AND (?6 IS NULL OR position <= ?6)
+         ORDER BY position LIMIT ?5",
+        params![
+            after,
+            filter.from_position.unwrap_or(0),
+            filter.job_id.map(|id| id.to_string()),
+            filter.since.map(format_time),
+            i64::from(limit),
+            filter.through_position
+        ],
+        |row| {
+            Ok(OutboxEvent {
+                position: row.required_int("position")?,
+                created_at: parse_time(&row.required_text("created_at")?)?,
+                event: event_from_row(row)?,
+            })
+        },
+    )
+}
+
+pub(super) fn replay_span(
+    conn: &Connection,
+    filter: &ReplayFilter,
+) -> Result<ReplaySpan, StoreError> {
+    let (n, last): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(MAX(position), 0) FROM events WHERE position >= ?1
+               AND (?2 IS NULL OR job_id = ?2) AND (?3 IS NULL OR created_at >= ?3)
+               AND (?4 IS NULL OR position <= ?4)",
+        )?
+        .query_row(
+            params![
+                filter.from_position.unwrap_or(0),
+                filter.job_id.map(|id| id.to_string()),
+                filter.since.map(format_time),
+                filter.through_position
+            ],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+    Ok(ReplaySpan {
+        count: u64::try_from(n).unwrap_or(0),
+        last_position: last,
+    })
 }
 
 /// Un-parked events waiting to be sent again, up to `through`.
