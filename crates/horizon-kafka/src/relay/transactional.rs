@@ -178,7 +178,14 @@ impl Relay {
             let marks = MarkQueue::spawn(self);
             // (a producer replaced after a failure starts with a retry)
             let ended = self
-                .transact(&producer, cursor, parked_keys, &marks, u32::from(resend), stop)
+                .transact(
+                    &producer,
+                    cursor,
+                    parked_keys,
+                    &marks,
+                    u32::from(resend),
+                    stop,
+                )
                 .await;
             resend = true;
             marks.flush().await;

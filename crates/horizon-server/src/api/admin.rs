@@ -105,6 +105,15 @@ pub struct RetryParkedDto {
     pub unparked: u64,
 }
 
+/// An optional `job_id` field of a request body, parsed (422 if it is no id).
+pub(super) fn job_id_field(id: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+    id.map(|id| {
+        Uuid::parse_str(id)
+            .map_err(|_| ApiError::Unprocessable(format!("job_id: {id:?} is not a job id")))
+    })
+    .transpose()
+}
+
 /// Send parked events again (all, or one job's), in order. **Admin only.**
 #[utoipa::path(
     post, path = "/v1/admin/parked-events/retry", tag = "admin",
@@ -118,14 +127,7 @@ pub async fn retry_parked(
     body: Bytes,
 ) -> Result<Json<RetryParkedDto>, ApiError> {
     let request: RetryParkedRequest = super::jobs::optional_body(&body)?;
-    let job = request
-        .job_id
-        .as_deref()
-        .map(|id| {
-            Uuid::parse_str(id)
-                .map_err(|_| ApiError::Unprocessable(format!("job_id: {id:?} is not a job id")))
-        })
-        .transpose()?;
+    let job = job_id_field(request.job_id.as_deref())?;
     let unparked = state.store.unpark_events(job).await?;
     if let Some(relay) = &state.relay {
         relay.unparked(unparked);

@@ -109,14 +109,7 @@ impl From<ReplayProgress> for ReplayProgressDto {
 }
 
 fn filter_of(request: &ReplayRequestDto) -> Result<ReplayFilter, ApiError> {
-    let job_id = request
-        .job_id
-        .as_deref()
-        .map(|id| {
-            Uuid::parse_str(id)
-                .map_err(|_| ApiError::Unprocessable(format!("job_id: {id:?} is not a job id")))
-        })
-        .transpose()?;
+    let job_id = super::admin::job_id_field(request.job_id.as_deref())?;
     let since = request
         .since
         .as_deref()

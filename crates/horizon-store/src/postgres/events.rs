@@ -444,15 +444,16 @@ pub(super) async fn unpublished(
     limit: u32,
 ) -> Result<Vec<OutboxEvent>, StoreError> {
     let rows = outbox_rows(pool, false, after, limit).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(OutboxEvent {
-                position: row.try_get("position")?,
-                created_at: row.try_get("created_at")?,
-                event: event_from_row(row)?,
-            })
-        })
-        .collect()
+    rows.iter().map(outbox_from_row).collect()
+}
+
+/// An `events` row as an outbox event.
+fn outbox_from_row(row: &PgRow) -> Result<OutboxEvent, StoreError> {
+    Ok(OutboxEvent {
+        position: row.try_get("position")?,
+        created_at: row.try_get("created_at")?,
+        event: event_from_row(row)?,
+    })
 }
 
 /// The stored events a replay selects, after `after`.
@@ -476,15 +477,7 @@ pub(super) async fn replay(
     .bind(filter.through_position)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(OutboxEvent {
-                position: row.try_get("position")?,
-                created_at: row.try_get("created_at")?,
-                event: event_from_row(row)?,
-            })
-        })
-        .collect()
+    rows.iter().map(outbox_from_row).collect()
 }
 
 pub(super) async fn replay_span(
@@ -523,15 +516,7 @@ pub(super) async fn unparked(
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(OutboxEvent {
-                position: row.try_get("position")?,
-                created_at: row.try_get("created_at")?,
-                event: event_from_row(row)?,
-            })
-        })
-        .collect()
+    rows.iter().map(outbox_from_row).collect()
 }
 
 pub(super) async fn parked(

@@ -200,14 +200,17 @@ pub(super) fn unpublished(
         "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NULL AND position > ?
          ORDER BY position LIMIT ?",
         params![after, i64::from(limit)],
-        |row| {
-            Ok(OutboxEvent {
-                position: row.required_int("position")?,
-                created_at: parse_time(&row.required_text("created_at")?)?,
-                event: event_from_row(row)?,
-            })
-        },
+        outbox_from_row,
     )
+}
+
+/// An `events` row as an outbox event.
+fn outbox_from_row(row: &Row<'_>) -> Result<OutboxEvent, StoreError> {
+    Ok(OutboxEvent {
+        position: row.required_int("position")?,
+        created_at: parse_time(&row.required_text("created_at")?)?,
+        event: event_from_row(row)?,
+    })
 }
 
 /// The stored events a replay selects, after `after`.
@@ -231,13 +234,7 @@ pub(super) fn replay(
             i64::from(limit),
             filter.through_position
         ],
-        |row| {
-            Ok(OutboxEvent {
-                position: row.required_int("position")?,
-                created_at: parse_time(&row.required_text("created_at")?)?,
-                event: event_from_row(row)?,
-            })
-        },
+        outbox_from_row,
     )
 }
 
@@ -278,13 +275,7 @@ pub(super) fn unparked(
            AND park_reason IS NOT NULL AND position <= ?
          ORDER BY position LIMIT ?",
         params![through, i64::from(limit)],
-        |row| {
-            Ok(OutboxEvent {
-                position: row.required_int("position")?,
-                created_at: parse_time(&row.required_text("created_at")?)?,
-                event: event_from_row(row)?,
-            })
-        },
+        outbox_from_row,
     )
 }
 

@@ -63,13 +63,7 @@ impl Broker {
         if let Some(brokers) =
             external("HORIZON_TEST_KAFKA_BROKERS").or_else(|| external("HORIZON_TEST_KAFKA_SHARED"))
         {
-            return Broker {
-                brokers,
-                nodes: Vec::new(),
-                voters: String::new(),
-                cluster_id: String::new(),
-                _data: None,
-            };
+            return Broker::elsewhere(brokers);
         }
         Broker::own(1).await
     }
@@ -78,13 +72,7 @@ impl Broker {
     /// kill them); your own cluster with `HORIZON_TEST_KAFKA_BROKERS`.
     pub async fn own(count: u32) -> Broker {
         if let Some(brokers) = external("HORIZON_TEST_KAFKA_BROKERS") {
-            return Broker {
-                brokers,
-                nodes: Vec::new(),
-                voters: String::new(),
-                cluster_id: String::new(),
-                _data: None,
-            };
+            return Broker::elsewhere(brokers);
         }
         let data = tempfile::tempdir().unwrap();
         let nodes: Vec<Node> = (1..=count)
@@ -120,6 +108,17 @@ impl Broker {
             broker.wait_listening(i).await;
         }
         broker
+    }
+
+    /// Brokers this test does not own.
+    fn elsewhere(brokers: String) -> Broker {
+        Broker {
+            brokers,
+            nodes: Vec::new(),
+            voters: String::new(),
+            cluster_id: String::new(),
+            _data: None,
+        }
     }
 
     /// Whether this test run owns the broker (and may stop it).
