@@ -684,6 +684,18 @@ async fn an_event_kafka_refuses_is_parked_while_every_other_job_flows() {
     )
     .unwrap();
     s.server.restart().await;
+    // the retry reaches a relay that is up and leading (it loaded the
+    // parked events at its start and must learn that they were un-parked)
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let ready: Value = serde_json::from_str(&s.server.get_text("/readyz").await).unwrap();
+        if ready["kafka"]["role"] == "leader" && ready["kafka"]["state"] == "idle" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{ready}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let out = std::process::Command::new(common::BIN)
         .args(["events", "retry-parked", "--job", &big])
         .env("HORIZON_URL", &s.server.url)

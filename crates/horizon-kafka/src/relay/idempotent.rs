@@ -42,7 +42,7 @@ use crate::metric_names::{PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES};
 /// Events held in memory between the outbox and Kafka, at most.
 const WINDOW: usize = 20_000;
 
-type Delivery = Pin<Box<dyn Future<Output = (i64, Result<(), Failure>)> + Send>>;
+pub(super) type Delivery = Pin<Box<dyn Future<Output = (i64, Result<(), Failure>)> + Send>>;
 
 /// What ended a run of the publishing loop.
 enum Published {

@@ -329,7 +329,8 @@ impl Relay {
             let ended = loop {
                 tokio::select! {
                     ended = &mut leading => break ended,
-                    _ = renewals.tick(), if !lease_lost && !asked_to_stop => {
+                    // (renewed while a stopping run settles, too)
+                    _ = renewals.tick(), if !lease_lost => {
                         if !guard.still_held().await {
                             lease_lost = true;
                             let _ = lead_stop.send(true);

@@ -149,6 +149,27 @@ struct Batch {
     events: Vec<OutboxEvent>,
     /// The position to commit with it (unchanged for re-sends).
     position: i64,
+    /// Un-parked events behind the position, sent again.
+    resend: bool,
+}
+
+/// How a batch failed.
+enum BatchError {
+    /// The producer is unusable (fenced): stop leading.
+    Fatal(String),
+    /// Aborted: retry the batch after a backoff.
+    Retry(String),
+    /// The abort failed too: a new producer (its init aborts what is left).
+    NewProducer(String),
+}
+
+impl BatchError {
+    fn of(error: TxError) -> Self {
+        match error {
+            TxError::Fatal(reason) => BatchError::Fatal(reason),
+            TxError::Passing(reason) => BatchError::NewProducer(reason),
+        }
+    }
 }
 
 impl Relay {
@@ -254,37 +275,37 @@ impl Relay {
         mut failures: u32,
         stop: &mut watch::Receiver<bool>,
     ) -> Option<Ended> {
-        let mut last_resend_look = Instant::now();
-        let mut pending: Option<Batch> = None;
+        // look for un-parked events at once, and again after each re-send
+        // until none is left: they go before any newer event of their job
+        let mut look_now = true;
+        let mut last_look = Instant::now();
         loop {
             if *stop.borrow() {
                 return Some(Ended::Stopped);
             }
-            if pending.is_none() {
-                let look = self
+            let look = look_now
+                || self
                     .status
                     .rescan
                     .swap(false, std::sync::atomic::Ordering::SeqCst)
-                    || last_resend_look.elapsed() >= RESEND_LOOK;
-                match self.next_batch(cursor, look).await {
-                    Ok(batch) => {
-                        if look {
-                            last_resend_look = Instant::now();
-                        }
-                        pending = batch;
+                || last_look.elapsed() >= RESEND_LOOK;
+            let batch = match self.next_batch(cursor, look, &mut parked_keys).await {
+                Ok(batch) => batch,
+                Err(err) => {
+                    warn!("cannot read the outbox: {err}");
+                    self.failed(&err.to_string());
+                    tokio::select! {
+                        _ = tokio::time::sleep(IDLE_WAIT) => {}
+                        () = stop_requested(stop) => {}
                     }
-                    Err(err) => {
-                        warn!("cannot read the outbox: {err}");
-                        self.failed(&err.to_string());
-                        tokio::select! {
-                            _ = tokio::time::sleep(IDLE_WAIT) => {}
-                            () = stop_requested(stop) => {}
-                        }
-                        continue;
-                    }
+                    continue;
                 }
+            };
+            if look {
+                last_look = Instant::now();
             }
-            let Some(batch) = pending.as_ref() else {
+            let Some(batch) = batch else {
+                look_now = false;
                 self.status.update(|s| s.set_state("idle"));
                 tokio::select! {
                     () = self.wake.notified() => {}
@@ -293,55 +314,64 @@ impl Relay {
                 }
                 continue;
             };
+            look_now = batch.resend;
             self.status.update(|s| s.set_state("publishing"));
             if failures > 0 {
                 // the events of a failed transaction, sent again
                 metrics::counter!(PUBLISH_RETRIES).increment(batch.events.len() as u64);
             }
             match self
-                .send_batch(producer, batch, &mut parked_keys, marks)
+                .send_batch(producer, &batch, &mut parked_keys, marks)
                 .await
             {
                 Ok(()) => {
                     failures = 0;
                     cursor = cursor.max(batch.position);
-                    pending = None;
                 }
-                Err(TxError::Fatal(reason)) => return Some(Ended::Fenced(reason)),
-                Err(TxError::Passing(reason)) => {
+                Err(BatchError::Fatal(reason)) => return Some(Ended::Fenced(reason)),
+                Err(BatchError::Retry(reason) | BatchError::NewProducer(reason))
+                    if *stop.borrow() =>
+                {
+                    warn!("the relay's transaction failed while stopping: {reason}");
+                    return Some(Ended::Stopped);
+                }
+                Err(error) => {
                     failures += 1;
                     let delay = self.backoff(failures);
+                    let (reason, replace) = match error {
+                        BatchError::NewProducer(reason) => (reason, true),
+                        BatchError::Retry(reason) | BatchError::Fatal(reason) => (reason, false),
+                    };
                     self.failed(&reason);
                     warn!("the relay's transaction failed, retrying it in {delay:?}: {reason}");
-                    // abort; if even that fails, start over with a new
-                    // producer (its init aborts what this one left open)
-                    if let Err(err) = self.abort(producer).await {
-                        warn!("cannot abort the transaction, replacing the producer: {err}");
-                        tokio::select! {
-                            _ = tokio::time::sleep(delay) => {}
-                            () = stop_requested(stop) => return Some(Ended::Stopped),
-                        }
-                        return match err {
-                            TxError::Fatal(reason) => Some(Ended::Fenced(reason)),
-                            TxError::Passing(_) => None,
-                        };
-                    }
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         () = stop_requested(stop) => return Some(Ended::Stopped),
                     }
-                    // re-read: events may have been parked meanwhile
-                    pending = None;
+                    if replace {
+                        // its init aborts what this producer left open
+                        return None;
+                    }
+                    // the batch is read again: events may have been parked
+                    look_now = true;
                 }
             }
         }
     }
 
-    /// The next events to send: un-parked events behind the cursor when
-    /// `look`ing and there are any, else the events after it.
-    async fn next_batch(&self, cursor: i64, look: bool) -> Result<Option<Batch>, KafkaError> {
+    /// The next events to send. When `look`ing: the parked keys read again
+    /// (an operator may have un-parked some), and un-parked events behind
+    /// the cursor, if any, as a re-send. Else the events after the cursor;
+    /// a batch with an event of a parked job looks first.
+    async fn next_batch(
+        &self,
+        cursor: i64,
+        look: bool,
+        parked_keys: &mut ParkedKeys,
+    ) -> Result<Option<Batch>, KafkaError> {
         let limit = self.settings.batch_size;
-        if look && cursor > 0 {
+        if look {
+            *parked_keys = self.load_parked_keys().await?;
             let behind = self.store.unparked_events(cursor, limit).await?;
             if !behind.is_empty() {
                 info!(
@@ -351,30 +381,45 @@ impl Relay {
                 return Ok(Some(Batch {
                     events: behind,
                     position: cursor,
+                    resend: true,
                 }));
             }
         }
         let events = self.store.unpublished_events(cursor, limit).await?;
+        if !look
+            && !parked_keys.is_empty()
+            && events.iter().any(|e| parked_keys.contains_key(&key_of(e)))
+        {
+            // held behind a parked event, unless it was un-parked meanwhile
+            return Box::pin(self.next_batch(cursor, true, parked_keys)).await;
+        }
         Ok(events
             .last()
             .map(|last| last.position)
-            .map(|position| Batch { events, position }))
+            .map(|position| Batch {
+                events,
+                position,
+                resend: false,
+            }))
     }
 
     /// One transaction: the batch's events (parking what Kafka refuses for
-    /// good), then the position record, then the commit.
+    /// good), then the position record, then the commit. On failure the
+    /// transaction is aborted here, and what Kafka refused for good is
+    /// parked, so that the retried batch leaves it out.
     async fn send_batch(
         &self,
         producer: &RelayProducer,
         batch: &Batch,
         parked_keys: &mut ParkedKeys,
         marks: &MarkQueue,
-    ) -> Result<(), TxError> {
+    ) -> Result<(), BatchError> {
         producer
             .begin_transaction()
-            .map_err(|e| tx_error(producer, &e))?;
+            .map_err(|e| BatchError::of(tx_error(producer, &e)))?;
         let mut deliveries = Vec::with_capacity(batch.events.len());
         let mut sent: Vec<&OutboxEvent> = Vec::with_capacity(batch.events.len());
+        let mut failed: Option<TxError> = None;
         for outbox in &batch.events {
             if let Some(cause) = parked_keys.get(&key_of(outbox)).copied() {
                 self.park(
@@ -384,7 +429,7 @@ impl Relay {
                     &format!("held behind parked event {cause} of the same job"),
                 )
                 .await
-                .map_err(|e| TxError::Passing(e.to_string()))?;
+                .map_err(|e| BatchError::Retry(e.to_string()))?;
                 continue;
             }
             match self.enqueue(producer, outbox).await {
@@ -401,69 +446,45 @@ impl Relay {
                         &format!("Kafka refused it: {reason}"),
                     )
                     .await
-                    .map_err(|e| TxError::Passing(e.to_string()))?;
+                    .map_err(|e| BatchError::Retry(e.to_string()))?;
                 }
                 Err(Failure::Passing(reason)) => {
-                    metrics::counter!(PUBLISH_FAILURES).increment(1);
-                    return Err(TxError::Passing(reason));
+                    // (an abortable transaction refuses new records: what
+                    // failed before is in the delivery reports)
+                    failed = Some(TxError::Passing(reason));
+                    break;
                 }
             }
         }
-        let record = PositionRecord {
-            position: batch.position,
-            events: sent.len(),
-            committed_at: horizon_core::timestamp::format(OffsetDateTime::now_utc()),
-        };
-        let payload =
-            serde_json::to_string(&record).map_err(|e| TxError::Passing(e.to_string()))?;
-        producer
-            .send_result(
+        if failed.is_none() {
+            let record = PositionRecord {
+                position: batch.position,
+                events: sent.len(),
+                committed_at: horizon_core::timestamp::format(OffsetDateTime::now_utc()),
+            };
+            let payload =
+                serde_json::to_string(&record).map_err(|e| BatchError::Retry(e.to_string()))?;
+            if let Err((err, _)) = producer.send_result(
                 FutureRecord::to(&self.settings.position_topic)
                     .key(&self.settings.transactional_id)
                     .payload(&payload),
-            )
-            .map_err(|(e, _)| tx_error(producer, &e))?;
-        let timeout = Duration::from_millis(self.settings.message_timeout_ms.max(1000) + 5000);
-        let commit = producer.clone();
-        let committed = tokio::task::spawn_blocking(move || commit.commit_transaction(timeout))
-            .await
-            .map_err(|e| TxError::Passing(e.to_string()))?;
-        if let Err(err) = committed {
-            let tx_failure = tx_error(producer, &err);
-            if matches!(tx_failure, TxError::Fatal(_)) {
-                return Err(tx_failure);
+            ) {
+                failed = Some(tx_error(producer, &err));
             }
-            // every event of the transaction failed to publish this time;
-            // which failed, and why: park what Kafka refused for good (the
-            // retried batch then leaves it and its job's later events out)
-            metrics::counter!(PUBLISH_FAILURES).increment(sent.len() as u64);
-            let aborted = self.abort(producer).await;
-            for (position, result) in join_all(deliveries).await {
-                let Err(failure) = result else { continue };
-                let Some(outbox) = sent.iter().find(|e| e.position == position) else {
-                    continue;
-                };
-                let event = &outbox.event;
-                match failure {
-                    Failure::Permanent(reason) => {
-                        self.park(
-                            producer,
-                            parked_keys,
-                            vec![(*outbox).clone()],
-                            &format!("Kafka refused it: {reason}"),
-                        )
-                        .await
-                        .map_err(|e| TxError::Passing(e.to_string()))?;
-                    }
-                    Failure::Passing(reason) => {
-                        warn!(job.id = %event.job_id, event.id = %event.event_id,
-                            "Kafka did not accept event {} ({} #{} of job {}), retrying its transaction: {tx_failure} (the event: {reason})",
-                            event.event_id, event.event_type, event.sequence, event.job_id);
-                    }
-                }
+        }
+        if failed.is_none() {
+            let timeout = Duration::from_millis(self.settings.message_timeout_ms.max(1000) + 5000);
+            let commit = producer.clone();
+            match tokio::task::spawn_blocking(move || commit.commit_transaction(timeout)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => failed = Some(tx_error(producer, &err)),
+                Err(err) => failed = Some(TxError::Passing(err.to_string())),
             }
-            aborted?;
-            return Err(tx_failure);
+        }
+        if let Some(tx_failure) = failed {
+            return Err(self
+                .failed_batch(producer, tx_failure, deliveries, &sent, parked_keys)
+                .await);
         }
         // committed: visible to read_committed consumers
         let now = OffsetDateTime::now_utc();
@@ -475,8 +496,67 @@ impl Relay {
         metrics::counter!(PUBLISHED).increment(n);
         self.status.acknowledged(n);
         self.status.update(|s| s.position = Some(batch.position));
-        marks.add(sent.iter().map(|e| e.position).collect());
+        let positions: Vec<i64> = sent.iter().map(|e| e.position).collect();
+        if batch.resend {
+            // marked before the next look, which would send them again
+            if let Err(err) = self.store.mark_published(&positions).await {
+                warn!("cannot mark re-sent events published (they may be sent again): {err}");
+            }
+        } else {
+            marks.add(positions);
+        }
         Ok(())
+    }
+
+    /// A transaction failed: abort it, count and log its events, park
+    /// those Kafka refused for good. What to do next.
+    async fn failed_batch(
+        &self,
+        producer: &RelayProducer,
+        tx_failure: TxError,
+        deliveries: Vec<super::idempotent::Delivery>,
+        sent: &[&OutboxEvent],
+        parked_keys: &mut ParkedKeys,
+    ) -> BatchError {
+        if let TxError::Fatal(reason) = tx_failure {
+            return BatchError::Fatal(reason);
+        }
+        metrics::counter!(PUBLISH_FAILURES).increment(sent.len() as u64);
+        let aborted = self.abort(producer).await;
+        for (position, result) in join_all(deliveries).await {
+            let Err(failure) = result else { continue };
+            let Some(outbox) = sent.iter().find(|e| e.position == position) else {
+                continue;
+            };
+            let event = &outbox.event;
+            match failure {
+                Failure::Permanent(reason) => {
+                    if let Err(err) = self
+                        .park(
+                            producer,
+                            parked_keys,
+                            vec![(*outbox).clone()],
+                            &format!("Kafka refused it: {reason}"),
+                        )
+                        .await
+                    {
+                        return BatchError::Retry(err.to_string());
+                    }
+                }
+                Failure::Passing(reason) => {
+                    warn!(job.id = %event.job_id, event.id = %event.event_id,
+                        "Kafka did not accept event {} ({} #{} of job {}), retrying its transaction: {tx_failure} (the event: {reason})",
+                        event.event_id, event.event_type, event.sequence, event.job_id);
+                }
+            }
+        }
+        match aborted {
+            Ok(()) => BatchError::Retry(tx_failure.to_string()),
+            Err(TxError::Fatal(reason)) => BatchError::Fatal(reason),
+            Err(TxError::Passing(reason)) => BatchError::NewProducer(format!(
+                "{tx_failure}; the abort failed too ({reason}): starting a new producer"
+            )),
+        }
     }
 
     async fn abort(&self, producer: &RelayProducer) -> Result<(), TxError> {
@@ -511,12 +591,29 @@ fn read_position(settings: &KafkaSettings) -> Result<Option<PositionRecord>, Kaf
         loop {
             if std::time::Instant::now() > deadline {
                 return Err(KafkaError::Delivery(format!(
-                    "reading {topic} did not reach its end within 30 s"
+                    "reading {topic} did not reach its end within 30 s (another producer's \
+                     transaction open on it? give each deployment its own position_topic)"
                 )));
             }
             match consumer.poll(Duration::from_millis(200)) {
                 None => {}
-                Some(Err(RdKafkaError::PartitionEOF(_))) => break,
+                Some(Err(RdKafkaError::PartitionEOF(_))) => {
+                    // read_committed stops at the last stable offset: below
+                    // the high watermark, another producer's transaction is
+                    // open on the topic (this id's were aborted by the init)
+                    // and may hide a newer record: wait for it to end
+                    let at = consumer
+                        .position()?
+                        .find_partition(topic, 0)
+                        .and_then(|p| match p.offset() {
+                            Offset::Offset(n) => Some(n),
+                            _ => None,
+                        })
+                        .unwrap_or(high);
+                    if at >= high {
+                        break;
+                    }
+                }
                 Some(Err(err)) => return Err(err.into()),
                 Some(Ok(message)) => {
                     if message.key() != Some(settings.transactional_id.as_bytes()) {

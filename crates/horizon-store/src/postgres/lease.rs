@@ -4,7 +4,7 @@
 //!
 //! The leader renews it every `RENEW_EVERY` on a connection of its own with
 //! a statement timeout, and stops leading by itself once it could not renew
-//! for `LEASE_TTL - RENEW_EVERY` by its own clock (it cannot know whether a
+//! for `HOLD_WITHOUT_RENEWAL` by its own clock (it cannot know whether a
 //! renewal that timed out took effect). A standby takes the lease when it has
 //! expired, so a dead, frozen (SIGSTOP) or partitioned leader is replaced
 //! within `LEASE_TTL` plus a standby's retry interval. A session advisory
@@ -27,6 +27,14 @@ const RENEW_EVERY: Duration = crate::LEADERSHIP_RENEWAL;
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
 
 const LEASE: &str = "relay";
+
+/// How long after its last successful renewal was sent a holder goes on
+/// believing it holds the lease when renewals fail: the next check may
+/// start up to `RENEW_EVERY` later and take `STATEMENT_TIMEOUT`, and must
+/// still end before the lease can expire.
+const HOLD_WITHOUT_RENEWAL: Duration = LEASE_TTL
+    .saturating_sub(RENEW_EVERY)
+    .saturating_sub(STATEMENT_TIMEOUT);
 
 async fn connect(options: &PgConnectOptions) -> Result<PgConnection, StoreError> {
     let mut conn = tokio::time::timeout(STATEMENT_TIMEOUT * 2, options.connect())
@@ -125,12 +133,12 @@ impl Leadership for PgLease {
             Ok(Ok(false)) => false,
             Ok(Err(err)) => {
                 tracing::warn!("cannot renew the relay's lease: {err}");
-                self.renewed.elapsed() < LEASE_TTL.saturating_sub(RENEW_EVERY)
+                self.renewed.elapsed() < HOLD_WITHOUT_RENEWAL
             }
             Err(_) => {
                 tracing::warn!("renewing the relay's lease timed out");
                 self.conn = None;
-                self.renewed.elapsed() < LEASE_TTL.saturating_sub(RENEW_EVERY)
+                self.renewed.elapsed() < HOLD_WITHOUT_RENEWAL
             }
         }
     }
