@@ -66,12 +66,17 @@ struct Bench {
 }
 
 impl Bench {
+    /// A store of its own (every phase and mode gets a new database).
     async fn store(&self, name: &str) -> (Arc<dyn Store>, String) {
-        let url = format!(
-            "sqlite://{}",
-            self.dir.path().join(format!("{name}.db")).display()
-        );
+        let path = self.db_path(name);
+        let url = format!("sqlite://{}", path.display());
         (Arc::new(SqliteStore::connect(&url).await.unwrap()), url)
+    }
+
+    fn db_path(&self, name: &str) -> std::path::PathBuf {
+        self.dir
+            .path()
+            .join(format!("{name}-{}.db", self.exactly_once))
     }
 
     fn settings(&self) -> KafkaSettings {
@@ -176,7 +181,9 @@ async fn connected_relay(
     tokio::task::JoinHandle<()>,
     String,
 ) {
-    let (store, url) = b.store(name).await;
+    let (store, url) = b
+        .store(&format!("{name}-{}", Uuid::now_v7().simple()))
+        .await;
     let settings = b.settings();
     let topic = settings.lifecycle_topic.clone();
     ensure_topics(&settings).await.unwrap();
@@ -193,7 +200,8 @@ async fn connected_relay(
 /// already connected (its start-up is measured apart, in `relay_first_ack`).
 async fn relay_backlog(b: &Bench, n: usize) -> f64 {
     // the backlog is written to another database first, then copied in at once
-    let (source, _) = b.store("backlog-source").await;
+    let source_name = format!("backlog-source-{}", Uuid::now_v7().simple());
+    let (source, _) = b.store(&source_name).await;
     for i in 0..n {
         source.create_job(job(i)).await.unwrap();
     }
@@ -205,7 +213,7 @@ async fn relay_backlog(b: &Bench, n: usize) -> f64 {
         .await
         .unwrap();
     let mut conn = pool.acquire().await.unwrap();
-    let source_path = b.dir.path().join("backlog-source.db");
+    let source_path = b.db_path(&source_name);
     sqlx::query("ATTACH DATABASE ? AS src")
         .bind(source_path.display().to_string())
         .execute(&mut *conn)
@@ -235,7 +243,9 @@ async fn relay_backlog(b: &Bench, n: usize) -> f64 {
 
 /// Relay: from start to the first event acknowledged (connection, producer id).
 async fn relay_first_ack(b: &Bench) -> f64 {
-    let (store, _) = b.store("first-ack").await;
+    let (store, _) = b
+        .store(&format!("first-ack-{}", Uuid::now_v7().simple()))
+        .await;
     store.create_job(job(0)).await.unwrap();
     let settings = b.settings();
     ensure_topics(&settings).await.unwrap();

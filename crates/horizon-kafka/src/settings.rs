@@ -110,10 +110,17 @@ impl KafkaSettings {
             // librdkafka wants message.timeout.ms <= transaction.timeout.ms;
             // a zombie's open transaction is aborted at once by the next
             // leader's init, so this only bounds a transaction nobody ends
-            config.set("transactional.id", &self.transactional_id).set(
-                "transaction.timeout.ms",
-                self.message_timeout_ms.max(30_000).to_string(),
-            );
+            config
+                .set("transactional.id", &self.transactional_id)
+                .set(
+                    "transaction.timeout.ms",
+                    self.message_timeout_ms.max(30_000).to_string(),
+                )
+                // a transaction's first request after a commit often meets
+                // CONCURRENT_TRANSACTIONS while the broker still writes the
+                // previous one's markers; librdkafka retries it after
+                // retry.backoff.ms (doubling up to retry.backoff.max.ms)
+                .set("retry.backoff.ms", "2");
         }
         config
     }

@@ -464,12 +464,42 @@ impl Relay {
             };
             let payload =
                 serde_json::to_string(&record).map_err(|e| BatchError::Retry(e.to_string()))?;
-            if let Err((err, _)) = producer.send_result(
+            match producer.send_result(
                 FutureRecord::to(&self.settings.position_topic)
                     .key(&self.settings.transactional_id)
                     .payload(&payload),
             ) {
-                failed = Some(tx_error(producer, &err));
+                Ok(delivery) => {
+                    let position = batch.position;
+                    deliveries.push(Box::pin(async move {
+                        let result = match delivery.await {
+                            Ok(Ok(_)) => Ok(()),
+                            Ok(Err((err, _))) => {
+                                Err(Failure::Passing(format!("the position record: {err}")))
+                            }
+                            Err(_) => Err(Failure::Passing("the producer went away".into())),
+                        };
+                        // (not an event: matches none in `sent`)
+                        (-position, result)
+                    }));
+                }
+                Err((err, _)) => failed = Some(tx_error(producer, &err)),
+            }
+        }
+        // every delivery report before the commit: the commit's own flush
+        // would wait for them in steps of librdkafka's poll interval
+        let mut reports = Vec::new();
+        if failed.is_none() {
+            reports = join_all(std::mem::take(&mut deliveries)).await;
+            // a record that failed names the cause; records purged because
+            // the transaction failed do not (the commit then says why)
+            if let Some((_, Err(Failure::Passing(reason) | Failure::Permanent(reason)))) =
+                reports.iter().find(|(_, r)| {
+                    matches!(r, Err(Failure::Passing(reason) | Failure::Permanent(reason))
+                        if !reason.contains("Purge"))
+                })
+            {
+                failed = Some(TxError::Passing(reason.clone()));
             }
         }
         if failed.is_none() {
@@ -481,9 +511,24 @@ impl Relay {
                 Err(err) => failed = Some(TxError::Passing(err.to_string())),
             }
         }
+        if failed.is_none()
+            && let Some((_, Err(Failure::Passing(reason) | Failure::Permanent(reason)))) =
+                reports.iter().find(|(_, r)| r.is_err())
+        {
+            // (a transaction with a failed record does not commit: never
+            // take a failed record for sent)
+            failed = Some(TxError::Passing(reason.clone()));
+        }
         if let Some(tx_failure) = failed {
             return Err(self
-                .failed_batch(producer, tx_failure, deliveries, &sent, parked_keys)
+                .failed_batch(
+                    producer,
+                    tx_failure,
+                    deliveries,
+                    reports,
+                    &sent,
+                    parked_keys,
+                )
                 .await);
         }
         // committed: visible to read_committed consumers
@@ -515,6 +560,7 @@ impl Relay {
         producer: &RelayProducer,
         tx_failure: TxError,
         deliveries: Vec<super::idempotent::Delivery>,
+        mut reports: Vec<(i64, Result<(), Failure>)>,
         sent: &[&OutboxEvent],
         parked_keys: &mut ParkedKeys,
     ) -> BatchError {
@@ -523,7 +569,8 @@ impl Relay {
         }
         metrics::counter!(PUBLISH_FAILURES).increment(sent.len() as u64);
         let aborted = self.abort(producer).await;
-        for (position, result) in join_all(deliveries).await {
+        reports.extend(join_all(deliveries).await);
+        for (position, result) in reports {
             let Err(failure) = result else { continue };
             let Some(outbox) = sent.iter().find(|e| e.position == position) else {
                 continue;
