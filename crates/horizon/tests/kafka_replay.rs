@@ -227,7 +227,8 @@ async fn replay_without_kafka_is_a_clear_conflict() {
     let admin = server.client(&server.token("root", true));
     let r = admin
         .request(Method::POST, "/v1/admin/events/replay")
-        .json(&json!({"from_position": 1}))
+        // (whole numbers written with a fraction are integers to JSON Schema)
+        .json(&json!({"from_position": 1.0, "rate_per_second": 75.0}))
         .send()
         .await
         .unwrap();

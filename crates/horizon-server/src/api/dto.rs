@@ -96,7 +96,7 @@ const MAX_WHOLE: f64 = 1_099_511_627_776.0;
 
 /// An integer, also when written as a number with a zero fraction
 /// (`2.0`, which JSON Schema counts as an integer too).
-fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+pub(super) fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: TryFrom<u64>,

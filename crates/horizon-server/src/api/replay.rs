@@ -69,12 +69,14 @@ pub struct ReplayRequestDto {
     #[schema(format = DateTime)]
     pub since: Option<String>,
     /// Only events at or after this outbox position.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1099511627776_i64)]
+    #[serde(default, deserialize_with = "super::dto::whole_number")]
     pub from_position: Option<i64>,
     /// Send every record to this topic instead of each event's own.
     pub to_topic: Option<String>,
     /// At most this many events a second (default 1000, at most 100000).
     #[schema(minimum = 1, maximum = 100000)]
+    #[serde(default, deserialize_with = "super::dto::whole_number")]
     pub rate_per_second: Option<u32>,
 }
 
