@@ -1,16 +1,19 @@
 //! Horizon's outbox relay: every event the store commits reaches Kafka, in
-//! per-job order, at least once, through an idempotent producer.
+//! per-job order — exactly once for `read_committed` consumers through a
+//! transactional producer (the default), or at least once through an
+//! idempotent one (`relay/`). And replay: stored events published again
+//! (`replay.rs`).
 //!
-//! The relay reads unpublished events from the store in commit order, hands
-//! them to librdkafka (one per job and stream at a time, see `relay.rs`),
-//! waits for the delivery reports, and only then marks the events
-//! published. Nothing is marked before Kafka acknowledged it, so a broker
-//! outage or a crash delays events but never loses them; a crash between
-//! acknowledgement and marking re-sends them, with the same `ce_id` and
-//! `sequence`, so consumers can drop the duplicate.
+//! The relay reads unpublished events from the store in commit order. Exactly
+//! once, it writes each batch with its position in one Kafka transaction and
+//! resumes from the committed position; at least once, it marks events
+//! published only after Kafka acknowledged them, so a crash in between
+//! re-sends them with the same `ce_id` and `sequence`. Either way a broker
+//! outage or a crash delays events but never loses them.
 //!
-//! Architecture invariant: the relay is the only code that talks to Kafka,
-//! and it only reads the outbox — it never changes a job.
+//! Architecture invariant: this crate (the relay and replay) is the only
+//! code that talks to Kafka, and it only reads the outbox (and sets its
+//! published and parked marks) — it never changes a job.
 
 /// The relay's Prometheus metrics (described by the server's telemetry).
 pub mod metric_names {

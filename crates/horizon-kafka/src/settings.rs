@@ -132,7 +132,8 @@ impl KafkaSettings {
         config
             .set("group.id", format!("{}-position", self.transactional_id))
             .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false")
+            // the position read stops at the end of the partition
+            .set("enable.partition.eof", "true")
             .set("isolation.level", "read_committed");
         config
     }

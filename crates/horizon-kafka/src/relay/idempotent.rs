@@ -140,12 +140,7 @@ impl Relay {
                     }
                 }
                 if let Err(err) = self.fill(producer, window).await {
-                    warn!("cannot read the outbox: {err}");
-                    self.failed(&err.to_string());
-                    tokio::select! {
-                        _ = tokio::time::sleep(IDLE_WAIT) => {}
-                        () = stop_requested(stop) => {}
-                    }
+                    self.outbox_unreadable(&err, stop).await;
                     continue;
                 }
                 let next_retry = window.due(Instant::now());
@@ -359,7 +354,7 @@ impl Relay {
         let position = outbox.position;
         let headers = Headers::of(event)
             .map_err(|e| Failure::Permanent(format!("stored envelope is not valid: {e}")))?;
-        let topic = self.topic_of(event.stream);
+        let topic = self.settings.topic_of(event.stream);
         loop {
             let record = FutureRecord::to(topic)
                 .key(&headers.job_id)

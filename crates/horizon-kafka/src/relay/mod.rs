@@ -47,7 +47,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use crate::{KafkaSettings, ensure_topics};
+use crate::{KafkaError, KafkaSettings, ensure_topics};
 
 /// How long an idle relay waits for a wake-up before looking anyway.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -402,8 +402,14 @@ impl Relay {
         info!("relay stopped");
     }
 
-    fn topic_of(&self, stream: EventStream) -> &str {
-        self.settings.topic_of(stream)
+    /// The outbox could not be read: say so, then wait a moment (or for a stop).
+    async fn outbox_unreadable(&self, err: &KafkaError, stop: &mut watch::Receiver<bool>) {
+        warn!("cannot read the outbox: {err}");
+        self.failed(&err.to_string());
+        tokio::select! {
+            _ = tokio::time::sleep(IDLE_WAIT) => {}
+            () = stop_requested(stop) => {}
+        }
     }
 
     fn producer(&self) -> Result<RelayProducer, RdKafkaError> {

@@ -82,7 +82,7 @@ impl Relay {
                 "event_type": event.event_type.as_str(),
                 "stream": event.stream.as_str(),
                 "sequence": event.sequence,
-                "topic": self.topic_of(event.stream),
+                "topic": self.settings.topic_of(event.stream),
                 "reason": reason,
                 "parked_at": parked_at,
                 "envelope_bytes": event.envelope.len(),

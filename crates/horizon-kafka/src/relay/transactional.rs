@@ -292,12 +292,7 @@ impl Relay {
             let batch = match self.next_batch(cursor, look, &mut parked_keys).await {
                 Ok(batch) => batch,
                 Err(err) => {
-                    warn!("cannot read the outbox: {err}");
-                    self.failed(&err.to_string());
-                    tokio::select! {
-                        _ = tokio::time::sleep(IDLE_WAIT) => {}
-                        () = stop_requested(stop) => {}
-                    }
+                    self.outbox_unreadable(&err, stop).await;
                     continue;
                 }
             };
@@ -620,9 +615,7 @@ impl Relay {
 /// `read_committed` consumer: the newest committed one is the largest
 /// (positions only grow). Looks back `POSITION_LOOKBACK` records at a time.
 fn read_position(settings: &KafkaSettings) -> Result<Option<PositionRecord>, KafkaError> {
-    let mut config = settings.consumer_config();
-    config.set("enable.partition.eof", "true");
-    let consumer: BaseConsumer = config.create()?;
+    let consumer: BaseConsumer = settings.consumer_config().create()?;
     let topic = settings.position_topic.as_str();
     let (low, high) = consumer.fetch_watermarks(topic, 0, Duration::from_secs(10))?;
     if high <= low {
