@@ -19,11 +19,17 @@ kafka_install() {
   if [ -s "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]; then return 0; fi
   command -v java >/dev/null || { echo "kafka_install: Java 17 is needed" >&2; return 1; }
   command -v mvn >/dev/null || { echo "kafka_install: Maven is needed" >&2; return 1; }
-  echo "fetching Apache Kafka $KAFKA_VERSION from Maven Central" >&2
-  rm -rf "$KAFKA_LIBS.tmp"
-  mvn -q -B -f "$HORIZON_ROOT/tools/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
-    dependency:copy-dependencies -DoutputDirectory="$KAFKA_LIBS.tmp" >&2
-  mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+  mkdir -p "$KAFKA_TOOLS"
+  # several brokers of one cluster start at once: one fetches, the others wait
+  (
+    flock 9
+    if [ -s "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]; then exit 0; fi
+    echo "fetching Apache Kafka $KAFKA_VERSION from Maven Central" >&2
+    rm -rf "$KAFKA_LIBS.tmp"
+    mvn -q -B -f "$HORIZON_ROOT/tools/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+      dependency:copy-dependencies -DoutputDirectory="$KAFKA_LIBS.tmp" >&2
+    mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+  ) 9>"$KAFKA_TOOLS/.install.lock"
 }
 
 # port_open <port>: something accepts connections on 127.0.0.1:<port>

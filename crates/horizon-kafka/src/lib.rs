@@ -25,12 +25,14 @@ pub mod metric_names {
 }
 
 mod message;
+mod partitioner;
 mod relay;
 mod replay;
 mod settings;
 mod topics;
 
 pub use message::{Headers, record_headers};
+pub use partitioner::{murmur2, partition_for};
 pub use relay::{Relay, RelaySnapshot, RelayStatus};
 pub use replay::{REPLAY_HEADER, ReplayProgress, ReplayRequest, replay, valid_topic};
 pub use settings::KafkaSettings;

@@ -48,6 +48,15 @@ pub struct KafkaSettings {
     /// covers: a compacted topic of one partition, keyed by the
     /// transactional id.
     pub position_topic: String,
+    /// At least once: events held in memory at most.
+    pub window_events: usize,
+    /// At least once: events of one partition held in memory at most, and
+    /// at most its share of `window_events` (a partition without a leader
+    /// then holds back only its own jobs; the rest of its events are read
+    /// again from the store later).
+    pub window_per_partition: usize,
+    /// At least once: bytes of events held in memory at most.
+    pub window_bytes: usize,
     /// Extra librdkafka properties (security.protocol, sasl.*, linger.ms, …).
     pub producer: BTreeMap<String, String>,
 }
@@ -73,6 +82,9 @@ impl Default for KafkaSettings {
             exactly_once: true,
             transactional_id: "horizon-relay".into(),
             position_topic: "horizon-relay-positions".into(),
+            window_events: 20_000,
+            window_per_partition: 2_000,
+            window_bytes: 64 << 20,
             producer: BTreeMap::new(),
         }
     }
@@ -136,6 +148,16 @@ impl KafkaSettings {
             .set("enable.partition.eof", "true")
             .set("isolation.level", "read_committed");
         config
+    }
+
+    /// The relay's `transactional.id` in `generation`: the configured id,
+    /// then `id.1`, `id.2`, … (see the relay's `transactional.rs`).
+    pub fn transactional_id_of(&self, generation: i64) -> String {
+        if generation == 0 {
+            self.transactional_id.clone()
+        } else {
+            format!("{}.{generation}", self.transactional_id)
+        }
     }
 
     /// The topic of an event stream.

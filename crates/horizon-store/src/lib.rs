@@ -197,7 +197,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// while this process holds it (held until the guard is dropped or the
     /// process dies), `None` when another process does.
     async fn relay_leadership(&self) -> Result<Option<Box<dyn Leadership>>, StoreError> {
-        Ok(Some(Box::new(SoleProcess)))
+        Ok(Some(Box::new(SoleProcess::default())))
     }
 
     /// Ring `bell` whenever another process commits events (PostgreSQL:
@@ -223,6 +223,15 @@ pub trait Leadership: Send + Sync {
         1
     }
 
+    /// The exactly-once relay's transactional-id generation: the id in
+    /// use, which the next leader must fence. Recorded with the leadership.
+    fn generation(&self) -> i64;
+
+    /// Move to the next generation (the id in use is stuck behind a
+    /// transaction that cannot end); `None` when this holder no longer
+    /// holds the leadership (it must not produce then).
+    async fn next_generation(&mut self) -> Result<Option<i64>, StoreError>;
+
     /// Give it up now, so that another process need not wait for it to
     /// expire.
     async fn release(&mut self) {}
@@ -231,12 +240,25 @@ pub trait Leadership: Send + Sync {
 /// How often the relay's leader renews its leadership.
 pub const LEADERSHIP_RENEWAL: std::time::Duration = std::time::Duration::from_millis(1500);
 
-/// The leadership of a store that only one process uses.
-struct SoleProcess;
+/// The leadership of a store that only one process uses. Its generation
+/// starts at 0 with each process: no other process can hold an id to fence.
+#[derive(Default)]
+struct SoleProcess {
+    generation: i64,
+}
 
 #[async_trait]
 impl Leadership for SoleProcess {
     async fn still_held(&mut self) -> bool {
         true
+    }
+
+    fn generation(&self) -> i64 {
+        self.generation
+    }
+
+    async fn next_generation(&mut self) -> Result<Option<i64>, StoreError> {
+        self.generation += 1;
+        Ok(Some(self.generation))
     }
 }

@@ -908,7 +908,46 @@ async fn postgres_relay_leadership_is_exclusive_released_and_expires() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
     assert!(third.epoch() > second.epoch());
+    // the exactly-once relay's transactional-id generation moves on under
+    // the lease and passes to the next holder; a replaced holder (a zombie)
+    // cannot move it
+    let mut third = third;
+    let generation = third.generation();
+    assert_eq!(
+        third.next_generation().await.expect("next"),
+        Some(generation + 1)
+    );
+    assert_eq!(third.generation(), generation + 1);
+    let mut second = second;
+    assert_eq!(
+        second.next_generation().await.expect("next"),
+        None,
+        "a holder whose lease was taken must not pick a transactional id"
+    );
+    third.release().await;
+    let fourth = store
+        .relay_leadership()
+        .await
+        .expect("ask")
+        .expect("released: taken");
+    assert_eq!(fourth.generation(), generation + 1);
     std::mem::forget(second);
+}
+
+/// The leadership's transactional-id generation moves on while it is held.
+async fn the_leadership_generation_moves_on_while_held(kind: Kind) {
+    let t = setup(kind).await;
+    let mut guard = t
+        .store
+        .relay_leadership()
+        .await
+        .expect("ask")
+        .expect("free: held");
+    let generation = guard.generation();
+    assert_eq!(
+        guard.next_generation().await.expect("next"),
+        Some(generation + 1)
+    );
 }
 
 /// A replay reads stored events, published or not, by job, time and
@@ -1042,4 +1081,5 @@ conformance!(
     audit_records_are_kept_in_order_and_go_through_the_outbox,
     marks_catch_up_to_a_position_but_leave_unparked_events_to_resend,
     replay_selects_events_by_job_time_and_position,
+    the_leadership_generation_moves_on_while_held,
 );

@@ -10,24 +10,10 @@ mod common;
 use std::time::Duration;
 
 use common::ServerOptions;
-use common::kafka::{Broker, Record, consume, murmur2, partitions};
+use common::kafka::{Broker, Record, consume, partitions};
 use common::kafka_setup::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-#[test]
-fn murmur2_matches_the_java_client() {
-    // values from Apache Kafka's UtilsTest
-    assert_eq!(murmur2(b"21"), -973932308);
-    assert_eq!(murmur2(b"foobar"), -790332482);
-    assert_eq!(murmur2(b"a-little-bit-long-string"), -985981536);
-    assert_eq!(murmur2(b"a-little-bit-longer-string"), -1486304829);
-    assert_eq!(
-        murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"),
-        -58897971
-    );
-    assert_eq!(murmur2(b"abc"), 479470107);
-}
 
 // ---- the big guarantees ----
 

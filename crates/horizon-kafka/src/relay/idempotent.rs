@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+use super::partitions::Partitions;
 use super::window::{Marks, Window};
 use super::{
     Ended, Failure, IDLE_WAIT, Relay, RelayProducer, SETTLE_ON_STOP, classify, key_of,
@@ -38,9 +39,6 @@ use super::{
 use crate::KafkaError;
 use crate::message::{Headers, record_headers};
 use crate::metric_names::{PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES};
-
-/// Events held in memory between the outbox and Kafka, at most.
-const WINDOW: usize = 20_000;
 
 pub(super) type Delivery = Pin<Box<dyn Future<Output = (i64, Result<(), Failure>)> + Send>>;
 
@@ -75,7 +73,7 @@ impl Relay {
         }
         let mut failures = 0;
         loop {
-            let producer = match self.producer() {
+            let producer = match self.producer(0) {
                 Ok(p) => p,
                 Err(err) => {
                     failures += 1;
@@ -109,8 +107,16 @@ impl Relay {
         let mut in_flight: FuturesUnordered<Delivery> = FuturesUnordered::new();
         let mut stopping_since: Option<Instant> = None;
         let mut marks = Marks::default();
+        let mut partitions = Partitions::default();
         loop {
             marks.pump(self, window).await;
+            partitions.refresh(producer, &self.settings).await;
+            if window.may_rewind(self.partition_bound(&partitions)) {
+                // what was acknowledged is marked first: read again, it
+                // would be sent twice
+                marks.flush(self, window).await;
+                window.rewind();
+            }
             let stopping = *stop.borrow();
             if stopping && stopping_since.is_none() {
                 info!(
@@ -139,7 +145,7 @@ impl Relay {
                         }
                     }
                 }
-                if let Err(err) = self.fill(producer, window).await {
+                if let Err(err) = self.fill(producer, window, &partitions).await {
                     self.outbox_unreadable(&err, stop).await;
                     continue;
                 }
@@ -167,7 +173,7 @@ impl Relay {
             let mut done = Vec::new();
             tokio::select! {
                 Some(report) = in_flight.next() => done.push(report),
-                () = self.wake.notified(), if !stopping && window.pending.len() < WINDOW => {
+                () = self.wake.notified(), if !stopping && self.has_room(window) => {
                     window.caught_up = false;
                 }
                 () = stop_requested(stop), if !stopping => {}
@@ -200,9 +206,26 @@ impl Relay {
         }
     }
 
+    /// Events of one partition the window takes at most: its share of the
+    /// window, so that partitions without a leader can never fill it.
+    fn partition_bound(&self, partitions: &Partitions) -> usize {
+        let share = self.settings.window_events / partitions.total().max(1);
+        self.settings.window_per_partition.min(share).max(1)
+    }
+
+    fn has_room(&self, window: &Window) -> bool {
+        window.pending.len() < self.settings.window_events
+            && window.bytes < self.settings.window_bytes
+    }
+
     /// Read more of the outbox into the window.
-    async fn fill(&self, producer: &RelayProducer, window: &mut Window) -> Result<(), KafkaError> {
-        while !window.caught_up && window.pending.len() < WINDOW {
+    async fn fill(
+        &self,
+        producer: &RelayProducer,
+        window: &mut Window,
+        partitions: &Partitions,
+    ) -> Result<(), KafkaError> {
+        while !window.caught_up && self.has_room(window) {
             let events = self
                 .store
                 .unpublished_events(window.cursor, self.settings.batch_size)
@@ -218,7 +241,8 @@ impl Relay {
                 match window.parked_keys.get(&key_of(&outbox)) {
                     Some(cause) => behind.push((outbox, *cause)),
                     None => {
-                        window.add(outbox);
+                        let partition = partitions.of(&self.settings, &outbox);
+                        window.add(outbox, partition, self.partition_bound(partitions));
                     }
                 }
             }
@@ -252,7 +276,8 @@ impl Relay {
             if pending.failures > 0 {
                 metrics::counter!(PUBLISH_RETRIES).increment(1);
             }
-            match self.enqueue(producer, &pending.outbox).await {
+            let partition = pending.partition.as_ref().map(|k| k.1);
+            match self.enqueue(producer, &pending.outbox, partition).await {
                 Ok(delivery) => in_flight.push(delivery),
                 Err(failure) => in_flight.push(Box::pin(async move { (position, Err(failure)) })),
             }
@@ -349,6 +374,7 @@ impl Relay {
         &self,
         producer: &RelayProducer,
         outbox: &OutboxEvent,
+        partition: Option<i32>,
     ) -> Result<Delivery, Failure> {
         let event = &outbox.event;
         let position = outbox.position;
@@ -356,10 +382,13 @@ impl Relay {
             .map_err(|e| Failure::Permanent(format!("stored envelope is not valid: {e}")))?;
         let topic = self.settings.topic_of(event.stream);
         loop {
-            let record = FutureRecord::to(topic)
+            let mut record = FutureRecord::to(topic)
                 .key(&headers.job_id)
                 .payload(&event.envelope)
                 .headers(record_headers(&headers, &self.settings.source));
+            if let Some(partition) = partition {
+                record = record.partition(partition);
+            }
             match producer.send_result(record) {
                 Ok(future) => {
                     return Ok(Box::pin(async move {

@@ -28,8 +28,11 @@
 //! `/readyz`; the later events of the same job and stream park behind it,
 //! so nothing overtakes it. `horizon events retry-parked` sends them again.
 
+mod held;
 mod idempotent;
 mod parking;
+mod partitions;
+mod position;
 mod transactional;
 mod window;
 
@@ -86,6 +89,13 @@ pub struct RelaySnapshot {
     pub last_parked_reason: Option<String>,
     /// Exactly once: the last outbox position committed to Kafka.
     pub position: Option<i64>,
+    /// Exactly once: the producer's `transactional.id` (the configured one,
+    /// with `.N` once a stuck transaction made the relay move on).
+    pub transactional_id: Option<String>,
+    /// Exactly once: partitions held back (no leader, or their records
+    /// failed), each with the first position not yet in Kafka; their jobs'
+    /// events wait while every other partition flows.
+    pub held_partitions: Vec<String>,
 }
 
 impl RelaySnapshot {
@@ -165,6 +175,9 @@ impl rdkafka::client::ClientContext for RelayContext {
 
 /// The relay's producer, with its context.
 type RelayProducer = FutureProducer<RelayContext>;
+
+/// The leadership, held by the relay's loop (renewals) and the leading run.
+type SharedLeadership = Arc<tokio::sync::Mutex<Box<dyn horizon_store::Leadership>>>;
 
 #[derive(Debug, Clone)]
 pub struct Relay {
@@ -292,7 +305,7 @@ impl Relay {
     /// does, and goes back to waiting when it loses it.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
-            let mut guard = loop {
+            let guard = loop {
                 match self.store.relay_leadership().await {
                     Ok(Some(guard)) => break guard,
                     Ok(None) => self.status.update(|s| {
@@ -310,6 +323,9 @@ impl Relay {
                 }
             };
             let epoch = guard.epoch();
+            // shared with the leading run, which moves the transactional id
+            // to a new generation under it
+            let guard: SharedLeadership = Arc::new(tokio::sync::Mutex::new(guard));
             info!(
                 epoch,
                 "this process relays the outbox (leadership epoch {epoch})"
@@ -321,7 +337,7 @@ impl Relay {
             // the leading run and the renewals share this task: a panic
             // drops the leadership along with the run
             let (lead_stop, lead_stopped) = watch::channel(false);
-            let mut leading = std::pin::pin!(self.clone().run_leading(lead_stopped));
+            let mut leading = std::pin::pin!(self.clone().run_leading(lead_stopped, guard.clone()));
             let mut renewals = tokio::time::interval(LEADERSHIP_RENEWAL);
             renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             renewals.tick().await;
@@ -331,7 +347,7 @@ impl Relay {
                     ended = &mut leading => break ended,
                     // (renewed while a stopping run settles, too)
                     _ = renewals.tick(), if !lease_lost => {
-                        if !guard.still_held().await {
+                        if !guard.lock().await.still_held().await {
                             lease_lost = true;
                             let _ = lead_stop.send(true);
                         }
@@ -342,7 +358,7 @@ impl Relay {
                     }
                 }
             };
-            guard.release().await;
+            guard.lock().await.release().await;
             drop(guard);
             match ended {
                 Ended::Stopped if asked_to_stop => return self.stopped(),
@@ -366,7 +382,11 @@ impl Relay {
         }
     }
 
-    async fn run_leading(self, mut stop: watch::Receiver<bool>) -> Ended {
+    async fn run_leading(
+        self,
+        mut stop: watch::Receiver<bool>,
+        leadership: SharedLeadership,
+    ) -> Ended {
         let mut failures = 0;
         while self.settings.create_topics
             && let Err(err) = ensure_topics(&self.settings).await
@@ -388,7 +408,7 @@ impl Relay {
             self.settings.lifecycle_topic, self.settings.metrics_topic, self.settings.audit_topic);
         inject_panic_while_leading();
         if self.settings.exactly_once {
-            self.run_transactional(&mut stop).await
+            self.run_transactional(&mut stop, &leadership).await
         } else {
             self.run_idempotent(&mut stop).await
         }
@@ -412,12 +432,18 @@ impl Relay {
         }
     }
 
-    fn producer(&self) -> Result<RelayProducer, RdKafkaError> {
+    /// A producer; exactly once, with the transactional id of `generation`.
+    fn producer(&self, generation: i64) -> Result<RelayProducer, RdKafkaError> {
         let context = RelayContext {
             status: self.status.clone(),
         };
-        self.settings
-            .producer_config()
-            .create_with_context::<_, RelayProducer>(context)
+        let mut config = self.settings.producer_config();
+        if self.settings.exactly_once {
+            config.set(
+                "transactional.id",
+                self.settings.transactional_id_of(generation),
+            );
+        }
+        config.create_with_context::<_, RelayProducer>(context)
     }
 }

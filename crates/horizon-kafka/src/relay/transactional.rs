@@ -27,42 +27,37 @@
 //! them in a transaction of their own. Those re-sends are at least once: a
 //! crash between their commit and their marks sends them again.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use horizon_store::OutboxEvent;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use super::held::Held;
 use super::parking::ParkedKeys;
-use super::{Ended, Failure, IDLE_WAIT, Relay, RelayProducer, key_of, stop_requested};
+use super::partitions::{PartKey, Partitions};
+use super::position::{PositionRecord, read_position};
+use super::{
+    Ended, Failure, IDLE_WAIT, Relay, RelayProducer, SharedLeadership, key_of, stop_requested,
+};
+use crate::KafkaError;
 use crate::metric_names::{PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED};
-use crate::{KafkaError, KafkaSettings};
+
+/// Store pages a drain of held partitions reads at most per transaction.
+const DRAIN_PAGES: usize = 10;
+
+/// How long a held partition whose records failed waits, at least, before
+/// the relay tries it again (each try may wait out a message timeout).
+const PARTITION_RETRY: Duration = Duration::from_secs(5);
 
 /// How often the leader looks for un-parked events behind its position.
 const RESEND_LOOK: Duration = Duration::from_secs(5);
-
-/// Records looked at per pass when reading the position back.
-const POSITION_LOOKBACK: i64 = 1000;
-
-/// The relay's position record (the value; the key is the transactional id).
-#[derive(Debug, Serialize, Deserialize)]
-struct PositionRecord {
-    /// Every outbox event up to here is in Kafka (or parked).
-    position: i64,
-    /// Events the transaction carried.
-    events: usize,
-    /// RFC 3339
-    committed_at: String,
-}
 
 /// Why the transactional producer could not go on.
 enum TxError {
@@ -71,12 +66,18 @@ enum TxError {
     Fatal(String),
     /// Try again (the same batch) after a backoff.
     Passing(String),
+    /// The transactional id is stuck behind a transaction that cannot end
+    /// (it touched a partition whose only broker died): move to the next
+    /// generation's id.
+    Stuck(String),
 }
 
 impl std::fmt::Display for TxError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TxError::Fatal(reason) | TxError::Passing(reason) => f.write_str(reason),
+            TxError::Fatal(reason) | TxError::Passing(reason) | TxError::Stuck(reason) => {
+                f.write_str(reason)
+            }
         }
     }
 }
@@ -95,6 +96,9 @@ fn tx_error(producer: &RelayProducer, err: &RdKafkaError) -> TxError {
         Some(RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
     ) {
         return TxError::Fatal(err.to_string());
+    }
+    if err.rdkafka_error_code() == Some(RDKafkaErrorCode::ConcurrentTransactions) {
+        return TxError::Stuck(err.to_string());
     }
     TxError::Passing(err.to_string())
 }
@@ -147,10 +151,34 @@ impl MarkQueue {
 /// One batch for one transaction.
 struct Batch {
     events: Vec<OutboxEvent>,
-    /// The position to commit with it (unchanged for re-sends).
+    /// The position to commit with it (unchanged for re-sends and drains).
     position: i64,
     /// Un-parked events behind the position, sent again.
     resend: bool,
+    /// The held partitions once it commits (written in its position record).
+    held: Held,
+    /// A drain: the held partitions whose events it carries.
+    drain: Option<BTreeSet<PartKey>>,
+}
+
+impl Batch {
+    fn new(events: Vec<OutboxEvent>, position: i64, held: &Held) -> Self {
+        Batch {
+            events,
+            position,
+            resend: false,
+            held: held.clone(),
+            drain: None,
+        }
+    }
+}
+
+/// The leader's state between transactions.
+struct Leading {
+    cursor: i64,
+    parked_keys: ParkedKeys,
+    held: Held,
+    partitions: Partitions,
 }
 
 /// How a batch failed.
@@ -161,6 +189,10 @@ enum BatchError {
     Retry(String),
     /// The abort failed too: a new producer (its init aborts what is left).
     NewProducer(String),
+    /// Records failed on partitions now held back: their aborted
+    /// transaction may not end before their broker returns, and every later
+    /// transaction of this id would wait for it: a new generation's id.
+    NewGeneration(String),
 }
 
 impl BatchError {
@@ -168,20 +200,42 @@ impl BatchError {
         match error {
             TxError::Fatal(reason) => BatchError::Fatal(reason),
             TxError::Passing(reason) => BatchError::NewProducer(reason),
+            TxError::Stuck(reason) => BatchError::NewGeneration(reason),
         }
     }
 }
 
+/// How a producer's transaction loop ended.
+enum Next {
+    End(Ended),
+    /// A new producer of the same transactional id.
+    Replace,
+    /// A new producer of the next generation's transactional id.
+    NewGeneration(String),
+}
+
 impl Relay {
     /// Relay exactly once until stopped or fenced.
-    pub(super) async fn run_transactional(&self, stop: &mut watch::Receiver<bool>) -> Ended {
+    pub(super) async fn run_transactional(
+        &self,
+        stop: &mut watch::Receiver<bool>,
+        leadership: &SharedLeadership,
+    ) -> Ended {
         let mut failures = 0;
         // the last producer was replaced after a failed transaction
         let mut resend = false;
+        let mut generation = leadership.lock().await.generation();
         loop {
-            let started = match self.start_transactional().await {
+            let (producer, leading) = match self.start_transactional(generation).await {
                 Ok(started) => started,
                 Err(TxError::Fatal(reason)) => return Ended::Fenced(reason),
+                Err(TxError::Stuck(reason)) => {
+                    match self.next_generation(leadership, &reason, stop).await {
+                        Some(next) => generation = next,
+                        None => return Ended::Stopped,
+                    }
+                    continue;
+                }
                 Err(TxError::Passing(reason)) => {
                     failures += 1;
                     let delay = self.backoff(failures);
@@ -195,35 +249,78 @@ impl Relay {
                     }
                 }
             };
-            let (producer, cursor, parked_keys) = started;
             let marks = MarkQueue::spawn(self);
             // (a producer replaced after a failure starts with a retry)
             let ended = self
-                .transact(
-                    &producer,
-                    cursor,
-                    parked_keys,
-                    &marks,
-                    u32::from(resend),
-                    stop,
-                )
+                .transact(&producer, leading, &marks, u32::from(resend), stop)
                 .await;
             resend = true;
             marks.flush().await;
             match ended {
-                Some(ended) => return ended,
+                Next::End(ended) => return ended,
                 // the producer must be replaced (an abort failed)
-                None => continue,
+                Next::Replace => {}
+                Next::NewGeneration(reason) => {
+                    match self.next_generation(leadership, &reason, stop).await {
+                        Some(next) => generation = next,
+                        None => return Ended::Stopped,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Move the transactional id to the next generation, under the
+    /// leadership (recorded with it, so that the next leader fences it).
+    /// `None`: this process no longer leads, or was asked to stop.
+    async fn next_generation(
+        &self,
+        leadership: &SharedLeadership,
+        reason: &str,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<i64> {
+        let mut failures = 0;
+        loop {
+            if *stop.borrow() {
+                return None;
+            }
+            let next = leadership.lock().await.next_generation().await;
+            match next {
+                Ok(Some(next)) => {
+                    warn!(
+                        "the relay's transactional id is stuck behind a transaction that cannot end \
+                         before a broker returns ({reason}): moving on to transactional id {}",
+                        self.settings.transactional_id_of(next)
+                    );
+                    return Some(next);
+                }
+                Ok(None) => {
+                    warn!("cannot move to a new transactional id: this process no longer leads");
+                    return None;
+                }
+                Err(err) => {
+                    failures += 1;
+                    let delay = self.backoff(failures);
+                    warn!("cannot record a new transactional id, retrying in {delay:?}: {err}");
+                    self.failed(&err.to_string());
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        () = stop_requested(stop) => return None,
+                    }
+                }
             }
         }
     }
 
     /// A producer with its transactions initialised (fencing every older
-    /// producer of the id), the position read back, the marks caught up,
-    /// and the parked keys loaded.
-    async fn start_transactional(&self) -> Result<(RelayProducer, i64, ParkedKeys), TxError> {
+    /// producer of the id), the position and held partitions read back,
+    /// the marks caught up, and the parked keys loaded.
+    async fn start_transactional(
+        &self,
+        generation: i64,
+    ) -> Result<(RelayProducer, Leading), TxError> {
         let producer = self
-            .producer()
+            .producer(generation)
             .map_err(|e| TxError::Passing(format!("cannot create the producer: {e}")))?;
         let timeout = Duration::from_millis(self.settings.message_timeout_ms.max(10_000));
         let init = producer.clone();
@@ -236,60 +333,127 @@ impl Relay {
             .await
             .map_err(|e| TxError::Passing(e.to_string()))?
             .map_err(|e| TxError::Passing(format!("cannot read the relay's position: {e}")))?;
-        let cursor = match &record {
+        let mut partitions = Partitions::default();
+        partitions.refresh(&producer, &self.settings).await;
+        let (cursor, held) = match &record {
             Some(record) => {
+                let held = Held::from_records(&record.held);
                 let caught_up = self
-                    .store
-                    .mark_published_through(record.position)
+                    .catch_up_marks(record.position, &held, &partitions)
                     .await
                     .map_err(|e| TxError::Passing(e.to_string()))?;
                 info!(
                     position = record.position,
-                    "resuming after position {} committed to Kafka at {} ({caught_up} mark(s) caught up)",
+                    "resuming after position {} committed to Kafka at {} ({caught_up} mark(s) caught up{})",
                     record.position,
-                    record.committed_at
+                    record.committed_at,
+                    if held.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; held back: {}", held.describe().join(", "))
+                    }
                 );
-                record.position
+                (record.position, held)
             }
             None => {
                 info!("no relay position in Kafka yet: starting from the store's marks");
-                0
+                (0, Held::default())
             }
         };
-        self.status
-            .update(|s| s.position = record.as_ref().map(|r| r.position));
+        self.status.update(|s| {
+            s.position = record.as_ref().map(|r| r.position);
+            s.held_partitions = held.describe();
+            s.transactional_id = Some(self.settings.transactional_id_of(generation));
+        });
         let parked_keys = self
             .load_parked_keys()
             .await
             .map_err(|e| TxError::Passing(e.to_string()))?;
-        Ok((producer, cursor, parked_keys))
+        Ok((
+            producer,
+            Leading {
+                cursor,
+                parked_keys,
+                held,
+                partitions,
+            },
+        ))
+    }
+
+    /// Bring the store's marks up to the position: every event up to it,
+    /// but those of held partitions (they are not in Kafka yet).
+    async fn catch_up_marks(
+        &self,
+        position: i64,
+        held: &Held,
+        partitions: &Partitions,
+    ) -> Result<u64, KafkaError> {
+        let Some(lowest) = held.lowest() else {
+            return Ok(self.store.mark_published_through(position).await?);
+        };
+        let mut caught_up = self.store.mark_published_through(lowest - 1).await?;
+        let mut after = lowest - 1;
+        loop {
+            let page = self
+                .store
+                .unpublished_events(after, self.settings.batch_size)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            let sent: Vec<i64> = page
+                .iter()
+                .filter(|e| e.position <= position)
+                .filter(|e| {
+                    partitions
+                        .of(&self.settings, e)
+                        .is_some_and(|key| !held.covers(&key, e.position))
+                })
+                .map(|e| e.position)
+                .collect();
+            caught_up += sent.len() as u64;
+            self.store.mark_published(&sent).await?;
+            if after >= position || page.len() < self.settings.batch_size as usize {
+                break;
+            }
+        }
+        Ok(caught_up)
     }
 
     /// The transaction loop. `None`: replace the producer and go on.
     async fn transact(
         &self,
         producer: &RelayProducer,
-        mut cursor: i64,
-        mut parked_keys: ParkedKeys,
+        mut leading: Leading,
         marks: &MarkQueue,
         mut failures: u32,
         stop: &mut watch::Receiver<bool>,
-    ) -> Option<Ended> {
+    ) -> Next {
         // look for un-parked events at once, and again after each re-send
         // until none is left: they go before any newer event of their job
         let mut look_now = true;
         let mut last_look = Instant::now();
+        // drains of held partitions take turns with new events
+        let mut drained_last = false;
         loop {
             if *stop.borrow() {
-                return Some(Ended::Stopped);
+                return Next::End(Ended::Stopped);
             }
+            leading.partitions.refresh(producer, &self.settings).await;
             let look = look_now
                 || self
                     .status
                     .rescan
                     .swap(false, std::sync::atomic::Ordering::SeqCst)
                 || last_look.elapsed() >= RESEND_LOOK;
-            let batch = match self.next_batch(cursor, look, &mut parked_keys).await {
+            let batch = if drained_last {
+                self.next_batch(&mut leading, look).await
+            } else {
+                match self.drain_batch(&leading).await {
+                    Ok(None) => self.next_batch(&mut leading, look).await,
+                    other => other,
+                }
+            };
+            let batch = match batch {
                 Ok(batch) => batch,
                 Err(err) => {
                     self.outbox_unreadable(&err, stop).await;
@@ -301,6 +465,7 @@ impl Relay {
             }
             let Some(batch) = batch else {
                 look_now = false;
+                drained_last = false;
                 self.status.update(|s| s.set_state("idle"));
                 tokio::select! {
                     () = self.wake.notified() => {}
@@ -310,42 +475,42 @@ impl Relay {
                 continue;
             };
             look_now = batch.resend;
+            drained_last = batch.drain.is_some();
             self.status.update(|s| s.set_state("publishing"));
             if failures > 0 {
                 // the events of a failed transaction, sent again
                 metrics::counter!(PUBLISH_RETRIES).increment(batch.events.len() as u64);
             }
-            match self
-                .send_batch(producer, &batch, &mut parked_keys, marks)
-                .await
-            {
-                Ok(()) => {
-                    failures = 0;
-                    cursor = cursor.max(batch.position);
-                }
-                Err(BatchError::Fatal(reason)) => return Some(Ended::Fenced(reason)),
-                Err(BatchError::Retry(reason) | BatchError::NewProducer(reason))
-                    if *stop.borrow() =>
-                {
+            match self.send_batch(producer, batch, &mut leading, marks).await {
+                Ok(()) => failures = 0,
+                Err(BatchError::Fatal(reason)) => return Next::End(Ended::Fenced(reason)),
+                Err(
+                    BatchError::Retry(reason)
+                    | BatchError::NewProducer(reason)
+                    | BatchError::NewGeneration(reason),
+                ) if *stop.borrow() => {
                     warn!("the relay's transaction failed while stopping: {reason}");
-                    return Some(Ended::Stopped);
+                    return Next::End(Ended::Stopped);
                 }
                 Err(error) => {
                     failures += 1;
                     let delay = self.backoff(failures);
-                    let (reason, replace) = match error {
-                        BatchError::NewProducer(reason) => (reason, true),
-                        BatchError::Retry(reason) | BatchError::Fatal(reason) => (reason, false),
+                    let (reason, next) = match error {
+                        BatchError::NewProducer(reason) => (reason, Some(Next::Replace)),
+                        BatchError::NewGeneration(reason) => {
+                            (reason.clone(), Some(Next::NewGeneration(reason)))
+                        }
+                        BatchError::Retry(reason) | BatchError::Fatal(reason) => (reason, None),
                     };
                     self.failed(&reason);
                     warn!("the relay's transaction failed, retrying it in {delay:?}: {reason}");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
-                        () = stop_requested(stop) => return Some(Ended::Stopped),
+                        () = stop_requested(stop) => return Next::End(Ended::Stopped),
                     }
-                    if replace {
+                    if let Some(next) = next {
                         // its init aborts what this producer left open
-                        return None;
+                        return next;
                     }
                     // the batch is read again: events may have been parked
                     look_now = true;
@@ -356,46 +521,111 @@ impl Relay {
 
     /// The next events to send. When `look`ing: the parked keys read again
     /// (an operator may have un-parked some), and un-parked events behind
-    /// the cursor, if any, as a re-send. Else the events after the cursor;
-    /// a batch with an event of a parked job looks first.
+    /// the cursor, if any, as a re-send. Else the events after the cursor,
+    /// but those of held partitions, and of partitions without a leader
+    /// (held from here on); a batch with an event of a parked job looks
+    /// first.
     async fn next_batch(
         &self,
-        cursor: i64,
+        leading: &mut Leading,
         look: bool,
-        parked_keys: &mut ParkedKeys,
     ) -> Result<Option<Batch>, KafkaError> {
         let limit = self.settings.batch_size;
+        let cursor = leading.cursor;
         if look {
-            *parked_keys = self.load_parked_keys().await?;
+            leading.parked_keys = self.load_parked_keys().await?;
             let behind = self.store.unparked_events(cursor, limit).await?;
             if !behind.is_empty() {
                 info!(
                     "re-sending {} un-parked event(s) behind the relay's position",
                     behind.len()
                 );
-                return Ok(Some(Batch {
-                    events: behind,
-                    position: cursor,
-                    resend: true,
-                }));
+                let mut batch = Batch::new(behind, cursor, &leading.held);
+                batch.resend = true;
+                return Ok(Some(batch));
             }
         }
         let events = self.store.unpublished_events(cursor, limit).await?;
         if !look
-            && !parked_keys.is_empty()
-            && events.iter().any(|e| parked_keys.contains_key(&key_of(e)))
+            && !leading.parked_keys.is_empty()
+            && events
+                .iter()
+                .any(|e| leading.parked_keys.contains_key(&key_of(e)))
         {
             // held behind a parked event, unless it was un-parked meanwhile
-            return Box::pin(self.next_batch(cursor, true, parked_keys)).await;
+            return Box::pin(self.next_batch(leading, true)).await;
         }
-        Ok(events
-            .last()
-            .map(|last| last.position)
-            .map(|position| Batch {
-                events,
-                position,
-                resend: false,
-            }))
+        let Some(position) = events.last().map(|last| last.position) else {
+            return Ok(None);
+        };
+        let mut send = Vec::with_capacity(events.len());
+        for outbox in events {
+            let Some(key) = leading.partitions.of(&self.settings, &outbox) else {
+                send.push(outbox);
+                continue;
+            };
+            if leading.held.contains(&key) {
+                continue;
+            }
+            if leading.partitions.leaderless(&key) {
+                warn!(topic = %key.0, partition = key.1,
+                    "holding back partition {} of {} from position {}: it has no leader",
+                    key.1, key.0, outbox.position);
+                leading.held.hold(key, outbox.position, None);
+                continue;
+            }
+            send.push(outbox);
+        }
+        Ok(Some(Batch::new(send, position, &leading.held)))
+    }
+
+    /// Held partitions that are back: their held events, oldest first, up
+    /// to the position (a few store pages at most per transaction).
+    async fn drain_batch(&self, leading: &Leading) -> Result<Option<Batch>, KafkaError> {
+        let keys = leading
+            .held
+            .drainable(|key| leading.partitions.leaderless(key));
+        let Some(lowest) = keys.iter().filter_map(|k| leading.held.from(k)).min() else {
+            return Ok(None);
+        };
+        let limit = self.settings.batch_size;
+        let mut events = Vec::new();
+        let (mut after, mut done) = (lowest - 1, false);
+        'pages: for _ in 0..DRAIN_PAGES {
+            let page = self.store.unpublished_events(after, limit).await?;
+            let full = page.len() == limit as usize;
+            for outbox in page {
+                if outbox.position > leading.cursor {
+                    done = true;
+                    break 'pages;
+                }
+                after = outbox.position;
+                if let Some(key) = leading.partitions.of(&self.settings, &outbox)
+                    && keys.contains(&key)
+                    && leading.held.covers(&key, outbox.position)
+                {
+                    events.push(outbox);
+                    if events.len() >= limit as usize {
+                        break 'pages;
+                    }
+                }
+            }
+            if !full {
+                done = true;
+                break;
+            }
+        }
+        let mut held = leading.held.clone();
+        held.drained(&keys, after, done);
+        info!(
+            "draining {} held event(s) of {} partition(s) back with a leader{}",
+            events.len(),
+            keys.len(),
+            if done { " (all of them)" } else { "" }
+        );
+        let mut batch = Batch::new(events, leading.cursor, &held);
+        batch.drain = Some(keys);
+        Ok(Some(batch))
     }
 
     /// One transaction: the batch's events (parking what Kafka refuses for
@@ -405,10 +635,11 @@ impl Relay {
     async fn send_batch(
         &self,
         producer: &RelayProducer,
-        batch: &Batch,
-        parked_keys: &mut ParkedKeys,
+        batch: Batch,
+        leading: &mut Leading,
         marks: &MarkQueue,
     ) -> Result<(), BatchError> {
+        let parked_keys = &mut leading.parked_keys;
         producer
             .begin_transaction()
             .map_err(|e| BatchError::of(tx_error(producer, &e)))?;
@@ -427,7 +658,8 @@ impl Relay {
                 .map_err(|e| BatchError::Retry(e.to_string()))?;
                 continue;
             }
-            match self.enqueue(producer, outbox).await {
+            let partition = leading.partitions.of(&self.settings, outbox).map(|k| k.1);
+            match self.enqueue(producer, outbox, partition).await {
                 Ok(delivery) => {
                     deliveries.push(delivery);
                     sent.push(outbox);
@@ -456,6 +688,7 @@ impl Relay {
                 position: batch.position,
                 events: sent.len(),
                 committed_at: horizon_core::timestamp::format(OffsetDateTime::now_utc()),
+                held: batch.held.records(),
             };
             let payload =
                 serde_json::to_string(&record).map_err(|e| BatchError::Retry(e.to_string()))?;
@@ -522,7 +755,8 @@ impl Relay {
                     deliveries,
                     reports,
                     &sent,
-                    parked_keys,
+                    leading,
+                    batch.drain.as_ref(),
                 )
                 .await);
         }
@@ -535,8 +769,13 @@ impl Relay {
         let n = sent.len() as u64;
         metrics::counter!(PUBLISHED).increment(n);
         self.status.acknowledged(n);
-        self.status.update(|s| s.position = Some(batch.position));
         let positions: Vec<i64> = sent.iter().map(|e| e.position).collect();
+        leading.cursor = leading.cursor.max(batch.position);
+        leading.held = batch.held;
+        self.status.update(|s| {
+            s.position = Some(batch.position);
+            s.held_partitions = leading.held.describe();
+        });
         if batch.resend {
             // marked before the next look, which would send them again
             if let Err(err) = self.store.mark_published(&positions).await {
@@ -549,7 +788,10 @@ impl Relay {
     }
 
     /// A transaction failed: abort it, count and log its events, park
-    /// those Kafka refused for good. What to do next.
+    /// those Kafka refused for good, hold back the partitions whose records
+    /// failed while others' went through (or back off a failed drain).
+    /// What to do next.
+    #[allow(clippy::too_many_arguments)]
     async fn failed_batch(
         &self,
         producer: &RelayProducer,
@@ -557,14 +799,54 @@ impl Relay {
         deliveries: Vec<super::idempotent::Delivery>,
         mut reports: Vec<(i64, Result<(), Failure>)>,
         sent: &[&OutboxEvent],
-        parked_keys: &mut ParkedKeys,
+        leading: &mut Leading,
+        drain: Option<&BTreeSet<PartKey>>,
     ) -> BatchError {
+        let parked_keys = &mut leading.parked_keys;
         if let TxError::Fatal(reason) = tx_failure {
             return BatchError::Fatal(reason);
         }
         metrics::counter!(PUBLISH_FAILURES).increment(sent.len() as u64);
         let aborted = self.abort(producer).await;
         reports.extend(join_all(deliveries).await);
+        // the first event of each partition in the batch, and the
+        // partitions whose records failed (not purged with the transaction)
+        let mut first_of: BTreeMap<PartKey, i64> = BTreeMap::new();
+        for outbox in sent {
+            if let Some(key) = leading.partitions.of(&self.settings, outbox) {
+                first_of.entry(key).or_insert(outbox.position);
+            }
+        }
+        let mut failing = BTreeSet::new();
+        for (position, result) in &reports {
+            if let Err(Failure::Passing(reason)) = result
+                && !reason.contains("Purge")
+                && let Some(outbox) = sent.iter().find(|e| e.position == *position)
+                && let Some(key) = leading.partitions.of(&self.settings, outbox)
+            {
+                failing.insert(key);
+            }
+        }
+        // (an aborted transaction with records for a partition that has no
+        // leader may not end until it has one again)
+        let stuck = drain.is_some() || !failing.is_empty();
+        match drain {
+            Some(keys) => leading
+                .held
+                .drain_failed(keys, |f| self.backoff(f).max(PARTITION_RETRY)),
+            // some partitions failed, others did not: hold those back
+            None if !failing.is_empty() && failing.len() < first_of.len() => {
+                for key in failing {
+                    if let Some(from) = first_of.get(&key) {
+                        warn!(topic = %key.0, partition = key.1,
+                            "holding back partition {} of {} from position {from}: its records failed while others' went through",
+                            key.1, key.0);
+                        leading.held.hold(key, *from, Some(PARTITION_RETRY));
+                    }
+                }
+            }
+            None => {}
+        }
         for (position, result) in reports {
             let Err(failure) = result else { continue };
             let Some(outbox) = sent.iter().find(|e| e.position == position) else {
@@ -593,8 +875,12 @@ impl Relay {
             }
         }
         match aborted {
+            Ok(()) | Err(TxError::Passing(_)) if stuck => {
+                BatchError::NewGeneration(format!("{tx_failure}, on partitions held back now"))
+            }
             Ok(()) => BatchError::Retry(tx_failure.to_string()),
             Err(TxError::Fatal(reason)) => BatchError::Fatal(reason),
+            Err(TxError::Stuck(reason)) => BatchError::NewGeneration(reason),
             Err(TxError::Passing(reason)) => BatchError::NewProducer(format!(
                 "{tx_failure}; the abort failed too ({reason}): starting a new producer"
             )),
@@ -608,79 +894,5 @@ impl Relay {
             .await
             .map_err(|e| TxError::Passing(e.to_string()))?
             .map_err(|e| tx_error(producer, &e))
-    }
-}
-
-/// The last position record of this relay's transactional id, read with a
-/// `read_committed` consumer: the newest committed one is the largest
-/// (positions only grow). Looks back `POSITION_LOOKBACK` records at a time.
-fn read_position(settings: &KafkaSettings) -> Result<Option<PositionRecord>, KafkaError> {
-    let consumer: BaseConsumer = settings.consumer_config().create()?;
-    let topic = settings.position_topic.as_str();
-    let (low, high) = consumer.fetch_watermarks(topic, 0, Duration::from_secs(10))?;
-    if high <= low {
-        return Ok(None);
-    }
-    let mut start = (high - POSITION_LOOKBACK).max(low);
-    loop {
-        let mut assignment = TopicPartitionList::new();
-        assignment.add_partition_offset(topic, 0, Offset::Offset(start))?;
-        consumer.assign(&assignment)?;
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let mut found: Option<PositionRecord> = None;
-        loop {
-            if std::time::Instant::now() > deadline {
-                return Err(KafkaError::Delivery(format!(
-                    "reading {topic} did not reach its end within 30 s (another producer's \
-                     transaction open on it? give each deployment its own position_topic)"
-                )));
-            }
-            match consumer.poll(Duration::from_millis(200)) {
-                None => {}
-                Some(Err(RdKafkaError::PartitionEOF(_))) => {
-                    // read_committed stops at the last stable offset: below
-                    // the high watermark, another producer's transaction is
-                    // open on the topic (this id's were aborted by the init)
-                    // and may hide a newer record: wait for it to end
-                    let at = consumer
-                        .position()?
-                        .find_partition(topic, 0)
-                        .and_then(|p| match p.offset() {
-                            Offset::Offset(n) => Some(n),
-                            _ => None,
-                        })
-                        .unwrap_or(high);
-                    if at >= high {
-                        break;
-                    }
-                }
-                Some(Err(err)) => return Err(err.into()),
-                Some(Ok(message)) => {
-                    if message.key() != Some(settings.transactional_id.as_bytes()) {
-                        continue;
-                    }
-                    let Some(payload) = message.payload() else {
-                        continue;
-                    };
-                    match serde_json::from_slice::<PositionRecord>(payload) {
-                        Ok(record) => {
-                            if found.as_ref().is_none_or(|f| record.position >= f.position) {
-                                found = Some(record);
-                            }
-                        }
-                        Err(err) => {
-                            return Err(KafkaError::Delivery(format!(
-                                "a position record on {topic} (offset {}) is not valid: {err}",
-                                message.offset()
-                            )));
-                        }
-                    }
-                }
-            }
-        }
-        if found.is_some() || start == low {
-            return Ok(found);
-        }
-        start = (start - 10 * POSITION_LOOKBACK).max(low);
     }
 }

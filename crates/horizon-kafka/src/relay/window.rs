@@ -1,13 +1,21 @@
 //! The at-least-once relay's state: the window of events between the
 //! outbox and Kafka's acknowledgements, and the marks written behind it.
+//!
+//! The window is bounded in events, in bytes, and per partition: once a
+//! partition has `window_per_partition` events here (its leader is away,
+//! say), its later events are left in the store, and every later event of
+//! that partition too, so that none overtakes another of its job; when it
+//! has drained to half, the window reads the store again from the first
+//! event it left.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use horizon_store::OutboxEvent;
 use tokio::time::Instant;
-use tracing::warn;
+use tracing::{debug, warn};
 use uuid::Uuid;
 
+use super::partitions::PartKey;
 use super::{Key, Relay, key_of};
 use crate::metric_names::PUBLISHED;
 
@@ -15,6 +23,8 @@ use crate::metric_names::PUBLISHED;
 pub(super) struct Pending {
     pub(super) outbox: OutboxEvent,
     pub(super) failures: u32,
+    /// Where it goes, when the topic's metadata is known.
+    pub(super) partition: Option<PartKey>,
 }
 
 /// The events between the outbox and Kafka's acknowledgements.
@@ -35,15 +45,43 @@ pub(super) struct Window {
     /// The last read reached the end of the outbox and no commit was
     /// signalled since: reading again would find nothing.
     pub(super) caught_up: bool,
+    /// Events here per partition, and bytes of all.
+    per_partition: HashMap<PartKey, usize>,
+    pub(super) bytes: usize,
+    /// Partitions that reached their bound: their later events were left
+    /// in the store, from `left_from` on.
+    full: HashSet<PartKey>,
+    left_from: Option<i64>,
 }
 
 impl Window {
-    /// Take an event read from the outbox; false if it is already here.
-    pub(super) fn add(&mut self, outbox: OutboxEvent) -> bool {
+    /// Take an event read from the outbox, unless its partition is full
+    /// (`per_partition` events here, or left before): then it stays in the
+    /// store, read again after a rewind. False if not taken.
+    pub(super) fn add(
+        &mut self,
+        outbox: OutboxEvent,
+        partition: Option<PartKey>,
+        per_partition: usize,
+    ) -> bool {
         let position = outbox.position;
         if self.pending.contains_key(&position) {
             return false;
         }
+        if let Some(key) = &partition {
+            let here = self.per_partition.get(key).copied().unwrap_or(0);
+            if self.full.contains(key) || here >= per_partition {
+                if self.full.insert(key.clone()) {
+                    debug!(topic = %key.0, partition = key.1,
+                        "partition {} of {} has {here} events waiting: its later events stay in the store until it drains",
+                        key.1, key.0);
+                }
+                self.left_from = Some(self.left_from.map_or(position, |l| l.min(position)));
+                return false;
+            }
+            *self.per_partition.entry(key.clone()).or_default() += 1;
+        }
+        self.bytes += outbox.event.envelope.len();
         let queue = self.queues.entry(key_of(&outbox)).or_default();
         if queue.is_empty() {
             self.ready.insert(position);
@@ -54,14 +92,50 @@ impl Window {
             Pending {
                 outbox,
                 failures: 0,
+                partition,
             },
         );
         true
     }
 
+    /// An event leaves the window (acknowledged or parked).
+    fn left(&mut self, pending: &Pending) {
+        self.bytes = self
+            .bytes
+            .saturating_sub(pending.outbox.event.envelope.len());
+        if let Some(key) = &pending.partition
+            && let Some(here) = self.per_partition.get_mut(key)
+        {
+            *here = here.saturating_sub(1);
+            if *here == 0 {
+                self.per_partition.remove(key);
+            }
+        }
+    }
+
+    /// Whether the full partitions drained to half their bound: then read
+    /// the store again from the first event left there (`rewind`), after
+    /// the marks of what was acknowledged are written.
+    pub(super) fn may_rewind(&self, per_partition: usize) -> bool {
+        self.left_from.is_some()
+            && self
+                .full
+                .iter()
+                .all(|key| self.per_partition.get(key).copied().unwrap_or(0) <= per_partition / 2)
+    }
+
+    pub(super) fn rewind(&mut self) {
+        if let Some(from) = self.left_from.take() {
+            self.cursor = self.cursor.min(from - 1);
+            self.caught_up = false;
+        }
+        self.full.clear();
+    }
+
     /// Kafka acknowledged the head of its queue: the next one may go.
     pub(super) fn acked(&mut self, position: i64) -> Option<Pending> {
         let pending = self.pending.remove(&position)?;
+        self.left(&pending);
         let key = key_of(&pending.outbox);
         if let Some(queue) = self.queues.get_mut(&key) {
             queue.retain(|p| *p != position);
@@ -83,14 +157,18 @@ impl Window {
             return Vec::new();
         };
         let queue = self.queues.remove(&key).unwrap_or_default();
-        queue
+        let taken: Vec<Pending> = queue
             .into_iter()
             .filter_map(|p| {
                 self.ready.remove(&p);
                 self.retry.retain(|(_, r)| *r != p);
                 self.pending.remove(&p)
             })
-            .collect()
+            .collect();
+        for pending in &taken {
+            self.left(pending);
+        }
+        taken
     }
 
     pub(super) fn retry_later(&mut self, position: i64, at: Instant) {
@@ -195,5 +273,68 @@ impl Marks {
         relay.failed(&err);
         window.cursor = 0;
         window.caught_up = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use horizon_core::{EventStream, EventType};
+    use horizon_store::StoredEvent;
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    fn event(position: i64, job: Uuid) -> OutboxEvent {
+        OutboxEvent {
+            position,
+            created_at: OffsetDateTime::now_utc(),
+            event: StoredEvent {
+                event_id: Uuid::now_v7(),
+                job_id: job,
+                event_type: EventType::Submitted,
+                stream: EventStream::Lifecycle,
+                sequence: position as u64,
+                envelope: "{}".into(),
+            },
+        }
+    }
+
+    fn part(p: i32) -> Option<PartKey> {
+        Some(("t".to_owned(), p))
+    }
+
+    #[test]
+    fn a_full_partition_leaves_its_later_events_in_the_store_until_it_drains() {
+        let mut window = Window::default();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        // partition 0 holds two events at most; partition 1 is not bounded by it
+        assert!(window.add(event(1, a), part(0), 2));
+        assert!(window.add(event(2, a), part(0), 2));
+        assert!(!window.add(event(3, a), part(0), 2));
+        assert!(window.add(event(4, b), part(1), 2));
+        window.cursor = 4;
+        assert_eq!(window.bytes, 6);
+        assert!(!window.may_rewind(2));
+        // the partition acknowledged one: under its bound again, but a later
+        // event of it must not overtake the one left in the store
+        let _ = window.acked(1);
+        assert!(!window.add(event(5, a), part(0), 2));
+        assert!(window.may_rewind(2));
+        window.rewind();
+        assert_eq!(window.cursor, 2, "read again from the first event left");
+        assert!(!window.caught_up);
+        assert!(window.add(event(3, a), part(0), 2));
+        assert!(!window.add(event(4, b), part(1), 2), "already here");
+    }
+
+    #[test]
+    fn parked_events_leave_the_window_and_its_counts() {
+        let mut window = Window::default();
+        let a = Uuid::now_v7();
+        assert!(window.add(event(1, a), part(0), 1));
+        let taken = window.take_key(1);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(window.bytes, 0);
+        assert!(window.add(event(2, a), part(0), 1));
     }
 }

@@ -56,26 +56,27 @@ pub(super) async fn acquire(
     let mut conn = connect(options).await?;
     let holder = Uuid::now_v7();
     let asked = Instant::now();
-    let epoch: Option<i64> = sqlx::query_scalar(
+    let row: Option<(i64, i64)> = sqlx::query_as(
         "INSERT INTO relay_lease (name, holder, epoch, expires_at)
          VALUES ($1, $2, 1, now() + make_interval(secs => $3))
          ON CONFLICT (name) DO UPDATE
             SET holder = EXCLUDED.holder, epoch = relay_lease.epoch + 1,
                 expires_at = EXCLUDED.expires_at
           WHERE relay_lease.expires_at < now()
-         RETURNING epoch",
+         RETURNING epoch, generation",
     )
     .bind(LEASE)
     .bind(holder)
     .bind(LEASE_TTL.as_secs_f64())
     .fetch_optional(&mut conn)
     .await?;
-    Ok(epoch.map(|epoch| {
+    Ok(row.map(|(epoch, generation)| {
         Box::new(PgLease {
             options: options.clone(),
             conn: Some(conn),
             holder,
             epoch,
+            generation,
             renewed: asked,
         }) as Box<dyn Leadership>
     }))
@@ -86,6 +87,7 @@ struct PgLease {
     conn: Option<PgConnection>,
     holder: Uuid,
     epoch: i64,
+    generation: i64,
     /// When the last renewal that succeeded was sent (local clock).
     renewed: Instant,
 }
@@ -145,6 +147,36 @@ impl Leadership for PgLease {
 
     fn epoch(&self) -> i64 {
         self.epoch
+    }
+
+    fn generation(&self) -> i64 {
+        self.generation
+    }
+
+    async fn next_generation(&mut self) -> Result<Option<i64>, StoreError> {
+        if self.conn.is_none() {
+            self.conn = Some(connect(&self.options).await?);
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(None);
+        };
+        // only while this holder's lease is unexpired: a zombie that wakes
+        // up must not pick an id the next leader does not know of
+        let next: Option<i64> = sqlx::query_scalar(
+            "UPDATE relay_lease SET generation = generation + 1
+              WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now()
+             RETURNING generation",
+        )
+        .bind(LEASE)
+        .bind(self.holder)
+        .bind(self.epoch)
+        .fetch_optional(conn)
+        .await
+        .inspect_err(|_| self.conn = None)?;
+        if let Some(next) = next {
+            self.generation = next;
+        }
+        Ok(next)
     }
 
     async fn release(&mut self) {

@@ -340,17 +340,40 @@ pub async fn consume(
     timeout: Duration,
     done: impl Fn(&[Record]) -> bool + Send + 'static,
 ) -> Vec<Record> {
+    // (asking for the partitions blocks: not on the test's runtime thread)
+    let (b, names) = (
+        brokers.to_owned(),
+        topics.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+    );
+    let chosen = tokio::task::spawn_blocking(move || {
+        let mut chosen = Vec::new();
+        for topic in names {
+            for partition in 0..partitions(&b, &topic) {
+                chosen.push((topic.clone(), partition));
+            }
+        }
+        chosen
+    })
+    .await
+    .unwrap();
+    consume_partitions(brokers, chosen, timeout, done).await
+}
+
+/// Like `consume`, from the given partitions only.
+pub async fn consume_partitions(
+    brokers: &str,
+    chosen: Vec<(String, i32)>,
+    timeout: Duration,
+    done: impl Fn(&[Record]) -> bool + Send + 'static,
+) -> Vec<Record> {
     let brokers = brokers.to_owned();
-    let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
     tokio::task::spawn_blocking(move || {
         let consumer = consumer(&brokers);
         let mut assignment = TopicPartitionList::new();
-        for topic in &topics {
-            for partition in 0..partitions(&brokers, topic) {
-                assignment
-                    .add_partition_offset(topic, partition, Offset::Beginning)
-                    .unwrap();
-            }
+        for (topic, partition) in &chosen {
+            assignment
+                .add_partition_offset(topic, *partition, Offset::Beginning)
+                .unwrap();
         }
         consumer.assign(&assignment).unwrap();
         let deadline = Instant::now() + timeout;
@@ -359,7 +382,23 @@ pub async fn consume(
             let Some(message) = consumer.poll(Duration::from_millis(100)) else {
                 continue;
             };
-            let message = message.unwrap();
+            let message = match message {
+                Ok(message) => message,
+                // a stopped broker of the cluster: the client says so and
+                // goes on with the others
+                Err(e)
+                    if matches!(
+                        e.rdkafka_error_code(),
+                        Some(
+                            rdkafka::types::RDKafkaErrorCode::BrokerTransportFailure
+                                | rdkafka::types::RDKafkaErrorCode::AllBrokersDown
+                        )
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => panic!("consuming: {e}"),
+            };
             let raw = String::from_utf8(message.payload().unwrap().to_vec()).unwrap();
             let mut headers = BTreeMap::new();
             if let Some(h) = message.headers() {
@@ -387,40 +426,19 @@ pub async fn consume(
     .unwrap()
 }
 
-/// Kafka's murmur2 (the Java client's `Utils.murmur2`), written here
-/// independently of librdkafka.
-pub fn murmur2(data: &[u8]) -> i32 {
-    const SEED: u32 = 0x9747_b28c;
-    const M: u32 = 0x5bd1_e995;
-    const R: u32 = 24;
-    let len = data.len();
-    let mut h: u32 = SEED ^ (len as u32);
-    for chunk in data.chunks_exact(4) {
-        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> R;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M);
-        h ^= k;
-    }
-    let tail = &data[len - len % 4..];
-    if tail.len() >= 3 {
-        h ^= u32::from(tail[2]) << 16;
-    }
-    if tail.len() >= 2 {
-        h ^= u32::from(tail[1]) << 8;
-    }
-    if !tail.is_empty() {
-        h ^= u32::from(tail[0]);
-        h = h.wrapping_mul(M);
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    h as i32
+/// Each partition's leader (a node id; -1: none) of a topic.
+pub fn leaders(brokers: &str, topic: &str) -> BTreeMap<i32, i32> {
+    let metadata = consumer(brokers)
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| (p.id(), p.leader())))
+        .collect()
 }
 
 /// The partition the Java client's default partitioner picks for `key`.
 pub fn java_partition(key: &str, partitions: i32) -> i32 {
-    (murmur2(key.as_bytes()) & 0x7fff_ffff) % partitions
+    horizon_kafka::partition_for(key.as_bytes(), partitions)
 }
