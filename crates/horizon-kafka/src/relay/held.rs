@@ -31,11 +31,17 @@ pub(super) struct HeldRecord {
     pub(super) partition: i32,
     /// The first outbox position of this partition not yet in Kafka.
     pub(super) from: i64,
+    /// The topic's partition count its jobs were placed with (kept while
+    /// it is held; 0: not recorded).
+    #[serde(default)]
+    pub(super) partitions: i32,
 }
 
 #[derive(Debug, Clone)]
 struct HeldPart {
     from: i64,
+    /// The topic's partition count when it was held.
+    count: i32,
     /// Drains (or sends) that failed since it was held.
     failures: u32,
     /// Not drained before this (after a failure).
@@ -56,6 +62,7 @@ impl Held {
                     (r.topic.clone(), r.partition),
                     HeldPart {
                         from: r.from,
+                        count: r.partitions,
                         failures: 0,
                         retry_at: None,
                     },
@@ -72,6 +79,7 @@ impl Held {
                 topic: topic.clone(),
                 partition: *partition,
                 from: part.from,
+                partitions: part.count,
             })
             .collect()
     }
@@ -108,11 +116,52 @@ impl Held {
         self.parts.values().map(|p| p.from).min()
     }
 
-    /// Hold `key` from `position` on (unless it is held already); `delay`:
-    /// not before then will it be drained.
-    pub(super) fn hold(&mut self, key: PartKey, position: i64, delay: Option<Duration>) {
+    /// The partition counts of the topics with held partitions (recorded
+    /// ones only).
+    pub(super) fn counts(&self) -> BTreeMap<&str, i32> {
+        self.parts
+            .iter()
+            .filter(|(_, p)| p.count > 0)
+            .map(|((topic, _), p)| (topic.as_str(), p.count))
+            .collect()
+    }
+
+    /// The topics with held partitions.
+    pub(super) fn topics(&self) -> BTreeSet<&str> {
+        self.parts.keys().map(|(topic, _)| topic.as_str()).collect()
+    }
+
+    /// After a restart of the same leader at `position` (read back): keep
+    /// the back-off of partitions held before, and holds not committed yet
+    /// (for events after the position, so still valid).
+    pub(super) fn keep_uncommitted(&mut self, before: &Held, position: i64) {
+        for (key, part) in &before.parts {
+            match self.parts.get_mut(key) {
+                Some(mine) => {
+                    mine.failures = part.failures;
+                    mine.retry_at = part.retry_at;
+                }
+                None if part.from > position => {
+                    self.parts.insert(key.clone(), part.clone());
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Hold `key` (of a topic of `count` partitions) from `position` on
+    /// (unless it is held already); `delay`: not before then will it be
+    /// drained.
+    pub(super) fn hold(
+        &mut self,
+        key: PartKey,
+        position: i64,
+        count: i32,
+        delay: Option<Duration>,
+    ) {
         self.parts.entry(key).or_insert(HeldPart {
             from: position,
+            count,
             failures: u32::from(delay.is_some()),
             retry_at: delay.map(|d| Instant::now() + d),
         });
@@ -167,9 +216,9 @@ mod tests {
     #[test]
     fn a_held_partition_covers_its_events_from_the_first_held_one() {
         let mut held = Held::default();
-        held.hold(key(1), 10, None);
+        held.hold(key(1), 10, 4, None);
         // held already: the first hold's position stays
-        held.hold(key(1), 20, None);
+        held.hold(key(1), 20, 4, None);
         assert!(!held.covers(&key(1), 9));
         assert!(held.covers(&key(1), 10));
         assert!(held.covers(&key(1), 25));
@@ -180,32 +229,52 @@ mod tests {
     #[test]
     fn the_record_round_trips() {
         let mut held = Held::default();
-        held.hold(key(3), 7, None);
-        held.hold(key(0), 9, Some(Duration::from_secs(5)));
+        held.hold(key(3), 7, 4, None);
+        held.hold(key(0), 9, 4, Some(Duration::from_secs(5)));
         let back = Held::from_records(&held.records());
         assert_eq!(back.records(), held.records());
         let json = serde_json::to_string(&held.records()).expect("serialises");
         assert_eq!(
             json,
-            r#"[{"topic":"t","partition":0,"from":9},{"topic":"t","partition":3,"from":7}]"#
+            r#"[{"topic":"t","partition":0,"from":9,"partitions":4},{"topic":"t","partition":3,"from":7,"partitions":4}]"#
         );
     }
 
     #[test]
     fn leaderless_and_backing_off_partitions_are_not_drained() {
         let mut held = Held::default();
-        held.hold(key(1), 10, None);
-        held.hold(key(2), 11, Some(Duration::from_secs(60)));
-        held.hold(key(3), 12, None);
+        held.hold(key(1), 10, 4, None);
+        held.hold(key(2), 11, 4, Some(Duration::from_secs(60)));
+        held.hold(key(3), 12, 4, None);
         let drainable = held.drainable(|k| k.1 == 3);
         assert_eq!(drainable, BTreeSet::from([key(1)]));
     }
 
     #[test]
+    fn a_restarted_leader_keeps_its_back_off_and_holds_past_the_position() {
+        let mut before = Held::default();
+        before.hold(key(1), 10, 4, Some(Duration::from_secs(60)));
+        // not committed: after the position read back (20), so still valid
+        before.hold(key(2), 25, 4, Some(Duration::from_secs(60)));
+        // not committed and before the position: a stale guess
+        before.hold(key(3), 15, 4, None);
+        let mut read_back = Held::from_records(&[HeldRecord {
+            topic: "t".into(),
+            partition: 1,
+            from: 10,
+            partitions: 4,
+        }]);
+        read_back.keep_uncommitted(&before, 20);
+        assert!(read_back.contains(&key(2)));
+        assert!(!read_back.contains(&key(3)));
+        assert!(read_back.drainable(|_| false).is_empty(), "back-offs kept");
+    }
+
+    #[test]
     fn a_drain_moves_from_forward_and_releases_when_done() {
         let mut held = Held::default();
-        held.hold(key(1), 10, None);
-        held.hold(key(2), 5, None);
+        held.hold(key(1), 10, 4, None);
+        held.hold(key(2), 5, 4, None);
         let keys = BTreeSet::from([key(1), key(2)]);
         held.drained(&keys, 30, false);
         assert_eq!(held.from(&key(1)), Some(31));

@@ -53,6 +53,8 @@ impl Relay {
     /// Relay at least once until stopped.
     pub(super) async fn run_idempotent(&self, stop: &mut watch::Receiver<bool>) -> Ended {
         let mut window = Window::default();
+        // (kept across producers: the window's full partitions need it)
+        let mut partitions = Partitions::default();
         // later events of a job and stream with a parked event park too,
         // across restarts
         loop {
@@ -87,7 +89,10 @@ impl Relay {
                 }
             };
             window.reset();
-            match self.publish(&producer, &mut window, stop).await {
+            match self
+                .publish(&producer, &mut window, &mut partitions, stop)
+                .await
+            {
                 Published::Stopped => return Ended::Stopped,
                 Published::Fatal(reason) => {
                     error!("the Kafka producer hit a fatal error ({reason}); starting a new one");
@@ -102,20 +107,20 @@ impl Relay {
         &self,
         producer: &RelayProducer,
         window: &mut Window,
+        partitions: &mut Partitions,
         stop: &mut watch::Receiver<bool>,
     ) -> Published {
         let mut in_flight: FuturesUnordered<Delivery> = FuturesUnordered::new();
         let mut stopping_since: Option<Instant> = None;
         let mut marks = Marks::default();
-        let mut partitions = Partitions::default();
         loop {
             marks.pump(self, window).await;
             partitions.refresh(producer, &self.settings).await;
-            if window.may_rewind(self.partition_bound(&partitions)) {
+            if window.may_rewind(self.partition_bound(partitions)) {
                 // what was acknowledged is marked first: read again, it
                 // would be sent twice
                 marks.flush(self, window).await;
-                window.rewind();
+                window.rewind(self.partition_bound(partitions));
             }
             let stopping = *stop.borrow();
             if stopping && stopping_since.is_none() {
@@ -145,7 +150,7 @@ impl Relay {
                         }
                     }
                 }
-                if let Err(err) = self.fill(producer, window, &partitions).await {
+                if let Err(err) = self.fill(producer, window, partitions).await {
                     self.outbox_unreadable(&err, stop).await;
                     continue;
                 }

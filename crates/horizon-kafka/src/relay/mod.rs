@@ -28,11 +28,13 @@
 //! `/readyz`; the later events of the same job and stream park behind it,
 //! so nothing overtakes it. `horizon events retry-parked` sends them again.
 
+mod batches;
 mod held;
 mod idempotent;
 mod parking;
 mod partitions;
 mod position;
+mod start;
 mod transactional;
 mod window;
 
@@ -347,7 +349,11 @@ impl Relay {
                     ended = &mut leading => break ended,
                     // (renewed while a stopping run settles, too)
                     _ = renewals.tick(), if !lease_lost => {
-                        if !guard.lock().await.still_held().await {
+                        // (the leading run may hold it, moving the
+                        // generation, which renews the lease too: waiting
+                        // here would stop polling that run)
+                        let Ok(mut held) = guard.try_lock() else { continue };
+                        if !held.still_held().await {
                             lease_lost = true;
                             let _ = lead_stop.send(true);
                         }

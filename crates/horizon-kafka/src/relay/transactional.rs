@@ -37,20 +37,16 @@ use rdkafka::producer::{FutureRecord, Producer};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::warn;
 
+use super::batches::{Batch, Leading};
 use super::held::Held;
-use super::parking::ParkedKeys;
-use super::partitions::{PartKey, Partitions};
-use super::position::{PositionRecord, read_position};
+use super::partitions::PartKey;
+use super::position::PositionRecord;
 use super::{
     Ended, Failure, IDLE_WAIT, Relay, RelayProducer, SharedLeadership, key_of, stop_requested,
 };
-use crate::KafkaError;
 use crate::metric_names::{PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED};
-
-/// Store pages a drain of held partitions reads at most per transaction.
-const DRAIN_PAGES: usize = 10;
 
 /// How long a held partition whose records failed waits, at least, before
 /// the relay tries it again (each try may wait out a message timeout).
@@ -60,7 +56,7 @@ const PARTITION_RETRY: Duration = Duration::from_secs(5);
 const RESEND_LOOK: Duration = Duration::from_secs(5);
 
 /// Why the transactional producer could not go on.
-enum TxError {
+pub(super) enum TxError {
     /// The producer is unusable (fenced, or another fatal error): stop
     /// leading; whoever holds the leadership next starts a new one.
     Fatal(String),
@@ -82,7 +78,7 @@ impl std::fmt::Display for TxError {
     }
 }
 
-fn tx_error(producer: &RelayProducer, err: &RdKafkaError) -> TxError {
+pub(super) fn tx_error(producer: &RelayProducer, err: &RdKafkaError) -> TxError {
     if let Some((code, reason)) = producer.client().fatal_error() {
         return TxError::Fatal(format!("{code:?}: {reason}"));
     }
@@ -148,39 +144,6 @@ impl MarkQueue {
     }
 }
 
-/// One batch for one transaction.
-struct Batch {
-    events: Vec<OutboxEvent>,
-    /// The position to commit with it (unchanged for re-sends and drains).
-    position: i64,
-    /// Un-parked events behind the position, sent again.
-    resend: bool,
-    /// The held partitions once it commits (written in its position record).
-    held: Held,
-    /// A drain: the held partitions whose events it carries.
-    drain: Option<BTreeSet<PartKey>>,
-}
-
-impl Batch {
-    fn new(events: Vec<OutboxEvent>, position: i64, held: &Held) -> Self {
-        Batch {
-            events,
-            position,
-            resend: false,
-            held: held.clone(),
-            drain: None,
-        }
-    }
-}
-
-/// The leader's state between transactions.
-struct Leading {
-    cursor: i64,
-    parked_keys: ParkedKeys,
-    held: Held,
-    partitions: Partitions,
-}
-
 /// How a batch failed.
 enum BatchError {
     /// The producer is unusable (fenced): stop leading.
@@ -225,8 +188,14 @@ impl Relay {
         // the last producer was replaced after a failed transaction
         let mut resend = false;
         let mut generation = leadership.lock().await.generation();
+        // what the last producer held back (its back-off, its holds not
+        // yet committed)
+        let mut before: Option<Held> = None;
         loop {
-            let (producer, leading) = match self.start_transactional(generation).await {
+            let started = self
+                .start_transactional(generation, leadership, before.as_ref())
+                .await;
+            let (producer, mut leading) = match started {
                 Ok(started) => started,
                 Err(TxError::Fatal(reason)) => return Ended::Fenced(reason),
                 Err(TxError::Stuck(reason)) => {
@@ -252,9 +221,10 @@ impl Relay {
             let marks = MarkQueue::spawn(self);
             // (a producer replaced after a failure starts with a retry)
             let ended = self
-                .transact(&producer, leading, &marks, u32::from(resend), stop)
+                .transact(&producer, &mut leading, &marks, u32::from(resend), stop)
                 .await;
             resend = true;
+            before = Some(leading.held);
             marks.flush().await;
             match ended {
                 Next::End(ended) => return ended,
@@ -270,160 +240,11 @@ impl Relay {
         }
     }
 
-    /// Move the transactional id to the next generation, under the
-    /// leadership (recorded with it, so that the next leader fences it).
-    /// `None`: this process no longer leads, or was asked to stop.
-    async fn next_generation(
-        &self,
-        leadership: &SharedLeadership,
-        reason: &str,
-        stop: &mut watch::Receiver<bool>,
-    ) -> Option<i64> {
-        let mut failures = 0;
-        loop {
-            if *stop.borrow() {
-                return None;
-            }
-            let next = leadership.lock().await.next_generation().await;
-            match next {
-                Ok(Some(next)) => {
-                    warn!(
-                        "the relay's transactional id is stuck behind a transaction that cannot end \
-                         before a broker returns ({reason}): moving on to transactional id {}",
-                        self.settings.transactional_id_of(next)
-                    );
-                    return Some(next);
-                }
-                Ok(None) => {
-                    warn!("cannot move to a new transactional id: this process no longer leads");
-                    return None;
-                }
-                Err(err) => {
-                    failures += 1;
-                    let delay = self.backoff(failures);
-                    warn!("cannot record a new transactional id, retrying in {delay:?}: {err}");
-                    self.failed(&err.to_string());
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        () = stop_requested(stop) => return None,
-                    }
-                }
-            }
-        }
-    }
-
-    /// A producer with its transactions initialised (fencing every older
-    /// producer of the id), the position and held partitions read back,
-    /// the marks caught up, and the parked keys loaded.
-    async fn start_transactional(
-        &self,
-        generation: i64,
-    ) -> Result<(RelayProducer, Leading), TxError> {
-        let producer = self
-            .producer(generation)
-            .map_err(|e| TxError::Passing(format!("cannot create the producer: {e}")))?;
-        let timeout = Duration::from_millis(self.settings.message_timeout_ms.max(10_000));
-        let init = producer.clone();
-        tokio::task::spawn_blocking(move || init.init_transactions(timeout))
-            .await
-            .map_err(|e| TxError::Passing(e.to_string()))?
-            .map_err(|e| tx_error(&producer, &e))?;
-        let settings = self.settings.clone();
-        let record = tokio::task::spawn_blocking(move || read_position(&settings))
-            .await
-            .map_err(|e| TxError::Passing(e.to_string()))?
-            .map_err(|e| TxError::Passing(format!("cannot read the relay's position: {e}")))?;
-        let mut partitions = Partitions::default();
-        partitions.refresh(&producer, &self.settings).await;
-        let (cursor, held) = match &record {
-            Some(record) => {
-                let held = Held::from_records(&record.held);
-                let caught_up = self
-                    .catch_up_marks(record.position, &held, &partitions)
-                    .await
-                    .map_err(|e| TxError::Passing(e.to_string()))?;
-                info!(
-                    position = record.position,
-                    "resuming after position {} committed to Kafka at {} ({caught_up} mark(s) caught up{})",
-                    record.position,
-                    record.committed_at,
-                    if held.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; held back: {}", held.describe().join(", "))
-                    }
-                );
-                (record.position, held)
-            }
-            None => {
-                info!("no relay position in Kafka yet: starting from the store's marks");
-                (0, Held::default())
-            }
-        };
-        self.status.update(|s| {
-            s.position = record.as_ref().map(|r| r.position);
-            s.held_partitions = held.describe();
-            s.transactional_id = Some(self.settings.transactional_id_of(generation));
-        });
-        let parked_keys = self
-            .load_parked_keys()
-            .await
-            .map_err(|e| TxError::Passing(e.to_string()))?;
-        Ok((
-            producer,
-            Leading {
-                cursor,
-                parked_keys,
-                held,
-                partitions,
-            },
-        ))
-    }
-
-    /// Bring the store's marks up to the position: every event up to it,
-    /// but those of held partitions (they are not in Kafka yet).
-    async fn catch_up_marks(
-        &self,
-        position: i64,
-        held: &Held,
-        partitions: &Partitions,
-    ) -> Result<u64, KafkaError> {
-        let Some(lowest) = held.lowest() else {
-            return Ok(self.store.mark_published_through(position).await?);
-        };
-        let mut caught_up = self.store.mark_published_through(lowest - 1).await?;
-        let mut after = lowest - 1;
-        loop {
-            let page = self
-                .store
-                .unpublished_events(after, self.settings.batch_size)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = last.position;
-            let sent: Vec<i64> = page
-                .iter()
-                .filter(|e| e.position <= position)
-                .filter(|e| {
-                    partitions
-                        .of(&self.settings, e)
-                        .is_some_and(|key| !held.covers(&key, e.position))
-                })
-                .map(|e| e.position)
-                .collect();
-            caught_up += sent.len() as u64;
-            self.store.mark_published(&sent).await?;
-            if after >= position || page.len() < self.settings.batch_size as usize {
-                break;
-            }
-        }
-        Ok(caught_up)
-    }
-
     /// The transaction loop. `None`: replace the producer and go on.
     async fn transact(
         &self,
         producer: &RelayProducer,
-        mut leading: Leading,
+        leading: &mut Leading,
         marks: &MarkQueue,
         mut failures: u32,
         stop: &mut watch::Receiver<bool>,
@@ -446,10 +267,10 @@ impl Relay {
                     .swap(false, std::sync::atomic::Ordering::SeqCst)
                 || last_look.elapsed() >= RESEND_LOOK;
             let batch = if drained_last {
-                self.next_batch(&mut leading, look).await
+                self.next_batch(leading, look).await
             } else {
-                match self.drain_batch(&leading).await {
-                    Ok(None) => self.next_batch(&mut leading, look).await,
+                match self.drain_batch(leading).await {
+                    Ok(None) => self.next_batch(leading, look).await,
                     other => other,
                 }
             };
@@ -481,7 +302,7 @@ impl Relay {
                 // the events of a failed transaction, sent again
                 metrics::counter!(PUBLISH_RETRIES).increment(batch.events.len() as u64);
             }
-            match self.send_batch(producer, batch, &mut leading, marks).await {
+            match self.send_batch(producer, batch, leading, marks).await {
                 Ok(()) => failures = 0,
                 Err(BatchError::Fatal(reason)) => return Next::End(Ended::Fenced(reason)),
                 Err(
@@ -517,115 +338,6 @@ impl Relay {
                 }
             }
         }
-    }
-
-    /// The next events to send. When `look`ing: the parked keys read again
-    /// (an operator may have un-parked some), and un-parked events behind
-    /// the cursor, if any, as a re-send. Else the events after the cursor,
-    /// but those of held partitions, and of partitions without a leader
-    /// (held from here on); a batch with an event of a parked job looks
-    /// first.
-    async fn next_batch(
-        &self,
-        leading: &mut Leading,
-        look: bool,
-    ) -> Result<Option<Batch>, KafkaError> {
-        let limit = self.settings.batch_size;
-        let cursor = leading.cursor;
-        if look {
-            leading.parked_keys = self.load_parked_keys().await?;
-            let behind = self.store.unparked_events(cursor, limit).await?;
-            if !behind.is_empty() {
-                info!(
-                    "re-sending {} un-parked event(s) behind the relay's position",
-                    behind.len()
-                );
-                let mut batch = Batch::new(behind, cursor, &leading.held);
-                batch.resend = true;
-                return Ok(Some(batch));
-            }
-        }
-        let events = self.store.unpublished_events(cursor, limit).await?;
-        if !look
-            && !leading.parked_keys.is_empty()
-            && events
-                .iter()
-                .any(|e| leading.parked_keys.contains_key(&key_of(e)))
-        {
-            // held behind a parked event, unless it was un-parked meanwhile
-            return Box::pin(self.next_batch(leading, true)).await;
-        }
-        let Some(position) = events.last().map(|last| last.position) else {
-            return Ok(None);
-        };
-        let mut send = Vec::with_capacity(events.len());
-        for outbox in events {
-            let Some(key) = leading.partitions.of(&self.settings, &outbox) else {
-                send.push(outbox);
-                continue;
-            };
-            if leading.held.contains(&key) {
-                continue;
-            }
-            if leading.partitions.leaderless(&key) {
-                warn!(topic = %key.0, partition = key.1,
-                    "holding back partition {} of {} from position {}: it has no leader",
-                    key.1, key.0, outbox.position);
-                leading.held.hold(key, outbox.position, None);
-                continue;
-            }
-            send.push(outbox);
-        }
-        Ok(Some(Batch::new(send, position, &leading.held)))
-    }
-
-    /// Held partitions that are back: their held events, oldest first, up
-    /// to the position (a few store pages at most per transaction).
-    async fn drain_batch(&self, leading: &Leading) -> Result<Option<Batch>, KafkaError> {
-        let keys = leading
-            .held
-            .drainable(|key| leading.partitions.leaderless(key));
-        let Some(lowest) = keys.iter().filter_map(|k| leading.held.from(k)).min() else {
-            return Ok(None);
-        };
-        let limit = self.settings.batch_size;
-        let mut events = Vec::new();
-        let (mut after, mut done) = (lowest - 1, false);
-        'pages: for _ in 0..DRAIN_PAGES {
-            let page = self.store.unpublished_events(after, limit).await?;
-            let full = page.len() == limit as usize;
-            for outbox in page {
-                if outbox.position > leading.cursor {
-                    done = true;
-                    break 'pages;
-                }
-                after = outbox.position;
-                if let Some(key) = leading.partitions.of(&self.settings, &outbox)
-                    && keys.contains(&key)
-                    && leading.held.covers(&key, outbox.position)
-                {
-                    events.push(outbox);
-                    if events.len() >= limit as usize {
-                        break 'pages;
-                    }
-                }
-            }
-            if !full {
-                done = true;
-                break;
-            }
-        }
-        let mut held = leading.held.clone();
-        held.drained(&keys, after, done);
-        info!(
-            "draining {} held event(s) of {} partition(s) back with a leader{}",
-            events.len(),
-            keys.len(),
-            if done { " (all of them)" } else { "" }
-        );
-        let mut batch = Batch::new(events, leading.cursor, &held);
-        batch.drain = Some(keys);
-        Ok(Some(batch))
     }
 
     /// One transaction: the batch's events (parking what Kafka refuses for
@@ -772,6 +484,7 @@ impl Relay {
         let positions: Vec<i64> = sent.iter().map(|e| e.position).collect();
         leading.cursor = leading.cursor.max(batch.position);
         leading.held = batch.held;
+        leading.held_changed();
         self.status.update(|s| {
             s.position = Some(batch.position);
             s.held_partitions = leading.held.describe();
@@ -802,7 +515,6 @@ impl Relay {
         leading: &mut Leading,
         drain: Option<&BTreeSet<PartKey>>,
     ) -> BatchError {
-        let parked_keys = &mut leading.parked_keys;
         if let TxError::Fatal(reason) = tx_failure {
             return BatchError::Fatal(reason);
         }
@@ -841,7 +553,7 @@ impl Relay {
                         warn!(topic = %key.0, partition = key.1,
                             "holding back partition {} of {} from position {from}: its records failed while others' went through",
                             key.1, key.0);
-                        leading.held.hold(key, *from, Some(PARTITION_RETRY));
+                        leading.hold(key, *from, Some(PARTITION_RETRY));
                     }
                 }
             }
@@ -858,7 +570,7 @@ impl Relay {
                     if let Err(err) = self
                         .park(
                             producer,
-                            parked_keys,
+                            &mut leading.parked_keys,
                             vec![(*outbox).clone()],
                             &format!("Kafka refused it: {reason}"),
                         )

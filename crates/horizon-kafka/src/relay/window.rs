@@ -6,9 +6,9 @@
 //! say), its later events are left in the store, and every later event of
 //! that partition too, so that none overtakes another of its job; when it
 //! has drained to half, the window reads the store again from the first
-//! event it left.
+//! event it left of that partition (the other full ones leave theirs again).
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use horizon_store::OutboxEvent;
 use tokio::time::Instant;
@@ -48,10 +48,9 @@ pub(super) struct Window {
     /// Events here per partition, and bytes of all.
     per_partition: HashMap<PartKey, usize>,
     pub(super) bytes: usize,
-    /// Partitions that reached their bound: their later events were left
-    /// in the store, from `left_from` on.
-    full: HashSet<PartKey>,
-    left_from: Option<i64>,
+    /// Partitions that reached their bound, each with the first of its
+    /// events left in the store (every later one of it was left too).
+    full: HashMap<PartKey, i64>,
 }
 
 impl Window {
@@ -70,13 +69,15 @@ impl Window {
         }
         if let Some(key) = &partition {
             let here = self.per_partition.get(key).copied().unwrap_or(0);
-            if self.full.contains(key) || here >= per_partition {
-                if self.full.insert(key.clone()) {
+            if self.full.contains_key(key) || here >= per_partition {
+                if let std::collections::hash_map::Entry::Vacant(entry) =
+                    self.full.entry(key.clone())
+                {
+                    entry.insert(position);
                     debug!(topic = %key.0, partition = key.1,
                         "partition {} of {} has {here} events waiting: its later events stay in the store until it drains",
                         key.1, key.0);
                 }
-                self.left_from = Some(self.left_from.map_or(position, |l| l.min(position)));
                 return false;
             }
             *self.per_partition.entry(key.clone()).or_default() += 1;
@@ -113,23 +114,29 @@ impl Window {
         }
     }
 
-    /// Whether the full partitions drained to half their bound: then read
-    /// the store again from the first event left there (`rewind`), after
-    /// the marks of what was acknowledged are written.
+    /// Whether a full partition drained to half its bound: then read the
+    /// store again from the first event it left (`rewind`), after the
+    /// marks of what was acknowledged are written.
     pub(super) fn may_rewind(&self, per_partition: usize) -> bool {
-        self.left_from.is_some()
-            && self
-                .full
-                .iter()
-                .all(|key| self.per_partition.get(key).copied().unwrap_or(0) <= per_partition / 2)
+        self.full
+            .keys()
+            .any(|key| self.per_partition.get(key).copied().unwrap_or(0) <= per_partition / 2)
     }
 
-    pub(super) fn rewind(&mut self) {
-        if let Some(from) = self.left_from.take() {
+    pub(super) fn rewind(&mut self, per_partition: usize) {
+        let drained: Vec<(PartKey, i64)> = self
+            .full
+            .iter()
+            .filter(|(key, _)| {
+                self.per_partition.get(*key).copied().unwrap_or(0) <= per_partition / 2
+            })
+            .map(|(key, from)| (key.clone(), *from))
+            .collect();
+        for (key, from) in drained {
+            self.full.remove(&key);
             self.cursor = self.cursor.min(from - 1);
             self.caught_up = false;
         }
-        self.full.clear();
     }
 
     /// Kafka acknowledged the head of its queue: the next one may go.
@@ -320,11 +327,33 @@ mod tests {
         let _ = window.acked(1);
         assert!(!window.add(event(5, a), part(0), 2));
         assert!(window.may_rewind(2));
-        window.rewind();
+        window.rewind(2);
         assert_eq!(window.cursor, 2, "read again from the first event left");
         assert!(!window.caught_up);
         assert!(window.add(event(3, a), part(0), 2));
         assert!(!window.add(event(4, b), part(1), 2), "already here");
+    }
+
+    #[test]
+    fn a_drained_partition_rewinds_without_waiting_for_another_full_one() {
+        let mut window = Window::default();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        assert!(window.add(event(1, a), part(0), 1));
+        assert!(window.add(event(2, b), part(1), 1));
+        assert!(!window.add(event(3, a), part(0), 1));
+        assert!(!window.add(event(4, b), part(1), 1));
+        window.cursor = 4;
+        // partition 1 drains; partition 0 stays full (no leader, say)
+        let _ = window.acked(2);
+        assert!(window.may_rewind(1));
+        window.rewind(1);
+        assert_eq!(window.cursor, 3, "from partition 1's first left event");
+        assert!(
+            !window.add(event(3, a), part(0), 1),
+            "partition 0 still full"
+        );
+        assert!(window.add(event(4, b), part(1), 1));
+        assert!(!window.may_rewind(1));
     }
 
     #[test]

@@ -24,7 +24,7 @@ const LEASE_TTL: Duration = Duration::from_secs(6);
 /// How often the leader renews it (the relay calls `still_held` this often).
 const RENEW_EVERY: Duration = crate::LEADERSHIP_RENEWAL;
 /// A lease statement that takes longer than this has failed.
-const STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
 
 const LEASE: &str = "relay";
 
@@ -36,7 +36,9 @@ const HOLD_WITHOUT_RENEWAL: Duration = LEASE_TTL
     .saturating_sub(RENEW_EVERY)
     .saturating_sub(STATEMENT_TIMEOUT);
 
-async fn connect(options: &PgConnectOptions) -> Result<PgConnection, StoreError> {
+/// A connection of its own, every statement on it limited to
+/// `STATEMENT_TIMEOUT` (the lease; the process heartbeat).
+pub(super) async fn connect(options: &PgConnectOptions) -> Result<PgConnection, StoreError> {
     let mut conn = tokio::time::timeout(STATEMENT_TIMEOUT * 2, options.connect())
         .await
         .map_err(|_| {
@@ -162,19 +164,24 @@ impl Leadership for PgLease {
         };
         // only while this holder's lease is unexpired: a zombie that wakes
         // up must not pick an id the next leader does not know of
+        // (a renewal too)
+        let sent = Instant::now();
         let next: Option<i64> = sqlx::query_scalar(
-            "UPDATE relay_lease SET generation = generation + 1
+            "UPDATE relay_lease SET generation = generation + 1,
+                    expires_at = now() + make_interval(secs => $4)
               WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now()
              RETURNING generation",
         )
         .bind(LEASE)
         .bind(self.holder)
         .bind(self.epoch)
+        .bind(LEASE_TTL.as_secs_f64())
         .fetch_optional(conn)
         .await
         .inspect_err(|_| self.conn = None)?;
         if let Some(next) = next {
             self.generation = next;
+            self.renewed = sent;
         }
         Ok(next)
     }
