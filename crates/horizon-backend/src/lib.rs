@@ -147,6 +147,14 @@ pub async fn read_log(path: std::path::PathBuf, range: LogRange) -> Result<LogCh
 pub trait Backend: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> BackendKind;
 
+    /// Whether each submission hands the job to a remote scheduler (Slurm,
+    /// Tapis): the dispatcher then marks each job "handing over" in the
+    /// database right before its submission, so that any process that
+    /// takes it over looks it up before submitting again (`Job::handed_over`).
+    fn marks_each_submission(&self) -> bool {
+        false
+    }
+
     /// Accept a SUBMITTED job. Must be idempotent: after a crash the
     /// dispatcher may hand the same job over again.
     async fn submit(&self, job: &Job) -> Result<Accepted, BackendError>;
@@ -193,5 +201,19 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Returns how many were stopped.
     async fn stop_strays(&self, _active: &[Uuid]) -> Result<usize, BackendError> {
         Ok(0)
+    }
+}
+
+/// Test hook: with `var=N` set, abort the process right after the N-th
+/// submission to the scheduler answered (1 if not a number): between the
+/// scheduler accepting a job and Horizon recording it, the window the
+/// "handing over" marks are for.
+pub(crate) fn crash_after_submit_for_tests(var: &str) {
+    static SUBMITTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    if let Some(after) = std::env::var_os(var) {
+        let after = after.to_string_lossy().parse::<u64>().unwrap_or(1);
+        if SUBMITTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= after {
+            std::process::abort();
+        }
     }
 }

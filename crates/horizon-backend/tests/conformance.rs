@@ -98,6 +98,8 @@ impl Harness {
             finished_at: None,
             lifecycle_sequence: 1,
             metrics_sequence: 0,
+            handed_over: false,
+            claim_epoch: 0,
         }
     }
 

@@ -53,6 +53,8 @@ fn queued() -> Job {
         finished_at: None,
         lifecycle_sequence: 2,
         metrics_sequence: 0,
+        handed_over: false,
+        claim_epoch: 0,
     }
 }
 

@@ -140,4 +140,11 @@ pub struct Job {
     pub lifecycle_sequence: u64,
     /// The sequence number of the job's last metrics event.
     pub metrics_sequence: u64,
+    /// A process was about to hand the job to its scheduler (recorded in
+    /// the database before the act, by whichever process): it may be there
+    /// already, so a later submit looks it up by name first.
+    pub handed_over: bool,
+    /// How many times the job was claimed by a process (several processes
+    /// on one database): the fencing token a claimer's writes carry.
+    pub claim_epoch: i64,
 }

@@ -78,6 +78,21 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeErro
 }
 
 /// The data directory's process id (see `serve`), made on first use.
+/// Where this process runs local jobs: its host and local jobs directory.
+/// Only a process with the same scope adopts another's local jobs.
+fn local_scope(settings: &Settings) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let dir = settings
+        .local
+        .jobs_dir
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join("jobs"));
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    format!("{host}:{}", dir.display())
+}
+
 fn process_id(dir: &std::path::Path) -> Result<uuid::Uuid, ServeError> {
     let path = dir.join("process-id");
     if let Ok(text) = std::fs::read_to_string(&path)
@@ -434,7 +449,9 @@ pub async fn serve(
     // goes on with its own jobs at once instead of waiting for its former
     // self to time out.
     let process = process_id(&settings.data_dir)?;
-    store.heartbeat(process).await?;
+    store
+        .register_process(process, &local_scope(&settings))
+        .await?;
     {
         let store = store.clone();
         supervise(

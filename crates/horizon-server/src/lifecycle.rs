@@ -2,14 +2,21 @@
 //! every transition gets, whoever asked for it (API, dispatcher, watcher).
 
 use horizon_core::Command;
-use horizon_store::{Applied, Store, StoreError};
+use horizon_store::{Applied, Fence, Store, StoreError};
 use tracing::info;
 use uuid::Uuid;
 
 use crate::telemetry;
 
-pub async fn apply(store: &dyn Store, id: Uuid, command: Command) -> Result<Applied, StoreError> {
-    let applied = store.apply(id, command).await?;
+/// Apply `command` to job `id`; with a `fence`, as the process that
+/// claimed it (nothing changes if another process claimed it since).
+pub async fn apply(
+    store: &dyn Store,
+    id: Uuid,
+    command: Command,
+    fence: Option<Fence>,
+) -> Result<Applied, StoreError> {
+    let applied = store.apply_fenced(id, command, fence).await?;
     let job = &applied.job;
     let from = applied.previous;
     metrics::counter!(telemetry::TRANSITIONS, "from" => from.as_str(), "to" => job.status.as_str())

@@ -45,8 +45,13 @@ impl Store for SignallingStore {
         self.inner.list_jobs(params).await
     }
 
-    async fn apply(&self, id: Uuid, command: Command) -> Result<Applied, StoreError> {
-        self.ring(self.inner.apply(id, command).await)
+    async fn apply_fenced(
+        &self,
+        id: Uuid,
+        command: Command,
+        fence: Option<horizon_store::Fence>,
+    ) -> Result<Applied, StoreError> {
+        self.ring(self.inner.apply_fenced(id, command, fence).await)
     }
 
     async fn record_metrics(
@@ -171,6 +176,22 @@ impl Store for SignallingStore {
         self.inner
             .claim_jobs(process, backend, statuses, after, limit)
             .await
+    }
+
+    async fn register_process(&self, process: Uuid, local_scope: &str) -> Result<(), StoreError> {
+        self.inner.register_process(process, local_scope).await
+    }
+
+    async fn host_gone(&self, host: &str) -> Result<u64, StoreError> {
+        self.inner.host_gone(host).await
+    }
+
+    async fn mark_handing_over(
+        &self,
+        process: Uuid,
+        jobs: &[(Uuid, i64)],
+    ) -> Result<Vec<Uuid>, StoreError> {
+        self.inner.mark_handing_over(process, jobs).await
     }
 
     async fn replay_events(

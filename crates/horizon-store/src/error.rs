@@ -20,6 +20,10 @@ pub enum StoreError {
     /// The job has ended: nothing more is recorded about it.
     #[error("job {0} has ended")]
     Ended(Uuid),
+    /// Another process claimed the job since this one did (this one went
+    /// silent for too long): it writes nothing for the job any more.
+    #[error("job {0} was claimed by another process: this one no longer writes for it")]
+    Fenced(Uuid),
     /// The database (or its writer) cannot take writes now.
     #[error("database unavailable: {0}")]
     Unavailable(String),

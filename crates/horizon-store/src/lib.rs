@@ -17,8 +17,8 @@ mod tests;
 
 pub use error::StoreError;
 pub use params::{
-    Applied, CreateJobParams, Created, IdempotencyParams, ListJobsParams, OutboxEvent, ParkedEvent,
-    ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
+    Applied, CreateJobParams, Created, Fence, IdempotencyParams, ListJobsParams, OutboxEvent,
+    ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
 };
 pub use postgres::PgStore;
 
@@ -49,7 +49,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Decide `command` with the domain's transition function and persist the
     /// result with compare-and-set, writing its event in the same transaction.
-    async fn apply(&self, id: Uuid, command: Command) -> Result<Applied, StoreError>;
+    async fn apply(&self, id: Uuid, command: Command) -> Result<Applied, StoreError> {
+        self.apply_fenced(id, command, None).await
+    }
+
+    /// `apply`, by the process that claimed the job (`fence`): nothing
+    /// changes, and `StoreError::Fenced` says so, when another process has
+    /// claimed it since. Without a fence (an API request): any process.
+    /// A store only one process uses has no one to fence.
+    async fn apply_fenced(
+        &self,
+        id: Uuid,
+        command: Command,
+        fence: Option<Fence>,
+    ) -> Result<Applied, StoreError>;
 
     /// Record a resource sample of a job as a `job.metrics_recorded` event.
     async fn record_metrics(
@@ -178,6 +191,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// Say where this process runs local jobs (`local_scope`: its host and
+    /// local jobs directory), before its first claim. Only a process of the
+    /// same scope takes over a silent process's local jobs that have left
+    /// SUBMITTED (their programs may still run there). A store only one
+    /// process uses has no one to tell.
+    async fn register_process(&self, _process: Uuid, _local_scope: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// An operator says `host` is gone for good: the local jobs of its
+    /// processes may be taken over by any process (their programs are
+    /// lost with the host). Returns how many processes were on it.
+    async fn host_gone(&self, _host: &str) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     /// The jobs of one backend in `statuses` that `process` handles: those it
     /// owns, after claiming those that no live process owns (new ones, and
     /// those of a process that died). Oldest first, paged like
@@ -192,6 +221,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Job>, StoreError> {
         self.jobs_in_status(backend, statuses, after, limit).await
     }
+
+    /// About to hand `jobs` (each with the claim epoch it was read with) to
+    /// their scheduler: record it, durably, before the act
+    /// (`Job::handed_over`), for those still SUBMITTED and owned by
+    /// `process` under that claim (with one process: all SUBMITTED ones).
+    /// Returns those it recorded: only they may be handed over.
+    async fn mark_handing_over(
+        &self,
+        process: Uuid,
+        jobs: &[(Uuid, i64)],
+    ) -> Result<Vec<Uuid>, StoreError>;
 
     /// Become the one process that relays the outbox to Kafka: `Some` guard
     /// while this process holds it (held until the guard is dropped or the

@@ -142,3 +142,13 @@ pub struct ParkedEvent {
     pub parked_at: OffsetDateTime,
     pub reason: String,
 }
+
+/// Who may write for a job: the process that claimed it, with the claim's
+/// epoch (`Job::claim_epoch` as it read it). A write with a stale fence
+/// (the job was claimed again since, by another process after this one went
+/// silent) changes nothing and fails with `StoreError::Fenced`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence {
+    pub process: Uuid,
+    pub epoch: i64,
+}

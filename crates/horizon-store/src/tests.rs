@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    CreateJobParams, Created, IdempotencyParams, ListJobsParams, OutboxEvent, PgStore,
+    CreateJobParams, Created, Fence, IdempotencyParams, ListJobsParams, OutboxEvent, PgStore,
     ReplayFilter, SqliteStore, Store, StoreError,
 };
 
@@ -934,6 +934,140 @@ async fn postgres_relay_leadership_is_exclusive_released_and_expires() {
     std::mem::forget(second);
 }
 
+/// "About to hand over" marks: only SUBMITTED jobs this process owns are
+/// marked (and may be handed over); a claim shows the mark to whichever
+/// process reads the job next.
+async fn handing_over_marks_only_owned_submitted_jobs(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let me = Uuid::now_v7();
+    store.heartbeat(me).await.expect("heartbeat");
+    let a = store
+        .create_job(params("alice"))
+        .await
+        .expect("create")
+        .job()
+        .clone();
+    let b = store
+        .create_job(params("alice"))
+        .await
+        .expect("create")
+        .job()
+        .clone();
+    let claimed = store
+        .claim_jobs(me, a.backend, &[JobStatus::Submitted], None, 10)
+        .await
+        .expect("claim");
+    assert!(claimed.iter().all(|j| !j.handed_over));
+    let epoch = |id: Uuid| {
+        claimed
+            .iter()
+            .find(|j| j.id == id)
+            .map_or(0, |j| j.claim_epoch)
+    };
+    store.apply(b.id, cancel()).await.expect("cancel");
+    let marked = store
+        .mark_handing_over(me, &[(a.id, epoch(a.id)), (b.id, epoch(b.id))])
+        .await
+        .expect("mark");
+    assert_eq!(marked, vec![a.id], "a cancelled job is not handed over");
+    assert!(
+        store
+            .get_job(a.id)
+            .await
+            .expect("read")
+            .expect("there")
+            .handed_over
+    );
+    assert!(
+        !store
+            .get_job(b.id)
+            .await
+            .expect("read")
+            .expect("there")
+            .handed_over
+    );
+    // marking again keeps it marked (and still answers it may go)
+    assert_eq!(
+        store
+            .mark_handing_over(me, &[(a.id, epoch(a.id))])
+            .await
+            .expect("mark"),
+        vec![a.id]
+    );
+    if matches!(kind, Kind::Postgres) {
+        // another live process owns it: not this one's to hand over
+        let other = Uuid::now_v7();
+        store.heartbeat(other).await.expect("heartbeat");
+        assert!(
+            store
+                .mark_handing_over(other, &[(a.id, epoch(a.id))])
+                .await
+                .expect("mark")
+                .is_empty()
+        );
+    }
+}
+
+/// Fencing: a process whose claim on a job was taken over (it went silent,
+/// another process claimed the job) writes nothing for it any more; the
+/// new claimer does. (One process: nothing to fence.)
+async fn a_stale_claim_writes_nothing(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let job = store
+        .create_job(params("alice"))
+        .await
+        .expect("create")
+        .job()
+        .clone();
+    // (no heartbeat: as silent as a frozen process)
+    let old = Uuid::now_v7();
+    let mine = store
+        .claim_jobs(old, job.backend, &[JobStatus::Submitted], None, 10)
+        .await
+        .expect("claim");
+    let old_fence = Fence {
+        process: old,
+        epoch: mine[0].claim_epoch,
+    };
+    let new = Uuid::now_v7();
+    store.heartbeat(new).await.expect("heartbeat");
+    let theirs = store
+        .claim_jobs(new, job.backend, &[JobStatus::Submitted], None, 10)
+        .await
+        .expect("claim");
+    let queue = || Command::Queue {
+        remote_job_id: Some("r-1".into()),
+        at: OffsetDateTime::now_utc(),
+    };
+    let stale = store.apply_fenced(job.id, queue(), Some(old_fence)).await;
+    if matches!(kind, Kind::Sqlite) {
+        stale.expect("one process: nothing to fence");
+        return;
+    }
+    assert!(
+        matches!(stale, Err(StoreError::Fenced(id)) if id == job.id),
+        "{stale:?}"
+    );
+    let now = store.get_job(job.id).await.expect("read").expect("there");
+    assert_eq!(
+        now.status,
+        JobStatus::Submitted,
+        "the stale write changed nothing"
+    );
+    assert_eq!(now.lifecycle_sequence, job.lifecycle_sequence);
+    let fresh = Fence {
+        process: new,
+        epoch: theirs[0].claim_epoch,
+    };
+    assert!(fresh.epoch > old_fence.epoch);
+    store
+        .apply_fenced(job.id, queue(), Some(fresh))
+        .await
+        .expect("the new claimer writes");
+}
+
 /// The leadership's transactional-id generation moves on while it is held.
 async fn the_leadership_generation_moves_on_while_held(kind: Kind) {
     let t = setup(kind).await;
@@ -1082,4 +1216,6 @@ conformance!(
     marks_catch_up_to_a_position_but_leave_unparked_events_to_resend,
     replay_selects_events_by_job_time_and_position,
     the_leadership_generation_moves_on_while_held,
+    handing_over_marks_only_owned_submitted_jobs,
+    a_stale_claim_writes_nothing,
 );

@@ -73,7 +73,7 @@ const QUEUE: usize = 8192;
 #[derive(Clone)]
 pub(crate) enum Op {
     CreateJob(Box<CreateJobParams>),
-    Apply(Uuid, Command),
+    Apply(Uuid, Command, Option<crate::Fence>),
     RecordMetrics(Uuid, MetricsSample),
     MarkPublished(Vec<i64>),
     MarkPublishedThrough(i64),
@@ -87,6 +87,8 @@ pub(crate) enum Op {
     },
     RevokeToken(String),
     Audit(Box<horizon_core::AuditRecord>),
+    /// The process about to hand the jobs over (it must own them), and the jobs.
+    MarkHandingOver(Uuid, Vec<(Uuid, i64)>),
 }
 
 pub(crate) enum Done {
@@ -94,6 +96,7 @@ pub(crate) enum Done {
     Applied(Box<Applied>),
     Event(StoredEvent),
     Count(u64),
+    Ids(Vec<Uuid>),
 }
 
 struct Request {

@@ -413,6 +413,30 @@ pub async fn parked(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Say a host is gone for good, so its local jobs may be taken over.
+pub async fn host_gone(args: &ClientArgs, host: &str) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args)?;
+    // (the host name as one path segment, percent-encoded)
+    let mut url = reqwest::Url::parse("http://horizon/v1/admin/hosts")?;
+    url.path_segments_mut()
+        .map_err(|()| anyhow::anyhow!("cannot build the request's path"))?
+        .push(host)
+        .push("gone");
+    let path = url.path().to_owned();
+    let (_, answer) = client
+        .send(client.request(reqwest::Method::POST, &path))
+        .await?;
+    if args.json {
+        println!("{answer}");
+    } else {
+        println!(
+            "{} silent process(es) on {host}: their local jobs may be taken over",
+            answer["processes"]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Un-park events so the relay sends them again.
 pub async fn retry_parked(args: &ClientArgs, job: Option<&str>) -> anyhow::Result<ExitCode> {
     let client = Client::new(args)?;

@@ -157,6 +157,15 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Say a host is gone for good (admin token): the local jobs of its
+    /// silent processes may then be taken over by any process (their
+    /// programs are recorded lost). Several processes on PostgreSQL only.
+    HostGone {
+        /// The host's name, as its processes registered it
+        host: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Show the audit trail: who did what, when, from where (admin token)
     Audit {
         /// Only this user's actions
@@ -377,6 +386,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             last,
             client,
         } => commands::audit(&client, actor.as_deref(), last).await,
+        Command::HostGone { host, client } => commands::host_gone(&client, &host).await,
         Command::List {
             client,
             status,

@@ -212,3 +212,88 @@ async fn a_process_killed_mid_load_has_its_work_taken_over_by_the_others() {
         assert_job_published(&s, &records, id, events);
     }
 }
+
+/// Local jobs belong to the machine and jobs directory they run in. Two
+/// processes on one database with two `jobs_dir`s: when one is killed, the
+/// other does not take over its running local jobs (it cannot see their
+/// programs, and would record them lost while they run); the killed one,
+/// restarted, finds its programs still running and finishes them. Only
+/// when an operator says the host is gone (`POST /v1/admin/hosts/{host}/gone`)
+/// does the other take them over, recording them lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_jobs_are_taken_over_only_by_a_process_that_sees_them() {
+    let db = TestDatabase::create();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let options = |dir: &tempfile::TempDir| ServerOptions {
+        database_url: Some(db.url.clone()),
+        jobs_dir: Some(dir.path().to_owned()),
+        ..ServerOptions::default()
+    };
+    let mut first = Server::start_with(options(&dir_a)).await;
+    let token = first.token("alice", false);
+    let alice = first.client(&token);
+    let mut mine = Vec::new();
+    for _ in 0..2 {
+        let job = alice.submit("sleep", json!({"seconds": 10})).await;
+        mine.push(job["id"].as_str().unwrap().to_owned());
+    }
+    for id in &mine {
+        alice
+            .wait_for(id, Some("RUNNING"), Duration::from_secs(30))
+            .await;
+    }
+    let second = Server::start_with(options(&dir_b)).await;
+    let bob = second.client(&token);
+    let theirs = bob.submit("sleep", json!({"seconds": 1})).await;
+    let theirs = theirs["id"].as_str().unwrap().to_owned();
+    first.kill9();
+    // past the takeover, with passes of the survivor's watcher
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    for id in &mine {
+        let job = bob.job(id).await;
+        assert_eq!(
+            job["status"], "RUNNING",
+            "a process with another jobs_dir must not adopt (and lose) it: {job}"
+        );
+    }
+    let done = bob.wait_for(&theirs, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    // the killed process comes back: its programs ran on
+    first.start_again().await;
+    let alice = first.client(&token);
+    for id in &mine {
+        let done = alice.wait_for(id, None, Duration::from_secs(60)).await;
+        assert_eq!(done["status"], "COMPLETED", "{done}");
+        assert_eq!(first.runs_of(id), 1, "job {id} ran once");
+    }
+
+    // its host declared gone: the survivor takes a silent process's local
+    // jobs over (and records their programs lost)
+    let job = alice.submit("sleep", json!({"seconds": 20})).await;
+    let lost = job["id"].as_str().unwrap().to_owned();
+    alice
+        .wait_for(&lost, Some("RUNNING"), Duration::from_secs(30))
+        .await;
+    first.kill9();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let admin = second.client(&second.token("ops", true));
+    let answer: Value = admin
+        .request(
+            reqwest::Method::POST,
+            &format!("/v1/admin/hosts/{host}/gone"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["processes"].as_u64().unwrap() >= 1, "{answer}");
+    let done = bob.wait_for(&lost, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "FAILED", "{done}");
+    assert_eq!(done["error"]["code"], "AGENT_LOST", "{done}");
+}

@@ -777,3 +777,195 @@ async fn over_ssh_a_crash_right_after_sbatch_does_not_submit_twice() {
     assert_eq!(slurm_ids_named(&id).len(), 1, "submitted twice");
     assert_eq!(server.runs_of(&id), 1);
 }
+
+/// Several processes on one PostgreSQL database: the dispatching process
+/// dies in the middle of its submissions, right after a `sbatch` answered;
+/// a process with a data directory of its own takes its jobs over. The
+/// "about to submit" marks are in the database, so it looks each marked
+/// job up by name instead of submitting it again: every job exists once in
+/// Slurm and completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_mid_pass_submits_no_slurm_job_twice() {
+    if skip() {
+        return;
+    }
+    let shared = tempfile::tempdir().unwrap();
+    let toml = slurm_toml("{runs}").replace(
+        "\n[slurm]\n",
+        &format!("\n[slurm]\njobs_dir = \"{}\"\n", shared.path().display()),
+    );
+    let takeover = common::takeover::mid_pass(
+        ServerOptions {
+            extra_toml: toml,
+            ..ServerOptions::default()
+        },
+        "HORIZON_TEST_CRASH_AFTER_SBATCH",
+        "s-ok",
+        common::takeover::quick(),
+        40,
+        |id| slurm_ids_named(id).len(),
+    )
+    .await;
+    takeover.assert_each_once(slurm_ids_named).await;
+}
+
+/// Slurm's accounting away (sacct fails) while squeue no longer shows a
+/// running job: Horizon cannot tell what became of it, so the job stays
+/// RUNNING (never AGENT_LOST), and ends with its true state once sacct
+/// answers again. Slurm's commands go through wrappers that can empty
+/// squeue's answer and make sacct fail.
+#[tokio::test]
+async fn a_failing_sacct_is_unknown_not_missing() {
+    if skip() {
+        return;
+    }
+    let wrappers = tempfile::tempdir().unwrap();
+    let flags = wrappers.path().join("flags");
+    std::fs::create_dir_all(&flags).unwrap();
+    for command in ["sbatch", "squeue", "sacct", "scancel", "sstat", "scontrol"] {
+        let real = Command::new("sh")
+            .args(["-c", &format!("command -v {command}")])
+            .output()
+            .unwrap();
+        let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
+        let guard = match command {
+            "squeue" => format!("[ -e {}/squeue-empty ] && exit 0\n", flags.display()),
+            "sacct" => format!(
+                "[ -e {}/sacct-fails ] && {{ echo 'sacct: error: Problem talking to the database: Connection refused' >&2; exit 1; }}\n",
+                flags.display()
+            ),
+            _ => String::new(),
+        };
+        let path = wrappers.path().join(command);
+        std::fs::write(&path, format!("#!/bin/sh\n{guard}exec {real} \"$@\"\n")).unwrap();
+        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&path, permissions).unwrap();
+    }
+    let toml = slurm_toml("{runs}").replace(
+        "\n[slurm]\n",
+        &format!("\n[slurm]\nbin_dir = \"{}\"\n", wrappers.path().display()),
+    );
+    let server = Server::start_with(ServerOptions {
+        extra_toml: toml,
+        ..ServerOptions::default()
+    })
+    .await;
+    let alice = server.user("alice");
+    let job = alice.submit("s-sleep", json!({"seconds": 3})).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    alice
+        .wait_for(&id, Some("RUNNING"), Duration::from_secs(60))
+        .await;
+    std::fs::write(flags.join("squeue-empty"), "").unwrap();
+    std::fs::write(flags.join("sacct-fails"), "").unwrap();
+    // the job ends in Slurm meanwhile; Horizon cannot see it
+    let until = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < until {
+        let now = alice.job(&id).await;
+        assert_eq!(
+            now["status"],
+            "RUNNING",
+            "a job Slurm cannot account for is not lost: {now}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    std::fs::remove_file(flags.join("sacct-fails")).unwrap();
+    let done = alice.wait_for(&id, None, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "COMPLETED", "its true state: {done}");
+    assert!(server.log().contains("sacct failed"));
+}
+
+/// A paused owner: the dispatching process freezes (SIGSTOP) between its
+/// "handing over" mark and its `sbatch`, for longer than the takeover
+/// takes; another process (own data directory, same database) claims the
+/// job, finds nothing in Slurm by name and submits it. When the frozen one
+/// wakes (SIGCONT) its `sbatch` still runs, but its claim is stale: it
+/// records nothing, and cancels only its own duplicate, by its exact id —
+/// never the job the new owner runs. The new owner finishes the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_owner_writes_nothing_and_cancels_only_its_own_duplicate() {
+    if skip() {
+        return;
+    }
+    use nix::sys::signal::{Signal, kill};
+    let db = common::TestDatabase::create();
+    let shared = tempfile::tempdir().unwrap();
+    let hook = shared.path().join("about-to-submit");
+    let toml = slurm_toml("{runs}").replace(
+        "\n[slurm]\n",
+        &format!("\n[slurm]\njobs_dir = \"{}\"\n", shared.path().display()),
+    );
+    let options = ServerOptions {
+        database_url: Some(db.url.clone()),
+        extra_toml: toml,
+        ..ServerOptions::default()
+    };
+    let first = Server::start_with(ServerOptions {
+        env: vec![(
+            "HORIZON_TEST_PAUSE_BEFORE_SUBMIT".to_owned(),
+            hook.display().to_string(),
+        )],
+        ..options.clone()
+    })
+    .await;
+    let token = first.token("alice", false);
+    let job = first
+        .client(&token)
+        .submit("s-sleep", json!({"seconds": 2}))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    wait_until(
+        "the first process to mark the job",
+        Duration::from_secs(30),
+        || hook.exists(),
+    )
+    .await;
+    kill(first.pid(), Signal::SIGSTOP).unwrap();
+    let second = Server::start_with(options).await;
+    let alice = second.client(&token);
+    let running = alice
+        .wait_for(&id, Some("RUNNING"), Duration::from_secs(60))
+        .await;
+    let theirs = running["remote_job_id"].as_str().unwrap().to_owned();
+    kill(first.pid(), Signal::SIGCONT).unwrap();
+    // the woken process submits its copy, is refused, cancels its copy
+    wait_until(
+        "the woken process's duplicate",
+        Duration::from_secs(30),
+        || slurm_ids_named(&id).len() == 2,
+    )
+    .await;
+    let done = alice.wait_for(&id, None, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}\n{}", first.log());
+    assert_eq!(done["remote_job_id"], theirs.as_str());
+    let ids = slurm_ids_named(&id);
+    let duplicate = ids.iter().find(|r| **r != theirs).unwrap().clone();
+    wait_until(
+        "the duplicate to be cancelled",
+        Duration::from_secs(30),
+        || slurm_state(&duplicate).starts_with("CANCELLED"),
+    )
+    .await;
+    assert_eq!(
+        slurm_state(&theirs),
+        "COMPLETED",
+        "the new owner's job ran to its end"
+    );
+    assert_lifecycle(
+        &id,
+        &alice.events(&id).await,
+        &[
+            "job.submitted",
+            "job.queued",
+            "job.running",
+            "job.completed",
+        ],
+    );
+    let log = first.log();
+    assert!(
+        log.contains("claimed by another process while this one handed it over"),
+        "{log}"
+    );
+}

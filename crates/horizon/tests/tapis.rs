@@ -397,3 +397,53 @@ async fn a_crash_right_after_the_submit_call_does_not_submit_twice() {
     assert_eq!(done["remote_job_id"], uuids[0]);
     assert_eq!(server.runs_of(&id), 1);
 }
+
+/// Several processes on one PostgreSQL database: the dispatching process
+/// dies right after Tapis accepted its N-th job of a pass; a process with a
+/// data directory of its own takes its jobs over and looks each one marked
+/// "about to submit" up by name: every job exists once in Tapis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_mid_pass_submits_no_tapis_job_twice() {
+    let fake = FakeTapis::start().await;
+    let takeover = common::takeover::mid_pass(
+        ServerOptions {
+            env: vec![("HORIZON_TAPIS_PASSWORD".to_owned(), PASSWORD.to_owned())],
+            extra_toml: format!("{}{}", agents_toml(), fake.toml()),
+            ..ServerOptions::default()
+        },
+        "HORIZON_TEST_CRASH_AFTER_TAPIS_SUBMIT",
+        "t-ok",
+        json!({}),
+        40,
+        |id| fake.jobs_named(id).len(),
+    )
+    .await;
+    takeover.assert_each_once(|id| fake.jobs_named(id)).await;
+}
+
+/// A 408 or 429 on submit says nothing of whether Tapis made the job: the
+/// submission is retried after a backoff, and looked up by name first, so
+/// a job made before the 408 is adopted and one refused by a 429 is
+/// submitted once — never SCHEDULER_REJECTED.
+#[tokio::test]
+async fn a_408_or_429_on_submit_is_waited_out_and_looked_up() {
+    let fake = FakeTapis::start().await;
+    let server = tapis_server(&fake, vec![]).await;
+    let alice = server.user("alice");
+    // made, then a gateway timeout
+    fake.fail_submit_after_create_with(1, reqwest::StatusCode::REQUEST_TIMEOUT);
+    let made = alice.submit("t-ok", json!({})).await;
+    let made = made["id"].as_str().unwrap().to_owned();
+    let done = alice.wait_for(&made, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}\n{}", server.log());
+    assert_eq!(fake.jobs_named(&made).len(), 1, "submitted twice");
+    // refused before anything was made: rate limited twice
+    fake.refuse_submits(2, reqwest::StatusCode::TOO_MANY_REQUESTS);
+    let limited = alice.submit("t-ok", json!({})).await;
+    let limited = limited["id"].as_str().unwrap().to_owned();
+    let done = alice
+        .wait_for(&limited, None, Duration::from_secs(30))
+        .await;
+    assert_eq!(done["status"], "COMPLETED", "{done}\n{}", server.log());
+    assert_eq!(fake.jobs_named(&limited).len(), 1);
+}

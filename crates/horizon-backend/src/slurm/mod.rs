@@ -407,11 +407,15 @@ impl Backend for SlurmBackend {
         BackendKind::Slurm
     }
 
+    fn marks_each_submission(&self) -> bool {
+        true
+    }
+
     async fn submit(&self, job: &Job) -> Result<Accepted, BackendError> {
         let agent = self.config.agents.get(&job.agent).ok_or_else(|| {
             BackendError::Rejected(format!("no Slurm agent named {:?}", job.agent))
         })?;
-        if self.handover.handed_over(&job.id) {
+        if job.handed_over || self.handover.handed_over(&job.id) {
             // handed over before (a crash or a lost answer since): never twice
             if let Some(remote) = self.find_by_name(&job.id).await? {
                 debug!(job.id = %job.id, "job {} is already Slurm job {remote}", job.id);
@@ -453,11 +457,7 @@ impl Backend for SlurmBackend {
                 BackendError::Unavailable(format!("sbatch printed no job id: {:?}", output.stdout))
             })?
             .to_owned();
-        if std::env::var_os("HORIZON_TEST_CRASH_AFTER_SBATCH").is_some() {
-            // test hook: die between Slurm accepting the job and Horizon
-            // recording it, the window the marker exists for
-            std::process::abort();
-        }
+        crate::crash_after_submit_for_tests("HORIZON_TEST_CRASH_AFTER_SBATCH");
         self.handover.accepted(&job.id, &remote);
         Ok(Accepted {
             remote_job_id: Some(remote),
@@ -495,10 +495,19 @@ impl Backend for SlurmBackend {
             .filter_map(|j| j.remote_job_id.clone())
             .filter(|id| !known.contains_key(id))
             .collect();
+        // accounting that does not answer says nothing of a job: "unknown",
+        // never "missing" (slurmdbd is often briefly away on real clusters)
+        let mut accounting_answered = true;
         if !unknown.is_empty() {
             match self.sacct(&unknown, None).await {
                 Ok(found) => known.extend(found.into_iter().map(|j| (j.id.clone(), j))),
-                Err(err) => warn!("sacct: {err}"),
+                Err(err) => {
+                    warn!(
+                        "sacct failed, so {} job(s) squeue no longer shows stay as they are until it answers: {err}",
+                        unknown.len()
+                    );
+                    accounting_answered = false;
+                }
             }
         }
         let now = OffsetDateTime::now_utc();
@@ -509,6 +518,9 @@ impl Backend for SlurmBackend {
                 continue;
             };
             let Some(slurm) = known.get(remote) else {
+                if !accounting_answered {
+                    continue;
+                }
                 let mut missing = self.missing.lock().map_err(|_| {
                     BackendError::Unavailable("slurm backend state poisoned".to_owned())
                 })?;
@@ -598,7 +610,7 @@ if [ -n "$2" ]; then tail -c +$(($2 + 1)) "$f" | head -c "$3"; else tail -c "$3"
         let target = match &job.remote_job_id {
             Some(remote) => remote.clone(),
             None => {
-                if !self.handover.handed_over(&job.id) {
+                if !(job.handed_over || self.handover.handed_over(&job.id)) {
                     return Ok(()); // never handed to Slurm
                 }
                 match self.find_by_name(&job.id).await? {

@@ -233,8 +233,14 @@ impl TapisClient {
         }
     }
 
-    /// The raw bytes of an output file (for logs); `None` when Tapis has none.
-    pub async fn download(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
+    /// An output file (for logs), streamed: each chunk as it arrives goes
+    /// to `take`, so a large log is never held whole. Its size, or `None`
+    /// when Tapis has no such file.
+    pub async fn download(
+        &self,
+        path: &str,
+        take: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<Option<u64>, BackendError> {
         let mut refreshed = false;
         let mut token = self.access_token(None).await?;
         loop {
@@ -259,11 +265,17 @@ impl TapisClient {
                     "Tapis download: {status}"
                 )));
             }
-            let bytes = response
-                .bytes()
+            let mut response = response;
+            let mut size = 0u64;
+            while let Some(chunk) = response
+                .chunk()
                 .await
-                .map_err(|err| BackendError::Unavailable(format!("Tapis download: {err}")))?;
-            return Ok(Some(bytes.to_vec()));
+                .map_err(|err| BackendError::Unavailable(format!("Tapis download: {err}")))?
+            {
+                size += chunk.len() as u64;
+                take(&chunk);
+            }
+            return Ok(Some(size));
         }
     }
 }

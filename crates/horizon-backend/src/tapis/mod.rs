@@ -201,17 +201,76 @@ impl TapisBackend {
     }
 }
 
+/// The part of a streamed log a `LogRange` asks for, kept as it goes by:
+/// at most the range's length is held, whatever the log's size.
+struct LogWindow {
+    range: LogRange,
+    /// Bytes seen so far.
+    seen: u64,
+    kept: std::collections::VecDeque<u8>,
+}
+
+impl LogWindow {
+    fn new(range: LogRange) -> Self {
+        LogWindow {
+            range,
+            seen: 0,
+            kept: std::collections::VecDeque::new(),
+        }
+    }
+
+    fn take(&mut self, chunk: &[u8]) {
+        let at = self.seen;
+        self.seen += chunk.len() as u64;
+        match self.range {
+            LogRange::Tail(n) => {
+                self.kept.extend(chunk);
+                let over = self
+                    .kept
+                    .len()
+                    .saturating_sub(usize::try_from(n).unwrap_or(usize::MAX));
+                self.kept.drain(..over);
+            }
+            LogRange::From { offset, max } => {
+                let end = offset.saturating_add(max);
+                let from = offset.max(at);
+                let to = end.min(self.seen);
+                if from < to {
+                    let (a, b) = ((from - at) as usize, (to - at) as usize);
+                    self.kept.extend(&chunk[a..b]);
+                }
+            }
+        }
+    }
+
+    fn finish(self, size: u64) -> LogChunk {
+        let start = match self.range {
+            LogRange::Tail(n) => size.saturating_sub(n),
+            LogRange::From { offset, .. } => offset.min(size),
+        };
+        LogChunk {
+            start,
+            bytes: self.kept.into(),
+            size,
+        }
+    }
+}
+
 #[async_trait]
 impl Backend for TapisBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::Tapis
     }
 
+    fn marks_each_submission(&self) -> bool {
+        true
+    }
+
     async fn submit(&self, job: &Job) -> Result<Accepted, BackendError> {
         let agent = self.config.agents.get(&job.agent).ok_or_else(|| {
             BackendError::Rejected(format!("no Tapis agent named {:?}", job.agent))
         })?;
-        if self.handover.handed_over(&job.id)
+        if (job.handed_over || self.handover.handed_over(&job.id))
             && let Some(uuid) = self.find_by_name(&job.id).await?
         {
             debug!(job.id = %job.id, "job {} is already Tapis job {uuid}", job.id);
@@ -225,10 +284,16 @@ impl Backend for TapisBackend {
             .client()
             .call(Method::POST, "/v3/jobs/submit", Some(&body), false)
             .await?;
-        if std::env::var_os("HORIZON_TEST_CRASH_AFTER_TAPIS_SUBMIT").is_some() {
-            // test hook: die between Tapis accepting the job and Horizon
-            // recording it
-            std::process::abort();
+        crate::crash_after_submit_for_tests("HORIZON_TEST_CRASH_AFTER_TAPIS_SUBMIT");
+        if matches!(reply.status.as_u16(), 408 | 429) {
+            // a timeout or a rate limit says nothing of whether the job was
+            // made: wait (the dispatcher's backoff), then look it up by name
+            // before submitting again (the job is marked handed over)
+            return Err(BackendError::Unavailable(format!(
+                "Tapis submit: {} {}",
+                reply.status,
+                reply.message()
+            )));
         }
         if reply.status.is_client_error() {
             return Err(BackendError::SchedulerRejected(reply.message()));
@@ -315,29 +380,19 @@ impl Backend for TapisBackend {
             LogStream::Stdout => STDOUT,
             LogStream::Stderr => STDERR,
         };
-        let bytes = self
+        // only the asked-for part is kept as the file streams by
+        let mut window = LogWindow::new(range);
+        let size = self
             .client()
-            .download(&format!(
-                "/v3/jobs/{uuid}/output/download/{name}?compress=false&allowIfRunning=true"
-            ))
+            .download(
+                &format!(
+                    "/v3/jobs/{uuid}/output/download/{name}?compress=false&allowIfRunning=true"
+                ),
+                &mut |chunk| window.take(chunk),
+            )
             .await?
-            .unwrap_or_default();
-        let size = bytes.len() as u64;
-        let (start, max) = match range {
-            LogRange::Tail(n) => (size.saturating_sub(n), n),
-            LogRange::From { offset, max } => (offset.min(size), max),
-        };
-        let from = usize::try_from(start)
-            .unwrap_or(usize::MAX)
-            .min(bytes.len());
-        let to = usize::try_from(start.saturating_add(max))
-            .unwrap_or(usize::MAX)
-            .min(bytes.len());
-        Ok(LogChunk {
-            start,
-            bytes: bytes[from..to].to_vec(),
-            size,
-        })
+            .unwrap_or(0);
+        Ok(window.finish(size))
     }
 
     fn check_resources(&self, _resources: &Resources) -> Result<(), String> {
@@ -348,7 +403,7 @@ impl Backend for TapisBackend {
         let uuid = match &job.remote_job_id {
             Some(uuid) => uuid.clone(),
             None => {
-                if !self.handover.handed_over(&job.id) {
+                if !(job.handed_over || self.handover.handed_over(&job.id)) {
                     return Ok(());
                 }
                 match self.find_by_name(&job.id).await? {
@@ -388,5 +443,34 @@ impl Backend for TapisBackend {
             self.handover.forget(&id);
         }
         Ok(stopped)
+    }
+}
+
+#[cfg(test)]
+mod log_window_tests {
+    use super::*;
+
+    fn streamed(range: LogRange, text: &[u8], chunk: usize) -> LogChunk {
+        let mut window = LogWindow::new(range);
+        for part in text.chunks(chunk) {
+            window.take(part);
+        }
+        window.finish(text.len() as u64)
+    }
+
+    #[test]
+    fn a_streamed_log_keeps_only_the_asked_part() {
+        let text = b"0123456789abcdefghij";
+        for chunk in [1, 3, 7, 50] {
+            let tail = streamed(LogRange::Tail(5), text, chunk);
+            assert_eq!(
+                (tail.start, &tail.bytes[..], tail.size),
+                (15, &b"fghij"[..], 20)
+            );
+            let from = streamed(LogRange::From { offset: 4, max: 6 }, text, chunk);
+            assert_eq!((from.start, &from.bytes[..]), (4, &b"456789"[..]));
+            let past = streamed(LogRange::From { offset: 30, max: 6 }, text, chunk);
+            assert_eq!((past.start, past.bytes.len()), (20, 0));
+        }
     }
 }

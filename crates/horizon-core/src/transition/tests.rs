@@ -28,6 +28,8 @@ fn job() -> Job {
         finished_at: None,
         lifecycle_sequence: 1,
         metrics_sequence: 0,
+        handed_over: false,
+        claim_epoch: 0,
     }
 }
 

@@ -134,3 +134,30 @@ pub async fn retry_parked(
     }
     Ok(Json(RetryParkedDto { unparked }))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostGoneDto {
+    /// The silent processes that were on the host.
+    pub processes: u64,
+}
+
+/// Say a host is gone for good (several processes on one database): the
+/// local jobs its silent processes held may then be taken over by any
+/// process, which records their programs as lost (`AGENT_LOST`). Until
+/// then only a process on the same host with the same `[local] jobs_dir`
+/// adopts them, since their programs may still run there. A live process
+/// on the host is not affected. **Admin only.**
+#[utoipa::path(
+    post, path = "/v1/admin/hosts/{host}/gone", tag = "admin",
+    params(("host" = String, Path, description = "the host name processes registered with")),
+    responses((status = 200, body = HostGoneDto), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn host_gone(
+    State(state): State<AppState>,
+    _admin: Caller,
+    axum::extract::Path(host): axum::extract::Path<String>,
+) -> Result<Json<HostGoneDto>, ApiError> {
+    let processes = state.store.host_gone(&host).await?;
+    Ok(Json(HostGoneDto { processes }))
+}

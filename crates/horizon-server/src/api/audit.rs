@@ -225,6 +225,7 @@ pub fn action(method: &Method, route: &str) -> String {
         ("POST", "/v1/admin/parked-events/retry") => "parked.retry",
         ("POST", "/v1/admin/events/replay") => "events.replay",
         ("GET", "/v1/admin/events/replay/{id}") => "events.replay_progress",
+        ("POST", "/v1/admin/hosts/{host}/gone") => "host.gone",
         ("GET", "/v1/audit") => "audit.read",
         _ => return format!("{method} {route}"),
     };

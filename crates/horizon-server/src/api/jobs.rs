@@ -416,6 +416,8 @@ pub async fn cancel_job(
             reason,
             at: OffsetDateTime::now_utc(),
         },
+        // (a user's request: whichever process owns the job)
+        None,
     )
     .await?;
     if let Some(backend) = state.backends.get(&applied.job.backend)

@@ -66,7 +66,7 @@ pub struct AppState {
         jobs::submit_job, jobs::get_job, jobs::list_jobs, jobs::cancel_job, jobs::job_events,
         jobs::job_logs, agents::list_agents,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
-        admin::parked_events, admin::retry_parked, audit::list_audit,
+        admin::parked_events, admin::retry_parked, admin::host_gone, audit::list_audit,
         replay::start_replay, replay::replay_progress,
     ),
     modifiers(&BearerAuth, &DescribeResponses),
@@ -263,6 +263,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/agents", get(agents::list_agents))
         .route("/v1/admin/parked-events", get(admin::parked_events))
         .route("/v1/admin/parked-events/retry", post(admin::retry_parked))
+        .route("/v1/admin/hosts/{host}/gone", post(admin::host_gone))
         .route("/v1/admin/events/replay", post(replay::start_replay))
         .route("/v1/admin/events/replay/{id}", get(replay::replay_progress))
         .route("/v1/audit", get(audit::list_audit))

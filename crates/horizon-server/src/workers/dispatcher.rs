@@ -4,14 +4,14 @@
 //! after `max_attempts` the job FAILs with `SUBMIT_FAILED`. A backend that
 //! refuses the job outright FAILs it with `SUBMIT_REJECTED`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use horizon_backend::Backend;
 use horizon_core::{Command, Job, JobError, JobStatus, error_codes};
-use horizon_store::{Store, StoreError};
+use horizon_store::{Fence, Store, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -61,9 +61,15 @@ impl Dispatcher {
         }
     }
 
-    /// Hand every due SUBMITTED job to the backend, then record all their
-    /// outcomes at once (the store commits them together); returns how long
-    /// to wait.
+    /// Hand every due SUBMITTED job to the backend, each recorded as soon
+    /// as its submission returned (the store commits concurrent records
+    /// together); returns how long to wait.
+    ///
+    /// Before any act, the jobs are marked "handing over" in the database
+    /// (`Store::mark_handing_over`): a process that takes them over after a
+    /// crash, whatever its data directory, finds the mark on the job and
+    /// has the backend look them up by name instead of submitting again.
+    /// Only the jobs the mark took (still SUBMITTED and this process's) go.
     async fn dispatch_due(
         &self,
         retries: &mut HashMap<Uuid, Retry>,
@@ -81,7 +87,7 @@ impl Dispatcher {
         let now = Instant::now();
         retries.retain(|id, _| jobs.iter().any(|j| j.id == *id));
         let mut wait = IDLE_WAIT;
-        let mut decided = Vec::with_capacity(jobs.len());
+        let mut due = Vec::with_capacity(jobs.len());
         for job in &jobs {
             if let Some(retry) = retries.get(&job.id)
                 && retry.next_at > now
@@ -89,28 +95,94 @@ impl Dispatcher {
                 wait = wait.min(retry.next_at - now);
                 continue;
             }
+            due.push(job);
+        }
+        // a scheduler's submission is marked right before it (a pause
+        // between mark and act is then as short as it gets); a local start
+        // is checked for the whole pass in one statement
+        let each = self.backend.marks_each_submission();
+        let mut marked: HashSet<Uuid> = HashSet::new();
+        if !each {
+            let ids: Vec<(Uuid, i64)> = due.iter().map(|j| (j.id, j.claim_epoch)).collect();
+            marked = self
+                .store
+                .mark_handing_over(self.process, &ids)
+                .await?
+                .into_iter()
+                .collect();
+        }
+        let mut recording = Vec::with_capacity(due.len());
+        for job in due {
+            if each {
+                match self
+                    .store
+                    .mark_handing_over(self.process, &[(job.id, job.claim_epoch)])
+                    .await
+                {
+                    Ok(ids) => marked.extend(ids),
+                    Err(err) => {
+                        error!("cannot mark job {} as handed over: {err}", job.id);
+                        wait = wait.min(IDLE_WAIT);
+                        break;
+                    }
+                }
+            }
+            if !marked.contains(&job.id) {
+                // cancelled meanwhile, or no longer this process's
+                continue;
+            }
+            pause_before_submit_for_tests(job).await;
             match self.submit(job, retries).await {
-                Ok(command) => decided.push((job, command)),
+                Ok(command) => {
+                    let store = self.store.clone();
+                    let (id, fence) = (
+                        job.id,
+                        Fence {
+                            process: self.process,
+                            epoch: job.claim_epoch,
+                        },
+                    );
+                    let remote = match &command {
+                        Command::Queue { remote_job_id, .. } => remote_job_id.clone(),
+                        _ => None,
+                    };
+                    recording.push((
+                        job,
+                        remote,
+                        tokio::spawn(async move {
+                            lifecycle::apply(store.as_ref(), id, command, Some(fence)).await
+                        }),
+                    ));
+                }
                 Err(delay) => wait = wait.min(delay),
             }
         }
-        let outcomes = join_all(decided.iter().map(|(job, command)| async move {
-            (
-                *job,
-                lifecycle::apply(self.store.as_ref(), job.id, command.clone()).await,
-            )
+        let outcomes = join_all(recording.into_iter().map(|(job, remote, task)| async move {
+            let outcome = match task.await {
+                Ok(outcome) => outcome,
+                Err(err) => Err(StoreError::Unavailable(format!(
+                    "recording the dispatch failed: {err}"
+                ))),
+            };
+            (job, remote, outcome)
         }))
         .await;
         let mut queued = false;
-        for (job, outcome) in outcomes {
+        for (job, remote, outcome) in outcomes {
+            // what this process handed over, by its exact id
+            let mine = Job {
+                remote_job_id: remote.clone(),
+                ..job.clone()
+            };
             match outcome {
                 Ok(applied) => queued |= applied.job.status == JobStatus::Queued,
                 Err(StoreError::Transition(_)) => {
                     // cancelled while we were submitting: make sure it does not run
-                    if let Err(err) = self.backend.cancel(job).await {
+                    if let Err(err) = self.backend.cancel(&mine).await {
                         warn!(job.id = %job.id, "cannot stop cancelled job {}: {err}", job.id);
                     }
                 }
+                Err(StoreError::Fenced(_)) => self.lost_while_submitting(&mine).await,
                 Err(err) => {
                     error!(job.id = %job.id, "cannot record dispatch of job {}: {err}", job.id)
                 }
@@ -123,6 +195,36 @@ impl Dispatcher {
             wait = Duration::ZERO;
         }
         Ok(wait)
+    }
+
+    /// This process handed `job` over (as `job.remote_job_id`) after another
+    /// process had claimed it (this one paused between its mark and its
+    /// act). The job is the other process's: this one records nothing. If
+    /// the other has recorded a different scheduler job for it, this one's
+    /// is a duplicate nobody tracks: cancel it, by its exact id. Else leave
+    /// it: the other may be finding it by name right now.
+    async fn lost_while_submitting(&self, job: &Job) {
+        let Some(mine) = &job.remote_job_id else {
+            warn!(job.id = %job.id, "job {} was claimed by another process while this one handed it over: leaving it to that process", job.id);
+            return;
+        };
+        match self.store.get_job(job.id).await {
+            Ok(Some(current))
+                if current
+                    .remote_job_id
+                    .as_ref()
+                    .is_some_and(|theirs| theirs != mine) =>
+            {
+                warn!(job.id = %job.id, "job {} was claimed by another process while this one handed it over: its submission {mine} is a duplicate, cancelling it", job.id);
+                if let Err(err) = self.backend.cancel(job).await {
+                    warn!(job.id = %job.id, "cannot cancel duplicate submission {mine} of job {}: {err}", job.id);
+                }
+            }
+            Ok(_) => {
+                warn!(job.id = %job.id, "job {} was claimed by another process while this one handed it over (as {mine}): leaving it to that process", job.id);
+            }
+            Err(err) => warn!(job.id = %job.id, "cannot re-read job {}: {err}", job.id),
+        }
     }
 
     /// Hand one job to the backend: the command that records the outcome,
@@ -166,6 +268,16 @@ impl Dispatcher {
         };
         retries.remove(&job.id);
         Ok(command)
+    }
+}
+
+/// Test hook: `HORIZON_TEST_PAUSE_BEFORE_SUBMIT=FILE` writes the job's id
+/// to FILE between its "handing over" mark and its submission, then waits a
+/// second (for the test to freeze the process right there).
+async fn pause_before_submit_for_tests(job: &Job) {
+    if let Some(path) = std::env::var_os("HORIZON_TEST_PAUSE_BEFORE_SUBMIT") {
+        let _ = std::fs::write(path, job.id.to_string());
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use horizon_backend::{Backend, Observation, Update};
 use horizon_core::{Command, Job, JobStatus};
-use horizon_store::{Store, StoreError};
+use horizon_store::{Fence, Store, StoreError};
 use tokio::sync::Notify;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
@@ -249,12 +249,20 @@ impl Watcher {
         Ok(ended)
     }
 
+    /// This process's claim on `job`, carried by every write it makes for it.
+    fn fence(&self, job: &Job) -> Option<Fence> {
+        Some(Fence {
+            process: self.process,
+            epoch: job.claim_epoch,
+        })
+    }
+
     async fn record(&self, job: &Job, observation: Observation) -> Result<(), StoreError> {
         let store = self.store.as_ref();
         let result = match observation.update {
             Update::Metrics(sample) => store.record_metrics(job.id, sample).await.map(|_| ()),
             Update::Note { reason, at } => {
-                lifecycle::apply(store, job.id, Command::Note { reason, at })
+                lifecycle::apply(store, job.id, Command::Note { reason, at }, self.fence(job))
                     .await
                     .map(|_| ())
             }
@@ -269,6 +277,7 @@ impl Watcher {
                         remote_job_id,
                         at: started_at,
                     },
+                    self.fence(job),
                 )
                 .await;
                 if let Err(StoreError::Transition(_)) = &applied {
@@ -301,6 +310,10 @@ impl Watcher {
             }
         };
         match result {
+            Err(StoreError::Fenced(_)) => {
+                warn!(job.id = %job.id, "job {} was claimed by another process (this one was silent too long): recording nothing for it, acting on nothing", job.id);
+                Ok(())
+            }
             Err(err @ (StoreError::Transition(_) | StoreError::Ended(_))) => {
                 debug!(job.id = %job.id, "ignoring stale observation of job {}: {err}", job.id);
                 Ok(())
@@ -323,9 +336,11 @@ impl Watcher {
                 remote_job_id: None,
                 at,
             };
-            lifecycle::apply(store, job.id, start).await?;
+            lifecycle::apply(store, job.id, start, self.fence(job)).await?;
         }
-        lifecycle::apply(store, job.id, command).await.map(|_| ())
+        lifecycle::apply(store, job.id, command, self.fence(job))
+            .await
+            .map(|_| ())
     }
 
     async fn stop_if_ended(&self, job: &Job) {

@@ -13,11 +13,11 @@ use time::OffsetDateTime;
 use tracing::debug;
 use uuid::Uuid;
 
-use crate::StoreError;
 use crate::params::{
     Applied, CreateJobParams, Created, OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan,
     StoredEvent,
 };
+use crate::{Fence, StoreError};
 
 fn corrupt(err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(err.to_string())
@@ -62,6 +62,10 @@ pub(super) fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
             .map_err(corrupt)?,
         metrics_sequence: u64::try_from(row.try_get::<i64, _>("metrics_sequence")?)
             .map_err(corrupt)?,
+        handed_over: row
+            .try_get::<Option<OffsetDateTime>, _>("handed_over_at")?
+            .is_some(),
+        claim_epoch: row.try_get("claim_epoch")?,
     })
 }
 
@@ -166,6 +170,8 @@ pub(super) async fn create_job(
         finished_at: None,
         lifecycle_sequence: 1,
         metrics_sequence: 0,
+        handed_over: false,
+        claim_epoch: 0,
     };
     sqlx::query(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
@@ -202,6 +208,7 @@ pub(super) async fn apply(
     conn: &mut PgConnection,
     id: Uuid,
     command: Command,
+    fence: Option<Fence>,
 ) -> Result<Applied, StoreError> {
     let row = sqlx::query("SELECT * FROM jobs WHERE id = $1 FOR UPDATE")
         .bind(id)
@@ -209,6 +216,12 @@ pub(super) async fn apply(
         .await?
         .ok_or(StoreError::NotFound(id))?;
     let job = job_from_row(&row)?;
+    if let Some(fence) = fence {
+        let owner: Option<Uuid> = row.try_get("owner")?;
+        if owner != Some(fence.process) || job.claim_epoch != fence.epoch {
+            return Err(StoreError::Fenced(id));
+        }
+    }
     let decided = transition(&job, command)?;
     let after = decided.apply_to(&job);
     let envelope = EventEnvelope::lifecycle(
@@ -350,6 +363,27 @@ pub(super) async fn mark_published(
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// About to hand `jobs` to their scheduler: those still SUBMITTED and
+/// owned by `process`.
+pub(super) async fn mark_handing_over(
+    conn: &mut PgConnection,
+    process: Uuid,
+    jobs: &[(Uuid, i64)],
+) -> Result<Vec<Uuid>, StoreError> {
+    let (ids, epochs): (Vec<Uuid>, Vec<i64>) = jobs.iter().copied().unzip();
+    Ok(sqlx::query_scalar(
+        "UPDATE jobs SET handed_over_at = COALESCE(handed_over_at, now())
+          WHERE owner = $2 AND status = 'SUBMITTED'
+            AND (id, claim_epoch) IN (SELECT * FROM unnest($1::uuid[], $3::bigint[]))
+         RETURNING id",
+    )
+    .bind(&ids)
+    .bind(process)
+    .bind(&epochs)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// Every event up to `position` that was never parked is published (the

@@ -27,7 +27,7 @@ use crate::params::{
     ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
 };
 use crate::writer::{BoxFuture, Done, Engine, Op, Writer};
-use crate::{Leadership, Store, StoreError};
+use crate::{Fence, Leadership, Store, StoreError};
 use events::job_from_row;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -41,6 +41,9 @@ pub struct PgStore {
     writer: Writer,
     /// For connections of their own (the relay's leadership).
     options: PgConnectOptions,
+    /// The heartbeat's connection of its own (a busy pool must not make a
+    /// live process look dead to the others).
+    heartbeat: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
 }
 
 fn unexpected() -> StoreError {
@@ -69,6 +72,7 @@ impl PgStore {
             pool,
             writer,
             options,
+            heartbeat: Default::default(),
         })
     }
 
@@ -123,7 +127,7 @@ impl Engine for PgEngine {
                     }
                     Ok(Done::Created(Box::new(created)))
                 }
-                Op::Apply(id, command) => events::apply(conn, id, command)
+                Op::Apply(id, command, fence) => events::apply(conn, id, command, fence)
                     .await
                     .map(|a| Done::Applied(Box::new(a))),
                 Op::RecordMetrics(id, sample) => events::record_metrics(conn, id, sample)
@@ -153,6 +157,11 @@ impl Engine for PgEngine {
                 Op::Audit(record) => events::insert_audit(conn, &record)
                     .await
                     .map(|()| Done::Count(1)),
+                Op::MarkHandingOver(process, jobs) => {
+                    events::mark_handing_over(conn, process, &jobs)
+                        .await
+                        .map(Done::Ids)
+                }
             }
         })
     }
@@ -200,8 +209,13 @@ impl Store for PgStore {
         rows.iter().map(job_from_row).collect()
     }
 
-    async fn apply(&self, id: Uuid, command: Command) -> Result<Applied, StoreError> {
-        match self.writer.write(Op::Apply(id, command)).await? {
+    async fn apply_fenced(
+        &self,
+        id: Uuid,
+        command: Command,
+        fence: Option<Fence>,
+    ) -> Result<Applied, StoreError> {
+        match self.writer.write(Op::Apply(id, command, fence)).await? {
             Done::Applied(applied) => Ok(*applied),
             _ => Err(unexpected()),
         }
@@ -436,17 +450,62 @@ impl Store for PgStore {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_default();
-        sqlx::query(
-            "INSERT INTO processes (id, host, pid, started_at, heartbeat_at)
-             VALUES ($1, $2, $3, now(), now())
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()",
+        let mut conn = self.heartbeat.lock().await;
+        let beat = async {
+            if conn.is_none() {
+                *conn = Some(lease::connect(&self.options).await?);
+            }
+            let Some(c) = conn.as_mut() else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO processes (id, host, pid, started_at, heartbeat_at)
+                 VALUES ($1, $2, $3, now(), now())
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()",
+            )
+            .bind(process)
+            .bind(host)
+            .bind(i32::try_from(std::process::id()).unwrap_or(0))
+            .execute(c)
+            .await?;
+            Ok::<(), StoreError>(())
+        };
+        let done = tokio::time::timeout(lease::STATEMENT_TIMEOUT * 2, beat).await;
+        match done {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => {
+                *conn = None;
+                Err(err)
+            }
+            Err(_) => {
+                *conn = None;
+                Err(StoreError::Unavailable("the heartbeat timed out".into()))
+            }
+        }
+    }
+
+    async fn register_process(&self, process: Uuid, local_scope: &str) -> Result<(), StoreError> {
+        self.heartbeat(process).await?;
+        sqlx::query("UPDATE processes SET local_scope = $2, gone_at = NULL WHERE id = $1")
+            .bind(process)
+            .bind(local_scope)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn host_gone(&self, host: &str) -> Result<u64, StoreError> {
+        let timeout = crate::PROCESS_TIMEOUT.as_secs_f64();
+        let done = sqlx::query(
+            "UPDATE processes SET gone_at = now()
+              WHERE host = $1 AND gone_at IS NULL
+                AND heartbeat_at <= now() - make_interval(secs => $2)",
         )
-        .bind(process)
         .bind(host)
-        .bind(i32::try_from(std::process::id()).unwrap_or(0))
+        .bind(timeout)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 
     async fn claim_jobs(
@@ -462,13 +521,22 @@ impl Store for PgStore {
         // claim what no live process owns (rows another claimer holds are
         // skipped, not waited for); then read what is ours
         sqlx::query(
-            "UPDATE jobs SET owner = $1
+            "UPDATE jobs SET owner = $1, claim_epoch = claim_epoch + 1
              WHERE id IN (
                 SELECT id FROM jobs
                 WHERE backend = $2 AND status = ANY($3) AND ($4::uuid IS NULL OR id > $4)
                   AND (owner IS NULL OR owner NOT IN (
                         SELECT id FROM processes
                         WHERE heartbeat_at > now() - make_interval(secs => $6)))
+                  -- a silent process's local jobs past SUBMITTED: only by a
+                  -- process that sees its jobs directory, or once its host
+                  -- is declared gone
+                  AND ($2 <> 'local' OR status = 'SUBMITTED' OR owner IS NULL
+                       OR EXISTS (SELECT 1 FROM processes p, processes me
+                                   WHERE p.id = jobs.owner AND me.id = $1
+                                     AND (p.gone_at IS NOT NULL
+                                          OR p.local_scope IS NOT DISTINCT FROM me.local_scope))
+                       OR NOT EXISTS (SELECT 1 FROM processes p WHERE p.id = jobs.owner))
                 ORDER BY id LIMIT $5
                 FOR UPDATE SKIP LOCKED)",
         )
@@ -492,6 +560,24 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    async fn mark_handing_over(
+        &self,
+        process: Uuid,
+        jobs: &[(Uuid, i64)],
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self
+            .writer
+            .write(Op::MarkHandingOver(process, jobs.to_vec()))
+            .await?
+        {
+            Done::Ids(marked) => Ok(marked),
+            _ => Err(unexpected()),
+        }
     }
 
     fn listen_for_commits(&self, bell: std::sync::Arc<tokio::sync::Notify>) {

@@ -24,7 +24,7 @@ use crate::params::{
     ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
 };
 use crate::writer::{Done, Op, Writer, is_refusal};
-use crate::{Store, StoreError};
+use crate::{Fence, Store, StoreError};
 use read::Readers;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -141,8 +141,13 @@ impl Store for SqliteStore {
         self.readers.run(move |c| read::list_jobs(c, p)).await
     }
 
-    async fn apply(&self, id: Uuid, command: Command) -> Result<Applied, StoreError> {
-        match self.writer.write(Op::Apply(id, command)).await? {
+    async fn apply_fenced(
+        &self,
+        id: Uuid,
+        command: Command,
+        fence: Option<Fence>,
+    ) -> Result<Applied, StoreError> {
+        match self.writer.write(Op::Apply(id, command, fence)).await? {
             Done::Applied(applied) => Ok(*applied),
             _ => Err(unexpected()),
         }
@@ -186,6 +191,24 @@ impl Store for SqliteStore {
 
     async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError> {
         self.readers.run(read::count_by_status).await
+    }
+
+    async fn mark_handing_over(
+        &self,
+        process: Uuid,
+        jobs: &[(Uuid, i64)],
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self
+            .writer
+            .write(Op::MarkHandingOver(process, jobs.to_vec()))
+            .await?
+        {
+            Done::Ids(marked) => Ok(marked),
+            _ => Err(unexpected()),
+        }
     }
 
     async fn unpublished_events(

@@ -89,5 +89,8 @@ pub(crate) fn job_from_row(row: &impl Columns) -> Result<Job, StoreError> {
         lifecycle_sequence: u64::try_from(row.required_int("lifecycle_sequence")?)
             .map_err(corrupt)?,
         metrics_sequence: u64::try_from(row.required_int("metrics_sequence")?).map_err(corrupt)?,
+        handed_over: row.text("handed_over_at")?.is_some(),
+        // (one process: nothing to fence)
+        claim_epoch: 0,
     })
 }

@@ -31,7 +31,8 @@ pub(super) fn run_op(conn: &Connection, op: Op) -> Result<Done, StoreError> {
             }
             Ok(Done::Created(Box::new(created)))
         }
-        Op::Apply(id, command) => apply(conn, id, command).map(|a| Done::Applied(Box::new(a))),
+        // (one process: no one to fence)
+        Op::Apply(id, command, _) => apply(conn, id, command).map(|a| Done::Applied(Box::new(a))),
         Op::RecordMetrics(id, sample) => record_metrics(conn, id, sample).map(Done::Event),
         Op::MarkPublished(positions) => mark_published(conn, &positions).map(|()| Done::Count(0)),
         Op::MarkPublishedThrough(position) => {
@@ -47,6 +48,11 @@ pub(super) fn run_op(conn: &Connection, op: Op) -> Result<Done, StoreError> {
         } => create_token(conn, &hash, &user, admin, expires_at).map(|()| Done::Count(1)),
         Op::RevokeToken(id) => revoke_token(conn, &id).map(Done::Count),
         Op::Audit(record) => insert_audit(conn, &record).map(|()| Done::Count(1)),
+        // (one process: every job is its own)
+        Op::MarkHandingOver(_, jobs) => {
+            let ids: Vec<Uuid> = jobs.iter().map(|(id, _)| *id).collect();
+            mark_handing_over(conn, &ids).map(Done::Ids)
+        }
     }
 }
 
@@ -143,6 +149,8 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         finished_at: None,
         lifecycle_sequence: 1,
         metrics_sequence: 0,
+        handed_over: false,
+        claim_epoch: 0,
     };
     conn.prepare_cached(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
@@ -315,6 +323,24 @@ fn mark_published(conn: &Connection, positions: &[i64]) -> Result<(), StoreError
     )?
     .execute(params![now(), serde_json::to_string(positions)?])?;
     Ok(())
+}
+
+/// About to hand `jobs` to their scheduler (those still SUBMITTED).
+fn mark_handing_over(conn: &Connection, jobs: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+    let ids: Vec<String> = jobs.iter().map(Uuid::to_string).collect();
+    let mut statement = conn.prepare_cached(
+        "UPDATE jobs SET handed_over_at = COALESCE(handed_over_at, ?)
+          WHERE id IN (SELECT value FROM json_each(?)) AND status = 'SUBMITTED'
+         RETURNING id",
+    )?;
+    let rows = statement.query_map(params![now(), serde_json::to_string(&ids)?], |row| {
+        row.get::<_, String>(0)
+    })?;
+    let mut marked = Vec::with_capacity(jobs.len());
+    for id in rows {
+        marked.push(Uuid::parse_str(&id?).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+    }
+    Ok(marked)
 }
 
 /// Every event up to `position` that was never parked is published (the

@@ -61,6 +61,10 @@ struct Fake {
     jobs: BTreeMap<String, FakeJob>,
     fail_next: u32,
     fail_submit_after_create: u32,
+    /// What a failed submission answers (default 502).
+    submit_failure: Option<StatusCode>,
+    /// Submissions refused before anything is created (status, how many).
+    refuse_submits: Option<(StatusCode, u32)>,
     cancels: Vec<String>,
 }
 
@@ -280,6 +284,20 @@ impl FakeTapis {
         self.state.lock().unwrap().fail_submit_after_create = n;
     }
 
+    /// The next `n` submissions create their job, then answer `status`
+    /// (a gateway's 408 or 429 after the job was made).
+    pub fn fail_submit_after_create_with(&self, n: u32, status: StatusCode) {
+        let mut fake = self.state.lock().unwrap();
+        fake.fail_submit_after_create = n;
+        fake.submit_failure = Some(status);
+    }
+
+    /// The next `n` submissions are refused with `status` (429: too many
+    /// requests) before anything is created.
+    pub fn refuse_submits(&self, n: u32, status: StatusCode) {
+        self.state.lock().unwrap().refuse_submits = Some((status, n));
+    }
+
     /// Let a BLOCKED job go on.
     pub fn release(&self, uuid: &str) {
         if let Some(job) = self.state.lock().unwrap().jobs.get_mut(uuid) {
@@ -440,6 +458,12 @@ async fn submit(
             ))
         })
         .collect();
+    if let Some((status, n)) = fake.refuse_submits
+        && n > 0
+    {
+        fake.refuse_submits = Some((status, n - 1));
+        return (status, "Too Many Requests").into_response();
+    }
     let uuid = format!("{}-007", uuid::Uuid::now_v7());
     let job = FakeJob {
         uuid: uuid.clone(),
@@ -464,7 +488,8 @@ async fn submit(
     if fake.fail_submit_after_create > 0 {
         // the job exists; the caller never hears so
         fake.fail_submit_after_create -= 1;
-        return (StatusCode::BAD_GATEWAY, "<html>502 Bad Gateway</html>").into_response();
+        let status = fake.submit_failure.unwrap_or(StatusCode::BAD_GATEWAY);
+        return (status, format!("<html>{status}</html>")).into_response();
     }
     // 200, not 201
     envelope(
