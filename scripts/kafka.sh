@@ -82,7 +82,13 @@ kafka_serve() {
   exec java "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties"
 }
 
-random_cluster_id() { python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'; }
+# (never starting with '-', which the storage tool would take for an option: Kafka's
+# own Uuid.randomUuid avoids it too)
+random_cluster_id() { python3 -c 'import base64, uuid
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not s.startswith("-"): break
+print(s)'; }
 
 kafka_start() {
   local port=${1:-$(free_port)}

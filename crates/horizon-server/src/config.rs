@@ -249,6 +249,17 @@ pub struct ApiSettings {
     pub submit_rate_per_minute: u32,
     /// How many of those may come at once (default: the per-minute rate).
     pub submit_burst: u32,
+    /// A request whose body has not fully arrived within this after its
+    /// headers gets 408 and its connection is closed (a client trickling
+    /// its body). 0 = no limit.
+    pub body_read_timeout_ms: u64,
+    /// Connections served at once, at most; more wait to be accepted.
+    pub max_connections: usize,
+    /// Refused unauthenticated requests that get an audit row of their own,
+    /// per minute and process; the others are counted
+    /// (`horizon_api_denied_total`) and summed up in one row a minute.
+    /// 0 = a row for every one.
+    pub denied_audit_per_minute: u32,
 }
 
 impl Default for ApiSettings {
@@ -260,6 +271,9 @@ impl Default for ApiSettings {
             shutdown_grace_ms: 10_000,
             submit_rate_per_minute: 0,
             submit_burst: 0,
+            body_read_timeout_ms: 30_000,
+            max_connections: 8192,
+            denied_audit_per_minute: 60,
         }
     }
 }

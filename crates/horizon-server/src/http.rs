@@ -1,7 +1,8 @@
 //! Serving the API over HTTP/1.1, with the protections `axum::serve` does
 //! not give: a client that opens a connection and sends nothing (or sends
 //! its headers byte by byte) is dropped after `[api] header_read_timeout_ms`;
-//! the open file limit is raised to what the system allows, so thousands of
+//! at most `[api] max_connections` are served at once (more wait to be
+//! accepted); the open file limit is raised to what the system allows, so thousands of
 //! idle connections do not starve the others; and shutdown drains in-flight
 //! requests for at most `[api] shutdown_grace_ms`.
 
@@ -23,6 +24,8 @@ use tracing::{info, warn};
 pub struct HttpLimits {
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 /// Raise the soft limit on open files to the hard limit (what Go and
@@ -52,7 +55,29 @@ pub async fn serve(
     let (open_tx, open_rx) = watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     let mut accept_errors = 0u64;
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut full = 0u64;
     loop {
+        // a free slot first: past the limit, connections wait to be accepted
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                full += 1;
+                if full.is_power_of_two() {
+                    warn!(
+                        "{} connections open ([api] max_connections): new ones wait ({full} time(s) so far)",
+                        limits.max_connections
+                    );
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                    () = &mut shutdown => break,
+                }
+            }
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -93,6 +118,7 @@ pub async fn serve(
                 }
             }
             drop(open);
+            drop(slot);
         });
     }
     drop(listener);

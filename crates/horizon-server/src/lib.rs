@@ -77,6 +77,9 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeErro
     )))
 }
 
+/// How often the refused requests that got no audit row are summed up.
+const DENIED_SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
 /// The data directory's process id (see `serve`), made on first use.
 /// Where this process runs local jobs: its host and local jobs directory.
 /// Only a process with the same scope adopts another's local jobs.
@@ -537,6 +540,7 @@ pub async fn serve(
         settings.api.submit_burst,
     )
     .map(Arc::new);
+    let settings_denied_per_minute = settings.api.denied_audit_per_minute;
     let state = AppState {
         jwt,
         submit_limit,
@@ -549,7 +553,28 @@ pub async fn serve(
         tasks: health,
         tokens,
         replays: Default::default(),
+        denials: Arc::new(api::denials::Denials::new(settings_denied_per_minute)),
     };
+    {
+        // the refusals that got no audit row of their own, summed up
+        let state = state.clone();
+        supervise(
+            state.tasks.clone(),
+            "denied-summary",
+            "denied-summary".to_owned(),
+            move || {
+                let state = state.clone();
+                async move {
+                    let mut every = tokio::time::interval(DENIED_SUMMARY_EVERY);
+                    every.tick().await;
+                    loop {
+                        every.tick().await;
+                        api::audit::write_denied_summary(&state).await;
+                    }
+                }
+            },
+        );
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
@@ -558,8 +583,10 @@ pub async fn serve(
     let limits = http::HttpLimits {
         header_read_timeout: Duration::from_millis(state.settings.api.header_read_timeout_ms),
         shutdown_grace: Duration::from_millis(state.settings.api.shutdown_grace_ms),
+        max_connections: state.settings.api.max_connections.max(1),
     };
-    http::serve(listener, api::router(state), limits, shutdown).await;
+    http::serve(listener, api::router(state.clone()), limits, shutdown).await;
+    api::audit::write_denied_summary(&state).await;
     // let the relay settle what Kafka has in flight, so a restart does not
     // send it again
     if let Some(task) = relay_task {

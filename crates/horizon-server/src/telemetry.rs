@@ -12,6 +12,7 @@ pub const OUTBOX_DEPTH: &str = "horizon_outbox_depth";
 pub const PARKED_DEPTH: &str = "horizon_events_parked";
 pub const TASK_PANICS: &str = "horizon_task_panics_total";
 pub const NOTIFICATIONS: &str = "horizon_commit_notifications_total";
+pub const DENIED: &str = "horizon_api_denied_total";
 pub use horizon_backend::local::POLL_ERRORS;
 pub use horizon_kafka::metric_names::{
     PARKED, PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED,
@@ -20,6 +21,11 @@ pub use horizon_kafka::metric_names::{
 /// Every metric the server exports: name, kind, help.
 pub const ALL: &[(&str, Kind, &str)] = &[
     (JOBS, Kind::Gauge, "Jobs by status"),
+    (
+        DENIED,
+        Kind::Counter,
+        "API requests refused: unauthenticated (no valid token) or forbidden",
+    ),
     (SUBMISSIONS, Kind::Counter, "Jobs submitted through the API"),
     (
         TRANSITIONS,

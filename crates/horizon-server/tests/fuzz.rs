@@ -54,6 +54,7 @@ fn app() -> App {
     settings.data_dir = dir.path().to_path_buf();
     let state = AppState {
         replays: Default::default(),
+        denials: Arc::new(horizon_server::api::denials::Denials::new(0)),
         store,
         settings: Arc::new(settings),
         backends: Arc::new(HashMap::new()),

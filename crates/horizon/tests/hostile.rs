@@ -342,3 +342,173 @@ async fn sigterm_finishes_the_request_in_flight_exits_0_and_leaves_jobs_running(
         .wait_for(late["id"].as_str().unwrap(), Some("COMPLETED"), T)
         .await;
 }
+
+/// Every audit record, oldest first, read page by page as an admin.
+async fn all_audit_records(admin: &common::Api) -> Vec<Value> {
+    let mut records = Vec::new();
+    let mut after: Option<i64> = None;
+    loop {
+        let path = match after {
+            Some(a) => format!("/v1/audit?limit=1000&after={a}"),
+            None => "/v1/audit?limit=1000".to_owned(),
+        };
+        let page: Value = admin
+            .request(Method::GET, &path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        records.extend(page["records"].as_array().unwrap().iter().cloned());
+        match page["next_after"].as_i64() {
+            Some(next) => after = Some(next),
+            None => return records,
+        }
+    }
+}
+
+/// Anyone can send a request with a bad token: 10,000 of them do not make
+/// 10,000 durable audit rows (each also published to Kafka). A few get a
+/// row of their own, the rest are counted and summed up in one row (here
+/// written at shutdown), with where they came from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_bad_tokens_make_few_audit_rows_and_are_all_counted() {
+    const BAD: usize = 10_000;
+    let mut server = Server::start().await;
+    let url = server.url.clone();
+    let http = reqwest::Client::new();
+    let senders: Vec<_> = (0..32)
+        .map(|s| {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move {
+                for i in (s..BAD).step_by(32) {
+                    let r = http
+                        .get(format!("{url}/v1/jobs"))
+                        .bearer_auth(format!("hzn_not-a-token-{i}"))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let counted = server
+        .metric("horizon_api_denied_total{reason=\"unauthenticated\"}")
+        .await;
+    assert!(counted >= BAD as f64, "every refusal counted: {counted}");
+    let admin = server.client(&server.token("ops", true));
+    let denied_rows = all_audit_records(&admin)
+        .await
+        .into_iter()
+        .filter(|r| r["outcome"] == "denied")
+        .count();
+    assert!(
+        denied_rows < 100,
+        "{denied_rows} durable rows for {BAD} refused requests"
+    );
+    // the rest, summed up (here at shutdown), say how many and from where
+    server.sigterm();
+    server.start_again().await;
+    let admin = server.client(&server.token("ops", true));
+    let summaries: Vec<Value> = all_audit_records(&admin)
+        .await
+        .into_iter()
+        .filter(|r| r["action"] == "auth.denied_summary")
+        .collect();
+    let summed: u64 = summaries
+        .iter()
+        .map(|r| r["target"].as_str().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        summed as usize + denied_rows,
+        BAD,
+        "every refusal is in a row or a summary: {summaries:?}"
+    );
+    assert!(
+        summaries[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1"),
+        "{summaries:?}"
+    );
+    eprintln!(
+        "{BAD} bad tokens: {denied_rows} rows of their own, {summed} in {} summary row(s)",
+        summaries.len()
+    );
+}
+
+/// 1,000 authenticated clients that send their headers, then trickle (or
+/// stop sending) their bodies: each gets 408 and its connection is closed
+/// after `[api] body_read_timeout_ms`, while everyone else is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_trickling_bodies_are_cut_off_while_others_are_served() {
+    let server = Server::start_with(ServerOptions {
+        extra_toml: "[api]\nbody_read_timeout_ms = 2000\n".into(),
+        ..ServerOptions::default()
+    })
+    .await;
+    let token = server.token("alice", false);
+    let alice = server.client(&token);
+    let head = format!(
+        "POST /v1/jobs HTTP/1.1\r\nHost: horizon\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    );
+    let mut slow = Vec::with_capacity(1000);
+    for _ in 0..1000 {
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+            .await
+            .unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    let opened = Instant::now();
+    // with all of them open, others are served
+    for _ in 0..5 {
+        let r = alice
+            .request(Method::GET, "/v1/agents")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let job = alice.submit("ok", json!({"seconds": 0})).await;
+    alice
+        .wait_for(job["id"].as_str().unwrap(), Some("COMPLETED"), T)
+        .await;
+    // one more byte now and then does not keep a connection open
+    for stream in slow.iter_mut().step_by(2) {
+        let _ = stream.write_all(b" ").await;
+    }
+    let deadline = opened + Duration::from_secs(20);
+    let mut cut = 0;
+    for stream in slow.iter_mut() {
+        let mut answer = Vec::new();
+        let left = deadline.saturating_duration_since(Instant::now());
+        let read = tokio::time::timeout(left, stream.read_to_end(&mut answer)).await;
+        assert!(
+            read.is_ok(),
+            "a trickling connection was still open {:?} after it started",
+            opened.elapsed()
+        );
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        cut += 1;
+    }
+    assert_eq!(cut, 1000);
+    assert_eq!(
+        job_count(&alice).await,
+        1,
+        "no trickled submission became a job"
+    );
+    let r = alice
+        .request(Method::GET, "/v1/agents")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}

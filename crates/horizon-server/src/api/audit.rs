@@ -104,6 +104,16 @@ impl Context {
         }
     }
 
+    /// Where the request came from (its peer, and what it forwarded for).
+    pub fn source(&self) -> String {
+        match (&self.client, &self.forwarded_for) {
+            (Some(peer), Some(chain)) => format!("{} (X-Forwarded-For: {chain})", peer.ip()),
+            (Some(peer), None) => peer.ip().to_string(),
+            (None, Some(chain)) => format!("X-Forwarded-For: {chain}"),
+            (None, None) => "unknown".to_owned(),
+        }
+    }
+
     /// Whether an authenticated request's response is worth a record: every
     /// write, and every refusal.
     pub fn wanted(&self, response: &Response) -> bool {
@@ -306,6 +316,38 @@ pub async fn list_audit(
         records,
         next_after,
     }))
+}
+
+/// Write the summary of the refusals that got no row of their own, if
+/// any (every minute, and at shutdown).
+pub async fn write_denied_summary(state: &AppState) {
+    let Some((count, detail)) = state.denials.summary() else {
+        return;
+    };
+    let record = AuditRecord {
+        event_id: Uuid::now_v7(),
+        event_type: EventType::AuditRecorded,
+        schema_version: horizon_core::SCHEMA_VERSION,
+        timestamp: horizon_core::truncate_to_millis(OffsetDateTime::now_utc()),
+        correlation_id: Uuid::now_v7().to_string(),
+        actor: None,
+        admin: false,
+        auth_method: None,
+        action: "auth.denied_summary".to_owned(),
+        outcome: Outcome::Denied.as_str().to_owned(),
+        status: StatusCode::UNAUTHORIZED.as_u16(),
+        method: None,
+        path: None,
+        target: Some(count.to_string()),
+        client_address: None,
+        detail: Some(detail),
+    };
+    if let Err(err) = state.store.record_audit(record.clone()).await {
+        tracing::error!(
+            record = %record.to_json().unwrap_or_default(),
+            "cannot write an audit record ({err}); it is only in this log"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -158,21 +158,28 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             let response = err.into_response();
             // (a 503 — the database away while checking a token — is no refusal)
             if refused {
-                context
-                    .finish(
-                        &state,
-                        None,
-                        Outcome::Denied,
-                        response.status(),
-                        None,
-                        Some(detail),
-                    )
-                    .await;
+                metrics::counter!(crate::telemetry::DENIED, "reason" => "unauthenticated")
+                    .increment(1);
+                // a row of its own within the budget; else counted, and
+                // summed up once a minute (anyone can send these)
+                if state.denials.admit(&context.source()) {
+                    context
+                        .finish(
+                            &state,
+                            None,
+                            Outcome::Denied,
+                            response.status(),
+                            None,
+                            Some(detail),
+                        )
+                        .await;
+                }
             }
             return response;
         }
     };
     if access(&route) == Access::Admin && !caller.admin {
+        metrics::counter!(crate::telemetry::DENIED, "reason" => "forbidden").increment(1);
         let err = ApiError::Forbidden("this route needs an admin token".into());
         let detail = err.to_string();
         let response = err.into_response();

@@ -53,6 +53,68 @@ impl SubmitRateLimit {
     }
 }
 
+/// The middleware that reads a request's body within `[api]
+/// body_read_timeout_ms` of its headers: a client that trickles its body
+/// gets 408 and its connection is closed, instead of holding it (and a
+/// task) for as long as it likes. The body is then handed on whole (it is
+/// at most `[api] body_limit_bytes`).
+pub async fn body_deadline(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let timeout = Duration::from_millis(state.settings.api.body_read_timeout_ms);
+    let no_body = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() == b"0")
+        || (!request
+            .headers()
+            .contains_key(axum::http::header::CONTENT_LENGTH)
+            && !request
+                .headers()
+                .contains_key(axum::http::header::TRANSFER_ENCODING));
+    if timeout.is_zero() || no_body {
+        return next.run(request).await;
+    }
+    let limit = state.settings.api.body_limit_bytes;
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => {
+            next.run(axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(bytes),
+            ))
+            .await
+        }
+        Ok(Err(err)) => {
+            let too_large = std::error::Error::source(&err)
+                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                super::problem::ApiError::PayloadTooLarge(format!(
+                    "the request body is larger than {limit} bytes"
+                ))
+                .into_response()
+            } else {
+                super::problem::ApiError::BadRequest(format!("cannot read the request body: {err}"))
+                    .into_response()
+            }
+        }
+        Err(_) => {
+            let mut response = super::problem::ApiError::RequestTimeout(format!(
+                "the request body did not arrive within {timeout:?}"
+            ))
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            response
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

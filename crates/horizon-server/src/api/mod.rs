@@ -5,6 +5,7 @@ mod admin;
 mod agents;
 pub mod audit;
 pub mod auth;
+pub mod denials;
 mod dto;
 mod jobs;
 pub mod jwt;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub submit_limit: Option<Arc<limits::SubmitRateLimit>>,
     /// Event replays started on this process, and their progress.
     pub replays: Arc<replay::Replays>,
+    /// Refused unauthenticated requests past their audit budget.
+    pub denials: Arc<denials::Denials>,
 }
 
 #[derive(OpenApi)]
@@ -282,6 +285,10 @@ pub fn router(state: AppState) -> Router {
             ApiError::MethodNotAllowed("method not allowed on this route".into())
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::body_deadline,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

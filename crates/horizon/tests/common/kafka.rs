@@ -250,8 +250,18 @@ impl Broker {
     }
 }
 
-/// A KRaft cluster id: 16 random bytes in URL-safe base64 without padding.
+/// A KRaft cluster id: 16 random bytes in URL-safe base64 without padding,
+/// never starting with '-' (the storage tool would take it for an option).
 fn cluster_id() -> String {
+    loop {
+        let id = any_cluster_id();
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
+
+fn any_cluster_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = uuid::Uuid::now_v7().into_bytes();
     let mut bits: u32 = 0;
