@@ -125,6 +125,16 @@ fn params(user: &str) -> CreateJobParams {
     }
 }
 
+/// A new job of alice's.
+async fn new_job(store: &Arc<dyn Store>) -> horizon_core::Job {
+    store
+        .create_job(params("alice"))
+        .await
+        .expect("create")
+        .job()
+        .clone()
+}
+
 fn cancel() -> Command {
     Command::Cancel {
         by: "alice".into(),
@@ -136,12 +146,7 @@ fn cancel() -> Command {
 async fn created_job_has_its_submitted_event(kind: Kind) {
     let t = setup(kind).await;
     let store = t.store.clone();
-    let job = store
-        .create_job(params("alice"))
-        .await
-        .expect("create")
-        .job()
-        .clone();
+    let job = new_job(&store).await;
     let events = store
         .job_events(job.id, None, u32::MAX)
         .await
@@ -212,12 +217,7 @@ async fn idempotency_key_replays_same_job_and_refuses_other_body(kind: Kind) {
 async fn illegal_transition_changes_nothing(kind: Kind) {
     let t = setup(kind).await;
     let store = t.store.clone();
-    let job = store
-        .create_job(params("alice"))
-        .await
-        .expect("create")
-        .job()
-        .clone();
+    let job = new_job(&store).await;
     store.apply(job.id, cancel()).await.expect("cancel");
     let before = store.get_job(job.id).await.expect("get").expect("exists");
     let err = store.apply(job.id, cancel()).await.expect_err("terminal");
@@ -237,12 +237,7 @@ async fn illegal_transition_changes_nothing(kind: Kind) {
 async fn racing_commands_apply_once_each_without_gaps(kind: Kind) {
     let t = setup(kind).await;
     let store = t.store.clone();
-    let job = store
-        .create_job(params("alice"))
-        .await
-        .expect("create")
-        .job()
-        .clone();
+    let job = new_job(&store).await;
     store
         .apply(
             job.id,
@@ -293,12 +288,7 @@ async fn racing_commands_apply_once_each_without_gaps(kind: Kind) {
 async fn metrics_have_their_own_sequence_and_outbox_keeps_commit_order(kind: Kind) {
     let t = setup(kind).await;
     let store = t.store.clone();
-    let job = store
-        .create_job(params("alice"))
-        .await
-        .expect("create")
-        .job()
-        .clone();
+    let job = new_job(&store).await;
     for _ in 0..3 {
         let sample = MetricsSample {
             cpu_usage_percent: 1.5,
@@ -502,12 +492,7 @@ async fn no_event_follows_a_terminal_one_whatever_the_race(kind: Kind) {
     let t = setup(kind).await;
     let store = t.store.clone();
     for round in 0..40 {
-        let job = store
-            .create_job(params("alice"))
-            .await
-            .expect("create")
-            .job()
-            .clone();
+        let job = new_job(&store).await;
         store.apply(job.id, queue()).await.expect("queue");
         store.apply(job.id, start()).await.expect("start");
         // samples, a cancel and a completion all at once
@@ -942,18 +927,8 @@ async fn handing_over_marks_only_owned_submitted_jobs(kind: Kind) {
     let store = t.store.clone();
     let me = Uuid::now_v7();
     store.heartbeat(me).await.expect("heartbeat");
-    let a = store
-        .create_job(params("alice"))
-        .await
-        .expect("create")
-        .job()
-        .clone();
-    let b = store
-        .create_job(params("alice"))
-        .await
-        .expect("create")
-        .job()
-        .clone();
+    let a = new_job(&store).await;
+    let b = new_job(&store).await;
     let claimed = store
         .claim_jobs(me, a.backend, &[JobStatus::Submitted], None, 10)
         .await
@@ -1015,12 +990,7 @@ async fn handing_over_marks_only_owned_submitted_jobs(kind: Kind) {
 async fn a_stale_claim_writes_nothing(kind: Kind) {
     let t = setup(kind).await;
     let store = t.store.clone();
-    let job = store
-        .create_job(params("alice"))
-        .await
-        .expect("create")
-        .job()
-        .clone();
+    let job = new_job(&store).await;
     // (no heartbeat: as silent as a frozen process)
     let old = Uuid::now_v7();
     let mine = store
@@ -1089,25 +1059,10 @@ async fn the_leadership_generation_moves_on_while_held(kind: Kind) {
 async fn replay_selects_events_by_job_time_and_position(kind: Kind) {
     let t = setup(kind).await;
     let store = t.store.clone();
-    let a = store
-        .create_job(params("alice"))
-        .await
-        .expect("create")
-        .job()
-        .clone();
+    let a = new_job(&store).await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let b = store
-        .create_job(params("alice"))
-        .await
-        .expect("create")
-        .job()
-        .clone();
-    let c = store
-        .create_job(params("alice"))
-        .await
-        .expect("create")
-        .job()
-        .clone();
+    let b = new_job(&store).await;
+    let c = new_job(&store).await;
     store.apply(a.id, cancel()).await.expect("cancel");
     let all = store
         .replay_events(&ReplayFilter::default(), 0, 100)

@@ -125,6 +125,27 @@ impl Writer {
         self.commits.load(Ordering::Relaxed)
     }
 
+    /// About to hand `jobs` over (see `Store::mark_handing_over`): the ones
+    /// the mark took.
+    pub(crate) async fn mark_handing_over(
+        &self,
+        process: Uuid,
+        jobs: &[(Uuid, i64)],
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self
+            .write(Op::MarkHandingOver(process, jobs.to_vec()))
+            .await?
+        {
+            Done::Ids(marked) => Ok(marked),
+            _ => Err(StoreError::Corrupt(
+                "the database writer answered with the wrong kind of result".into(),
+            )),
+        }
+    }
+
     /// Send one write and wait until its batch is durable.
     pub(crate) async fn write(&self, op: Op) -> Result<Done, StoreError> {
         let (reply, answer) = oneshot::channel();

@@ -32,6 +32,22 @@ async fn raw(server: &Server, bytes: &[u8]) -> u16 {
         .unwrap_or_else(|| panic!("no status line in {text:?}"))
 }
 
+/// Another client is served: a few reads, and a job run to its end.
+async fn others_are_served(alice: &common::Api) {
+    for _ in 0..5 {
+        let r = alice
+            .request(Method::GET, "/v1/agents")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let job = alice.submit("ok", json!({"seconds": 0})).await;
+    alice
+        .wait_for(job["id"].as_str().unwrap(), Some("COMPLETED"), T)
+        .await;
+}
+
 async fn job_count(alice: &common::Api) -> usize {
     let list: Value = alice
         .request(Method::GET, "/v1/jobs?limit=100")
@@ -200,18 +216,7 @@ async fn ten_thousand_silent_connections_do_not_stop_anyone_else() {
         );
     }
     // with all of them open, others are served
-    for _ in 0..5 {
-        let r = alice
-            .request(Method::GET, "/v1/agents")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-    }
-    let job = alice.submit("ok", json!({"seconds": 0})).await;
-    alice
-        .wait_for(job["id"].as_str().unwrap(), Some("COMPLETED"), T)
-        .await;
+    others_are_served(&alice).await;
     // and the silent ones are closed by the server once the header read
     // timeout passes: each read ends (EOF or reset), none hangs
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -468,18 +473,7 @@ async fn a_thousand_trickling_bodies_are_cut_off_while_others_are_served() {
     }
     let opened = Instant::now();
     // with all of them open, others are served
-    for _ in 0..5 {
-        let r = alice
-            .request(Method::GET, "/v1/agents")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-    }
-    let job = alice.submit("ok", json!({"seconds": 0})).await;
-    alice
-        .wait_for(job["id"].as_str().unwrap(), Some("COMPLETED"), T)
-        .await;
+    others_are_served(&alice).await;
     // one more byte now and then does not keep a connection open
     for stream in slow.iter_mut().step_by(2) {
         let _ = stream.write_all(b" ").await;

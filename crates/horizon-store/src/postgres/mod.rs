@@ -567,17 +567,7 @@ impl Store for PgStore {
         process: Uuid,
         jobs: &[(Uuid, i64)],
     ) -> Result<Vec<Uuid>, StoreError> {
-        if jobs.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self
-            .writer
-            .write(Op::MarkHandingOver(process, jobs.to_vec()))
-            .await?
-        {
-            Done::Ids(marked) => Ok(marked),
-            _ => Err(unexpected()),
-        }
+        self.writer.mark_handing_over(process, jobs).await
     }
 
     fn listen_for_commits(&self, bell: std::sync::Arc<tokio::sync::Notify>) {

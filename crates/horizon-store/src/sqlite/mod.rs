@@ -198,17 +198,7 @@ impl Store for SqliteStore {
         process: Uuid,
         jobs: &[(Uuid, i64)],
     ) -> Result<Vec<Uuid>, StoreError> {
-        if jobs.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self
-            .writer
-            .write(Op::MarkHandingOver(process, jobs.to_vec()))
-            .await?
-        {
-            Done::Ids(marked) => Ok(marked),
-            _ => Err(unexpected()),
-        }
+        self.writer.mark_handing_over(process, jobs).await
     }
 
     async fn unpublished_events(
