@@ -8,7 +8,6 @@ pub mod api;
 pub mod config;
 pub mod http;
 mod lifecycle;
-mod signalling_store;
 pub mod tasks;
 pub mod telemetry;
 pub mod workers;
@@ -433,10 +432,9 @@ pub async fn serve(
     let _lock = lock_data_dir(&settings.data_dir)?;
     http::raise_open_file_limit();
     let committed = Arc::new(Notify::new());
-    let store: Arc<dyn Store> = Arc::new(signalling_store::SignallingStore::new(
-        open_store(&settings).await?,
-        committed.clone(),
-    ));
+    let store = open_store(&settings).await?;
+    // this process's commits of events ring the relay's bell
+    store.ring_on_commit(committed.clone());
     // commits of other processes on the same database ring the same bell
     // as this one's own (the relay publishes them at once)
     store.listen_for_commits(committed.clone());

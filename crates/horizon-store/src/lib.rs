@@ -240,6 +240,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(Some(Box::new(SoleProcess::default())))
     }
 
+    /// Ring `bell` after every commit of this store that wrote events (or
+    /// un-parked some), so the outbox relay publishes within milliseconds
+    /// instead of at its next poll. Set once.
+    fn ring_on_commit(&self, _bell: std::sync::Arc<tokio::sync::Notify>) {}
+
     /// Ring `bell` whenever another process commits events (PostgreSQL:
     /// LISTEN/NOTIFY), so this one's relay and workers need not poll for
     /// them; a store only one process uses has nothing to hear. Runs in the

@@ -1038,6 +1038,33 @@ async fn a_stale_claim_writes_nothing(kind: Kind) {
         .expect("the new claimer writes");
 }
 
+/// A commit that wrote events rings the bell given to `ring_on_commit`
+/// (the relay's wake-up); a read does not.
+async fn a_commit_with_events_rings_the_bell(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let bell = Arc::new(tokio::sync::Notify::new());
+    store.ring_on_commit(bell.clone());
+    let rung = bell.notified();
+    let job = new_job(&store).await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), rung)
+        .await
+        .expect("the bell rang for the submission");
+    let rung = bell.notified();
+    store.apply(job.id, cancel()).await.expect("cancel");
+    tokio::time::timeout(std::time::Duration::from_secs(5), rung)
+        .await
+        .expect("the bell rang for the cancel");
+    let quiet = bell.notified();
+    store.get_job(job.id).await.expect("read");
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), quiet)
+            .await
+            .is_err(),
+        "a read rings nothing"
+    );
+}
+
 /// The leadership's transactional-id generation moves on while it is held.
 async fn the_leadership_generation_moves_on_while_held(kind: Kind) {
     let t = setup(kind).await;
@@ -1173,4 +1200,5 @@ conformance!(
     the_leadership_generation_moves_on_while_held,
     handing_over_marks_only_owned_submitted_jobs,
     a_stale_claim_writes_nothing,
+    a_commit_with_events_rings_the_bell,
 );

@@ -109,6 +109,32 @@ pub(crate) struct Writer {
     tx: mpsc::Sender<Request>,
     /// Batches committed (or attempted) so far.
     commits: Arc<AtomicU64>,
+    /// Rung after each batch that wrote events (see `ring_on_commit`).
+    bell: Bell,
+}
+
+/// The bell a writer rings after a batch that wrote events, once set.
+type Bell = Arc<std::sync::OnceLock<Arc<tokio::sync::Notify>>>;
+
+impl Op {
+    /// Whether the relay has something new to read once it commits.
+    fn rings(&self) -> bool {
+        matches!(
+            self,
+            Op::CreateJob(_) | Op::Apply(..) | Op::RecordMetrics(..) | Op::Audit(_) | Op::Unpark(_)
+        )
+    }
+}
+
+/// Ring `bell` (if set) when any of `requests` wrote events.
+fn rings(requests: &[Request]) -> bool {
+    requests.iter().any(|r| r.op.rings())
+}
+
+fn ring(bell: &Bell) {
+    if let Some(bell) = bell.get() {
+        bell.notify_one();
+    }
 }
 
 impl Writer {
@@ -117,8 +143,16 @@ impl Writer {
     pub(crate) fn spawn<E: Engine>(conn: E::Conn, connect: Connect<E::Conn>) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run::<E>(conn, connect, rx, commits.clone()));
-        Writer { tx, commits }
+        let bell = Bell::default();
+        tokio::spawn(run::<E>(conn, connect, rx, commits.clone(), bell.clone()));
+        Writer { tx, commits, bell }
+    }
+
+    /// Ring `bell` after every batch that wrote events, from now on (the
+    /// relay then publishes within milliseconds instead of at its next
+    /// poll). Set once.
+    pub(crate) fn ring_on_commit(&self, bell: Arc<tokio::sync::Notify>) {
+        let _ = self.bell.set(bell);
     }
 
     pub(crate) fn commits(&self) -> u64 {
@@ -164,6 +198,7 @@ async fn run<E: Engine>(
     connect: Connect<E::Conn>,
     mut rx: mpsc::Receiver<Request>,
     commits: Arc<AtomicU64>,
+    bell: Bell,
 ) {
     let mut conn = Some(conn);
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -202,11 +237,15 @@ async fn run<E: Engine>(
         let Some(current) = conn.as_mut() else {
             continue;
         };
+        let wrote_events = rings(&requests);
         if commit::<E>(current, requests).await == Link::Broken {
             warn!("the database writer lost its connection; reconnecting on the next write");
             conn = None;
         }
         commits.fetch_add(1, Ordering::Relaxed);
+        if wrote_events {
+            ring(&bell);
+        }
     }
 }
 
@@ -336,11 +375,13 @@ impl Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
+        let bell = Bell::default();
+        let rung = bell.clone();
         std::thread::Builder::new()
             .name("horizon-writer".into())
-            .spawn(move || run_blocking(conn, connect, batch, rx, counter))
+            .spawn(move || run_blocking(conn, connect, batch, rx, counter, rung))
             .map_err(|err| StoreError::Unavailable(format!("cannot start the writer: {err}")))?;
-        Ok(Writer { tx, commits })
+        Ok(Writer { tx, commits, bell })
     }
 }
 
@@ -350,6 +391,7 @@ fn run_blocking<C>(
     batch: BlockingBatch<C>,
     mut rx: mpsc::Receiver<Request>,
     commits: Arc<AtomicU64>,
+    bell: Bell,
 ) {
     let mut conn = Some(conn);
     let mut requests = Vec::with_capacity(MAX_BATCH);
@@ -380,6 +422,7 @@ fn run_blocking<C>(
             continue;
         };
         let ops: Vec<Op> = requests.iter().map(|r| r.op.clone()).collect();
+        let wrote_events = rings(&requests);
         let first = batch(current, ops);
         let link = match settle(requests, first) {
             Settled::Answered(link) => link,
@@ -399,6 +442,9 @@ fn run_blocking<C>(
             conn = None;
         }
         commits.fetch_add(1, Ordering::Relaxed);
+        if wrote_events {
+            ring(&bell);
+        }
     }
 }
 

@@ -562,6 +562,10 @@ impl Store for PgStore {
         rows.iter().map(job_from_row).collect()
     }
 
+    fn ring_on_commit(&self, bell: std::sync::Arc<tokio::sync::Notify>) {
+        self.writer.ring_on_commit(bell);
+    }
+
     async fn mark_handing_over(
         &self,
         process: Uuid,

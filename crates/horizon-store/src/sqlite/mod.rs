@@ -193,6 +193,10 @@ impl Store for SqliteStore {
         self.readers.run(read::count_by_status).await
     }
 
+    fn ring_on_commit(&self, bell: std::sync::Arc<tokio::sync::Notify>) {
+        self.writer.ring_on_commit(bell);
+    }
+
     async fn mark_handing_over(
         &self,
         process: Uuid,
