@@ -506,3 +506,42 @@ async fn a_thousand_trickling_bodies_are_cut_off_while_others_are_served() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// `[api] max_connections`: past it, new connections wait to be accepted
+/// (the server says so in its log) and are served once others close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_connections_new_ones_wait_and_are_then_served() {
+    let server = Server::start_with(ServerOptions {
+        extra_toml: "[api]\nmax_connections = 20\nheader_read_timeout_ms = 2000\n".into(),
+        ..ServerOptions::default()
+    })
+    .await;
+    let mut silent = Vec::new();
+    for _ in 0..20 {
+        silent.push(
+            TcpStream::connect(("127.0.0.1", server.port))
+                .await
+                .unwrap(),
+        );
+    }
+    // the 21st (a new connection: not one the harness's client keeps open)
+    // waits for a slot: the silent ones are closed after the header read
+    // timeout, and then it is served
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let r = fresh
+        .get(format!("{}/v1/agents", server.url))
+        .bearer_auth(server.token("bob", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let log = server.log();
+    assert!(
+        log.contains("connections open ([api] max_connections): new ones wait"),
+        "{log}"
+    );
+    drop(silent);
+}
