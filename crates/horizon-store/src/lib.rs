@@ -6,6 +6,7 @@
 //! one event in the same transaction (the transactional outbox); a job's events
 //! are numbered per stream from 1 with no gap and no duplicate.
 
+mod decide;
 mod error;
 mod params;
 mod postgres;

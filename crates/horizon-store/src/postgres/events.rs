@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use horizon_core::{
     BackendKind, Command, EventEnvelope, EventPayload, EventStream, EventType, Job, JobError,
-    JobStatus, MetricsSample, Resources, SubmittedPayload, transition,
+    JobStatus, MetricsSample, Resources, SubmittedPayload,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
@@ -222,15 +222,11 @@ pub(super) async fn apply(
             return Err(StoreError::Fenced(id));
         }
     }
-    let decided = transition(&job, command)?;
-    let after = decided.apply_to(&job);
-    let envelope = EventEnvelope::lifecycle(
-        &after,
-        Some(decided.from),
-        decided.payload,
-        Uuid::now_v7(),
-        decided.at,
-    );
+    let crate::decide::Decided {
+        previous,
+        after,
+        envelope,
+    } = crate::decide::apply(&job, command)?;
     let error = after.error.as_ref();
     let updated = sqlx::query(
         "UPDATE jobs SET status = $1, remote_job_id = $2, error_code = $3, error_message = $4,
@@ -259,7 +255,7 @@ pub(super) async fn apply(
     }
     let event = insert_event(conn, &envelope).await?;
     Ok(Applied {
-        previous: decided.from,
+        previous,
         job: after,
         event,
     })

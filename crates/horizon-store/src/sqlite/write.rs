@@ -7,7 +7,7 @@
 
 use horizon_core::{
     AuditRecord, Command, EventEnvelope, EventPayload, EventType, Job, JobStatus, MetricsSample,
-    SubmittedPayload, transition,
+    SubmittedPayload,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
@@ -188,15 +188,11 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
 fn apply(conn: &Connection, id: Uuid, command: Command) -> Result<Applied, StoreError> {
     let key = id.to_string();
     let job = job_by_id(conn, &key)?.ok_or(StoreError::NotFound(id))?;
-    let decided = transition(&job, command)?;
-    let after = decided.apply_to(&job);
-    let envelope = EventEnvelope::lifecycle(
-        &after,
-        Some(decided.from),
-        decided.payload,
-        Uuid::now_v7(),
-        decided.at,
-    );
+    let crate::decide::Decided {
+        previous,
+        after,
+        envelope,
+    } = crate::decide::apply(&job, command)?;
     let error = after.error.as_ref();
     let updated = conn
         .prepare_cached(
@@ -225,7 +221,7 @@ fn apply(conn: &Connection, id: Uuid, command: Command) -> Result<Applied, Store
     }
     let event = insert_event(conn, &envelope)?;
     Ok(Applied {
-        previous: decided.from,
+        previous,
         job: after,
         event,
     })
