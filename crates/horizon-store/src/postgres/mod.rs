@@ -46,6 +46,12 @@ pub struct PgStore {
     heartbeat: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
 }
 
+/// How long a session may sit idle inside a transaction before PostgreSQL
+/// ends it (and its locks): shorter than the relay lease and the process
+/// timeout, so a frozen process's locks are gone before its work is taken
+/// over.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "4s";
+
 fn unexpected() -> StoreError {
     StoreError::Corrupt("the database writer answered with the wrong kind of result".into())
 }
@@ -53,7 +59,15 @@ fn unexpected() -> StoreError {
 impl PgStore {
     /// Connect to `url` (`postgres://user@host:port/db`) and migrate.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?;
+        // a process frozen mid-transaction (SIGSTOP, a hung VM) must not
+        // hold its locks — the outbox lock, rows — for as long as its TCP
+        // session lives: the server ends such a session after a few seconds
+        // of silence inside a transaction (Horizon's own transactions never
+        // wait on anything but the database)
+        let options = PgConnectOptions::from_str(url)?.options([(
+            "idle_in_transaction_session_timeout",
+            IDLE_IN_TRANSACTION_TIMEOUT,
+        )]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
