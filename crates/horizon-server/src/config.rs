@@ -215,7 +215,11 @@ fn default_ssh_port() -> u16 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DispatchSettings {
-    /// Attempts at handing a job to its backend before it FAILs with SUBMIT_FAILED.
+    /// How long a job waits for its backend to be reachable (transient
+    /// submit failures, retried with backoff) before it FAILs with
+    /// SUBMIT_FAILED; a routine scheduler restart must not fail jobs.
+    pub give_up_after_ms: u64,
+    /// Attempts at most, as well (0: no limit but the time).
     pub max_attempts: u32,
     pub initial_backoff_ms: u64,
     pub max_backoff_ms: u64,
@@ -224,7 +228,8 @@ pub struct DispatchSettings {
 impl Default for DispatchSettings {
     fn default() -> Self {
         DispatchSettings {
-            max_attempts: 5,
+            give_up_after_ms: 3_600_000,
+            max_attempts: 0,
             initial_backoff_ms: 500,
             max_backoff_ms: 30_000,
         }

@@ -5,6 +5,7 @@
 //! (`api::problem`); the store and backends report typed errors.
 
 pub mod api;
+pub mod backend_health;
 pub mod config;
 pub mod http;
 mod lifecycle;
@@ -476,6 +477,7 @@ pub async fn serve(
     let database = settings.database_url_masked();
     info!(%database, "database {database}");
 
+    let backend_health = Arc::new(backend_health::BackendHealth::default());
     for (kind, backend) in &backends {
         let dispatcher = Arc::new(Dispatcher {
             store: store.clone(),
@@ -484,6 +486,7 @@ pub async fn serve(
             wake: dispatch_wake.clone(),
             queued: queued.clone(),
             process,
+            health: backend_health.clone(),
         });
         supervise(
             health.clone(),
@@ -499,6 +502,7 @@ pub async fn serve(
             interval: settings.poll_interval(*kind),
             wake: merge_notifiers(wake),
             process,
+            health: backend_health.clone(),
         });
         supervise(
             health.clone(),
@@ -551,6 +555,7 @@ pub async fn serve(
         tasks: health,
         tokens,
         replays: Default::default(),
+        backend_health: backend_health.clone(),
         denials: Arc::new(api::denials::Denials::new(settings_denied_per_minute)),
     };
     {

@@ -13,6 +13,7 @@ pub const PARKED_DEPTH: &str = "horizon_events_parked";
 pub const TASK_PANICS: &str = "horizon_task_panics_total";
 pub const NOTIFICATIONS: &str = "horizon_commit_notifications_total";
 pub const DENIED: &str = "horizon_api_denied_total";
+pub const BACKEND_ERRORS: &str = "horizon_backend_errors_total";
 pub use horizon_backend::local::POLL_ERRORS;
 pub use horizon_kafka::metric_names::{
     PARKED, PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED,
@@ -21,6 +22,11 @@ pub use horizon_kafka::metric_names::{
 /// Every metric the server exports: name, kind, help.
 pub const ALL: &[(&str, Kind, &str)] = &[
     (JOBS, Kind::Gauge, "Jobs by status"),
+    (
+        BACKEND_ERRORS,
+        Kind::Counter,
+        "Calls to a backend's scheduler that failed for a passing reason (unreachable, busy), by backend and op",
+    ),
     (
         DENIED,
         Kind::Counter,

@@ -55,6 +55,7 @@ fn app() -> App {
     let state = AppState {
         replays: Default::default(),
         denials: Arc::new(horizon_server::api::denials::Denials::new(0)),
+        backend_health: Default::default(),
         store,
         settings: Arc::new(settings),
         backends: Arc::new(HashMap::new()),

@@ -809,6 +809,109 @@ async fn a_takeover_mid_pass_submits_no_slurm_job_twice() {
     takeover.assert_each_once(slurm_ids_named).await;
 }
 
+/// Slurm's commands behind wrappers that a test can make misbehave, by
+/// creating files in the flags directory: `squeue-empty` (squeue shows no
+/// job), `sacct-fails` (accounting away), `controller-down` (sbatch, squeue
+/// and sacct cannot reach slurmctld, as during its restart).
+fn slurm_wrappers() -> (tempfile::TempDir, std::path::PathBuf) {
+    let wrappers = tempfile::tempdir().unwrap();
+    let flags = wrappers.path().join("flags");
+    std::fs::create_dir_all(&flags).unwrap();
+    let down = format!(
+        "[ -e {}/controller-down ] && {{ echo 'error: Unable to contact slurm controller (connect failure)' >&2; exit 1; }}\n",
+        flags.display()
+    );
+    for command in ["sbatch", "squeue", "sacct", "scancel", "sstat", "scontrol"] {
+        let real = Command::new("sh")
+            .args(["-c", &format!("command -v {command}")])
+            .output()
+            .unwrap();
+        let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
+        let guard = match command {
+            "squeue" => format!("{down}[ -e {}/squeue-empty ] && exit 0\n", flags.display()),
+            "sacct" => format!(
+                "{down}[ -e {}/sacct-fails ] && {{ echo 'sacct: error: Problem talking to the database: Connection refused' >&2; exit 1; }}\n",
+                flags.display()
+            ),
+            "sbatch" => down.clone(),
+            _ => String::new(),
+        };
+        let path = wrappers.path().join(command);
+        std::fs::write(&path, format!("#!/bin/sh\n{guard}exec {real} \"$@\"\n")).unwrap();
+        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&path, permissions).unwrap();
+    }
+    (wrappers, flags)
+}
+
+/// A routine slurmctld restart: sbatch and squeue cannot reach the
+/// controller for a while. A job submitted meanwhile waits (retried with
+/// backoff, far more times than the old 5 attempts) instead of failing;
+/// `/readyz` is degraded naming the backend and the failures are counted;
+/// once the controller is back the job runs to its end.
+#[tokio::test]
+async fn a_scheduler_outage_delays_submissions_instead_of_failing_them() {
+    if skip() {
+        return;
+    }
+    let (wrappers, flags) = slurm_wrappers();
+    let toml = slurm_toml("{runs}").replace(
+        "\n[slurm]\n",
+        &format!("\n[slurm]\nbin_dir = \"{}\"\n", wrappers.path().display()),
+    );
+    let server = Server::start_with(ServerOptions {
+        extra_toml: toml,
+        // as in production: only the time-out (an hour) fails a job
+        dispatch_max_attempts: 0,
+        ..ServerOptions::default()
+    })
+    .await;
+    std::fs::write(flags.join("controller-down"), "").unwrap();
+    let alice = server.user("alice");
+    let job = alice.submit("s-ok", json!({"seconds": 0.1})).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let until = Instant::now() + Duration::from_secs(12);
+    while Instant::now() < until {
+        let now = alice.job(&id).await;
+        assert_eq!(now["status"], "SUBMITTED", "it waits for Slurm: {now}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let ready = readyz(&server).await;
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert!(
+        ready["problems"].as_array().unwrap().iter().any(|p| p
+            .as_str()
+            .unwrap()
+            .starts_with("backend slurm: cannot be reached")),
+        "{ready}"
+    );
+    let failures = server
+        .metric("horizon_backend_errors_total{backend=\"slurm\",op=\"submit\"}")
+        .await;
+    assert!(
+        failures > 5.0,
+        "more attempts than the old limit: {failures}"
+    );
+    std::fs::remove_file(flags.join("controller-down")).unwrap();
+    let done = alice.wait_for(&id, None, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(slurm_ids_named(&id).len(), 1, "submitted once");
+    assert_eq!(readyz(&server).await["status"], "ready");
+}
+
+async fn readyz(server: &Server) -> Value {
+    server
+        .http
+        .get(format!("{}/readyz", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Slurm's accounting away (sacct fails) while squeue no longer shows a
 /// running job: Horizon cannot tell what became of it, so the job stays
 /// RUNNING (never AGENT_LOST), and ends with its true state once sacct
@@ -819,29 +922,7 @@ async fn a_failing_sacct_is_unknown_not_missing() {
     if skip() {
         return;
     }
-    let wrappers = tempfile::tempdir().unwrap();
-    let flags = wrappers.path().join("flags");
-    std::fs::create_dir_all(&flags).unwrap();
-    for command in ["sbatch", "squeue", "sacct", "scancel", "sstat", "scontrol"] {
-        let real = Command::new("sh")
-            .args(["-c", &format!("command -v {command}")])
-            .output()
-            .unwrap();
-        let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
-        let guard = match command {
-            "squeue" => format!("[ -e {}/squeue-empty ] && exit 0\n", flags.display()),
-            "sacct" => format!(
-                "[ -e {}/sacct-fails ] && {{ echo 'sacct: error: Problem talking to the database: Connection refused' >&2; exit 1; }}\n",
-                flags.display()
-            ),
-            _ => String::new(),
-        };
-        let path = wrappers.path().join(command);
-        std::fs::write(&path, format!("#!/bin/sh\n{guard}exec {real} \"$@\"\n")).unwrap();
-        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-        std::fs::set_permissions(&path, permissions).unwrap();
-    }
+    let (wrappers, flags) = slurm_wrappers();
     let toml = slurm_toml("{runs}").replace(
         "\n[slurm]\n",
         &format!("\n[slurm]\nbin_dir = \"{}\"\n", wrappers.path().display()),

@@ -60,6 +60,8 @@ pub struct AppState {
     pub replays: Arc<replay::Replays>,
     /// Refused unauthenticated requests past their audit budget.
     pub denials: Arc<denials::Denials>,
+    /// Whether each backend's scheduler answers.
+    pub backend_health: Arc<crate::backend_health::BackendHealth>,
 }
 
 #[derive(OpenApi)]

@@ -55,6 +55,15 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         }
         None => json!({"state": "disabled"}),
     };
+    let backends = state.backend_health.snapshot();
+    for (name, reach) in &backends {
+        if let Some(since) = &reach.unreachable_since {
+            problems.push(format!(
+                "backend {name}: cannot be reached since {since} ({}); its jobs wait",
+                reach.last_error.as_deref().unwrap_or("no detail")
+            ));
+        }
+    }
     let tasks = state.tasks.snapshot();
     for (name, task) in &tasks {
         if task.restarts > 0 {
@@ -74,6 +83,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         "status": status,
         "database": "ok",
         "kafka": kafka,
+        "backends": backends,
         "tasks": tasks,
         "problems": problems,
     })))

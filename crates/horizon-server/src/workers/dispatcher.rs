@@ -1,7 +1,9 @@
 //! The dispatcher: SUBMITTED → QUEUED (or FAILED).
 //!
-//! Transient backend failures are retried with capped exponential backoff;
-//! after `max_attempts` the job FAILs with `SUBMIT_FAILED`. A backend that
+//! Transient backend failures (the scheduler cannot be reached) are retried
+//! with capped exponential backoff for up to `give_up_after_ms` (an hour by
+//! default: a routine scheduler restart fails nothing), or `max_attempts`
+//! when set; then the job FAILs with `SUBMIT_FAILED`. A backend that
 //! refuses the job outright FAILs it with `SUBMIT_REJECTED`.
 
 use std::collections::{HashMap, HashSet};
@@ -28,6 +30,8 @@ const IDLE_WAIT: Duration = Duration::from_secs(1);
 struct Retry {
     attempts: u32,
     next_at: Instant,
+    /// When the first attempt failed.
+    since: Instant,
 }
 
 #[derive(Debug)]
@@ -41,6 +45,8 @@ pub struct Dispatcher {
     pub queued: Arc<Notify>,
     /// This process, for claiming jobs when several share the database.
     pub process: Uuid,
+    /// Whether the backend answers (for `/readyz` and metrics).
+    pub health: Arc<crate::backend_health::BackendHealth>,
 }
 
 impl Dispatcher {
@@ -236,25 +242,40 @@ impl Dispatcher {
     ) -> Result<Command, Duration> {
         let now = OffsetDateTime::now_utc();
         let command = match self.backend.submit(job).await {
-            Ok(accepted) => Command::Queue {
-                remote_job_id: accepted.remote_job_id,
-                at: now,
-            },
-            Err(err) if let Some(code) = err.rejection_code() => Command::Fail {
-                error: JobError::new(code, err.to_string()),
-                at: now,
-            },
+            Ok(accepted) => {
+                self.health.answered(self.backend.kind());
+                Command::Queue {
+                    remote_job_id: accepted.remote_job_id,
+                    at: now,
+                }
+            }
+            Err(err) if let Some(code) = err.rejection_code() => {
+                self.health.answered(self.backend.kind());
+                Command::Fail {
+                    error: JobError::new(code, err.to_string()),
+                    at: now,
+                }
+            }
             Err(err) => {
+                self.health
+                    .failed(self.backend.kind(), "submit", &err.to_string());
                 let retry = retries.entry(job.id).or_insert(Retry {
                     attempts: 0,
                     next_at: Instant::now(),
+                    since: Instant::now(),
                 });
                 retry.attempts += 1;
-                if retry.attempts >= self.settings.max_attempts {
+                let waited = retry.since.elapsed();
+                let too_many =
+                    self.settings.max_attempts > 0 && retry.attempts >= self.settings.max_attempts;
+                if too_many || waited >= Duration::from_millis(self.settings.give_up_after_ms) {
                     Command::Fail {
                         error: JobError::new(
                             error_codes::SUBMIT_FAILED,
-                            format!("gave up after {} attempts: {err}", retry.attempts),
+                            format!(
+                                "gave up after {} attempts in {:.0?}: {err}",
+                                retry.attempts, waited
+                            ),
                         ),
                         at: now,
                     }
@@ -299,6 +320,7 @@ mod tests {
     #[test]
     fn backoff_doubles_and_caps() {
         let s = DispatchSettings {
+            give_up_after_ms: 3_600_000,
             max_attempts: 9,
             initial_backoff_ms: 100,
             max_backoff_ms: 1000,
@@ -400,9 +422,11 @@ mod dispatch_tests {
         });
         let dispatcher = Dispatcher {
             process: Uuid::nil(),
+            health: Default::default(),
             store: store.clone(),
             backend: backend.clone(),
             settings: DispatchSettings {
+                give_up_after_ms: 3_600_000,
                 max_attempts: 3,
                 initial_backoff_ms: 10,
                 max_backoff_ms: 40,

@@ -31,6 +31,8 @@ pub struct Watcher {
     pub wake: Arc<Notify>,
     /// This process, for claiming jobs when several share the database.
     pub process: Uuid,
+    /// Whether the backend answers (for `/readyz` and metrics).
+    pub health: Arc<crate::backend_health::BackendHealth>,
 }
 
 /// Forward every notification of `sources` to one `Notify`.
@@ -219,7 +221,17 @@ impl Watcher {
         if jobs.is_empty() {
             return Ok(0);
         }
-        let observations = self.backend.poll(jobs).await.map_err(|e| e.to_string())?;
+        let observations = match self.backend.poll(jobs).await {
+            Ok(observations) => {
+                self.health.answered(self.backend.kind());
+                observations
+            }
+            Err(err) => {
+                self.health
+                    .failed(self.backend.kind(), "poll", &err.to_string());
+                return Err(err.to_string());
+            }
+        };
         let ended = observations
             .iter()
             .filter(|o| matches!(o.update, Update::Succeeded { .. } | Update::Failed { .. }))
@@ -461,6 +473,7 @@ mod tests {
     fn watcher(store: Arc<dyn Store>, backend: Arc<Recorder>) -> Watcher {
         Watcher {
             process: Uuid::nil(),
+            health: Default::default(),
             store,
             backend,
             interval: Duration::from_secs(60),

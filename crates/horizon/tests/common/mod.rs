@@ -117,6 +117,9 @@ pub struct ServerOptions {
     pub database_url: Option<String>,
     /// `[local] jobs_dir`, to share with other servers on this machine.
     pub jobs_dir: Option<PathBuf>,
+    /// `[dispatch] max_attempts` (3 here: tests fail fast; 0: only the
+    /// time-out counts, as in production).
+    pub dispatch_max_attempts: u32,
 }
 
 impl Default for ServerOptions {
@@ -130,6 +133,7 @@ impl Default for ServerOptions {
             run_as: None,
             database_url: None,
             jobs_dir: None,
+            dispatch_max_attempts: 3,
         }
     }
 }
@@ -204,10 +208,11 @@ cancel_grace_ms = {grace}
 {jobs_dir}
 
 [dispatch]
-max_attempts = 3
+max_attempts = {max_attempts}
 initial_backoff_ms = 50
 max_backoff_ms = 200
 "#,
+            max_attempts = options.dispatch_max_attempts,
             data = dir.path().join("data").display(),
             database = options
                 .database_url
