@@ -9,13 +9,35 @@ use std::time::Duration;
 use horizon_core::{BackendKind, Resources};
 use serde::Deserialize;
 
+/// `host:port` to listen on: an address, or a host name resolved now
+/// (its first IPv4 address, else its first address).
+pub fn resolve_bind(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let addresses: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|err| format!("{text:?} is not host:port ({err})"))?
+        .collect();
+    addresses
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addresses.first())
+        .copied()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
+}
+
+fn deserialize_bind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    resolve_bind(&text).map_err(serde::de::Error::custom)
+}
+
 /// The example configuration shipped in the repository, used when no file is given.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("../../../examples/horizon.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    #[serde(default = "default_bind")]
+    /// `host:port`; a host name (`localhost:8080`) is resolved, IPv4 first.
+    #[serde(default = "default_bind", deserialize_with = "deserialize_bind")]
     pub bind: SocketAddr,
     /// Where the database, job directories and state live. Default: the
     /// per-user `$XDG_DATA_HOME/horizon` (`~/.local/share/horizon`), so every
@@ -444,5 +466,26 @@ mod mask_tests {
             "postgres://horizon@db/h"
         );
         assert_eq!(mask_url("sqlite:///var/lib/h.db"), "sqlite:///var/lib/h.db");
+    }
+}
+
+#[cfg(test)]
+mod bind_tests {
+    use super::{Settings, resolve_bind};
+
+    #[test]
+    fn bind_takes_a_host_name_or_an_address() {
+        assert_eq!(
+            resolve_bind("localhost:8080").expect("resolves"),
+            "127.0.0.1:8080".parse().expect("address")
+        );
+        assert_eq!(
+            resolve_bind("[::1]:9").expect("an address"),
+            "[::1]:9".parse().expect("address")
+        );
+        let err = resolve_bind("8080").expect_err("no host");
+        assert!(err.contains("not host:port"), "{err}");
+        let parsed = Settings::from_toml("bind = \"localhost:8081\"").expect("parses");
+        assert_eq!(parsed.bind.port(), 8081);
     }
 }

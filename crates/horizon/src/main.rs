@@ -307,7 +307,27 @@ enum TokenCommand {
     },
 }
 
+/// A reader that closed the pipe (`horizon submit --wait | head -1`) ends
+/// the program quietly, as it would end a C program (status 141: SIGPIPE),
+/// instead of a panic's backtrace: Rust ignores SIGPIPE, so printing fails.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     // a job's supervisor waits on one child: one thread is plenty, and it
     // starts faster (one supervisor starts per job)

@@ -35,9 +35,8 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
         None => Settings::from_toml(EMBEDDED_DEFAULTS).context("invalid embedded defaults")?,
     };
     if let Some(bind) = env("HORIZON_BIND") {
-        settings.bind = bind
-            .parse()
-            .with_context(|| format!("HORIZON_BIND={bind:?} is not host:port"))?;
+        settings.bind = horizon_server::config::resolve_bind(&bind)
+            .map_err(|err| anyhow::anyhow!("HORIZON_BIND: {err}"))?;
     }
     if let Some(dir) = env("HORIZON_DATA_DIR") {
         settings.data_dir = std::path::absolute(PathBuf::from(dir))?;

@@ -445,3 +445,40 @@ async fn json_is_one_document_and_a_url_without_scheme_gets_a_hint() {
         "{out:?}"
     );
 }
+
+/// `horizon submit --wait | head -1`: the reader closes the pipe after the
+/// first line; the client ends quietly (141, as a SIGPIPE would end it),
+/// not with a panic.
+#[tokio::test]
+async fn a_closed_pipe_ends_the_client_quietly() {
+    use std::io::{BufRead, BufReader};
+    let server = Server::start().await;
+    let token = server.token("alice", false);
+    let mut child = Command::new(BIN)
+        .args([
+            "submit",
+            "--agent",
+            "ok",
+            "--dataset",
+            "d",
+            "--param",
+            "seconds=1",
+            "--wait",
+        ])
+        .env("HORIZON_URL", &server.url)
+        .env("HORIZON_TOKEN", &token)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // (the reader is dropped here: the pipe is closed)
+    assert!(!first.is_empty());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}
