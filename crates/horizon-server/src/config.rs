@@ -137,7 +137,7 @@ impl Default for LocalSettings {
         LocalSettings {
             slots: 4,
             poll_interval_ms: 500,
-            metrics_interval_ms: 5000,
+            metrics_interval_ms: 2000,
             cancel_grace_ms: 10_000,
             run_as: None,
             jobs_dir: None,
