@@ -326,6 +326,24 @@ fn quiet_on_broken_pipe() {
     }));
 }
 
+/// An error and its causes, each said once: a cause whose text the
+/// message already holds (a database error quoting the database's own
+/// message, which is also its source) is left out.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let said = cause.to_string();
+        if text.contains(&said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
+    }
+    text
+}
+
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = Cli::parse();
@@ -346,7 +364,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_chain(&err));
             ExitCode::FAILURE
         }
     }
@@ -571,5 +589,22 @@ mod tests {
         let mut missing = Vec::new();
         walk(&super::Cli::command(), "horizon", &mut missing);
         assert!(missing.is_empty(), "without help: {missing:#?}");
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::error_chain;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let inner = std::io::Error::other("role \"nouser\" does not exist");
+        let err = anyhow::Error::new(inner)
+            .context("error returned from database: role \"nouser\" does not exist")
+            .context("cannot open the database");
+        assert_eq!(
+            error_chain(&err),
+            "cannot open the database: error returned from database: role \"nouser\" does not exist"
+        );
     }
 }
