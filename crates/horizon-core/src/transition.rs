@@ -129,7 +129,9 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
             command: name,
         });
     }
-    let at = command.at();
+    // a job's events never go back in time: a scheduler's whole-second
+    // start time may be earlier than the QUEUED Horizon recorded
+    let at = command.at().max(job.updated_at);
     let mut next = Transition {
         from,
         to: from,

@@ -238,3 +238,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn event_times_never_go_back_within_a_job() {
+    let mut queued = job();
+    queued.status = JobStatus::Queued;
+    queued.updated_at = at(10);
+    // Slurm says it started at a whole second before Horizon saw it queued
+    let started = transition(
+        &queued,
+        Command::Start {
+            remote_job_id: None,
+            at: at(9),
+        },
+    )
+    .expect("starts");
+    assert_eq!(started.at, at(10));
+    let later = transition(
+        &queued,
+        Command::Start {
+            remote_job_id: None,
+            at: at(12),
+        },
+    )
+    .expect("starts");
+    assert_eq!(later.at, at(12));
+}
