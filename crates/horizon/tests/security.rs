@@ -109,6 +109,10 @@ public_key_file = "{public}"
 secret_env = "HORIZON_TEST_JWT_SECRET"
 admin_claim = "roles"
 leeway_secs = 5
+
+# every refusal with a row of its own: this test reads the whole trail
+[api]
+denied_audit_per_minute = 0
 "#,
             url = jwks.url,
             public = fixture("rsa-1.pub.pem").display(),
