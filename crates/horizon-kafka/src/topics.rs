@@ -13,6 +13,23 @@ use crate::{KafkaError, KafkaSettings};
 /// relay's position topic) unless they exist.
 pub async fn ensure_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = settings.admin_config().create()?;
+    create_topics(settings, &admin).await
+}
+
+/// `ensure_topics` with the admin client's own reports going to `context`
+/// (the relay's: an unreachable broker shows on `/readyz` at once).
+pub(crate) async fn ensure_topics_with<C: rdkafka::client::ClientContext + 'static>(
+    settings: &KafkaSettings,
+    context: C,
+) -> Result<(), KafkaError> {
+    let admin: AdminClient<C> = settings.admin_config().create_with_context(context)?;
+    create_topics(settings, &admin).await
+}
+
+async fn create_topics<C: rdkafka::client::ClientContext + 'static>(
+    settings: &KafkaSettings,
+    admin: &AdminClient<C>,
+) -> Result<(), KafkaError> {
     let mut topics = vec![
         NewTopic::new(
             &settings.lifecycle_topic,
@@ -48,7 +65,11 @@ pub async fn ensure_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
             .set("cleanup.policy", "compact"),
         );
     }
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    // (a broker that cannot be reached fails the attempt within seconds,
+    // not after the client's default minute)
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(5)));
     for result in admin.create_topics(&topics, &options).await? {
         match result {
             Ok(topic) => info!(topic, "created Kafka topic {topic}"),

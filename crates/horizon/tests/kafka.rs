@@ -901,3 +901,59 @@ async fn kafkajs_and_the_java_client_read_committed_agree_with_the_api() {
         eprintln!("{client}: {} records agree with the API", records.len());
     }
 }
+
+/// Kafka unreachable from the start: the log names the brokers at once,
+/// and `/readyz` turns degraded within seconds (not after the client's
+/// one-minute default), while the API keeps working and events wait.
+#[tokio::test]
+async fn kafka_unreachable_at_start_is_said_within_seconds() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let server = common::Server::start_with(ServerOptions {
+        extra_toml: format!("\n[kafka]\nbrokers = \"127.0.0.1:{closed}\"\n"),
+        ..ServerOptions::default()
+    })
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready: Value = server
+            .http
+            .get(format!("{}/readyz", server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ready["status"] == "degraded" {
+            assert!(
+                ready["problems"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p.as_str().unwrap().starts_with("kafka:")),
+                "{ready}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {ready} 20 s after start with no broker"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        server
+            .log()
+            .contains(&format!("connecting to Kafka at 127.0.0.1:{closed}")),
+        "{}",
+        server.log()
+    );
+    let alice = server.user("alice");
+    let job = alice.submit("ok", json!({"seconds": 0})).await;
+    alice
+        .wait_for(job["id"].as_str().unwrap(), Some("COMPLETED"), T)
+        .await;
+}

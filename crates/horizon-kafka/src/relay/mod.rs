@@ -52,7 +52,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use crate::{KafkaError, KafkaSettings, ensure_topics};
+use crate::{KafkaError, KafkaSettings};
 
 /// How long an idle relay waits for a wake-up before looking anyway.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -393,9 +393,18 @@ impl Relay {
         mut stop: watch::Receiver<bool>,
         leadership: SharedLeadership,
     ) -> Ended {
+        info!(brokers = %self.settings.brokers,
+            "connecting to Kafka at {} (creating missing topics: {})",
+            self.settings.brokers, self.settings.create_topics);
         let mut failures = 0;
         while self.settings.create_topics
-            && let Err(err) = ensure_topics(&self.settings).await
+            && let Err(err) = crate::topics::ensure_topics_with(
+                &self.settings,
+                RelayContext {
+                    status: self.status.clone(),
+                },
+            )
+            .await
         {
             failures += 1;
             let delay = self.backoff(failures);
