@@ -918,15 +918,7 @@ async fn kafka_unreachable_at_start_is_said_within_seconds() {
     .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let ready: Value = server
-            .http
-            .get(format!("{}/readyz", server.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ready = server.readyz().await;
         if ready["status"] == "degraded" {
             assert!(
                 ready["problems"]

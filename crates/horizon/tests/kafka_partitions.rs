@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::ServerOptions;
 use common::kafka::{Broker, consume_partitions, java_partition, leaders, partitions};
 use common::kafka_setup::{assert_job_published, of_job, setup_on};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The process's resident memory, in KiB.
 fn rss_kib(pid: nix::unistd::Pid) -> u64 {
@@ -25,16 +25,6 @@ fn rss_kib(pid: nix::unistd::Pid) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
-}
-
-async fn readyz_kafka(url: &str) -> Value {
-    let body: Value = reqwest::get(format!("{url}/readyz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["kafka"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,7 +181,7 @@ async fn one_broker_down(exactly_once: bool) {
         let mine = of_job(&records, id);
         assert!(!mine.is_empty());
     }
-    let kafka = readyz_kafka(&s.server.url).await;
+    let kafka = s.server.readyz().await["kafka"].clone();
     let held = kafka["held_partitions"]
         .as_array()
         .cloned()
@@ -233,7 +223,7 @@ async fn one_broker_down(exactly_once: bool) {
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let kafka = readyz_kafka(&s.server.url).await;
+        let kafka = s.server.readyz().await["kafka"].clone();
         if kafka["held_partitions"]
             .as_array()
             .is_none_or(|h| h.is_empty())

@@ -32,6 +32,11 @@ fn skip() -> bool {
     false
 }
 
+/// `slurm_toml` with one more `[slurm]` setting (`key = "value"`).
+fn slurm_toml_with(key: &str, value: &dyn std::fmt::Display) -> String {
+    slurm_toml("{runs}").replace("\n[slurm]\n", &format!("\n[slurm]\n{key} = \"{value}\"\n"))
+}
+
 /// Agents that run the test agent through Slurm, beside the local ones.
 fn slurm_toml(runs: &str) -> String {
     let agent = repo_root().join("crates/horizon/tests/agents/testagent.py");
@@ -790,10 +795,7 @@ async fn a_takeover_mid_pass_submits_no_slurm_job_twice() {
         return;
     }
     let shared = tempfile::tempdir().unwrap();
-    let toml = slurm_toml("{runs}").replace(
-        "\n[slurm]\n",
-        &format!("\n[slurm]\njobs_dir = \"{}\"\n", shared.path().display()),
-    );
+    let toml = slurm_toml_with("jobs_dir", &shared.path().display());
     let takeover = common::takeover::mid_pass(
         ServerOptions {
             extra_toml: toml,
@@ -856,10 +858,7 @@ async fn a_scheduler_outage_delays_submissions_instead_of_failing_them() {
         return;
     }
     let (wrappers, flags) = slurm_wrappers();
-    let toml = slurm_toml("{runs}").replace(
-        "\n[slurm]\n",
-        &format!("\n[slurm]\nbin_dir = \"{}\"\n", wrappers.path().display()),
-    );
+    let toml = slurm_toml_with("bin_dir", &wrappers.path().display());
     let server = Server::start_with(ServerOptions {
         extra_toml: toml,
         // as in production: only the time-out (an hour) fails a job
@@ -877,7 +876,7 @@ async fn a_scheduler_outage_delays_submissions_instead_of_failing_them() {
         assert_eq!(now["status"], "SUBMITTED", "it waits for Slurm: {now}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let ready = readyz(&server).await;
+    let ready = server.readyz().await;
     assert_eq!(ready["status"], "degraded", "{ready}");
     assert!(
         ready["problems"].as_array().unwrap().iter().any(|p| p
@@ -897,19 +896,7 @@ async fn a_scheduler_outage_delays_submissions_instead_of_failing_them() {
     let done = alice.wait_for(&id, None, Duration::from_secs(60)).await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
     assert_eq!(slurm_ids_named(&id).len(), 1, "submitted once");
-    assert_eq!(readyz(&server).await["status"], "ready");
-}
-
-async fn readyz(server: &Server) -> Value {
-    server
-        .http
-        .get(format!("{}/readyz", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    assert_eq!(server.readyz().await["status"], "ready");
 }
 
 /// Slurm's accounting away (sacct fails) while squeue no longer shows a
@@ -923,10 +910,7 @@ async fn a_failing_sacct_is_unknown_not_missing() {
         return;
     }
     let (wrappers, flags) = slurm_wrappers();
-    let toml = slurm_toml("{runs}").replace(
-        "\n[slurm]\n",
-        &format!("\n[slurm]\nbin_dir = \"{}\"\n", wrappers.path().display()),
-    );
+    let toml = slurm_toml_with("bin_dir", &wrappers.path().display());
     let server = Server::start_with(ServerOptions {
         extra_toml: toml,
         ..ServerOptions::default()
@@ -974,10 +958,7 @@ async fn a_paused_owner_writes_nothing_and_cancels_only_its_own_duplicate() {
     let db = common::TestDatabase::create();
     let shared = tempfile::tempdir().unwrap();
     let hook = shared.path().join("about-to-submit");
-    let toml = slurm_toml("{runs}").replace(
-        "\n[slurm]\n",
-        &format!("\n[slurm]\njobs_dir = \"{}\"\n", shared.path().display()),
-    );
+    let toml = slurm_toml_with("jobs_dir", &shared.path().display());
     let options = ServerOptions {
         database_url: Some(db.url.clone()),
         extra_toml: toml,

@@ -418,6 +418,18 @@ max_backoff_ms = 200
     }
 
     /// The value of one unlabelled Prometheus sample (0 when absent).
+    /// `/readyz`'s answer.
+    pub async fn readyz(&self) -> Value {
+        self.http
+            .get(format!("{}/readyz", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn metric(&self, name: &str) -> f64 {
         let text = self.get_text("/metrics").await;
         text.lines()
