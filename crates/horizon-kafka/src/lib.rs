@@ -22,6 +22,8 @@ pub mod metric_names {
     pub const PUBLISH_RETRIES: &str = "horizon_event_publish_retries_total";
     pub const PUBLISH_LATENCY: &str = "horizon_event_publish_latency_seconds";
     pub const PARKED: &str = "horizon_events_parked_total";
+    pub const TX_FAILURES: &str = "horizon_relay_transaction_failures_total";
+    pub const HELD_PARTITIONS: &str = "horizon_relay_held_partitions";
 }
 
 mod message;

@@ -16,7 +16,8 @@ pub const DENIED: &str = "horizon_api_denied_total";
 pub const BACKEND_ERRORS: &str = "horizon_backend_errors_total";
 pub use horizon_backend::local::POLL_ERRORS;
 pub use horizon_kafka::metric_names::{
-    PARKED, PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED,
+    HELD_PARTITIONS, PARKED, PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED,
+    TX_FAILURES,
 };
 
 /// Every metric the server exports: name, kind, help.
@@ -58,6 +59,16 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         PUBLISH_RETRIES,
         Kind::Counter,
         "Events sent again after a failed delivery",
+    ),
+    (
+        TX_FAILURES,
+        Kind::Counter,
+        "Exactly once: relay transactions that failed, were aborted and are retried whole",
+    ),
+    (
+        HELD_PARTITIONS,
+        Kind::Gauge,
+        "Exactly once: Kafka partitions held back (no leader, or their records failed) while the others flow",
     ),
     (
         PARKED,

@@ -137,6 +137,8 @@ impl Relay {
         self.status.update(|s| {
             s.position = record.as_ref().map(|r| r.position);
             s.held_partitions = held.describe();
+            metrics::gauge!(crate::metric_names::HELD_PARTITIONS)
+                .set(s.held_partitions.len() as f64);
             s.transactional_id = Some(self.settings.transactional_id_of(generation));
         });
         let parked_keys = self

@@ -46,7 +46,9 @@ use super::position::PositionRecord;
 use super::{
     Ended, Failure, IDLE_WAIT, Relay, RelayProducer, SharedLeadership, key_of, stop_requested,
 };
-use crate::metric_names::{PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED};
+use crate::metric_names::{
+    HELD_PARTITIONS, PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED, TX_FAILURES,
+};
 
 /// How long a held partition whose records failed waits, at least, before
 /// the relay tries it again (each try may wait out a message timeout).
@@ -324,6 +326,7 @@ impl Relay {
                         BatchError::Retry(reason) | BatchError::Fatal(reason) => (reason, None),
                     };
                     self.failed(&reason);
+                    metrics::counter!(TX_FAILURES).increment(1);
                     warn!("the relay's transaction failed, retrying it in {delay:?}: {reason}");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
@@ -352,9 +355,13 @@ impl Relay {
         marks: &MarkQueue,
     ) -> Result<(), BatchError> {
         let parked_keys = &mut leading.parked_keys;
-        producer
-            .begin_transaction()
-            .map_err(|e| BatchError::of(tx_error(producer, &e)))?;
+        if let Err(e) = producer.begin_transaction() {
+            // none of the batch's events went out
+            metrics::counter!(PUBLISH_FAILURES).increment(batch.events.len() as u64);
+            return Err(BatchError::of(tx_error(producer, &e)));
+        }
+        // events parked in this transaction (not failures of the batch)
+        let mut parked = 0;
         let mut deliveries = Vec::with_capacity(batch.events.len());
         let mut sent: Vec<&OutboxEvent> = Vec::with_capacity(batch.events.len());
         let mut failed: Option<TxError> = None;
@@ -368,6 +375,7 @@ impl Relay {
                 )
                 .await
                 .map_err(|e| BatchError::Retry(e.to_string()))?;
+                parked += 1;
                 continue;
             }
             let partition = leading.partitions.of(&self.settings, outbox).map(|k| k.1);
@@ -386,6 +394,7 @@ impl Relay {
                     )
                     .await
                     .map_err(|e| BatchError::Retry(e.to_string()))?;
+                    parked += 1;
                 }
                 Err(Failure::Passing(reason)) => {
                     // (an abortable transaction refuses new records: what
@@ -460,6 +469,10 @@ impl Relay {
             failed = Some(TxError::Passing(reason.clone()));
         }
         if let Some(tx_failure) = failed {
+            // every event of the batch not parked failed with it, also
+            // those never handed to the producer (a transaction that
+            // cannot go on refuses them before any delivery report)
+            let failed_events = batch.events.len().saturating_sub(parked) as u64;
             return Err(self
                 .failed_batch(
                     producer,
@@ -467,6 +480,7 @@ impl Relay {
                     deliveries,
                     reports,
                     &sent,
+                    failed_events,
                     leading,
                     batch.drain.as_ref(),
                 )
@@ -488,6 +502,7 @@ impl Relay {
         self.status.update(|s| {
             s.position = Some(batch.position);
             s.held_partitions = leading.held.describe();
+            metrics::gauge!(HELD_PARTITIONS).set(s.held_partitions.len() as f64);
         });
         if batch.resend {
             // marked before the next look, which would send them again
@@ -512,13 +527,14 @@ impl Relay {
         deliveries: Vec<super::idempotent::Delivery>,
         mut reports: Vec<(i64, Result<(), Failure>)>,
         sent: &[&OutboxEvent],
+        failed_events: u64,
         leading: &mut Leading,
         drain: Option<&BTreeSet<PartKey>>,
     ) -> BatchError {
         if let TxError::Fatal(reason) = tx_failure {
             return BatchError::Fatal(reason);
         }
-        metrics::counter!(PUBLISH_FAILURES).increment(sent.len() as u64);
+        metrics::counter!(PUBLISH_FAILURES).increment(failed_events);
         let aborted = self.abort(producer).await;
         reports.extend(join_all(deliveries).await);
         // the first event of each partition in the batch, and the
