@@ -611,8 +611,9 @@ async fn tokens_expire_and_are_revoked_by_a_unique_id_prefix(kind: Kind) {
 
 /// The outbox read the way the relay reads it ("position > last seen") while
 /// three stores (three processes' writers) commit events concurrently: every
-/// event is seen exactly once. Without positions in commit order a reader
-/// skips rows of a transaction that committed after a younger one.
+/// event is seen exactly once, and each job's in its order. Without
+/// positions in commit order a reader skips rows of a transaction that
+/// committed after a younger one.
 async fn the_outbox_reader_never_skips_under_concurrent_writers(kind: Kind) {
     let t = setup(kind).await;
     let mut writers: Vec<Arc<dyn Store>> = vec![t.store.clone()];
@@ -653,11 +654,24 @@ async fn the_outbox_reader_never_skips_under_concurrent_writers(kind: Kind) {
         tokio::spawn(async move {
             let mut seen: Vec<i64> = Vec::new();
             let mut last = 0;
+            // each job's events in its own order (per stream)
+            let mut newest: std::collections::HashMap<(Uuid, String), u64> = Default::default();
             loop {
                 let done = stop.load(std::sync::atomic::Ordering::Relaxed);
                 let page = store.unpublished_events(last, 500).await.expect("read");
                 if let Some(newest) = page.last() {
                     last = newest.position;
+                }
+                for e in &page {
+                    let key = (e.event.job_id, e.event.stream.as_str().to_owned());
+                    let before = newest.insert(key, e.event.sequence).unwrap_or(0);
+                    assert_eq!(
+                        e.event.sequence,
+                        before + 1,
+                        "job {}'s {} events out of order",
+                        e.event.job_id,
+                        e.event.stream.as_str()
+                    );
                 }
                 let positions: Vec<i64> = page.iter().map(|e| e.position).collect();
                 store.mark_published(&positions).await.expect("mark");

@@ -46,6 +46,12 @@ pub(crate) trait Engine: Send + Sync + 'static {
     /// Run one operation inside the batch's transaction.
     fn run_op(conn: &mut Self::Conn, op: Op) -> BoxFuture<'_, Result<Done, StoreError>>;
 
+    /// After a batch that wrote events committed (and not for a failed
+    /// one): PostgreSQL tells the other processes.
+    fn after_commit(_conn: &mut Self::Conn) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// First thing in a batch's transaction.
     fn before_batch<'a>(
         _conn: &'a mut Self::Conn,
@@ -241,6 +247,9 @@ async fn run<E: Engine>(
         if commit::<E>(current, requests).await == Link::Broken {
             warn!("the database writer lost its connection; reconnecting on the next write");
             conn = None;
+        } else if wrote_events && let Err(err) = E::after_commit(current).await {
+            // (the relays also look on their own every few seconds)
+            warn!("telling the other processes about a commit failed: {err}");
         }
         commits.fetch_add(1, Ordering::Relaxed);
         if wrote_events {

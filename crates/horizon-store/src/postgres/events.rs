@@ -13,10 +13,7 @@ use time::OffsetDateTime;
 use tracing::debug;
 use uuid::Uuid;
 
-use crate::params::{
-    Applied, CreateJobParams, Created, OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan,
-    StoredEvent,
-};
+use crate::params::{Applied, CreateJobParams, Created, StoredEvent};
 use crate::{Fence, StoreError};
 
 fn corrupt(err: impl std::fmt::Display) -> StoreError {
@@ -69,7 +66,7 @@ pub(super) fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
     })
 }
 
-fn event_from_row(row: &PgRow) -> Result<StoredEvent, StoreError> {
+pub(super) fn event_from_row(row: &PgRow) -> Result<StoredEvent, StoreError> {
     let event_type: String = row.try_get("event_type")?;
     let stream: String = row.try_get("stream")?;
     let sequence: i64 = row.try_get("sequence")?;
@@ -346,21 +343,6 @@ pub(super) async fn unpark(conn: &mut PgConnection, job: Option<Uuid>) -> Result
     Ok(done.rows_affected())
 }
 
-pub(super) async fn mark_published(
-    conn: &mut PgConnection,
-    positions: &[i64],
-) -> Result<(), StoreError> {
-    if positions.is_empty() {
-        return Ok(());
-    }
-    sqlx::query("UPDATE events SET published_at = $1 WHERE position = ANY($2)")
-        .bind(OffsetDateTime::now_utc())
-        .bind(positions)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// About to hand `jobs` to their scheduler: those still SUBMITTED and
 /// owned by `process`.
 pub(super) async fn mark_handing_over(
@@ -380,44 +362,6 @@ pub(super) async fn mark_handing_over(
     .bind(&epochs)
     .fetch_all(&mut *conn)
     .await?)
-}
-
-/// Every event up to `position` that was never parked is published (the
-/// exactly-once relay's position, committed to Kafka).
-pub(super) async fn mark_published_through(
-    conn: &mut PgConnection,
-    position: i64,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "UPDATE events SET published_at = $1
-         WHERE published_at IS NULL AND parked_at IS NULL AND park_reason IS NULL
-           AND position <= $2",
-    )
-    .bind(OffsetDateTime::now_utc())
-    .bind(position)
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected())
-}
-
-pub(super) async fn park(
-    conn: &mut PgConnection,
-    positions: &[i64],
-    reason: &str,
-) -> Result<(), StoreError> {
-    if positions.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "UPDATE events SET parked_at = $1, park_reason = $2
-         WHERE published_at IS NULL AND position = ANY($3)",
-    )
-    .bind(OffsetDateTime::now_utc())
-    .bind(reason)
-    .bind(positions)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 pub(super) async fn job_events(
@@ -446,125 +390,6 @@ pub(super) async fn job_events(
     .fetch_all(pool)
     .await?;
     rows.iter().map(event_from_row).collect()
-}
-
-async fn outbox_rows(
-    pool: &PgPool,
-    parked: bool,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<PgRow>, StoreError> {
-    let sql = if parked {
-        "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NOT NULL AND position > $1
-         ORDER BY position LIMIT $2"
-    } else {
-        "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NULL AND position > $1
-         ORDER BY position LIMIT $2"
-    };
-    Ok(sqlx::query(sql)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await?)
-}
-
-pub(super) async fn unpublished(
-    pool: &PgPool,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<OutboxEvent>, StoreError> {
-    let rows = outbox_rows(pool, false, after, limit).await?;
-    rows.iter().map(outbox_from_row).collect()
-}
-
-/// An `events` row as an outbox event.
-fn outbox_from_row(row: &PgRow) -> Result<OutboxEvent, StoreError> {
-    Ok(OutboxEvent {
-        position: row.try_get("position")?,
-        created_at: row.try_get("created_at")?,
-        event: event_from_row(row)?,
-    })
-}
-
-/// The stored events a replay selects, after `after`.
-pub(super) async fn replay(
-    pool: &PgPool,
-    filter: &ReplayFilter,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<OutboxEvent>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT * FROM events WHERE position > $1 AND position >= $2
-           AND ($3::uuid IS NULL OR job_id = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)
-           AND ($6::bigint IS NULL OR position <= $6)
-         ORDER BY position LIMIT $5",
-    )
-    .bind(after)
-    .bind(filter.from_position.unwrap_or(0))
-    .bind(filter.job_id)
-    .bind(filter.since)
-    .bind(i64::from(limit))
-    .bind(filter.through_position)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(outbox_from_row).collect()
-}
-
-pub(super) async fn replay_span(
-    pool: &PgPool,
-    filter: &ReplayFilter,
-) -> Result<ReplaySpan, StoreError> {
-    let (n, last): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(MAX(position), 0) FROM events WHERE position >= $1
-           AND ($2::uuid IS NULL OR job_id = $2) AND ($3::timestamptz IS NULL OR created_at >= $3)
-           AND ($4::bigint IS NULL OR position <= $4)",
-    )
-    .bind(filter.from_position.unwrap_or(0))
-    .bind(filter.job_id)
-    .bind(filter.since)
-    .bind(filter.through_position)
-    .fetch_one(pool)
-    .await?;
-    Ok(ReplaySpan {
-        count: u64::try_from(n).unwrap_or(0),
-        last_position: last,
-    })
-}
-
-/// Un-parked events waiting to be sent again, up to `through`.
-pub(super) async fn unparked(
-    pool: &PgPool,
-    through: i64,
-    limit: u32,
-) -> Result<Vec<OutboxEvent>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT * FROM events WHERE published_at IS NULL AND parked_at IS NULL
-           AND park_reason IS NOT NULL AND position <= $1
-         ORDER BY position LIMIT $2",
-    )
-    .bind(through)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(outbox_from_row).collect()
-}
-
-pub(super) async fn parked(
-    pool: &PgPool,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<ParkedEvent>, StoreError> {
-    let rows = outbox_rows(pool, true, after, limit).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(ParkedEvent {
-                position: row.try_get("position")?,
-                parked_at: row.try_get("parked_at")?,
-                reason: row.try_get("park_reason")?,
-                event: event_from_row(row)?,
-            })
-        })
-        .collect()
 }
 
 /// One audit record into the outbox: stream `audit`, its own id as job_id

@@ -2,16 +2,20 @@
 //! that run several `horizon serve` processes on one database.
 //!
 //! Writes are group-committed by one writer task per process (the shared
-//! `writer.rs`), each batch in one transaction. A batch that writes events
-//! first takes the transaction-level advisory lock `OUTBOX_LOCK`, held to
-//! its commit: event positions (a `bigserial`, handed out at insert time)
-//! are therefore allocated in commit order across every process, and the
-//! relay's "position > last seen" never skips a transaction that committed
-//! after a younger one. A job's row is locked (`FOR UPDATE`) by the batch
-//! that changes it and updated with compare-and-set.
+//! `writer.rs`), each batch in one transaction. Processes' batches commit
+//! side by side: nothing but the rows they change is locked between them.
+//! A job's row is locked (`FOR UPDATE`) by the batch that changes it and
+//! updated with compare-and-set. The relay's order (positions in commit
+//! order, across processes) is given after the commit by the sequencing
+//! step in `outbox.rs`; a batch that writes events takes its transaction
+//! id first (what that step relies on), and after its commit tells every
+//! process's relay (NOTIFY, in a transaction of its own that waits for no
+//! disk flush: a NOTIFY inside the batch would queue every process's commit
+//! behind one lock).
 
 mod events;
 mod lease;
+mod outbox;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -32,9 +36,6 @@ use events::job_from_row;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The advisory lock that puts event positions in commit order.
-const OUTBOX_LOCK: i64 = 0x0048_4f52_495a_4f4e; // "HORIZON"
-
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
@@ -44,6 +45,8 @@ pub struct PgStore {
     /// The heartbeat's connection of its own (a busy pool must not make a
     /// live process look dead to the others).
     heartbeat: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
+    /// Numbers committed events in the relay's order (`outbox.rs`).
+    sequencer: std::sync::Arc<outbox::Sequencer>,
 }
 
 /// How long a session may sit idle inside a transaction before PostgreSQL
@@ -60,7 +63,7 @@ impl PgStore {
     /// Connect to `url` (`postgres://user@host:port/db`) and migrate.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         // a process frozen mid-transaction (SIGSTOP, a hung VM) must not
-        // hold its locks — the outbox lock, rows — for as long as its TCP
+        // hold its locks (rows, the relay's lease) for as long as its TCP
         // session lives: the server ends such a session after a few seconds
         // of silence inside a transaction (Horizon's own transactions never
         // wait on anything but the database)
@@ -87,6 +90,7 @@ impl PgStore {
             writer,
             options,
             heartbeat: Default::default(),
+            sequencer: Default::default(),
         })
     }
 
@@ -114,17 +118,21 @@ impl Engine for PgEngine {
                 )
             });
             if writes_events {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(OUTBOX_LOCK)
-                    .execute(&mut *conn)
-                    .await?;
-                // delivered at COMMIT (and not at all on rollback), once per
-                // transaction however many events it holds
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(COMMITS_CHANNEL)
+                // the transaction id before the first position (the
+                // sequencing step's bound on positions still in flight)
+                sqlx::query("SELECT pg_current_xact_id()")
                     .execute(&mut *conn)
                     .await?;
             }
+            Ok(())
+        })
+    }
+
+    fn after_commit(conn: &mut Self::Conn) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            // delivered to every listening process; no disk flush waited
+            // for while holding PostgreSQL's notification lock
+            sqlx::raw_sql(NOTIFY_COMMIT).execute(&mut *conn).await?;
             Ok(())
         })
     }
@@ -147,15 +155,15 @@ impl Engine for PgEngine {
                 Op::RecordMetrics(id, sample) => events::record_metrics(conn, id, sample)
                     .await
                     .map(Done::Event),
-                Op::MarkPublished(positions) => events::mark_published(conn, &positions)
+                Op::MarkPublished(positions) => outbox::mark_published(conn, &positions)
                     .await
                     .map(|()| Done::Count(0)),
                 Op::MarkPublishedThrough(position) => {
-                    events::mark_published_through(conn, position)
+                    outbox::mark_published_through(conn, position)
                         .await
                         .map(Done::Count)
                 }
-                Op::Park(positions, reason) => events::park(conn, &positions, &reason)
+                Op::Park(positions, reason) => outbox::park(conn, &positions, &reason)
                     .await
                     .map(|()| Done::Count(0)),
                 Op::Unpark(job) => events::unpark(conn, job).await.map(Done::Count),
@@ -296,7 +304,7 @@ impl Store for PgStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
-        events::unpublished(&self.pool, after, limit).await
+        outbox::unpublished(&self.pool, &self.sequencer, after, limit).await
     }
 
     async fn mark_published(&self, positions: &[i64]) -> Result<(), StoreError> {
@@ -315,11 +323,11 @@ impl Store for PgStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
-        events::replay(&self.pool, filter, after, limit).await
+        outbox::replay(&self.pool, &self.sequencer, filter, after, limit).await
     }
 
     async fn replay_span(&self, filter: &ReplayFilter) -> Result<ReplaySpan, StoreError> {
-        events::replay_span(&self.pool, filter).await
+        outbox::replay_span(&self.pool, &self.sequencer, filter).await
     }
 
     async fn unparked_events(
@@ -327,7 +335,7 @@ impl Store for PgStore {
         through: i64,
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
-        events::unparked(&self.pool, through, limit).await
+        outbox::unparked(&self.pool, through, limit).await
     }
 
     async fn mark_published_through(&self, position: i64) -> Result<u64, StoreError> {
@@ -358,7 +366,7 @@ impl Store for PgStore {
     }
 
     async fn parked_events(&self, after: i64, limit: u32) -> Result<Vec<ParkedEvent>, StoreError> {
-        events::parked(&self.pool, after, limit).await
+        outbox::parked(&self.pool, after, limit).await
     }
 
     async fn record_audit(&self, record: AuditRecord) -> Result<(), StoreError> {
@@ -456,7 +464,9 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT pg_current_xact_id()")
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -632,6 +642,8 @@ impl Store for PgStore {
 
 /// The LISTEN/NOTIFY channel every transaction that writes events notifies.
 const COMMITS_CHANNEL: &str = "hzn_outbox_commits";
+const NOTIFY_COMMIT: &str =
+    "BEGIN; SET LOCAL synchronous_commit TO off; NOTIFY hzn_outbox_commits; COMMIT";
 
 /// How many commit notifications this process heard from the database.
 pub static NOTIFICATIONS_HEARD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
