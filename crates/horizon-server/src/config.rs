@@ -49,9 +49,14 @@ pub struct Settings {
     /// configuration file's directory (set by the loader, not the file).
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
-    /// `sqlite://…`; defaults to `horizon.db` in the data directory.
+    /// `sqlite://…` or `postgres://…`; defaults to `horizon.db` in the data
+    /// directory.
     #[serde(default)]
     pub database_url: Option<String>,
+    /// PostgreSQL's pool and password (TLS: the URL's `sslmode` and
+    /// `sslrootcert`).
+    #[serde(default)]
+    pub database: DatabaseSettings,
     #[serde(default)]
     pub agents: BTreeMap<String, AgentSettings>,
     #[serde(default)]
@@ -113,6 +118,34 @@ pub struct AgentSettings {
     pub app_version: Option<String>,
     #[serde(default)]
     pub exec_system_id: Option<String>,
+}
+
+/// `[database]`: how each process connects to PostgreSQL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// Connections in the process's pool (the writer, heartbeat, relay lease
+    /// and listener have one each besides).
+    pub max_connections: u32,
+    /// Longest wait for a pooled connection before a request answers 503.
+    pub acquire_timeout_ms: u64,
+    /// A file whose first line is the password (instead of one in the URL;
+    /// `HORIZON_DATABASE_PASSWORD` also works).
+    pub password_file: Option<PathBuf>,
+    /// From `HORIZON_DATABASE_PASSWORD` (never from the file).
+    #[serde(skip)]
+    pub password: Option<String>,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            max_connections: 8,
+            acquire_timeout_ms: 5000,
+            password_file: None,
+            password: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

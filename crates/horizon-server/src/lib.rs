@@ -69,7 +69,29 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeErro
         return Ok(Arc::new(SqliteStore::connect(&url).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PgStore::connect(&url).await?));
+        let db = &settings.database;
+        let password = match &db.password_file {
+            Some(file) => {
+                let path = settings
+                    .base_dir
+                    .as_ref()
+                    .map_or_else(|| file.clone(), |base| base.join(file));
+                let text = std::fs::read_to_string(&path).map_err(|err| {
+                    ServeError::Config(format!(
+                        "cannot read [database] password_file {}: {err}",
+                        path.display()
+                    ))
+                })?;
+                Some(text.lines().next().unwrap_or_default().to_owned())
+            }
+            None => db.password.clone(),
+        };
+        let options = horizon_store::PgOptions {
+            max_connections: db.max_connections,
+            acquire_timeout: Duration::from_millis(db.acquire_timeout_ms.max(100)),
+            password,
+        };
+        return Ok(Arc::new(PgStore::connect_with(&url, &options).await?));
     }
     Err(ServeError::Config(format!(
         "unsupported database URL {:?}: use sqlite://… or postgres://…",

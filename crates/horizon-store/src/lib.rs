@@ -21,7 +21,7 @@ pub use params::{
     Applied, CreateJobParams, Created, Fence, IdempotencyParams, ListJobsParams, OutboxEvent,
     ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
 };
-pub use postgres::PgStore;
+pub use postgres::{PgOptions, PgStore};
 
 /// How many commit notifications (PostgreSQL LISTEN/NOTIFY) this process
 /// has heard from other processes' and its own writes.

@@ -55,7 +55,8 @@ enum Command {
     /// Environment (overrides the configuration file): HORIZON_CONFIG (the
     /// file), HORIZON_BIND (host:port, default 127.0.0.1:8080),
     /// HORIZON_DATA_DIR (default $XDG_DATA_HOME/horizon), HORIZON_DATABASE_URL
-    /// (sqlite://… or postgres://…), HORIZON_KAFKA_BROKERS (host:port,…),
+    /// (sqlite://… or postgres://…), HORIZON_DATABASE_PASSWORD,
+    /// HORIZON_KAFKA_BROKERS (host:port,…),
     /// HORIZON_TAPIS_PASSWORD (and _USERNAME, _CLIENT_ID, _CLIENT_KEY),
     /// RUST_LOG (log filter, default info).
     Serve(ConfigArgs),

@@ -58,6 +58,9 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
     if let Some(url) = env("HORIZON_DATABASE_URL") {
         settings.database_url = Some(url);
     }
+    if let Some(password) = env("HORIZON_DATABASE_PASSWORD") {
+        settings.database.password = Some(password);
+    }
     if let Some(brokers) = env("HORIZON_KAFKA_BROKERS") {
         settings.kafka.brokers = brokers;
     }

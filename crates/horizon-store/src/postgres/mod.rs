@@ -55,27 +55,88 @@ pub struct PgStore {
 /// over.
 const IDLE_IN_TRANSACTION_TIMEOUT: &str = "4s";
 
+/// A connection refused at start, said once and plainly: where, and why
+/// (the server's own message, the TLS or network error).
+fn cannot_connect(options: &PgConnectOptions, err: &sqlx::Error) -> StoreError {
+    let reason = match err {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Tls(tls) => format!("TLS: {tls}"),
+        sqlx::Error::PoolTimedOut => "no answer (timed out)".to_owned(),
+        other => other.to_string(),
+    };
+    StoreError::Unavailable(format!(
+        "cannot connect to PostgreSQL at {}:{}/{} as {}: {reason}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("(default database)"),
+        options.get_username(),
+    ))
+}
+
 fn unexpected() -> StoreError {
     StoreError::Corrupt("the database writer answered with the wrong kind of result".into())
+}
+
+/// How a process connects to PostgreSQL, besides its URL (whose `sslmode`,
+/// `sslrootcert`, `sslcert` and `sslkey` parameters set up TLS).
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Connections in the shared pool (reads, the sequencing step); the
+    /// writer, the heartbeat, the relay's lease and the listener have one
+    /// each besides.
+    pub max_connections: u32,
+    /// Longest wait for a pooled connection (then: unavailable, 503).
+    pub acquire_timeout: Duration,
+    /// The password, instead of one in the URL.
+    pub password: Option<String>,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            password: None,
+        }
+    }
 }
 
 impl PgStore {
     /// Connect to `url` (`postgres://user@host:port/db`) and migrate.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, &PgOptions::default()).await
+    }
+
+    /// Connect with `settings` and migrate.
+    pub async fn connect_with(url: &str, settings: &PgOptions) -> Result<Self, StoreError> {
         // a process frozen mid-transaction (SIGSTOP, a hung VM) must not
         // hold its locks (rows, the relay's lease) for as long as its TCP
         // session lives: the server ends such a session after a few seconds
         // of silence inside a transaction (Horizon's own transactions never
         // wait on anything but the database)
-        let options = PgConnectOptions::from_str(url)?.options([(
+        let mut options = PgConnectOptions::from_str(url)?.options([(
             "idle_in_transaction_session_timeout",
             IDLE_IN_TRANSACTION_TIMEOUT,
         )]);
+        if let Some(password) = &settings.password {
+            options = options.password(password);
+        }
+        // the writer's connection first: a refusal says why (the pool's
+        // own retries would only say that they timed out)
+        let first = match tokio::time::timeout(settings.acquire_timeout, options.connect()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(err)) => return Err(cannot_connect(&options, &err)),
+            Err(_) => {
+                return Err(cannot_connect(&options, &sqlx::Error::PoolTimedOut));
+            }
+        };
         let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(settings.max_connections.max(2))
+            .acquire_timeout(settings.acquire_timeout)
             .connect_with(options.clone())
-            .await?;
+            .await
+            .map_err(|err| cannot_connect(&options, &err))?;
         MIGRATOR.run(&pool).await?;
         let connect: crate::writer::Connect<_> = {
             let options = options.clone();
@@ -84,7 +145,7 @@ impl PgStore {
                 Box::pin(async move { options.connect().await.map_err(StoreError::from) })
             })
         };
-        let writer = Writer::spawn::<PgEngine>(options.connect().await?, connect);
+        let writer = Writer::spawn::<PgEngine>(first, connect);
         Ok(PgStore {
             pool,
             writer,
