@@ -29,6 +29,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database cannot be used by this release (migrated by a newer one).
+    #[error("{0}")]
+    Incompatible(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// An error of the SQLite writer's own connection (rusqlite).

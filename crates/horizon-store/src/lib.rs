@@ -8,6 +8,7 @@
 
 mod decide;
 mod error;
+mod migrations;
 mod params;
 mod postgres;
 mod sqlite;

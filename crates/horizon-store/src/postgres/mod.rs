@@ -137,7 +137,13 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(|err| cannot_connect(&options, &err))?;
-        MIGRATOR.run(&pool).await?;
+        let before = crate::migrations::applied_pg(&pool).await;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|err| crate::migrations::refused(&MIGRATOR, "PostgreSQL", err))?;
+        let after = crate::migrations::applied_pg(&pool).await;
+        crate::migrations::log_applied(&MIGRATOR, "PostgreSQL", &before, &after);
         let connect: crate::writer::Connect<_> = {
             let options = options.clone();
             std::sync::Arc::new(move || {

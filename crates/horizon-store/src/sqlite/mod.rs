@@ -56,7 +56,13 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        MIGRATOR.run(&migrations).await?;
+        let before = crate::migrations::applied_sqlite(&migrations).await;
+        MIGRATOR
+            .run(&migrations)
+            .await
+            .map_err(|err| crate::migrations::refused(&MIGRATOR, "SQLite", err))?;
+        let after = crate::migrations::applied_sqlite(&migrations).await;
+        crate::migrations::log_applied(&MIGRATOR, "SQLite", &before, &after);
         migrations.close().await;
         let path = options.get_filename().to_owned();
         let readers = Readers::new(path.clone());
