@@ -137,6 +137,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn outbox_depth(&self) -> Result<u64, StoreError>;
 
+    /// The database's identity, made when it was created: the exactly-once
+    /// relay writes it into its position records and refuses one written
+    /// for another database.
+    async fn database_id(&self) -> Result<String, StoreError>;
+
     /// Set events aside that Kafka refused for good, with the reason.
     async fn park_events(&self, positions: &[i64], reason: &str) -> Result<(), StoreError>;
 

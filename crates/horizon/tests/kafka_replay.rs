@@ -242,3 +242,62 @@ async fn replay_without_kafka_is_a_clear_conflict() {
         "{problem}"
     );
 }
+
+/// Two deployments (two databases) sharing one transactional id and
+/// position topic, a misconfiguration: the second one's relay finds a
+/// position committed for another database and refuses it, saying so on
+/// `/readyz`, instead of taking the other database's position as its own
+/// (which marked its events published up to there without sending them).
+#[tokio::test]
+async fn a_relay_position_committed_for_another_database_is_refused() {
+    let mut s = setup().await;
+    let (_, events) = s.run_job("ok", json!({"seconds": 0})).await;
+    s.consume_all(&events).await;
+    // its position is committed to Kafka
+    let deadline = Instant::now() + T;
+    while s.server.readyz().await["kafka"]["position"].is_null() {
+        assert!(Instant::now() < deadline, "no position committed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.server.kill9();
+    // another deployment: a database of its own, the same [kafka] section
+    let other = common::Server::start_with(ServerOptions {
+        extra_toml: s.kafka_section.clone(),
+        ..Default::default()
+    })
+    .await;
+    let alice = other.user("alice");
+    let job = alice.submit("ok", json!({"seconds": 0})).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    alice.wait_for(&id, Some("COMPLETED"), T).await;
+    let deadline = Instant::now() + T;
+    loop {
+        let ready = other.readyz().await;
+        let problems = ready["problems"].to_string();
+        if problems.contains("another database") {
+            assert_eq!(ready["status"], "degraded");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the other database's position was not refused: {ready:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // nothing of the second deployment was taken for sent
+    assert!(
+        other.metric("horizon_outbox_depth").await >= 4.0,
+        "events of the second deployment were marked published"
+    );
+    let records = consume(
+        &s.broker.brokers,
+        &[&s.lifecycle],
+        Duration::from_secs(3),
+        |_| false,
+    )
+    .await;
+    assert!(
+        !records.iter().any(|r| r.key == id),
+        "the second deployment's events reached Kafka"
+    );
+}

@@ -44,6 +44,8 @@ impl Batch {
 
 /// The leader's state between transactions.
 pub(super) struct Leading {
+    /// The store's `database_id`, written into every position record.
+    pub(super) database: String,
     pub(super) cursor: i64,
     pub(super) parked_keys: ParkedKeys,
     pub(super) held: Held,

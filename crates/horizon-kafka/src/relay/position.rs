@@ -27,6 +27,10 @@ pub(super) struct PositionRecord {
     /// Partitions held back, and from which position (see `held.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) held: Vec<HeldRecord>,
+    /// The database whose outbox the position is in (`Store::database_id`;
+    /// absent in records of releases before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) database: Option<String>,
 }
 
 /// The last position record of this relay's transactional id, read with a

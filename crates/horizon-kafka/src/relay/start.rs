@@ -89,6 +89,23 @@ impl Relay {
             .await
             .map_err(|e| TxError::Passing(e.to_string()))?
             .map_err(|e| TxError::Passing(format!("cannot read the relay's position: {e}")))?;
+        let database =
+            self.store.database_id().await.map_err(|e| {
+                TxError::Passing(format!("cannot read the database's identity: {e}"))
+            })?;
+        if let Some(theirs) = record.as_ref().and_then(|r| r.database.as_deref())
+            && theirs != database
+        {
+            // (resuming from it would mark this database's events published
+            // up to another database's position, without sending them)
+            return Err(TxError::Passing(format!(
+                "the relay position in Kafka (topic {}, key {}) was committed for another \
+                 database ({theirs}; this one is {database}): two deployments share the \
+                 transactional id. Give this one its own [kafka] transactional_id; nothing is \
+                 sent meanwhile",
+                self.settings.position_topic, self.settings.transactional_id
+            )));
+        }
         let mut partitions = Partitions::default();
         let (cursor, mut held) = match &record {
             Some(record) => (record.position, Held::from_records(&record.held)),
@@ -148,6 +165,7 @@ impl Relay {
         Ok((
             producer,
             Leading {
+                database,
                 cursor,
                 parked_keys,
                 held,

@@ -410,6 +410,7 @@ impl Relay {
                 events: sent.len(),
                 committed_at: horizon_core::timestamp::format(OffsetDateTime::now_utc()),
                 held: batch.held.records(),
+                database: Some(leading.database.clone()),
             };
             let payload =
                 serde_json::to_string(&record).map_err(|e| BatchError::Retry(e.to_string()))?;

@@ -43,7 +43,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
                 ));
             }
             if snapshot.state == "retrying" {
-                problems.push("kafka: deliveries are failing and being retried".to_owned());
+                problems.push(format!(
+                    "kafka: deliveries are failing and being retried ({})",
+                    snapshot.last_error.as_deref().unwrap_or("no detail")
+                ));
             }
             if let Some(since) = &snapshot.unreachable_since {
                 problems.push(format!(

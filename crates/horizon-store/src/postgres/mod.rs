@@ -416,6 +416,13 @@ impl Store for PgStore {
         }
     }
 
+    async fn database_id(&self) -> Result<String, StoreError> {
+        let id: Uuid = sqlx::query_scalar("SELECT id FROM horizon_database")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(id.to_string())
+    }
+
     async fn outbox_depth(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM events WHERE published_at IS NULL AND parked_at IS NULL",

@@ -275,6 +275,10 @@ impl Store for SqliteStore {
         self.readers.run(read::outbox_depth).await
     }
 
+    async fn database_id(&self) -> Result<String, StoreError> {
+        self.readers.run(read::database_id).await
+    }
+
     async fn park_events(&self, positions: &[i64], reason: &str) -> Result<(), StoreError> {
         self.writer
             .write(Op::Park(positions.to_vec(), reason.to_owned()))

@@ -286,6 +286,10 @@ pub(super) fn outbox_depth(conn: &Connection) -> Result<u64, StoreError> {
     )
 }
 
+pub(super) fn database_id(conn: &Connection) -> Result<String, StoreError> {
+    Ok(conn.query_row("SELECT id FROM horizon_database", [], |row| row.get(0))?)
+}
+
 pub(super) fn parked_count(conn: &Connection) -> Result<u64, StoreError> {
     count(
         conn,
