@@ -1005,12 +1005,21 @@ async fn a_stale_claim_writes_nothing(kind: Kind) {
     let t = setup(kind).await;
     let store = t.store.clone();
     let job = new_job(&store).await;
-    // (no heartbeat: as silent as a frozen process)
     let old = Uuid::now_v7();
+    store.heartbeat(old).await.expect("heartbeat");
     let mine = store
         .claim_jobs(old, job.backend, &[JobStatus::Submitted], None, 10)
         .await
         .expect("claim");
+    // then silent, as a frozen process is
+    if let Some(url) = &t.url {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        sqlx::query("UPDATE processes SET heartbeat_at = now() - interval '1 hour' WHERE id = $1")
+            .bind(old)
+            .execute(&pool)
+            .await
+            .expect("silence");
+    }
     let old_fence = Fence {
         process: old,
         epoch: mine[0].claim_epoch,

@@ -617,24 +617,16 @@ impl Store for PgStore {
         let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
         let timeout = crate::PROCESS_TIMEOUT.as_secs_f64();
         // claim what no live process owns (rows another claimer holds are
-        // skipped, not waited for); then read what is ours
+        // skipped, not waited for), then read what is ours. Each claim looks
+        // jobs up by owner (the index on backend, status, owner): its cost
+        // follows what there is to claim, not the jobs live processes hold
+        // (every owner is a row of `processes`, never deleted)
         sqlx::query(
             "UPDATE jobs SET owner = $1, claim_epoch = claim_epoch + 1
              WHERE id IN (
                 SELECT id FROM jobs
                 WHERE backend = $2 AND status = ANY($3) AND ($4::uuid IS NULL OR id > $4)
-                  AND (owner IS NULL OR owner NOT IN (
-                        SELECT id FROM processes
-                        WHERE heartbeat_at > now() - make_interval(secs => $6)))
-                  -- a silent process's local jobs past SUBMITTED: only by a
-                  -- process that sees its jobs directory, or once its host
-                  -- is declared gone
-                  AND ($2 <> 'local' OR status = 'SUBMITTED' OR owner IS NULL
-                       OR EXISTS (SELECT 1 FROM processes p, processes me
-                                   WHERE p.id = jobs.owner AND me.id = $1
-                                     AND (p.gone_at IS NOT NULL
-                                          OR p.local_scope IS NOT DISTINCT FROM me.local_scope))
-                       OR NOT EXISTS (SELECT 1 FROM processes p WHERE p.id = jobs.owner))
+                  AND owner IS NULL
                 ORDER BY id LIMIT $5
                 FOR UPDATE SKIP LOCKED)",
         )
@@ -643,9 +635,45 @@ impl Store for PgStore {
         .bind(&wanted)
         .bind(after)
         .bind(i64::from(limit))
-        .bind(timeout)
         .execute(&self.pool)
         .await?;
+        let silent: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM processes WHERE heartbeat_at <= now() - make_interval(secs => $1)",
+        )
+        .bind(timeout)
+        .fetch_all(&self.pool)
+        .await?;
+        if !silent.is_empty() {
+            sqlx::query(
+                "UPDATE jobs SET owner = $1, claim_epoch = claim_epoch + 1
+                 WHERE id IN (
+                    SELECT id FROM jobs
+                    WHERE backend = $2 AND status = ANY($3) AND ($4::uuid IS NULL OR id > $4)
+                      AND owner = ANY($6)
+                      -- and still silent (it may have come back since)
+                      AND owner IN (SELECT id FROM processes
+                                     WHERE heartbeat_at <= now() - make_interval(secs => $7))
+                      -- a silent process's local jobs past SUBMITTED: only by
+                      -- a process that sees its jobs directory, or once its
+                      -- host is declared gone
+                      AND ($2 <> 'local' OR status = 'SUBMITTED'
+                           OR EXISTS (SELECT 1 FROM processes p, processes me
+                                       WHERE p.id = jobs.owner AND me.id = $1
+                                         AND (p.gone_at IS NOT NULL
+                                              OR p.local_scope IS NOT DISTINCT FROM me.local_scope)))
+                    ORDER BY id LIMIT $5
+                    FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(process)
+            .bind(backend.as_str())
+            .bind(&wanted)
+            .bind(after)
+            .bind(i64::from(limit))
+            .bind(&silent)
+            .bind(timeout)
+            .execute(&self.pool)
+            .await?;
+        }
         let rows = sqlx::query(
             "SELECT * FROM jobs WHERE backend = $1 AND status = ANY($2)
                AND ($3::uuid IS NULL OR id > $3) AND owner = $4 ORDER BY id LIMIT $5",
