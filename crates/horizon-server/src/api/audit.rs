@@ -236,6 +236,9 @@ pub fn action(method: &Method, route: &str) -> String {
         ("POST", "/v1/admin/events/replay") => "events.replay",
         ("GET", "/v1/admin/events/replay/{id}") => "events.replay_progress",
         ("POST", "/v1/admin/hosts/{host}/gone") => "host.gone",
+        ("POST", "/v1/admin/tokens") => "token.create",
+        ("GET", "/v1/admin/tokens") => "token.list",
+        ("DELETE", "/v1/admin/tokens/{id}") => "token.revoke",
         ("GET", "/v1/audit") => "audit.read",
         _ => return format!("{method} {route}"),
     };

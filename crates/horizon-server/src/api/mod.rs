@@ -14,6 +14,7 @@ mod ops;
 pub mod problem;
 pub mod replay;
 mod token_cache;
+mod tokens;
 
 pub use token_cache::TokenCache;
 
@@ -22,7 +23,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use horizon_backend::Backend;
 use horizon_core::BackendKind;
 use horizon_store::Store;
@@ -73,6 +74,7 @@ pub struct AppState {
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
         admin::parked_events, admin::retry_parked, admin::host_gone, audit::list_audit,
         replay::start_replay, replay::replay_progress,
+        tokens::create_token, tokens::list_tokens, tokens::revoke_token,
     ),
     modifiers(&BearerAuth, &DescribeResponses),
     tags(
@@ -269,6 +271,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/parked-events", get(admin::parked_events))
         .route("/v1/admin/parked-events/retry", post(admin::retry_parked))
         .route("/v1/admin/hosts/{host}/gone", post(admin::host_gone))
+        .route(
+            "/v1/admin/tokens",
+            post(tokens::create_token).get(tokens::list_tokens),
+        )
+        .route("/v1/admin/tokens/{id}", delete(tokens::revoke_token))
         .route("/v1/admin/events/replay", post(replay::start_replay))
         .route("/v1/admin/events/replay/{id}", get(replay::replay_progress))
         .route("/v1/audit", get(audit::list_audit))

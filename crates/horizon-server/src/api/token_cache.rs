@@ -54,6 +54,13 @@ impl TokenCache {
         }
         entries.insert(hash, (owner, Instant::now()));
     }
+
+    /// Forget the tokens whose hash starts with `id` (revoked here: this
+    /// process stops accepting them at once).
+    pub fn forget(&self, id: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|hash, _| !hash.starts_with(id));
+    }
 }
 
 #[cfg(test)]
