@@ -57,6 +57,9 @@ pub struct Settings {
     /// `sslrootcert`).
     #[serde(default)]
     pub database: DatabaseSettings,
+    /// How `serve` writes its log (stderr; `RUST_LOG` filters it).
+    #[serde(default)]
+    pub log: LogSettings,
     #[serde(default)]
     pub agents: BTreeMap<String, AgentSettings>,
     #[serde(default)]
@@ -118,6 +121,24 @@ pub struct AgentSettings {
     pub app_version: Option<String>,
     #[serde(default)]
     pub exec_system_id: Option<String>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `text` (default: one line per event, for people) or `json` (one JSON
+    /// object per line, fields such as `job.id` and `job.correlation_id` as
+    /// keys, for log collectors); also `HORIZON_LOG_FORMAT`.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `[database]`: how each process connects to PostgreSQL.

@@ -22,7 +22,8 @@ pub async fn apply(
     metrics::counter!(telemetry::TRANSITIONS, "from" => from.as_str(), "to" => job.status.as_str())
         .increment(1);
     info!(
-        job.id = %job.id, job.status = %job.status, event.sequence = applied.event.sequence,
+        job.id = %job.id, job.status = %job.status, job.correlation_id = %job.correlation_id,
+        event.sequence = applied.event.sequence,
         "job {} {from} -> {} ({})", job.id, job.status, applied.event.event_type
     );
     Ok(applied)

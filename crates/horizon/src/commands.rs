@@ -12,16 +12,21 @@ use crate::client::Client;
 use crate::{ClientArgs, ConfigArgs, settings};
 
 pub async fn serve(config: &ConfigArgs) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
+    let settings = settings::load(config.config.as_deref())?;
+    let log = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match settings.log.format {
+        // one object a line, the event's fields as keys
+        horizon_server::config::LogFormat::Json => log.json().flatten_event(true).init(),
         // colours for people at a terminal, plain text into files
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let settings = settings::load(config.config.as_deref())?;
+        horizon_server::config::LogFormat::Text => log
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let exe = std::env::current_exe().context("cannot find the horizon binary itself")?;
     // the small `horizon-supervise` next to this binary when it was built
     // (cargo build --workspace, release archives); else `horizon supervise`

@@ -58,6 +58,13 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
     if let Some(url) = env("HORIZON_DATABASE_URL") {
         settings.database_url = Some(url);
     }
+    if let Some(format) = env("HORIZON_LOG_FORMAT") {
+        settings.log.format = match format.as_str() {
+            "json" => horizon_server::config::LogFormat::Json,
+            "text" => horizon_server::config::LogFormat::Text,
+            other => anyhow::bail!("HORIZON_LOG_FORMAT: {other:?} is not text or json"),
+        };
+    }
     if let Some(password) = env("HORIZON_DATABASE_PASSWORD") {
         settings.database.password = Some(password);
     }
