@@ -45,7 +45,8 @@ if [ "$what" = all ] || [ "$what" = relay ]; then
   cargo bench -q -p horizon-kafka --bench relay
 fi
 if [ "$what" = pg ]; then
-  # PostgreSQL: submissions over HTTP (16 clients, queue-only agent, no Kafka)
+  # PostgreSQL: submissions over HTTP (16 clients, queue-only agent, the Kafka
+  # relay on: a run ends when every event is in Kafka)
   # with 1, 2 and 3 `horizon serve` processes on one database, next to
   # pgbench on the same database: one submission's rows (job + event) per
   # transaction, and 100 per transaction; SQLite (1 process) for reference.
@@ -55,22 +56,48 @@ if [ "$what" = pg ]; then
   [ -n "${HORIZON_BENCH_POSTGRES_URL:-}" ] || ./scripts/postgres.sh up
   admin=${HORIZON_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
   db=horizon_bench_$$
-  psql "$admin" -qc "CREATE DATABASE $db"
-  url=${admin%/*}/$db
+  dbs=("${db}_pgbench")
   pids=()
   stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; pids=(); }
-  trap 'stop_all; psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"; cleanup' EXIT
+  trap 'stop_all; for d in "${dbs[@]}"; do psql "$admin" -qc "DROP DATABASE IF EXISTS $d WITH (FORCE)"; done; cleanup' EXIT
   sed "s/^slots = .*/slots = 0/" examples/bench.toml >"$work/pg.toml"
+  # statements <url> <n>: where the database's time went during the load
+  # (pg_stat_statements, when the server loads it: scripts/postgres.sh does)
+  statements() {
+    psql -qAt -F ' | ' "$1" -c "
+      WITH s AS (SELECT calls, total_exec_time, rows, query FROM pg_stat_statements
+                  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()))
+      SELECT 'database time per submission: ' || round((sum(total_exec_time) / $(( (6000 / $2) * $2 )))::numeric, 3) || ' ms in '
+             || round(sum(calls)::numeric / $(( (6000 / $2) * $2 )), 1) || ' statements' FROM s;" 2>/dev/null | sed 's/^/   /' || true
+    psql -qAt -F ' | ' "$1" -c "
+      SELECT round(total_exec_time::numeric, 0) || ' ms', calls, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+       ORDER BY total_exec_time DESC LIMIT 6;" 2>/dev/null | sed 's/^/     /' || true
+  }
   # serve_on <n> <database url>: the n-th process, on port 1828n
   serve_on() {
     HORIZON_BIND=127.0.0.1:1828$1 HORIZON_DATA_DIR=$work/pg-$1-$RANDOM HORIZON_DATABASE_URL=$2 \
+      HORIZON_KAFKA_BROKERS=$HORIZON_BENCH_KAFKA_BROKERS \
       $bin serve --config "$work/pg.toml" >>"$work/serve.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:1828$1/readyz" >/dev/null && break; sleep 0.1; done
   }
+  # lock waits: one psql session samples pg_stat_activity every 10 ms for
+  # the backends of the benchmark's database waiting on a lock (row locks,
+  # advisory locks): summed, the lock-wait time of the run
+  sample_locks() {
+    for _ in $(seq 1 6000); do
+      echo "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock') FROM pg_stat_activity WHERE datname = '$db';"
+      echo "SELECT pg_sleep(0.01);"
+    done | stdbuf -oL psql -qAt "$admin" 2>/dev/null | grep --line-buffered -E '^[0-9]+$' >"$work/locks.txt" &
+    sampler=$!
+  }
   # load <n>: 6000 submissions from 16 clients spread over processes 1..n
   load() {
     local n=$1 start end bp=()
+    sample_locks
+    local db0 hz0
+    db0=$(pg_ticks); hz0=$(serve_ticks)
     start=$(date +%s.%N)
     for i in $(seq 1 "$n"); do
       HORIZON_URL=http://127.0.0.1:1828$i $bin bench --agent Noop --jobs $((6000 / n)) \
@@ -78,15 +105,37 @@ if [ "$what" = pg ]; then
       bp+=($!)
     done
     wait "${bp[@]}"
+    # every event in Kafka (the relay, and on PostgreSQL its sequencing
+    # step, are part of what is measured)
+    local submitted
+    submitted=$(date +%s.%N)
+    for _ in $(seq 1 1200); do
+      [ "$(curl -sf http://127.0.0.1:18281/metrics | awk '$1 == "horizon_outbox_depth" { print $2 }')" = 0 ] && break
+      sleep 0.05
+    done
     end=$(date +%s.%N)
+    kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+    local db1 hz1
+    db1=$(pg_ticks); hz1=$(serve_ticks)
     for i in $(seq 1 "$n"); do echo "   process $i: $(cat "$work/load-$i.txt")"; done
     awk -v s="$start" -v e="$end" -v n=$(( (6000 / n) * n )) \
       'BEGIN { printf "   total: %d submissions in %.2f s: %.0f jobs/s\n", n, e - s, n / (e - s) }'
+    awk -v s="$start" -v e="$submitted" \
+      'BEGIN { printf "   (the submissions alone: %.2f s; the rest is the relay catching up)\n", e - s }'
+    # (each sample stands for the 10 ms after it, plus psql's own round trip)
+    awk -v n=$(( (6000 / n) * n )) -v s="$start" -v e="$end" \
+      '{ sum += $1; samples++ } END { if (samples) printf "   lock waits: %d samples, %.2f backends waiting on average: ~%.3f ms of lock wait per submission\n", samples, sum / samples, (sum / samples) * (e - s) * 1000 / n }' "$work/locks.txt"
+    awk -v d=$((db1 - db0)) -v h=$((hz1 - hz0)) -v hz="$(getconf CLK_TCK)" -v n=$(( (6000 / n) * n )) \
+      'BEGIN { printf "   CPU per submission: PostgreSQL %.3f ms, horizon serve %.3f ms\n", d * 1000 / hz / n, h * 1000 / hz / n }'
   }
-  serve_on 1 "$url"
-  HORIZON_TOKEN=$(HORIZON_DATABASE_URL=$url HORIZON_DATA_DIR=$work/pg-token $bin token create --config "$work/pg.toml" --user bench 2>/dev/null)
-  export HORIZON_TOKEN
-  HORIZON_URL=http://127.0.0.1:18281 $bin bench --agent Noop --jobs 500 --concurrency 16 >/dev/null   # warm-up
+  # CPU ticks of every PostgreSQL server process, and of the serve processes
+  pg_ticks() { local t=0 p; for p in $(pgrep -x postgres); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+  serve_ticks() { local t=0 p; for p in "${pids[@]}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+  # the baselines in a database of their own with Horizon's tables (its
+  # rows must not reach the servers measured next)
+  psql "$admin" -qc "CREATE DATABASE ${db}_pgbench"
+  HORIZON_DATABASE_URL=${admin%/*}/${db}_pgbench HORIZON_DATA_DIR=$work/pg-pgbench \
+    $bin token create --config "$work/pg.toml" --user bench >/dev/null 2>&1
   echo "-- baseline: pgbench, 16 clients, one submission (job + event rows) per transaction"
   cat >"$work/one.sql" <<'SQL'
 WITH j AS (INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status, correlation_id,
@@ -96,17 +145,31 @@ WITH j AS (INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend
 INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at)
 SELECT gen_random_uuid(), id, 'lifecycle', 1, 'job.submitted', '{"event_type":"job.submitted"}', now() FROM j;
 SQL
-  pgbench -n -c 16 -j 2 -T 8 -f "$work/one.sql" "$url" 2>/dev/null | grep -E "^tps|latency average" | sed 's/^/   /'
+  pgbench -n -c 16 -j 2 -T 8 -f "$work/one.sql" "${admin%/*}/${db}_pgbench" 2>/dev/null | grep -E "^tps|latency average" | sed 's/^/   /'
   echo "-- baseline: pgbench, 16 clients, 100 submissions per transaction (x100 for submissions/s)"
   sed 's/VALUES (gen_random_uuid(), \(.*\))$/SELECT gen_random_uuid(), \1 FROM generate_series(1, 100)/' "$work/one.sql" >"$work/batch.sql"
-  pgbench -n -c 16 -j 2 -T 8 -f "$work/batch.sql" "$url" 2>/dev/null | grep -E "^tps" | sed 's/^/   /'
+  pgbench -n -c 16 -j 2 -T 8 -f "$work/batch.sql" "${admin%/*}/${db}_pgbench" 2>/dev/null | grep -E "^tps" | sed 's/^/   /'
+  # each count of processes on a database of its own, empty but for a
+  # warm-up of 500 jobs, with a relay position of its own in Kafka
   for n in 1 2 3; do
-    [ "$n" -gt 1 ] && serve_on "$n" "$url"
+    psql "$admin" -qc "CREATE DATABASE ${db}_$n"
+    url=${admin%/*}/${db}_$n
+    dbs+=("${db}_$n")
+    sed "s/^slots = .*/slots = 0/" examples/bench.toml >"$work/pg.toml"
+    printf '[kafka]\ntransactional_id = "horizon-bench-%s-%s"\n' "$$" "$n" >>"$work/pg.toml"
+    for i in $(seq 1 "$n"); do serve_on "$i" "$url"; done
+    HORIZON_TOKEN=$(HORIZON_DATABASE_URL=$url HORIZON_DATA_DIR=$work/pg-token-$n $bin token create --config "$work/pg.toml" --user bench 2>/dev/null)
+    export HORIZON_TOKEN
+    HORIZON_URL=http://127.0.0.1:18281 $bin bench --agent Noop --jobs 500 --concurrency 16 >/dev/null   # warm-up
+    psql -q "$url" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true
     echo "-- $n process(es) on PostgreSQL, 16 clients"
     load "$n"
+    statements "$url" "$n"
+    stop_all
   done
-  stop_all
   echo "-- reference: 1 process on SQLite, 16 clients"
+  sed "s/^slots = .*/slots = 0/" examples/bench.toml >"$work/pg.toml"
+  printf '[kafka]\ntransactional_id = "horizon-bench-sqlite-%s"\n' "$$" >>"$work/pg.toml"
   serve_on 1 "sqlite://$work/ref.db"
   HORIZON_TOKEN=$(HORIZON_DATABASE_URL=sqlite://$work/ref.db HORIZON_DATA_DIR=$work/pg-token2 $bin token create --config "$work/pg.toml" --user bench 2>/dev/null)
   export HORIZON_TOKEN

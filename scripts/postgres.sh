@@ -77,7 +77,7 @@ HBA
   install -d -o postgres -g postgres -m 0755 "$PG_DIR/run"
   # many tests run at once, each with its own database and pool
   runuser -u postgres -- "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$PG_DIR/run -c max_connections=400 -c ssl=on -c ssl_cert_file=$PG_DIR/tls/server.crt -c ssl_key_file=$PG_DIR/tls/server.key" \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$PG_DIR/run -c max_connections=400 -c ssl=on -c ssl_cert_file=$PG_DIR/tls/server.crt -c ssl_key_file=$PG_DIR/tls/server.key -c shared_preload_libraries=pg_stat_statements" \
     start >/dev/null || { tail -20 "$PG_DIR/server.log" >&2; return 1; }
   for _ in $(seq 1 100); do
     if answering; then
