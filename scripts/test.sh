@@ -50,5 +50,6 @@ cargo test --workspace "$@"
 # postgres); the store conformance suite above already ran on both stores
 if [ -z "${HORIZON_TEST_SKIP_POSTGRES:-}" ]; then
   HORIZON_TEST_STORE=postgres cargo test -p horizon \
-    --test api --test cli --test lifecycle --test restart --test kafka --test kafka_matrix --test kafka_replay --test tapis "$@"
+    --test api --test cli --test lifecycle --test restart --test kafka --test kafka_matrix --test kafka_replay --test tapis \
+    --test retention "$@"
 fi

@@ -60,6 +60,9 @@ pub struct Settings {
     /// How `serve` writes its log (stderr; `RUST_LOG` filters it).
     #[serde(default)]
     pub log: LogSettings,
+    /// What is deleted once old enough (default: nothing).
+    #[serde(default)]
+    pub retention: RetentionSettings,
     #[serde(default)]
     pub agents: BTreeMap<String, AgentSettings>,
     #[serde(default)]
@@ -121,6 +124,69 @@ pub struct AgentSettings {
     pub app_version: Option<String>,
     #[serde(default)]
     pub exec_system_id: Option<String>,
+}
+
+/// `[retention]`: ages as a number and a unit (`90d`, `12h`, `30m`, `45s`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Ended jobs (COMPLETED, FAILED, CANCELLED) with their events and
+    /// directories, this long after they ended (with Kafka on, only once
+    /// every event of theirs is in Kafka). Default: kept.
+    #[serde(deserialize_with = "deserialize_age")]
+    pub ended_jobs: Option<time::Duration>,
+    /// Audit records this old (with Kafka on, only once in Kafka). Default: kept.
+    #[serde(deserialize_with = "deserialize_age")]
+    pub audit: Option<time::Duration>,
+    /// How often the background pass runs.
+    pub interval_ms: u64,
+    /// Rows deleted per transaction.
+    pub batch: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            ended_jobs: None,
+            audit: None,
+            interval_ms: 60_000,
+            batch: 500,
+        }
+    }
+}
+
+/// `90d`, `12h`, `30m`, `45s`: more than zero.
+pub fn parse_age(text: &str) -> Result<time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and s, m, h or d"))?;
+    let age = match unit {
+        "s" => time::Duration::seconds(n),
+        "m" => time::Duration::minutes(n),
+        "h" => time::Duration::hours(n),
+        "d" => time::Duration::days(n),
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (use s, m, h or d)"
+            ));
+        }
+    };
+    if age <= time::Duration::ZERO {
+        return Err(format!("{text:?}: must be more than zero"));
+    }
+    Ok(age)
+}
+
+fn deserialize_age<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<time::Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_age(&text).map(Some).map_err(serde::de::Error::custom)
 }
 
 /// `[log]`

@@ -600,6 +600,20 @@ pub async fn serve(
             },
         );
     }
+    let retention = workers::retention::Retention {
+        store: state.store.clone(),
+        settings: state.settings.retention.clone(),
+        published_only: state.relay.is_some(),
+        job_dirs: workers::retention::Retention::job_dirs_of(&state.settings),
+    };
+    if retention.enabled() {
+        supervise(
+            state.tasks.clone(),
+            "retention",
+            "retention".to_owned(),
+            move || retention.clone().run(),
+        );
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;

@@ -14,6 +14,7 @@ pub const TASK_PANICS: &str = "horizon_task_panics_total";
 pub const NOTIFICATIONS: &str = "horizon_commit_notifications_total";
 pub const DENIED: &str = "horizon_api_denied_total";
 pub const BACKEND_ERRORS: &str = "horizon_backend_errors_total";
+pub const PRUNED: &str = "horizon_pruned_total";
 pub use horizon_backend::local::POLL_ERRORS;
 pub use horizon_kafka::metric_names::{
     HELD_PARTITIONS, PARKED, PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED,
@@ -34,6 +35,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         "API requests refused: unauthenticated (no valid token) or forbidden",
     ),
     (SUBMISSIONS, Kind::Counter, "Jobs submitted through the API"),
+    (
+        PRUNED,
+        Kind::Counter,
+        "Rows deleted by retention, by what (jobs, with their events; audit records)",
+    ),
     (
         TRANSITIONS,
         Kind::Counter,

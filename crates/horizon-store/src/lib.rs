@@ -137,6 +137,31 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn outbox_depth(&self) -> Result<u64, StoreError>;
 
+    /// Retention: delete up to `limit` ended jobs that finished before
+    /// `before`, with their events and idempotency keys; with
+    /// `published_only` (Kafka on) none that has an event not yet published
+    /// (parked ones included). Returns their ids (their directories go too).
+    async fn prune_jobs(
+        &self,
+        before: time::OffsetDateTime,
+        published_only: bool,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Retention: delete up to `limit` audit records older than `before`
+    /// (only published ones with `published_only`). Returns how many.
+    async fn prune_audit(
+        &self,
+        before: time::OffsetDateTime,
+        published_only: bool,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+
+    /// A consistent copy of the whole database into the new file `to`,
+    /// taken while the server runs (SQLite's `VACUUM INTO`). PostgreSQL:
+    /// refused with the way to do it (`pg_dump`).
+    async fn backup(&self, to: &std::path::Path) -> Result<(), StoreError>;
+
     /// The database's identity, made when it was created: the exactly-once
     /// relay writes it into its position records and refuses one written
     /// for another database.

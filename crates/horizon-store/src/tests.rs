@@ -1185,6 +1185,81 @@ async fn replay_selects_events_by_job_time_and_position(kind: Kind) {
     assert_eq!(ids(&rest), vec![(a.id, 2)]);
 }
 
+/// Retention: ended jobs go with their events (not a running one, and with
+/// Kafka on not one with an event not yet published); old audit records go
+/// (published ones only, with Kafka on); the rest stays.
+async fn retention_prunes_only_what_has_ended_and_reached_kafka(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let published = new_job(&store).await;
+    let unpublished = new_job(&store).await;
+    let running = new_job(&store).await;
+    store.apply(published.id, cancel()).await.expect("cancel");
+    store.apply(unpublished.id, cancel()).await.expect("cancel");
+    store.apply(running.id, queue()).await.expect("queue");
+    let outbox = store.unpublished_events(0, 100).await.expect("outbox");
+    let positions: Vec<i64> = outbox
+        .iter()
+        .filter(|e| e.event.job_id == published.id)
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(positions.len(), 2);
+    store.mark_published(&positions).await.expect("mark");
+    let later = OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    // nothing ended before an hour ago
+    let none = store
+        .prune_jobs(later - time::Duration::hours(1), true, 10)
+        .await
+        .expect("prune");
+    assert!(none.is_empty(), "{none:?}");
+    // Kafka on: only the ended job whose events are all published
+    let pruned = store.prune_jobs(later, true, 10).await.expect("prune");
+    assert_eq!(pruned, vec![published.id]);
+    assert!(store.get_job(published.id).await.expect("read").is_none());
+    assert!(
+        store.job_events(published.id, None, 10).await.is_err()
+            || store
+                .job_events(published.id, None, 10)
+                .await
+                .expect("events")
+                .is_empty()
+    );
+    // Kafka off: every ended job
+    let pruned = store.prune_jobs(later, false, 10).await.expect("prune");
+    assert_eq!(pruned, vec![unpublished.id]);
+    assert!(store.get_job(running.id).await.expect("read").is_some());
+    assert_eq!(
+        store
+            .job_events(running.id, None, 10)
+            .await
+            .expect("events")
+            .len(),
+        2
+    );
+    // audit records: the published one with Kafka on, then the other
+    let first = audit(Some("alice"), "job.submit");
+    let second = audit(Some("alice"), "job.cancel");
+    store.record_audit(first.clone()).await.expect("audit");
+    store.record_audit(second.clone()).await.expect("audit");
+    let outbox = store.unpublished_events(0, 100).await.expect("outbox");
+    let audit_position: Vec<i64> = outbox
+        .iter()
+        .filter(|e| e.event.event_id == first.event_id)
+        .map(|e| e.position)
+        .collect();
+    store.mark_published(&audit_position).await.expect("mark");
+    let later = OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    assert_eq!(store.prune_audit(later, true, 10).await.expect("prune"), 1);
+    assert_eq!(store.prune_audit(later, false, 10).await.expect("prune"), 1);
+    assert_eq!(store.prune_audit(later, false, 10).await.expect("prune"), 0);
+    // what is left still flows through the outbox
+    let left = store.unpublished_events(0, 100).await.expect("outbox");
+    assert!(
+        left.iter().all(|e| e.event.job_id == running.id),
+        "{left:?}"
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1223,5 +1298,6 @@ conformance!(
     the_leadership_generation_moves_on_while_held,
     handing_over_marks_only_owned_submitted_jobs,
     a_stale_claim_writes_nothing,
+    retention_prunes_only_what_has_ended_and_reached_kafka,
     a_commit_with_events_rings_the_bell,
 );

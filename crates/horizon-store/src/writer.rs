@@ -95,6 +95,10 @@ pub(crate) enum Op {
     Audit(Box<horizon_core::AuditRecord>),
     /// The process about to hand the jobs over (it must own them), and the jobs.
     MarkHandingOver(Uuid, Vec<(Uuid, i64)>),
+    /// Retention: ended jobs finished before, published only, at most.
+    PruneJobs(time::OffsetDateTime, bool, u32),
+    /// Retention: audit records older than, published only, at most.
+    PruneAudit(time::OffsetDateTime, bool, u32),
 }
 
 pub(crate) enum Done {

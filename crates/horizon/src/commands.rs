@@ -129,6 +129,20 @@ fn parse_duration(text: &str) -> anyhow::Result<time::Duration> {
     Ok(duration)
 }
 
+/// `horizon backup --to <file>`
+pub async fn backup(config: &ConfigArgs, to: &Path) -> anyhow::Result<ExitCode> {
+    let settings = settings::load(config.config.as_deref())?;
+    let store = horizon_server::open_store(&settings).await?;
+    let to = std::path::absolute(to)?;
+    store.backup(&to).await?;
+    eprintln!(
+        "backed up {} to {} (restore: stop the server, put the file in the database's place)",
+        settings.database_url_masked(),
+        to.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `horizon token list`
 pub async fn token_list(config: &ConfigArgs, as_json: bool) -> anyhow::Result<ExitCode> {
     let settings = settings::load(config.config.as_deref())?;

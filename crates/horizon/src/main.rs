@@ -63,6 +63,15 @@ enum Command {
     /// Manage API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Copy the SQLite database to a new file while the server runs (a
+    /// consistent snapshot); on PostgreSQL, says how (pg_dump)
+    Backup {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The new file
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
     /// Submit a job
     Submit {
         #[command(flatten)]
@@ -374,6 +383,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(config) => commands::serve(&config).await,
+        Command::Backup { config, to } => commands::backup(&config, &to).await,
         Command::Token(TokenCommand::Create {
             config,
             user,

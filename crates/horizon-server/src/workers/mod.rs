@@ -4,4 +4,5 @@
 //! picks up exactly where the last one stopped.
 
 pub mod dispatcher;
+pub mod retention;
 pub mod watcher;

@@ -16,6 +16,7 @@
 mod events;
 mod lease;
 mod outbox;
+mod prune;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -246,6 +247,16 @@ impl Engine for PgEngine {
                 Op::Audit(record) => events::insert_audit(conn, &record)
                     .await
                     .map(|()| Done::Count(1)),
+                Op::PruneJobs(before, published_only, limit) => {
+                    prune::prune_jobs(conn, before, published_only, limit)
+                        .await
+                        .map(Done::Ids)
+                }
+                Op::PruneAudit(before, published_only, limit) => {
+                    prune::prune_audit(conn, before, published_only, limit)
+                        .await
+                        .map(Done::Count)
+                }
                 Op::MarkHandingOver(process, jobs) => {
                     events::mark_handing_over(conn, process, &jobs)
                         .await
@@ -414,6 +425,46 @@ impl Store for PgStore {
             Done::Count(n) => Ok(n),
             _ => Err(unexpected()),
         }
+    }
+
+    async fn prune_jobs(
+        &self,
+        before: time::OffsetDateTime,
+        published_only: bool,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        match self
+            .writer
+            .write(Op::PruneJobs(before, published_only, limit))
+            .await?
+        {
+            Done::Ids(ids) => Ok(ids),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn prune_audit(
+        &self,
+        before: time::OffsetDateTime,
+        published_only: bool,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        match self
+            .writer
+            .write(Op::PruneAudit(before, published_only, limit))
+            .await?
+        {
+            Done::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn backup(&self, _to: &std::path::Path) -> Result<(), StoreError> {
+        Err(StoreError::Incompatible(
+            "on PostgreSQL use pg_dump (`pg_dump --format=custom --file=horizon.dump <database url>`; \
+             restore with pg_restore into an empty database) or your server's own backups"
+                .into(),
+        ))
     }
 
     async fn database_id(&self) -> Result<String, StoreError> {

@@ -7,6 +7,7 @@
 //! blocking threads (`read.rs`). Both use rusqlite; sqlx only runs the
 //! migrations.
 
+mod prune;
 mod read;
 mod rows;
 mod write;
@@ -273,6 +274,58 @@ impl Store for SqliteStore {
 
     async fn outbox_depth(&self) -> Result<u64, StoreError> {
         self.readers.run(read::outbox_depth).await
+    }
+
+    async fn prune_jobs(
+        &self,
+        before: time::OffsetDateTime,
+        published_only: bool,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        match self
+            .writer
+            .write(Op::PruneJobs(before, published_only, limit))
+            .await?
+        {
+            Done::Ids(ids) => Ok(ids),
+            _ => Err(StoreError::Corrupt(
+                "the writer answered with the wrong kind".into(),
+            )),
+        }
+    }
+
+    async fn prune_audit(
+        &self,
+        before: time::OffsetDateTime,
+        published_only: bool,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        match self
+            .writer
+            .write(Op::PruneAudit(before, published_only, limit))
+            .await?
+        {
+            Done::Count(n) => Ok(n),
+            _ => Err(StoreError::Corrupt(
+                "the writer answered with the wrong kind".into(),
+            )),
+        }
+    }
+
+    async fn backup(&self, to: &std::path::Path) -> Result<(), StoreError> {
+        if to.exists() {
+            return Err(StoreError::Incompatible(format!(
+                "{} exists: a backup goes to a new file",
+                to.display()
+            )));
+        }
+        let to = to.display().to_string();
+        self.readers
+            .run(move |conn| {
+                conn.execute("VACUUM INTO ?1", [&to])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn database_id(&self) -> Result<String, StoreError> {

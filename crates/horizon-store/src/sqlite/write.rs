@@ -53,6 +53,12 @@ pub(super) fn run_op(conn: &Connection, op: Op) -> Result<Done, StoreError> {
             let ids: Vec<Uuid> = jobs.iter().map(|(id, _)| *id).collect();
             mark_handing_over(conn, &ids).map(Done::Ids)
         }
+        Op::PruneJobs(before, published_only, limit) => {
+            super::prune::prune_jobs(conn, before, published_only, limit).map(Done::Ids)
+        }
+        Op::PruneAudit(before, published_only, limit) => {
+            super::prune::prune_audit(conn, before, published_only, limit).map(Done::Count)
+        }
     }
 }
 
