@@ -65,7 +65,11 @@ impl StoreError {
             _ => return false,
         };
         match err {
+            // (a connection cut while it was being made, e.g. during TLS
+            // negotiation, reads as a protocol error: the database is not
+            // reachable properly, and a new connection is the remedy)
             sqlx::Error::Io(_)
+            | sqlx::Error::Protocol(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed

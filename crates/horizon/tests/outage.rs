@@ -58,7 +58,12 @@ async fn a_database_outage_is_503_with_retry_after_and_service_resumes_without_a
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            server.log()
+        );
         assert_eq!(response.headers()["retry-after"], "2");
         assert_eq!(
             response.headers()["content-type"],
