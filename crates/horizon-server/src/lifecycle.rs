@@ -21,6 +21,18 @@ pub async fn apply(
     let from = applied.previous;
     metrics::counter!(telemetry::TRANSITIONS, "from" => from.as_str(), "to" => job.status.as_str())
         .increment(1);
+    if job.status == horizon_core::JobStatus::Running
+        && let Some(started) = job.started_at
+    {
+        metrics::histogram!(telemetry::QUEUE_WAIT, "agent" => job.agent.clone())
+            .record((started - job.created_at).as_seconds_f64().max(0.0));
+    }
+    if job.status.is_terminal()
+        && let (Some(started), Some(finished)) = (job.started_at, job.finished_at)
+    {
+        metrics::histogram!(telemetry::RUN_TIME, "agent" => job.agent.clone(), "status" => job.status.as_str())
+            .record((finished - started).as_seconds_f64().max(0.0));
+    }
     info!(
         job.id = %job.id, job.status = %job.status, job.correlation_id = %job.correlation_id,
         event.sequence = applied.event.sequence,

@@ -15,6 +15,10 @@ pub const NOTIFICATIONS: &str = "horizon_commit_notifications_total";
 pub const DENIED: &str = "horizon_api_denied_total";
 pub const BACKEND_ERRORS: &str = "horizon_backend_errors_total";
 pub const PRUNED: &str = "horizon_pruned_total";
+pub const HTTP_REQUESTS: &str = "horizon_http_requests_total";
+pub const HTTP_DURATION: &str = "horizon_http_request_duration_seconds";
+pub const QUEUE_WAIT: &str = "horizon_job_queue_wait_seconds";
+pub const RUN_TIME: &str = "horizon_job_run_seconds";
 pub use horizon_backend::local::POLL_ERRORS;
 pub use horizon_kafka::metric_names::{
     HELD_PARTITIONS, PARKED, PUBLISH_FAILURES, PUBLISH_LATENCY, PUBLISH_RETRIES, PUBLISHED,
@@ -35,6 +39,26 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         "API requests refused: unauthenticated (no valid token) or forbidden",
     ),
     (SUBMISSIONS, Kind::Counter, "Jobs submitted through the API"),
+    (
+        HTTP_REQUESTS,
+        Kind::Counter,
+        "HTTP requests answered, by method, route (its template) and status",
+    ),
+    (
+        HTTP_DURATION,
+        Kind::Histogram,
+        "Seconds from a request to its response's head, by method and route",
+    ),
+    (
+        QUEUE_WAIT,
+        Kind::Histogram,
+        "Seconds from submission to running, by agent",
+    ),
+    (
+        RUN_TIME,
+        Kind::Histogram,
+        "Seconds from running to the end, by agent and final status",
+    ),
     (
         PRUNED,
         Kind::Counter,
@@ -117,6 +141,24 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
             Matcher::Full(PUBLISH_LATENCY.to_owned()),
             &[
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(HTTP_DURATION.to_owned()),
+            &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(QUEUE_WAIT.to_owned()),
+            &[
+                0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0, 86_400.0,
+            ],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(RUN_TIME.to_owned()),
+            &[
+                1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0, 43_200.0, 86_400.0, 259_200.0,
             ],
         )?
         .install_recorder()?;

@@ -257,6 +257,27 @@ pub fn describe_agents(document: &mut utoipa::openapi::OpenApi, state: &AppState
     }
 }
 
+/// Every request counted, and timed to its response's head, by its route's
+/// template (`/v1/jobs/{id}`, never the id: a bounded set of series).
+async fn http_metrics(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics::histogram!(crate::telemetry::HTTP_DURATION, "method" => method.clone(), "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(crate::telemetry::HTTP_REQUESTS, "method" => method, "route" => route,
+        "status" => response.status().as_u16().to_string())
+    .increment(1);
+    response
+}
+
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.api.body_limit_bytes;
     // every /v1 route is behind the guard: authentication, the access table
@@ -293,6 +314,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("method not allowed on this route".into())
         })
+        .layer(axum::middleware::from_fn(http_metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
