@@ -79,7 +79,7 @@ ReturnToService=2
 MinJobAge=3600
 KillWait=5
 SchedulerParameters=batch_sched_delay=0
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=16 $mem State=UNKNOWN
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=16 $mem Feature=horizon State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 # jobs sent here wait in PENDING for as long as a test needs them to
 PartitionName=parked Nodes=localhost MaxTime=INFINITE State=DOWN

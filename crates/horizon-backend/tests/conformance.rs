@@ -325,6 +325,8 @@ fn slurm(dir: &Path) -> Box<dyn Backend> {
                     partition: None,
                     account: None,
                     qos: None,
+                    sbatch_options: Vec::new(),
+                    preamble: Vec::new(),
                 },
             )
         })

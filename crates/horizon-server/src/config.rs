@@ -116,6 +116,14 @@ pub struct AgentSettings {
     pub account: Option<String>,
     #[serde(default)]
     pub qos: Option<String>,
+    /// Slurm: more `sbatch` options (`["--constraint=haswell"]`), from a
+    /// list of allowed ones (checked at start).
+    #[serde(default)]
+    pub sbatch_options: Vec<String>,
+    /// Slurm: shell lines run before the program, in the batch script
+    /// (`["module load python/3.11"]`).
+    #[serde(default)]
+    pub preamble: Vec<String>,
     /// Tapis: the application and its version, and (optionally) the
     /// execution system; `args` become its `appArgs`, `env` its `envVariables`.
     #[serde(default)]

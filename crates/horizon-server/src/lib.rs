@@ -177,6 +177,20 @@ pub fn build_backends(
                 let program = agent.program.clone().ok_or_else(|| {
                     ServeError::Config(format!("agent {name}: a Slurm agent needs `program`"))
                 })?;
+                for option in &agent.sbatch_options {
+                    horizon_backend::slurm::check_sbatch_option(option).map_err(|why| {
+                        ServeError::Config(format!("agent {name}: sbatch_options: {why}"))
+                    })?;
+                }
+                if let Some(line) = agent
+                    .preamble
+                    .iter()
+                    .find(|l| l.contains(['\n', '\r', '\0']))
+                {
+                    return Err(ServeError::Config(format!(
+                        "agent {name}: preamble: one line per entry, got {line:?}"
+                    )));
+                }
                 slurm_agents.insert(
                     name.clone(),
                     SlurmAgent {
@@ -190,6 +204,8 @@ pub fn build_backends(
                         partition: agent.partition.clone(),
                         account: agent.account.clone(),
                         qos: agent.qos.clone(),
+                        sbatch_options: agent.sbatch_options.clone(),
+                        preamble: agent.preamble.clone(),
                     },
                 );
             }

@@ -43,6 +43,58 @@ pub struct SlurmAgent {
     pub partition: Option<String>,
     pub account: Option<String>,
     pub qos: Option<String>,
+    /// More `sbatch` options (`--constraint=haswell`), each one of
+    /// `ALLOWED_SBATCH_OPTIONS` (checked by `check_sbatch_option`).
+    pub sbatch_options: Vec<String>,
+    /// Shell lines run before the program (`module load python/3.11`).
+    pub preamble: Vec<String>,
+}
+
+/// The `sbatch` options an agent may add: none that Horizon sets itself
+/// (`--job-name`, `--output`, `--error`, `--chdir`, `--export`,
+/// `--parsable`), takes from the job's request (`--time`, `--nodes`,
+/// `--ntasks-per-node`, `--cpus-per-task`, `--mem`, `--gpus`) or from the
+/// agent's own keys (`--partition`, `--account`, `--qos`), nor any that
+/// change what a job is (`--array`, `--wrap`, `--dependency`, `--hold`).
+pub const ALLOWED_SBATCH_OPTIONS: &[&str] = &[
+    "--constraint",
+    "--gres",
+    "--exclusive",
+    "--mem-per-cpu",
+    "--licenses",
+    "--reservation",
+    "--comment",
+    "--exclude",
+    "--nodelist",
+    "--hint",
+    "--tmp",
+    "--switches",
+    "--nice",
+    "--requeue",
+    "--no-requeue",
+    "--signal",
+    "--mail-type",
+    "--mail-user",
+    "--cluster-constraint",
+    "--core-spec",
+    "--threads-per-core",
+];
+
+/// Whether `option` (`--name` or `--name=value`) may be added to an
+/// agent's `sbatch`; why not, otherwise.
+pub fn check_sbatch_option(option: &str) -> Result<(), String> {
+    let name = option.split('=').next().unwrap_or_default();
+    if option.chars().any(char::is_control) {
+        return Err(format!("{option:?} has a control character"));
+    }
+    if !ALLOWED_SBATCH_OPTIONS.contains(&name) {
+        return Err(format!(
+            "{option:?} is not an sbatch option an agent may add (allowed: {}; \
+             partition, account and qos are keys of their own, resources come from the job)",
+            ALLOWED_SBATCH_OPTIONS.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +191,20 @@ impl SlurmBackend {
             }
             text.push_str(&format!("export {key}={}\n", quote(&value)?));
         }
+        if !agent.preamble.is_empty() {
+            text.push_str("# The agent's preamble:\n");
+            for line in &agent.preamble {
+                // (one line each: the operator's own shell, not the user's)
+                if line.contains('\n') || line.contains('\r') || line.contains('\0') {
+                    return Err(BackendError::Rejected(format!(
+                        "agent {}: a preamble entry is one line: {line:?}",
+                        job.agent
+                    )));
+                }
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
         let mut exec = vec![quote(&agent.program)?];
         for arg in &agent.args {
             exec.push(quote(arg)?);
@@ -168,6 +234,8 @@ impl SlurmBackend {
             }
         }
         args.extend(resource_args(&job.resources));
+        // (checked at start; one argument each, quoted as such over SSH)
+        args.extend(agent.sbatch_options.iter().cloned());
         args.push(format!("{dir}/job.sh"));
         args
     }

@@ -13,6 +13,7 @@ use tempfile::TempDir;
 pub mod kafka;
 pub mod kafka_setup;
 pub mod proxy;
+pub mod slurm;
 pub mod takeover;
 pub mod tapis;
 
