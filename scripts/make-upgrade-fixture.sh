@@ -5,7 +5,9 @@
 # <name>.sql (a plain pg_dump of a PostgreSQL database), each holding the
 # same story: jobs of alice that completed, failed and were cancelled, and
 # one left QUEUED by a process that is gone (slots = 0), with their events;
-# its jobs directory is /tmp/horizon-upgrade-fixture/jobs (the test's too).
+# its jobs directory is /tmp/horizon-upgrade-fixture/jobs (the PostgreSQL
+# fixture records it with the host name as its processes' scope, which the
+# test moves to its own machine and directory).
 # Needs PostgreSQL on 127.0.0.1:5432 (scripts/postgres.sh up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,7 +77,9 @@ story() { # story <database url>
 story "sqlite://$work/fixture.db"
 # one self-contained file (what is still in the write-ahead log included)
 rm -f "$out/$name.db"
-python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
+# (rollback journal, not WAL: opening the fixture leaves no -wal/-shm files
+# beside it; Horizon sets WAL itself when it opens the test's copy)
+python3 -c 'import sqlite3, sys; d = sqlite3.connect(sys.argv[2]); sqlite3.connect(sys.argv[1]).backup(d); d.execute("PRAGMA journal_mode=DELETE"); d.close()' \
   "$work/fixture.db" "$out/$name.db"
 db=horizon_fixture_$$
 psql -q postgres://postgres@127.0.0.1:5432/postgres -c "CREATE DATABASE $db"

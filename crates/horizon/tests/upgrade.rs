@@ -17,11 +17,17 @@ use sqlx::Connection;
 
 const FIXTURE: &str = "before-sequencing";
 
-/// The fixture's `[local] jobs_dir`: the upgraded process is on the same
-/// machine with the same jobs directory, so it adopts the job the earlier
-/// release left queued.
-fn jobs_dir() -> Option<PathBuf> {
-    Some(PathBuf::from("/tmp/horizon-upgrade-fixture/jobs"))
+/// Where the earlier release ran local jobs when it made the fixture (its
+/// host was `vm`): the PostgreSQL fixture records it as its processes'
+/// scope, `host:jobs_dir`.
+const FIXTURE_SCOPE: &str = "vm:/tmp/horizon-upgrade-fixture/jobs";
+
+/// This machine's name, as `serve` records it.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 fn fixture(ext: &str) -> PathBuf {
@@ -95,7 +101,7 @@ async fn an_sqlite_database_of_the_earlier_release_opens_and_runs_jobs() {
     let server = Server::start_with(ServerOptions {
         database_url: Some(format!("sqlite://{}", db.display())),
         extra_toml: agents(),
-        jobs_dir: jobs_dir(),
+        jobs_dir: Some(dir.path().join("jobs")),
         ..Default::default()
     })
     .await;
@@ -112,17 +118,30 @@ async fn an_sqlite_database_of_the_earlier_release_opens_and_runs_jobs() {
 #[tokio::test]
 async fn a_postgresql_database_of_the_earlier_release_opens_and_runs_jobs() {
     let db = TestDatabase::create();
-    let out = Command::new("psql")
+    // the upgraded process runs on the same machine with the same jobs
+    // directory as the earlier one (so it adopts the job that one left
+    // queued): the fixture's scope, moved to this machine and this test's
+    // own directory
+    let jobs = tempfile::tempdir().unwrap();
+    let jobs_dir = std::fs::canonicalize(jobs.path()).unwrap();
+    let dump = std::fs::read_to_string(fixture("sql")).unwrap();
+    assert!(dump.contains(FIXTURE_SCOPE), "the fixture's scope changed");
+    let dump = dump.replace(FIXTURE_SCOPE, &format!("{}:{}", host(), jobs_dir.display()));
+    let mut psql = Command::new("psql")
         .arg(&db.url)
-        .args(["-q", "-v", "ON_ERROR_STOP=1", "-f"])
-        .arg(fixture("sql"))
-        .output()
+        .args(["-q", "-v", "ON_ERROR_STOP=1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    std::io::Write::write_all(&mut psql.stdin.take().unwrap(), dump.as_bytes()).unwrap();
+    let out = psql.wait_with_output().unwrap();
     assert!(out.status.success(), "loading the fixture: {out:?}");
     let server = Server::start_with(ServerOptions {
         database_url: Some(db.url.clone()),
         extra_toml: agents(),
-        jobs_dir: jobs_dir(),
+        jobs_dir: Some(jobs_dir),
         ..Default::default()
     })
     .await;
