@@ -4,7 +4,7 @@
 # npm, a single-node Slurm, sshd), then runs every test.
 #   HORIZON_TEST_KAFKA_BROKERS=host:port   run the Kafka tests on your cluster
 #   HORIZON_TEST_POSTGRES_URL=postgres://… use your PostgreSQL server
-#   HORIZON_TEST_SKIP_SLURM=1 / HORIZON_TEST_SKIP_POSTGRES=1
+#   HORIZON_TEST_SKIP_SLURM=1 / HORIZON_TEST_SKIP_POSTGRES=1 / HORIZON_TEST_SKIP_PACKAGE=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build-deps.sh
@@ -43,6 +43,12 @@ if [ -z "${HORIZON_TEST_SKIP_SLURM:-}" ]; then
   ./scripts/sshd-install.sh
 fi
 cargo test --workspace "$@"
+# the Debian package: built, installed with dpkg -i, its unit verified, a
+# job run from the installed files, purged (needs root and dpkg;
+# HORIZON_TEST_SKIP_PACKAGE=1 skips it)
+if [ -z "${HORIZON_TEST_SKIP_PACKAGE:-}" ]; then
+  ./scripts/test-package.sh
+fi
 # Schemathesis against a live server: every check, a bounded time
 ./scripts/schemathesis.sh "${HORIZON_TEST_SCHEMATHESIS_SECONDS:-120}"
 # the end-to-end suites again with every server on PostgreSQL (a database of
