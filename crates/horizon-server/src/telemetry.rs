@@ -15,6 +15,7 @@ pub const NOTIFICATIONS: &str = "horizon_commit_notifications_total";
 pub const DENIED: &str = "horizon_api_denied_total";
 pub const BACKEND_ERRORS: &str = "horizon_backend_errors_total";
 pub const PRUNED: &str = "horizon_pruned_total";
+pub const TAKEOVERS: &str = "horizon_jobs_taken_over_total";
 pub const HTTP_REQUESTS: &str = "horizon_http_requests_total";
 pub const HTTP_DURATION: &str = "horizon_http_request_duration_seconds";
 pub const QUEUE_WAIT: &str = "horizon_job_queue_wait_seconds";
@@ -39,6 +40,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         "API requests refused: unauthenticated (no valid token) or forbidden",
     ),
     (SUBMISSIONS, Kind::Counter, "Jobs submitted through the API"),
+    (
+        TAKEOVERS,
+        Kind::Counter,
+        "Jobs this process took over from silent processes (PostgreSQL, several processes)",
+    ),
     (
         HTTP_REQUESTS,
         Kind::Counter,
@@ -185,6 +191,7 @@ pub async fn refresh_gauges(store: &dyn Store, kafka: bool) -> Result<(), StoreE
         gauge!(JOBS, "status" => status.as_str()).set(n as f64);
     }
     metrics::counter!(NOTIFICATIONS).absolute(horizon_store::commit_notifications_heard());
+    metrics::counter!(TAKEOVERS).absolute(horizon_store::jobs_taken_over());
     if kafka {
         gauge!(OUTBOX_DEPTH).set(store.outbox_depth().await? as f64);
         gauge!(PARKED_DEPTH).set(store.parked_count().await? as f64);

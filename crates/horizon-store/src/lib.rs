@@ -24,6 +24,12 @@ pub use params::{
 };
 pub use postgres::{PgOptions, PgStore};
 
+/// How many jobs this process took over from silent processes (several
+/// processes on PostgreSQL), each also logged.
+pub fn jobs_taken_over() -> u64 {
+    postgres::TAKEN_OVER.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How many commit notifications (PostgreSQL LISTEN/NOTIFY) this process
 /// has heard from other processes' and its own writes.
 pub fn commit_notifications_heard() -> u64 {

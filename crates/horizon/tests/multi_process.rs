@@ -205,6 +205,18 @@ async fn a_process_killed_mid_load_has_its_work_taken_over_by_the_others() {
         "all 45 jobs done {:?} after one of three processes was killed",
         killed_at.elapsed()
     );
+    // the survivors say what they took over, and count it
+    let mut taken = 0.0;
+    for srv in &others {
+        taken += srv.metric("horizon_jobs_taken_over_total").await;
+    }
+    assert!(taken >= 1.0, "no takeover counted");
+    assert!(
+        others
+            .iter()
+            .any(|srv| srv.log().contains("job(s) of silent process(es)")),
+        "no takeover logged"
+    );
     // the relay moved to a survivor: everything reached Kafka, in order
     // (events in flight at the kill may come twice, with the same ce_id)
     let records = s.consume_all(&all_events).await;

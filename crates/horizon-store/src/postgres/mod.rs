@@ -695,7 +695,7 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         if !silent.is_empty() {
-            sqlx::query(
+            let taken: Vec<(Uuid, String)> = sqlx::query_as(
                 "UPDATE jobs SET owner = $1, claim_epoch = claim_epoch + 1
                  WHERE id IN (
                     SELECT id FROM jobs
@@ -713,7 +713,8 @@ impl Store for PgStore {
                                          AND (p.gone_at IS NOT NULL
                                               OR p.local_scope IS NOT DISTINCT FROM me.local_scope)))
                     ORDER BY id LIMIT $5
-                    FOR UPDATE SKIP LOCKED)",
+                    FOR UPDATE SKIP LOCKED)
+                 RETURNING id, status",
             )
             .bind(process)
             .bind(backend.as_str())
@@ -722,8 +723,22 @@ impl Store for PgStore {
             .bind(i64::from(limit))
             .bind(&silent)
             .bind(timeout)
-            .execute(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
+            if !taken.is_empty() {
+                TAKEN_OVER.fetch_add(taken.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                let ids: Vec<String> = taken
+                    .iter()
+                    .map(|(id, status)| format!("{id} ({status})"))
+                    .collect();
+                tracing::warn!(
+                    process = %process,
+                    "took over {} {} job(s) of silent process(es): {}",
+                    taken.len(),
+                    backend.as_str(),
+                    ids.join(", ")
+                );
+            }
         }
         let rows = sqlx::query(
             "SELECT * FROM jobs WHERE backend = $1 AND status = ANY($2)
@@ -800,3 +815,6 @@ const NOTIFY_COMMIT: &str =
 
 /// How many commit notifications this process heard from the database.
 pub static NOTIFICATIONS_HEARD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Jobs this process took over from silent processes.
+pub static TAKEN_OVER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
