@@ -163,7 +163,8 @@ impl Default for RetentionSettings {
     }
 }
 
-/// `90d`, `12h`, `30m`, `45s`: more than zero.
+/// `90d`, `12h`, `30m`, `45s` (a bare number is seconds): more than zero.
+/// Also `horizon token create --expires-in`.
 pub fn parse_age(text: &str) -> Result<time::Duration, String> {
     let text = text.trim();
     let split = text
@@ -174,7 +175,7 @@ pub fn parse_age(text: &str) -> Result<time::Duration, String> {
         .parse()
         .map_err(|_| format!("{text:?}: expected a number and s, m, h or d"))?;
     let age = match unit {
-        "s" => time::Duration::seconds(n),
+        "s" | "" => time::Duration::seconds(n),
         "m" => time::Duration::minutes(n),
         "h" => time::Duration::hours(n),
         "d" => time::Duration::days(n),

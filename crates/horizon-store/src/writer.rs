@@ -171,6 +171,38 @@ impl Writer {
 
     /// About to hand `jobs` over (see `Store::mark_handing_over`): the ones
     /// the mark took.
+    /// Retention: ended jobs finished before `before` (see `Store::prune_jobs`).
+    pub(crate) async fn prune_jobs(
+        &self,
+        before: time::OffsetDateTime,
+        published_only: bool,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        match self
+            .write(Op::PruneJobs(before, published_only, limit))
+            .await?
+        {
+            Done::Ids(ids) => Ok(ids),
+            _ => Err(wrong_kind()),
+        }
+    }
+
+    /// Retention: audit records older than `before` (see `Store::prune_audit`).
+    pub(crate) async fn prune_audit(
+        &self,
+        before: time::OffsetDateTime,
+        published_only: bool,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        match self
+            .write(Op::PruneAudit(before, published_only, limit))
+            .await?
+        {
+            Done::Count(n) => Ok(n),
+            _ => Err(wrong_kind()),
+        }
+    }
+
     pub(crate) async fn mark_handing_over(
         &self,
         process: Uuid,
@@ -184,9 +216,7 @@ impl Writer {
             .await?
         {
             Done::Ids(marked) => Ok(marked),
-            _ => Err(StoreError::Corrupt(
-                "the database writer answered with the wrong kind of result".into(),
-            )),
+            _ => Err(wrong_kind()),
         }
     }
 
@@ -260,6 +290,10 @@ async fn run<E: Engine>(
             ring(&bell);
         }
     }
+}
+
+fn wrong_kind() -> StoreError {
+    StoreError::Corrupt("the database writer answered with the wrong kind of result".into())
 }
 
 fn refuse_all(requests: Vec<Request>, why: &str) {

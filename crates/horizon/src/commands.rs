@@ -108,25 +108,7 @@ pub async fn token_create(
 
 /// `90s`, `30m`, `12h`, `30d`.
 fn parse_duration(text: &str) -> anyhow::Result<time::Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number
-        .parse()
-        .with_context(|| format!("--expires-in {text:?}: expected a number and s, m, h or d"))?;
-    let duration = match unit {
-        "s" | "" => time::Duration::seconds(n),
-        "m" => time::Duration::minutes(n),
-        "h" => time::Duration::hours(n),
-        "d" => time::Duration::days(n),
-        other => bail!("--expires-in {text:?}: unknown unit {other:?} (use s, m, h or d)"),
-    };
-    if duration <= time::Duration::ZERO {
-        bail!("--expires-in must be more than zero");
-    }
-    Ok(duration)
+    horizon_server::config::parse_age(text).map_err(|err| anyhow::anyhow!("--expires-in {err}"))
 }
 
 /// `horizon backup --to <file>`

@@ -433,14 +433,7 @@ impl Store for PgStore {
         published_only: bool,
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError> {
-        match self
-            .writer
-            .write(Op::PruneJobs(before, published_only, limit))
-            .await?
-        {
-            Done::Ids(ids) => Ok(ids),
-            _ => Err(unexpected()),
-        }
+        self.writer.prune_jobs(before, published_only, limit).await
     }
 
     async fn prune_audit(
@@ -449,14 +442,7 @@ impl Store for PgStore {
         published_only: bool,
         limit: u32,
     ) -> Result<u64, StoreError> {
-        match self
-            .writer
-            .write(Op::PruneAudit(before, published_only, limit))
-            .await?
-        {
-            Done::Count(n) => Ok(n),
-            _ => Err(unexpected()),
-        }
+        self.writer.prune_audit(before, published_only, limit).await
     }
 
     async fn backup(&self, _to: &std::path::Path) -> Result<(), StoreError> {

@@ -282,16 +282,7 @@ impl Store for SqliteStore {
         published_only: bool,
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError> {
-        match self
-            .writer
-            .write(Op::PruneJobs(before, published_only, limit))
-            .await?
-        {
-            Done::Ids(ids) => Ok(ids),
-            _ => Err(StoreError::Corrupt(
-                "the writer answered with the wrong kind".into(),
-            )),
-        }
+        self.writer.prune_jobs(before, published_only, limit).await
     }
 
     async fn prune_audit(
@@ -300,16 +291,7 @@ impl Store for SqliteStore {
         published_only: bool,
         limit: u32,
     ) -> Result<u64, StoreError> {
-        match self
-            .writer
-            .write(Op::PruneAudit(before, published_only, limit))
-            .await?
-        {
-            Done::Count(n) => Ok(n),
-            _ => Err(StoreError::Corrupt(
-                "the writer answered with the wrong kind".into(),
-            )),
-        }
+        self.writer.prune_audit(before, published_only, limit).await
     }
 
     async fn backup(&self, to: &std::path::Path) -> Result<(), StoreError> {
