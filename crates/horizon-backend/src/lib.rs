@@ -21,6 +21,9 @@ use uuid::Uuid;
 pub struct Accepted {
     /// The backend's own id, when it assigns one at submission.
     pub remote_job_id: Option<String>,
+    /// Where the backend keeps the job's files, when other processes
+    /// need to be told (a Slurm job's directory): see `Job::location`.
+    pub location: Option<String>,
 }
 
 /// Something a backend observed about one job.

@@ -100,6 +100,8 @@ impl Harness {
             metrics_sequence: 0,
             handed_over: false,
             claim_epoch: 0,
+            account: None,
+            location: None,
         }
     }
 
@@ -117,6 +119,7 @@ impl Harness {
             job,
             Command::Queue {
                 remote_job_id: accepted.remote_job_id,
+                location: None,
                 at: OffsetDateTime::now_utc(),
             },
         );
@@ -416,6 +419,7 @@ async fn submit_is_idempotent_and_a_job_runs_once(kind: BackendKind) {
         &mut job,
         Command::Queue {
             remote_job_id: first.remote_job_id,
+            location: None,
             at: OffsetDateTime::now_utc(),
         },
     );
@@ -522,6 +526,7 @@ async fn a_restart_finds_the_job_again_instead_of_running_it_twice(kind: Backend
         &mut job,
         Command::Queue {
             remote_job_id: again.remote_job_id,
+            location: None,
             at: OffsetDateTime::now_utc(),
         },
     );

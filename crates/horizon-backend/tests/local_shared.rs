@@ -55,6 +55,8 @@ fn queued() -> Job {
         metrics_sequence: 0,
         handed_over: false,
         claim_epoch: 0,
+        account: None,
+        location: None,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::resources::Resources;
 use crate::status::JobStatus;
 
 /// Which kind of compute backend runs a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     Local,
@@ -147,4 +147,12 @@ pub struct Job {
     /// How many times the job was claimed by a process (several processes
     /// on one database): the fencing token a claimer's writes carry.
     pub claim_epoch: i64,
+    /// Whom the backend charges the job to (a Slurm account, a Tapis
+    /// user), as the identity mapping decided at submission; `None`: the
+    /// agent's own setting.
+    pub account: Option<String>,
+    /// Where the backend keeps the job's files (a Slurm job's directory
+    /// on the cluster), recorded when it was handed over, so that any
+    /// process can read its logs.
+    pub location: Option<String>,
 }

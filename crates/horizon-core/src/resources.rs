@@ -3,17 +3,24 @@
 use serde::{Deserialize, Serialize};
 
 /// A job's resources. A field left out means "the backend's own default".
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
+    /// Nodes (Slurm `--nodes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes: Option<u32>,
+    /// Cores on each node (Slurm `--cpus-per-task`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cores_per_node: Option<u32>,
+    /// Memory per node in MiB (Slurm `--mem`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u64>,
+    /// GPUs (Slurm `--gpus`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpus: Option<u32>,
+    /// The longest the job may run (Slurm `--time`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub walltime_minutes: Option<u32>,
 }

@@ -25,6 +25,8 @@ pub enum Command {
     /// The backend accepted the job.
     Queue {
         remote_job_id: Option<String>,
+        /// Where the backend keeps the job's files (see `Job::location`).
+        location: Option<String>,
         at: OffsetDateTime,
     },
     /// The job's program started.
@@ -79,6 +81,7 @@ pub struct Transition {
     pub to: JobStatus,
     pub at: OffsetDateTime,
     pub remote_job_id: Option<String>,
+    pub location: Option<String>,
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
     pub error: Option<JobError>,
@@ -91,6 +94,7 @@ impl Transition {
         Job {
             status: self.to,
             remote_job_id: self.remote_job_id.clone(),
+            location: self.location.clone(),
             started_at: self.started_at,
             finished_at: self.finished_at,
             error: self.error.clone(),
@@ -137,6 +141,7 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
         to: from,
         at,
         remote_job_id: job.remote_job_id.clone(),
+        location: job.location.clone(),
         started_at: job.started_at,
         finished_at: job.finished_at,
         error: job.error.clone(),
@@ -151,10 +156,20 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
         command: name,
     };
     match (from, command) {
-        (Submitted, Command::Queue { remote_job_id, .. }) => {
+        (
+            Submitted,
+            Command::Queue {
+                remote_job_id,
+                location,
+                ..
+            },
+        ) => {
             next.to = Queued;
             if remote_job_id.is_some() {
                 next.remote_job_id = remote_job_id;
+            }
+            if location.is_some() {
+                next.location = location;
             }
             next.payload = EventPayload::Queued(QueuedPayload {
                 remote_job_id: next.remote_job_id.clone(),

@@ -46,6 +46,7 @@ fn job(i: usize) -> CreateJobParams {
         backend: BackendKind::Local,
         resources: Default::default(),
         correlation_id: Uuid::now_v7().to_string(),
+        account: None,
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
         audit: None,

@@ -5,21 +5,27 @@ use std::collections::BTreeMap;
 use rdkafka::ClientConfig;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaSettings {
     /// `host:port,…`; also `HORIZON_KAFKA_BROKERS`. Empty = no Kafka.
     pub brokers: String,
+    /// Every job's lifecycle events (key: the job id).
     pub lifecycle_topic: String,
+    /// Its partitions, when Horizon creates it.
     pub lifecycle_partitions: i32,
+    /// Every job's `job.metrics` samples (key: the job id).
     pub metrics_topic: String,
+    /// Its partitions, when Horizon creates it.
     pub metrics_partitions: i32,
     /// The audit trail (who did what): one record per message, keyed by the
     /// record's id.
     pub audit_topic: String,
+    /// Its partitions, when Horizon creates it.
     pub audit_partitions: i32,
     /// Where a notice of every parked event goes (empty: nowhere).
     pub dead_letter_topic: String,
+    /// Of the topics Horizon creates (3 on a production cluster).
     pub replication_factor: i32,
     /// Create missing topics at start-up (turn off where the cluster's ACLs
     /// forbid it and the topics are managed elsewhere).
@@ -33,6 +39,7 @@ pub struct KafkaSettings {
     pub message_timeout_ms: u64,
     /// The relay's own backoff after a failed round: doubles up to the max.
     pub initial_backoff_ms: u64,
+    /// The longest backoff between two rounds.
     pub max_backoff_ms: u64,
     /// Exactly once (the default): a transactional producer writes each
     /// batch of events and the relay's position in one Kafka transaction,

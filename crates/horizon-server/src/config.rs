@@ -33,11 +33,12 @@ fn deserialize_bind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr
 /// The example configuration shipped in the repository, used when no file is given.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("../../../examples/horizon.toml");
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// `host:port`; a host name (`localhost:8080`) is resolved, IPv4 first.
     #[serde(default = "default_bind", deserialize_with = "deserialize_bind")]
+    #[schemars(with = "String")]
     pub bind: SocketAddr,
     /// Where the database, job directories and state live. Default: the
     /// per-user `$XDG_DATA_HOME/horizon` (`~/.local/share/horizon`), so every
@@ -63,8 +64,13 @@ pub struct Settings {
     /// What is deleted once old enough (default: nothing).
     #[serde(default)]
     pub retention: RetentionSettings,
+    /// The programs jobs run, by the name a submission gives (`agent`).
     #[serde(default)]
     pub agents: BTreeMap<String, AgentSettings>,
+    /// Whom the cluster charges each job to, by who submits it (see
+    /// `identity.rs`); the first matching rule wins.
+    #[serde(default)]
+    pub identity: Vec<crate::identity::IdentityRule>,
     #[serde(default)]
     pub local: LocalSettings,
     #[serde(default)]
@@ -84,9 +90,10 @@ pub struct Settings {
     pub kafka: horizon_kafka::KafkaSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSettings {
+    /// Where its jobs run: `local` (processes on this machine), `slurm` or `tapis`.
     pub backend: BackendKind,
     /// What the agent does, for people (`GET /v1/agents`).
     #[serde(default)]
@@ -97,6 +104,7 @@ pub struct AgentSettings {
     /// The program to run (local backend), directly, never through a shell.
     #[serde(default)]
     pub program: Option<PathBuf>,
+    /// Arguments before Horizon's own; each one word, never through a shell.
     #[serde(default)]
     pub args: Vec<String>,
     /// Environment variables for the program; it gets these, `PATH` and its
@@ -112,8 +120,10 @@ pub struct AgentSettings {
     /// Slurm: `--partition`, `--account`, `--qos` (absent = the cluster's default).
     #[serde(default)]
     pub partition: Option<String>,
+    /// Slurm: `--account` of its jobs, unless an `[[identity]]` rule names one for the submitter.
     #[serde(default)]
     pub account: Option<String>,
+    /// Slurm: `--qos` of its jobs.
     #[serde(default)]
     pub qos: Option<String>,
     /// Slurm: more `sbatch` options (`["--constraint=haswell"]`), from a
@@ -128,23 +138,27 @@ pub struct AgentSettings {
     /// execution system; `args` become its `appArgs`, `env` its `envVariables`.
     #[serde(default)]
     pub app_id: Option<String>,
+    /// Tapis: the application's version.
     #[serde(default)]
     pub app_version: Option<String>,
+    /// Tapis: the execution system (default: the application's own).
     #[serde(default)]
     pub exec_system_id: Option<String>,
 }
 
 /// `[retention]`: ages as a number and a unit (`90d`, `12h`, `30m`, `45s`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionSettings {
     /// Ended jobs (COMPLETED, FAILED, CANCELLED) with their events and
     /// directories, this long after they ended (with Kafka on, only once
     /// every event of theirs is in Kafka). Default: kept.
-    #[serde(deserialize_with = "deserialize_age")]
+    #[serde(deserialize_with = "deserialize_age", serialize_with = "serialize_age")]
+    #[schemars(with = "Option<String>")]
     pub ended_jobs: Option<time::Duration>,
     /// Audit records this old (with Kafka on, only once in Kafka). Default: kept.
-    #[serde(deserialize_with = "deserialize_age")]
+    #[serde(deserialize_with = "deserialize_age", serialize_with = "serialize_age")]
+    #[schemars(with = "Option<String>")]
     pub audit: Option<time::Duration>,
     /// How often the background pass runs.
     pub interval_ms: u64,
@@ -198,8 +212,18 @@ fn deserialize_age<'de, D: serde::Deserializer<'de>>(
     parse_age(&text).map(Some).map_err(serde::de::Error::custom)
 }
 
+fn serialize_age<S: serde::Serializer>(
+    age: &Option<time::Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match age {
+        Some(age) => serializer.serialize_str(&format!("{}s", age.whole_seconds())),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// `[log]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     /// `text` (default: one line per event, for people) or `json` (one JSON
@@ -208,7 +232,9 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -217,7 +243,7 @@ pub enum LogFormat {
 }
 
 /// `[database]`: how each process connects to PostgreSQL.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
     /// Connections in the process's pool (the writer, heartbeat, relay lease
@@ -244,13 +270,16 @@ impl Default for DatabaseSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LocalSettings {
     /// Jobs that may run at once.
     pub slots: usize,
+    /// How often running jobs are looked at (process exits are noticed at once).
     pub poll_interval_ms: u64,
+    /// How often a running job's CPU and memory are sampled (`job.metrics`).
     pub metrics_interval_ms: u64,
+    /// After SIGTERM, how long a cancelled job's processes have before SIGKILL.
     pub cancel_grace_ms: u64,
     /// Run programs as this unprivileged user (the server must run as root);
     /// the database then stays out of their reach.
@@ -275,7 +304,7 @@ impl Default for LocalSettings {
 }
 
 /// `[slurm]`: where Slurm's commands run and where job directories go.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SlurmSettings {
     /// Job directories (batch script, params.json, stdout/stderr) on the
@@ -284,6 +313,7 @@ pub struct SlurmSettings {
     pub jobs_dir: Option<String>,
     /// Where sbatch, squeue, sacct and scancel are (default: on `PATH`).
     pub bin_dir: Option<String>,
+    /// How often one `squeue` looks at every active job.
     pub poll_interval_ms: u64,
     /// The longest any one Slurm command may take.
     pub command_timeout_ms: u64,
@@ -306,12 +336,15 @@ impl Default for SlurmSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshSettings {
+    /// The login node's host name.
     pub host: String,
+    /// Its SSH port.
     #[serde(default = "default_ssh_port")]
     pub port: u16,
+    /// The user to log in as (default: the server's user, or `~/.ssh/config`).
     #[serde(default)]
     pub user: Option<String>,
     /// The private key to log in with (default: the server user's keys).
@@ -326,7 +359,7 @@ pub struct SshSettings {
 /// `[tapis]`: the tenant and how to log in. The password (and an OAuth
 /// client, for refresh tokens) come from the environment, never the file:
 /// `HORIZON_TAPIS_PASSWORD`, `HORIZON_TAPIS_CLIENT_ID`, `HORIZON_TAPIS_CLIENT_KEY`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TapisSettings {
     /// The tenant's base URL, e.g. `https://tacc.tapis.io`.
@@ -336,6 +369,7 @@ pub struct TapisSettings {
     /// One status request per active job per pass: Tapis itself checks its
     /// jobs every 10 s to 10 min, so faster gains little.
     pub poll_interval_ms: u64,
+    /// The longest any one Tapis request may take.
     pub request_timeout_ms: u64,
     /// Attempts of a status or cancel request on 5xx / network errors.
     pub attempts: u32,
@@ -363,7 +397,7 @@ fn default_ssh_port() -> u16 {
     22
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DispatchSettings {
     /// How long a job waits for its backend to be reachable (transient
@@ -372,7 +406,9 @@ pub struct DispatchSettings {
     pub give_up_after_ms: u64,
     /// Attempts at most, as well (0: no limit but the time).
     pub max_attempts: u32,
+    /// The wait after the first failed submission attempt; doubles (with jitter) up to `max_backoff_ms`.
     pub initial_backoff_ms: u64,
+    /// The longest wait between two attempts.
     pub max_backoff_ms: u64,
 }
 
@@ -387,7 +423,7 @@ impl Default for DispatchSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSettings {
     /// Largest accepted request body, in bytes.
@@ -434,14 +470,14 @@ impl Default for ApiSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     pub jwt: Option<JwtSettings>,
 }
 
 /// JWT bearer tokens issued by a gateway or its identity provider.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JwtSettings {
     /// The `iss` a token must carry.
@@ -463,6 +499,7 @@ pub struct JwtSettings {
     /// id it does not know (at most every 10 s), so rotated keys are found.
     #[serde(default)]
     pub jwks_url: Option<String>,
+    /// How often the JWKS is fetched again.
     #[serde(default = "default_jwks_refresh_secs")]
     pub jwks_refresh_secs: u64,
     /// Least time between two fetches prompted by unknown key ids.
@@ -479,6 +516,7 @@ pub struct JwtSettings {
     /// `admin_value`, a space-separated list or an array holding it.
     #[serde(default)]
     pub admin_claim: Option<String>,
+    /// The value of `admin_claim` that makes an admin.
     #[serde(default = "default_admin_value")]
     pub admin_value: String,
     /// Clock skew allowed on `exp` and `nbf`, seconds.

@@ -7,7 +7,9 @@
 pub mod api;
 pub mod backend_health;
 pub mod config;
+pub mod config_reference;
 pub mod http;
+pub mod identity;
 mod lifecycle;
 pub mod tasks;
 pub mod telemetry;
@@ -144,6 +146,7 @@ pub fn build_backends(
     let mut local_agents = HashMap::new();
     let mut slurm_agents = HashMap::new();
     let mut tapis_agents = HashMap::new();
+    crate::identity::check(&settings.identity).map_err(ServeError::Config)?;
     for (name, agent) in &settings.agents {
         agent
             .default_resources

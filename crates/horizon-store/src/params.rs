@@ -17,6 +17,8 @@ pub struct CreateJobParams {
     /// The request's resources with the agent's defaults filled in.
     pub resources: Resources,
     pub correlation_id: String,
+    /// Whom the backend charges the job to (the identity mapping's choice).
+    pub account: Option<String>,
     pub created_at: OffsetDateTime,
     pub idempotency: Option<IdempotencyParams>,
     /// The audit record of this submission, written in the same transaction

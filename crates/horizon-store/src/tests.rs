@@ -119,6 +119,7 @@ fn params(user: &str) -> CreateJobParams {
         backend: BackendKind::Local,
         resources: Default::default(),
         correlation_id: "corr-1".into(),
+        account: None,
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
         audit: None,
@@ -214,6 +215,44 @@ async fn idempotency_key_replays_same_job_and_refuses_other_body(kind: Kind) {
     assert_eq!(all.len(), 2);
 }
 
+/// The account the identity mapping chose is kept from creation; where the
+/// backend put the job's files is recorded by the QUEUED transition and
+/// kept by later ones.
+async fn a_jobs_account_and_location_are_kept(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let job = store
+        .create_job(CreateJobParams {
+            account: Some("astro-lab".into()),
+            ..params("alice")
+        })
+        .await
+        .expect("create")
+        .job()
+        .clone();
+    assert_eq!(job.account.as_deref(), Some("astro-lab"));
+    assert_eq!(job.location, None);
+    let read = store.get_job(job.id).await.expect("get").expect("exists");
+    assert_eq!(read.account.as_deref(), Some("astro-lab"));
+    store
+        .apply(
+            job.id,
+            Command::Queue {
+                remote_job_id: Some("77".into()),
+                location: Some("/shared/jobs/x".into()),
+                at: OffsetDateTime::now_utc(),
+            },
+        )
+        .await
+        .expect("queue");
+    store.apply(job.id, cancel()).await.expect("cancel");
+    let read = store.get_job(job.id).await.expect("get").expect("exists");
+    assert_eq!(read.location.as_deref(), Some("/shared/jobs/x"));
+    assert_eq!(read.account.as_deref(), Some("astro-lab"));
+    let other = new_job(&store).await;
+    assert_eq!(other.account, None);
+}
+
 async fn illegal_transition_changes_nothing(kind: Kind) {
     let t = setup(kind).await;
     let store = t.store.clone();
@@ -243,6 +282,7 @@ async fn racing_commands_apply_once_each_without_gaps(kind: Kind) {
             job.id,
             Command::Queue {
                 remote_job_id: None,
+                location: None,
                 at: OffsetDateTime::now_utc(),
             },
         )
@@ -366,6 +406,7 @@ fn sample() -> MetricsSample {
 fn queue() -> Command {
     Command::Queue {
         remote_job_id: None,
+        location: None,
         at: OffsetDateTime::now_utc(),
     }
 }
@@ -1032,6 +1073,7 @@ async fn a_stale_claim_writes_nothing(kind: Kind) {
         .expect("claim");
     let queue = || Command::Queue {
         remote_job_id: Some("r-1".into()),
+        location: None,
         at: OffsetDateTime::now_utc(),
     };
     let stale = store.apply_fenced(job.id, queue(), Some(old_fence)).await;
@@ -1288,6 +1330,7 @@ conformance!(
     created_job_has_its_submitted_event,
     idempotency_key_replays_same_job_and_refuses_other_body,
     illegal_transition_changes_nothing,
+    a_jobs_account_and_location_are_kept,
     racing_commands_apply_once_each_without_gaps,
     metrics_have_their_own_sequence_and_outbox_keeps_commit_order,
     group_commit_keeps_every_promise_under_64_concurrent_writers,

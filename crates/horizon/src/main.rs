@@ -72,6 +72,9 @@ enum Command {
         #[arg(long)]
         to: std::path::PathBuf,
     },
+    /// Print the configuration reference (every key of the TOML file, its
+    /// type, default and meaning) as Markdown: docs/configuration.md
+    ConfigReference,
     /// Submit a job
     Submit {
         #[command(flatten)]
@@ -384,6 +387,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(config) => commands::serve(&config).await,
         Command::Backup { config, to } => commands::backup(&config, &to).await,
+        Command::ConfigReference => {
+            print!("{}", horizon_server::config_reference::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Token(TokenCommand::Create {
             config,
             user,

@@ -307,6 +307,7 @@ async fn store_with_failing_marks() -> (
             backend: horizon_core::BackendKind::Local,
             resources: Default::default(),
             correlation_id: "c".into(),
+            account: None,
             created_at: time::OffsetDateTime::now_utc(),
             idempotency: None,
             audit: None,

@@ -710,6 +710,7 @@ impl Backend for LocalBackend {
         // nothing to write yet: the job's directory is made when it starts
         Ok(Accepted {
             remote_job_id: None,
+            location: None,
         })
     }
 

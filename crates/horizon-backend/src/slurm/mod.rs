@@ -225,9 +225,10 @@ impl SlurmBackend {
             "--export=NONE".to_owned(),
         ];
         for (flag, value) in [
-            ("partition", &agent.partition),
-            ("account", &agent.account),
-            ("qos", &agent.qos),
+            ("partition", agent.partition.as_ref()),
+            // the identity mapping's choice for this job, else the agent's
+            ("account", job.account.as_ref().or(agent.account.as_ref())),
+            ("qos", agent.qos.as_ref()),
         ] {
             if let Some(value) = value {
                 args.push(format!("--{flag}={value}"));
@@ -241,8 +242,8 @@ impl SlurmBackend {
     }
 
     /// A job this server may have handed to Slurm before (its marker is
-    /// there): Slurm's id for it, found by name, if Slurm has it.
-    async fn find_by_name(&self, id: &Uuid) -> Result<Option<String>, BackendError> {
+    /// there): Slurm's record of it, found by name, if Slurm has it.
+    async fn find_by_name(&self, id: &Uuid) -> Result<Option<SlurmJob>, BackendError> {
         let output = self
             .run(vec![
                 self.command("squeue"),
@@ -266,11 +267,11 @@ impl SlurmBackend {
             .into_iter()
             .find(|j| j.name == name)
         {
-            return Ok(Some(found.id));
+            return Ok(Some(found));
         }
         // gone from squeue already (it ended long ago): accounting may know
         let found = self.sacct(&[], Some(&name)).await?;
-        Ok(found.into_iter().find(|j| j.name == name).map(|j| j.id))
+        Ok(found.into_iter().find(|j| j.name == name))
     }
 
     /// Ask accounting about jobs (by Slurm id, or by name). Falls back to
@@ -286,7 +287,7 @@ impl SlurmBackend {
             "-P".to_owned(),
             "-n".to_owned(),
             "-o".to_owned(),
-            "JobID,JobName,State,ExitCode,Start,End".to_owned(),
+            state::SACCT_FORMAT.to_owned(),
         ];
         if !ids.is_empty() {
             base.push(format!("--jobs={}", ids.join(",")));
@@ -485,10 +486,18 @@ impl Backend for SlurmBackend {
         })?;
         if job.handed_over || self.handover.handed_over(&job.id) {
             // handed over before (a crash or a lost answer since): never twice
-            if let Some(remote) = self.find_by_name(&job.id).await? {
-                debug!(job.id = %job.id, "job {} is already Slurm job {remote}", job.id);
+            if let Some(found) = self.find_by_name(&job.id).await? {
+                debug!(job.id = %job.id, "job {} is already Slurm job {}", job.id, found.id);
+                // its directory is where the process that submitted it
+                // put it (its `--chdir` is `<dir>/work`)
+                let location = found
+                    .work_dir
+                    .as_deref()
+                    .and_then(|dir| dir.strip_suffix("/work"))
+                    .map(str::to_owned);
                 return Ok(Accepted {
-                    remote_job_id: Some(remote),
+                    remote_job_id: Some(found.id),
+                    location,
                 });
             }
         }
@@ -529,6 +538,7 @@ impl Backend for SlurmBackend {
         self.handover.accepted(&job.id, &remote);
         Ok(Accepted {
             remote_job_id: Some(remote),
+            location: Some(dir),
         })
     }
 
@@ -643,7 +653,13 @@ impl Backend for SlurmBackend {
             LogStream::Stdout => "stdout.log",
             LogStream::Stderr => "stderr.log",
         };
-        let path = format!("{}/{name}", self.job_dir(&job.id));
+        // where the process that handed it over put it (its jobs_dir may
+        // differ from this one's: the default is per data directory)
+        let dir = job
+            .location
+            .clone()
+            .unwrap_or_else(|| self.job_dir(&job.id));
+        let path = format!("{dir}/{name}");
         if let Shell::Local = self.config.shell {
             return crate::read_log(PathBuf::from(path), range).await;
         }
@@ -682,7 +698,7 @@ if [ -n "$2" ]; then tail -c +$(($2 + 1)) "$f" | head -c "$3"; else tail -c "$3"
                     return Ok(()); // never handed to Slurm
                 }
                 match self.find_by_name(&job.id).await? {
-                    Some(remote) => remote,
+                    Some(found) => found.id,
                     None => {
                         self.forget(&job.id);
                         return Ok(());
@@ -712,7 +728,7 @@ if [ -n "$2" ]; then tail -c +$(($2 + 1)) "$f" | head -c "$3"; else tail -c "$3"
         for (id, recorded) in self.handover.strays(&active)? {
             let target = match recorded {
                 Some(remote) => Some(remote),
-                None => self.find_by_name(&id).await?,
+                None => self.find_by_name(&id).await?.map(|found| found.id),
             };
             if let Some(target) = target {
                 self.scancel(&target).await?;

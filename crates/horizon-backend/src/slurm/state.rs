@@ -7,7 +7,12 @@ use time::OffsetDateTime;
 use crate::Update;
 
 /// `squeue -O` fields, in this order, `|`-separated (no width limit).
-pub const SQUEUE_FORMAT: &str = "JobID:|,Name:|,State:|,Reason:|,StartTime:|,EndTime:|,exit_code:|";
+/// (`WorkDir` last: a path, joined back if it holds a `|`.)
+pub const SQUEUE_FORMAT: &str =
+    "JobID:|,Name:|,State:|,Reason:|,StartTime:|,EndTime:|,exit_code:|,WorkDir:|";
+
+/// `sacct -o` fields, in this order (`-P`: `|`-separated).
+pub const SACCT_FORMAT: &str = "JobID,JobName,State,ExitCode,Start,End,WorkDir";
 
 /// One job as `squeue` (or `sacct`) reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +24,8 @@ pub struct SlurmJob {
     pub start: Option<OffsetDateTime>,
     pub end: Option<OffsetDateTime>,
     pub exit: ExitStatus,
+    /// The job's working directory (`--chdir`), when Slurm said it.
+    pub work_dir: Option<String>,
 }
 
 /// How a job's batch script ended.
@@ -72,6 +79,7 @@ pub fn parse_squeue(output: &str) -> Vec<SlurmJob> {
                 start: parse_time(fields[4]),
                 end: parse_time(fields[5]),
                 exit: ExitStatus::parse(fields[6]),
+                work_dir: work_dir(&fields, 7),
             })
         })
         .collect()
@@ -99,9 +107,17 @@ pub fn parse_sacct(output: &str) -> Vec<SlurmJob> {
                 start: parse_time(fields[4]),
                 end: parse_time(fields[5]),
                 exit: ExitStatus::parse(fields[3]),
+                work_dir: work_dir(&fields, 6),
             })
         })
         .collect()
+}
+
+/// The last field on, a path that may hold the separator (none if empty).
+fn work_dir(fields: &[&str], from: usize) -> Option<String> {
+    let rest = fields.get(from..)?.join("|");
+    let rest = rest.trim().trim_end_matches('|').trim();
+    (!rest.is_empty()).then(|| rest.to_owned())
 }
 
 /// "CANCELLED by 0" → "CANCELLED"; "COMPLETING+" → "COMPLETING".
@@ -406,6 +422,7 @@ mod tests {
                 parse_time("1795929712")
             },
             exit: ExitStatus::parse(exit),
+            work_dir: None,
         }
     }
 
@@ -439,6 +456,10 @@ mod tests {
         );
         assert_eq!(jobs[2].start, None);
         assert_eq!(jobs[2].reason, "JobHeldUser");
+        assert_eq!(jobs[0].work_dir, None);
+        // the working directory, last, may hold the separator
+        let jobs = parse_squeue("5|n|RUNNING|None|1|N/A|0|/shared/a|b/work|\n");
+        assert_eq!(jobs[0].work_dir.as_deref(), Some("/shared/a|b/work"));
         assert_eq!(ExitStatus::parse("3:0"), ExitStatus { code: 3, signal: 0 });
         assert_eq!(ExitStatus::parse("0:9"), ExitStatus { code: 0, signal: 9 });
     }
@@ -451,6 +472,9 @@ mod tests {
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].state, "CANCELLED");
         assert_eq!(jobs[0].reason, "by 0");
+        assert_eq!(jobs[0].work_dir, None);
+        let jobs = parse_sacct("8|abc|COMPLETED|0:0|1|2|/scratch/j/work\n");
+        assert_eq!(jobs[0].work_dir.as_deref(), Some("/scratch/j/work"));
     }
 
     #[test]

@@ -276,6 +276,7 @@ impl Backend for TapisBackend {
             debug!(job.id = %job.id, "job {} is already Tapis job {uuid}", job.id);
             return Ok(Accepted {
                 remote_job_id: Some(uuid),
+                location: None,
             });
         }
         let body = self.request(job, agent)?;
@@ -312,6 +313,7 @@ impl Backend for TapisBackend {
         self.handover.accepted(&job.id, &uuid);
         Ok(Accepted {
             remote_job_id: Some(uuid),
+            location: None,
         })
     }
 

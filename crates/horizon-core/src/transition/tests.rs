@@ -30,6 +30,8 @@ fn job() -> Job {
         metrics_sequence: 0,
         handed_over: false,
         claim_epoch: 0,
+        account: None,
+        location: None,
     }
 }
 
@@ -44,6 +46,7 @@ fn happy_path_emits_one_event_per_step() {
         (
             Command::Queue {
                 remote_job_id: None,
+                location: None,
                 at: at(1),
             },
             JobStatus::Queued,
@@ -139,6 +142,7 @@ fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
         Just(Command::Queue {
             remote_job_id: Some("r".into()),
+            location: None,
             at: at(1)
         }),
         Just(Command::Start {

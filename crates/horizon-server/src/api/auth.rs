@@ -42,6 +42,8 @@ pub struct Caller {
     pub user_id: String,
     pub admin: bool,
     pub method: AuthMethod,
+    /// A JWT's claims (none for Horizon's own tokens).
+    pub claims: Option<std::sync::Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl Caller {
@@ -117,6 +119,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Calle
             user_id: identity.user_id,
             admin: identity.admin,
             method: AuthMethod::Jwt,
+            claims: Some(identity.claims),
         });
     }
     let hash = hash_token(token);
@@ -134,6 +137,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Calle
         user_id: owner.user_id,
         admin: owner.admin,
         method: AuthMethod::Token,
+        claims: None,
     })
 }
 

@@ -250,6 +250,9 @@ pub struct JobDto {
     /// SUBMITTED, QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED
     pub status: String,
     pub remote_job_id: Option<String>,
+    /// Whom the cluster charges the job to (a Slurm account), when the
+    /// server's identity mapping chose one for its submitter.
+    pub account: Option<String>,
     pub correlation_id: String,
     pub error: Option<JobErrorDto>,
     /// RFC 3339 UTC
@@ -275,6 +278,7 @@ impl From<&Job> for JobDto {
             resources: job.resources.into(),
             status: job.status.to_string(),
             remote_job_id: job.remote_job_id.clone(),
+            account: job.account.clone(),
             correlation_id: job.correlation_id.clone(),
             error: job.error.as_ref().map(|e| JobErrorDto {
                 code: e.code.clone(),

@@ -247,6 +247,12 @@ pub async fn submit_job(
             backend: agent.backend,
             resources,
             correlation_id,
+            account: crate::identity::account_for(
+                &state.settings.identity,
+                &caller.user_id,
+                caller.claims.as_deref(),
+                agent.backend,
+            ),
             created_at: OffsetDateTime::now_utc(),
             idempotency,
             audit,

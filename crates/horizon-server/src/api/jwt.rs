@@ -28,6 +28,8 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct JwtIdentity {
     pub user_id: String,
     pub admin: bool,
+    /// All the token's claims (for the identity mapping).
+    pub claims: std::sync::Arc<Map<String, Value>>,
 }
 
 /// Why a JWT was refused (said in the 401's detail and the audit trail; it
@@ -194,7 +196,11 @@ impl JwtVerifier {
             .as_ref()
             .and_then(|name| claims.get(name))
             .is_some_and(|value| grants(value, &self.settings.admin_value));
-        Ok(JwtIdentity { user_id, admin })
+        Ok(JwtIdentity {
+            user_id,
+            admin,
+            claims: std::sync::Arc::new(claims),
+        })
     }
 
     async fn key_for(&self, alg: Algorithm, kid: Option<&str>) -> Result<DecodingKey, JwtRefused> {

@@ -246,6 +246,7 @@ impl Dispatcher {
                 self.health.answered(self.backend.kind());
                 Command::Queue {
                     remote_job_id: accepted.remote_job_id,
+                    location: accepted.location,
                     at: now,
                 }
             }
@@ -370,6 +371,7 @@ mod dispatch_tests {
             }
             Ok(Accepted {
                 remote_job_id: Some("4242".into()),
+                location: None,
             })
         }
         async fn poll(&self, _jobs: &[Job]) -> Result<Vec<Observation>, BackendError> {
@@ -406,6 +408,7 @@ mod dispatch_tests {
                 backend: BackendKind::Local,
                 resources: Default::default(),
                 correlation_id: "c".into(),
+                account: None,
                 created_at: OffsetDateTime::now_utc(),
                 idempotency: None,
                 audit: None,

@@ -396,6 +396,7 @@ mod tests {
         async fn submit(&self, _job: &Job) -> Result<Accepted, BackendError> {
             Ok(Accepted {
                 remote_job_id: None,
+                location: None,
             })
         }
         fn queued_poll_limit(&self) -> Option<usize> {
@@ -443,6 +444,7 @@ mod tests {
                             backend: BackendKind::Local,
                             resources: Default::default(),
                             correlation_id: "c".into(),
+                            account: None,
                             created_at: now,
                             idempotency: None,
                             audit: None,
@@ -451,6 +453,7 @@ mod tests {
                         .expect("create");
                     let queue = Command::Queue {
                         remote_job_id: None,
+                        location: None,
                         at: now,
                     };
                     store.apply(id, queue).await.expect("queue");

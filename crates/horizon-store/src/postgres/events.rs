@@ -62,6 +62,8 @@ pub(super) fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
         handed_over: row
             .try_get::<Option<OffsetDateTime>, _>("handed_over_at")?
             .is_some(),
+        account: row.try_get("account")?,
+        location: row.try_get("location")?,
         claim_epoch: row.try_get("claim_epoch")?,
     })
 }
@@ -169,11 +171,14 @@ pub(super) async fn create_job(
         metrics_sequence: 0,
         handed_over: false,
         claim_epoch: 0,
+        account: p.account,
+        location: None,
     };
     sqlx::query(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
-                           correlation_id, created_at, updated_at, lifecycle_sequence, resources)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11)",
+                           correlation_id, created_at, updated_at, lifecycle_sequence, resources,
+                           account)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12)",
     )
     .bind(job.id)
     .bind(&job.user_id)
@@ -186,6 +191,7 @@ pub(super) async fn create_job(
     .bind(at)
     .bind(at)
     .bind(serde_json::to_string(&job.resources)?)
+    .bind(&job.account)
     .execute(&mut *conn)
     .await?;
     let payload = EventPayload::Submitted(SubmittedPayload {
@@ -228,7 +234,7 @@ pub(super) async fn apply(
     let updated = sqlx::query(
         "UPDATE jobs SET status = $1, remote_job_id = $2, error_code = $3, error_message = $4,
                 error_exit_code = $5, updated_at = $6, started_at = $7, finished_at = $8,
-                lifecycle_sequence = $9
+                lifecycle_sequence = $9, location = $13
          WHERE id = $10 AND status = $11 AND lifecycle_sequence = $12",
     )
     .bind(after.status.as_str())
@@ -243,6 +249,7 @@ pub(super) async fn apply(
     .bind(id)
     .bind(job.status.as_str())
     .bind(to_i64(job.lifecycle_sequence)?)
+    .bind(&after.location)
     .execute(&mut *conn)
     .await?
     .rows_affected();

@@ -92,5 +92,7 @@ pub(crate) fn job_from_row(row: &impl Columns) -> Result<Job, StoreError> {
         handed_over: row.text("handed_over_at")?.is_some(),
         // (one process: nothing to fence)
         claim_epoch: 0,
+        account: row.text("account")?,
+        location: row.text("location")?,
     })
 }

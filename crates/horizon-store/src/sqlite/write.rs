@@ -157,12 +157,14 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         metrics_sequence: 0,
         handed_over: false,
         claim_epoch: 0,
+        account: p.account,
+        location: None,
     };
     conn.prepare_cached(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
                            correlation_id, created_at, updated_at, lifecycle_sequence,
-                           resources)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                           resources, account)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
     )?
     .execute(params![
         job.id.to_string(),
@@ -176,6 +178,7 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         format_time(at),
         format_time(at),
         serde_json::to_string(&job.resources)?,
+        &job.account,
     ])?;
     let payload = EventPayload::Submitted(SubmittedPayload {
         agent: job.agent.clone(),
@@ -204,7 +207,7 @@ fn apply(conn: &Connection, id: Uuid, command: Command) -> Result<Applied, Store
         .prepare_cached(
             "UPDATE jobs SET status = ?, remote_job_id = ?, error_code = ?, error_message = ?,
                     error_exit_code = ?, updated_at = ?, started_at = ?, finished_at = ?,
-                    lifecycle_sequence = ?
+                    lifecycle_sequence = ?, location = ?
              WHERE id = ? AND status = ? AND lifecycle_sequence = ?",
         )?
         .execute(params![
@@ -217,6 +220,7 @@ fn apply(conn: &Connection, id: Uuid, command: Command) -> Result<Applied, Store
             after.started_at.map(format_time),
             after.finished_at.map(format_time),
             to_i64(after.lifecycle_sequence)?,
+            &after.location,
             &key,
             job.status.as_str(),
             to_i64(job.lifecycle_sequence)?,
