@@ -23,12 +23,19 @@ install -D -m 0644 README.md "$root/usr/share/doc/horizon/README.md"
 # the embedded demo agent the example configuration names
 install -D -m 0644 examples/agents/alphacal.py "$root/etc/horizon/examples/agents/alphacal.py"
 install -d "$root/DEBIAN"
+# Depends: the packages that hold the shared libraries the binaries load
+# (libssl, zlib, …), found from this build, so a fresh system gets them
+depends=$(for bin in target/release/horizon target/release/horizon-supervise; do
+  ldd "$bin" | awk '/=> \// { print $3 }'
+done | sort -u | while read -r lib; do
+  dpkg -S "$(readlink -f "$lib")" 2>/dev/null || dpkg -S "$lib" 2>/dev/null || true
+done | cut -d: -f1 | sort -u | paste -sd, - | sed 's/,/, /g')
 cat >"$root/DEBIAN/control" <<CONTROL
 Package: horizon
 Version: $version
 Architecture: $arch
 Maintainer: Horizon developers <horizon@example.org>
-Depends: libc6, adduser
+Depends: ${depends:-libc6}, adduser
 Recommends: python3
 Section: science
 Priority: optional
