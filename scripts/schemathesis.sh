@@ -2,7 +2,9 @@
 # Property-based API testing: Schemathesis (PyPI) generates requests from
 # /openapi.json and runs them against a live `horizon serve` with every check
 # on — no 5xx, every status, header and body as the document says, bad input
-# refused, good input accepted, auth enforced — for a bounded time.
+# refused, good input accepted, auth enforced — for a bounded time. The
+# Server-Sent Event streams are left out: they never end by design (the
+# tests in crates/horizon/tests/live.rs cover them).
 #   scripts/schemathesis.sh [seconds]      (default 120)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +37,7 @@ done
 status=0
 schemathesis --config-file scripts/schemathesis.toml run "http://127.0.0.1:$PORT/openapi.json" \
   --checks all \
+  --exclude-path-regex '/stream$' \
   --header "Authorization: Bearer $TOKEN" \
   --max-time "$SECONDS_BUDGET" \
   --workers 2 \

@@ -35,6 +35,11 @@ if [ ! -d tools/clients/kafkajs/node_modules/kafkajs ]; then
   command -v npm >/dev/null || { echo "Node.js with npm is needed for the kafkajs test" >&2; exit 1; }
   npm ci --prefix tools/clients/kafkajs --no-audit --no-fund --silent
 fi
+# the EventSource client the live-stream tests follow jobs with (npm's
+# eventsource, pinned by tools/clients/eventsource/package-lock.json)
+if [ ! -d tools/clients/eventsource/node_modules/eventsource ]; then
+  npm ci --prefix tools/clients/eventsource --no-audit --no-fund --silent
+fi
 # a real single-node Slurm for the Slurm backend's tests (needs root; set
 # HORIZON_TEST_SKIP_SLURM=1 to skip those tests where Slurm cannot run)
 # (and OpenSSH's sshd, which the SSH-mode tests start on a loopback port)
@@ -56,6 +61,6 @@ fi
 # postgres); the store conformance suite above already ran on both stores
 if [ -z "${HORIZON_TEST_SKIP_POSTGRES:-}" ]; then
   HORIZON_TEST_STORE=postgres cargo test -p horizon \
-    --test api --test cli --test lifecycle --test restart --test kafka --test kafka_matrix --test kafka_replay --test tapis \
+    --test api --test cli --test lifecycle --test live --test restart --test kafka --test kafka_matrix --test kafka_replay --test tapis \
     --test retention "$@"
 fi

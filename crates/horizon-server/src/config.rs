@@ -452,6 +452,9 @@ pub struct ApiSettings {
     /// (`horizon_api_denied_total`) and summed up in one row a minute.
     /// 0 = a row for every one.
     pub denied_audit_per_minute: u32,
+    /// Server-Sent Event streams one user may have open on this process at
+    /// once (429 past it).
+    pub max_streams_per_user: usize,
 }
 
 impl Default for ApiSettings {
@@ -466,6 +469,7 @@ impl Default for ApiSettings {
             body_read_timeout_ms: 30_000,
             max_connections: 8192,
             denied_audit_per_minute: 60,
+            max_streams_per_user: 20,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod config_reference;
 pub mod http;
 pub mod identity;
 mod lifecycle;
+pub mod live;
 pub mod tasks;
 pub mod telemetry;
 pub mod workers;
@@ -553,9 +554,31 @@ pub async fn serve(
         );
     }
 
+    // every commit rings both the relay's bell and the live streams'
+    let (relay_bell, live_bell) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    {
+        let (relay_bell, live_bell) = (relay_bell.clone(), live_bell.clone());
+        tokio::spawn(async move {
+            loop {
+                committed.notified().await;
+                relay_bell.notify_one();
+                live_bell.notify_one();
+            }
+        });
+    }
+    let live = live::LiveHub::new(store.clone(), live_bell);
+    {
+        let live = live.clone();
+        supervise(
+            health.clone(),
+            "live",
+            "live-events".to_owned(),
+            move || live.clone().run(),
+        );
+    }
     let (stop_relay, relay_stop) = tokio::sync::watch::channel(false);
     let (relay, relay_task) = if settings.kafka.enabled() {
-        let relay = horizon_kafka::Relay::new(store.clone(), settings.kafka.clone(), committed);
+        let relay = horizon_kafka::Relay::new(store.clone(), settings.kafka.clone(), relay_bell);
         let status = relay.status();
         let task = supervise(health.clone(), "relay", "relay".to_owned(), move || {
             relay.clone().run(relay_stop.clone())
@@ -598,6 +621,8 @@ pub async fn serve(
         replays: Default::default(),
         backend_health: backend_health.clone(),
         denials: Arc::new(api::denials::Denials::new(settings_denied_per_minute)),
+        live,
+        streams: Default::default(),
     };
     {
         // the refusals that got no audit row of their own, summed up

@@ -56,6 +56,11 @@ fn app() -> App {
         replays: Default::default(),
         denials: Arc::new(horizon_server::api::denials::Denials::new(0)),
         backend_health: Default::default(),
+        live: horizon_server::live::LiveHub::new(
+            store.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+        ),
+        streams: Default::default(),
         store,
         settings: Arc::new(settings),
         backends: Arc::new(HashMap::new()),

@@ -89,6 +89,10 @@ pub struct ReplayFilter {
     /// Events at or before this outbox position (a replay fixes it at its
     /// start, so that what is committed meanwhile is not replayed).
     pub through_position: Option<i64>,
+    /// Only events of this user's jobs.
+    pub user_id: Option<String>,
+    /// Only jobs' events (lifecycle and metrics): no audit records.
+    pub jobs_only: bool,
 }
 
 /// What a replay filter selects now.

@@ -253,6 +253,55 @@ async fn a_jobs_account_and_location_are_kept(kind: Kind) {
     assert_eq!(other.account, None);
 }
 
+/// What live streams read: one user's jobs' events only, and no audit
+/// records, in commit order.
+async fn the_event_log_reads_one_users_jobs_without_audit_records(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let a = new_job(&store).await;
+    let b = store
+        .create_job(params("bob"))
+        .await
+        .expect("create")
+        .job()
+        .clone();
+    store
+        .record_audit(audit(Some("alice"), "job.cancel"))
+        .await
+        .expect("audit");
+    store.apply(a.id, cancel()).await.expect("cancel");
+    let alice = ReplayFilter {
+        user_id: Some("alice".into()),
+        jobs_only: true,
+        ..Default::default()
+    };
+    let got: Vec<(Uuid, u64)> = store
+        .replay_events(&alice, 0, 100)
+        .await
+        .expect("alice")
+        .iter()
+        .map(|e| (e.event.job_id, e.event.sequence))
+        .collect();
+    assert_eq!(got, vec![(a.id, 1), (a.id, 2)]);
+    assert_eq!(store.replay_span(&alice).await.expect("span").count, 2);
+    let jobs = ReplayFilter {
+        jobs_only: true,
+        ..Default::default()
+    };
+    let got = store.replay_events(&jobs, 0, 100).await.expect("jobs");
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(got.iter().any(|e| e.event.job_id == b.id));
+    assert!(
+        got.iter()
+            .all(|e| e.event.stream != horizon_core::EventStream::Audit)
+    );
+    let everything = store
+        .replay_events(&ReplayFilter::default(), 0, 100)
+        .await
+        .expect("all");
+    assert_eq!(everything.len(), 4, "the audit record is in the log");
+}
+
 async fn illegal_transition_changes_nothing(kind: Kind) {
     let t = setup(kind).await;
     let store = t.store.clone();
@@ -1331,6 +1380,7 @@ conformance!(
     idempotency_key_replays_same_job_and_refuses_other_body,
     illegal_transition_changes_nothing,
     a_jobs_account_and_location_are_kept,
+    the_event_log_reads_one_users_jobs_without_audit_records,
     racing_commands_apply_once_each_without_gaps,
     metrics_have_their_own_sequence_and_outbox_keeps_commit_order,
     group_commit_keeps_every_promise_under_64_concurrent_writers,

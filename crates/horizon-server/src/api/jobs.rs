@@ -115,7 +115,7 @@ pub fn optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Ap
 }
 
 /// Load a job the caller may see; anyone else's job is a 404.
-async fn visible_job(
+pub(super) async fn visible_job(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -489,7 +489,7 @@ pub async fn job_events(
 const MAX_TAIL_LINES: u32 = 100_000;
 
 /// The largest `offset` accepted (2^53 - 1, exact in every JSON reader).
-const MAX_LOG_OFFSET: u64 = 9_007_199_254_740_991;
+pub(super) const MAX_LOG_OFFSET: u64 = 9_007_199_254_740_991;
 
 /// The most of a log one response carries.
 pub const LOG_LIMIT_BYTES: u64 = 1024 * 1024;

@@ -13,6 +13,7 @@ pub mod limits;
 mod ops;
 pub mod problem;
 pub mod replay;
+pub mod stream;
 mod token_cache;
 mod tokens;
 
@@ -63,6 +64,10 @@ pub struct AppState {
     pub denials: Arc<denials::Denials>,
     /// Whether each backend's scheduler answers.
     pub backend_health: Arc<crate::backend_health::BackendHealth>,
+    /// Committed events, as they come, for streams.
+    pub live: Arc<crate::live::LiveHub>,
+    /// Streams open per user.
+    pub streams: Arc<stream::StreamCounts>,
 }
 
 #[derive(OpenApi)]
@@ -70,7 +75,8 @@ pub struct AppState {
     info(title = "Horizon", description = "Job orchestrator for science gateways"),
     paths(
         jobs::submit_job, jobs::get_job, jobs::list_jobs, jobs::cancel_job, jobs::job_events,
-        jobs::job_logs, agents::list_agents,
+        jobs::job_logs, stream::job_event_stream, stream::event_stream, stream::job_log_stream,
+        agents::list_agents,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
         admin::parked_events, admin::retry_parked, admin::host_gone, audit::list_audit,
         replay::start_replay, replay::replay_progress,
@@ -288,6 +294,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel_job))
         .route("/v1/jobs/{id}/events", get(jobs::job_events))
         .route("/v1/jobs/{id}/logs", get(jobs::job_logs))
+        .route("/v1/jobs/{id}/events/stream", get(stream::job_event_stream))
+        .route("/v1/jobs/{id}/logs/stream", get(stream::job_log_stream))
+        .route("/v1/events/stream", get(stream::event_stream))
         .route("/v1/agents", get(agents::list_agents))
         .route("/v1/admin/parked-events", get(admin::parked_events))
         .route("/v1/admin/parked-events/retry", post(admin::retry_parked))

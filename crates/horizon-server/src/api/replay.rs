@@ -138,7 +138,7 @@ fn filter_of(request: &ReplayRequestDto) -> Result<ReplayFilter, ApiError> {
         job_id,
         since,
         from_position: request.from_position,
-        through_position: None,
+        ..ReplayFilter::default()
     })
 }
 

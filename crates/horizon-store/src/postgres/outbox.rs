@@ -307,6 +307,8 @@ pub(super) async fn replay(
         "{SELECT} WHERE o.seq > $1 AND o.seq >= $2
            AND ($3::uuid IS NULL OR e.job_id = $3) AND ($4::timestamptz IS NULL OR e.created_at >= $4)
            AND ($6::bigint IS NULL OR o.seq <= $6)
+           AND ($7::text IS NULL OR e.job_id IN (SELECT id FROM jobs WHERE user_id = $7))
+           AND (NOT $8 OR e.stream <> 'audit')
          ORDER BY o.seq LIMIT $5"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -316,6 +318,8 @@ pub(super) async fn replay(
         .bind(filter.since)
         .bind(i64::from(limit))
         .bind(filter.through_position)
+        .bind(&filter.user_id)
+        .bind(filter.jobs_only)
         .fetch_all(pool)
         .await?;
     rows.iter().map(outbox_from_row).collect()
@@ -334,12 +338,16 @@ pub(super) async fn replay_span(
            FROM event_order o JOIN events e ON e.position = o.position
           WHERE o.seq >= $1
            AND ($2::uuid IS NULL OR e.job_id = $2) AND ($3::timestamptz IS NULL OR e.created_at >= $3)
-           AND ($4::bigint IS NULL OR o.seq <= $4)",
+           AND ($4::bigint IS NULL OR o.seq <= $4)
+           AND ($5::text IS NULL OR e.job_id IN (SELECT id FROM jobs WHERE user_id = $5))
+           AND (NOT $6 OR e.stream <> 'audit')",
     )
     .bind(filter.from_position.unwrap_or(0))
     .bind(filter.job_id)
     .bind(filter.since)
     .bind(filter.through_position)
+    .bind(&filter.user_id)
+    .bind(filter.jobs_only)
     .fetch_one(pool)
     .await?;
     Ok(ReplaySpan {

@@ -225,6 +225,8 @@ pub(super) fn replay(
         "SELECT * FROM events WHERE position > ?1 AND position >= ?2
            AND (?3 IS NULL OR job_id = ?3) AND (?4 IS NULL OR created_at >= ?4)
            AND (?6 IS NULL OR position <= ?6)
+           AND (?7 IS NULL OR job_id IN (SELECT id FROM jobs WHERE user_id = ?7))
+           AND (NOT ?8 OR stream <> 'audit')
          ORDER BY position LIMIT ?5",
         params![
             after,
@@ -232,7 +234,9 @@ pub(super) fn replay(
             filter.job_id.map(|id| id.to_string()),
             filter.since.map(format_time),
             i64::from(limit),
-            filter.through_position
+            filter.through_position,
+            filter.user_id,
+            filter.jobs_only
         ],
         outbox_from_row,
     )
@@ -246,14 +250,18 @@ pub(super) fn replay_span(
         .prepare_cached(
             "SELECT COUNT(*), COALESCE(MAX(position), 0) FROM events WHERE position >= ?1
                AND (?2 IS NULL OR job_id = ?2) AND (?3 IS NULL OR created_at >= ?3)
-               AND (?4 IS NULL OR position <= ?4)",
+               AND (?4 IS NULL OR position <= ?4)
+               AND (?5 IS NULL OR job_id IN (SELECT id FROM jobs WHERE user_id = ?5))
+               AND (NOT ?6 OR stream <> 'audit')",
         )?
         .query_row(
             params![
                 filter.from_position.unwrap_or(0),
                 filter.job_id.map(|id| id.to_string()),
                 filter.since.map(format_time),
-                filter.through_position
+                filter.through_position,
+                filter.user_id,
+                filter.jobs_only
             ],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;

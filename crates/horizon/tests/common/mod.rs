@@ -14,6 +14,7 @@ pub mod kafka;
 pub mod kafka_setup;
 pub mod proxy;
 pub mod slurm;
+pub mod sse;
 pub mod takeover;
 pub mod tapis;
 
