@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use reqwest::Method;
@@ -460,35 +459,27 @@ pub async fn retry_parked(args: &ClientArgs, job: Option<&str>) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
-/// Print a job's events as they happen until its last lifecycle event;
-/// the exit status says how it ended.
+/// Print a job's events as they happen until its last lifecycle event
+/// (the job's Server-Sent Event stream, resumed after the last event
+/// printed whenever the connection drops); the exit status says how it
+/// ended.
 async fn follow(client: &Client, id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
-    let mut last_event: Option<String> = None;
     let mut last_status: Option<String> = None;
-    loop {
-        // only what is new since the last event printed
-        let path = match &last_event {
-            Some(after) => format!("/v1/jobs/{id}/events?after={after}"),
-            None => format!("/v1/jobs/{id}/events"),
-        };
-        let page = client.get(&path).await?;
-        for event in page["events"].as_array().into_iter().flatten() {
-            print_event(event, as_json)?;
-            last_event = event["event_id"].as_str().map(str::to_owned);
-            if event["event_type"] != "job.metrics_recorded" {
-                last_status = event["status"].as_str().map(str::to_owned);
-            }
-        }
-        if page["next_after"].is_string() {
-            continue; // more already written: read on without waiting
-        }
-        match last_status.as_deref() {
-            Some("COMPLETED") => return Ok(ExitCode::SUCCESS),
-            Some("FAILED") => return Ok(ExitCode::from(1)),
-            Some("CANCELLED") => return Ok(ExitCode::from(3)),
-            _ => tokio::time::sleep(Duration::from_millis(300)).await,
+    let path = format!("/v1/jobs/{id}/events/stream");
+    let mut sse = client.stream(&path);
+    while let Some(message) = sse.next().await? {
+        let event: Value = serde_json::from_str(&message.data)
+            .with_context(|| format!("event {} is not JSON", message.id))?;
+        print_event(&event, as_json)?;
+        if event["event_type"] != "job.metrics_recorded" {
+            last_status = event["status"].as_str().map(str::to_owned);
         }
     }
+    Ok(match last_status.as_deref() {
+        Some("COMPLETED") => ExitCode::SUCCESS,
+        Some("CANCELLED") => ExitCode::from(3),
+        _ => ExitCode::from(1),
+    })
 }
 
 fn text(value: &Value) -> String {
@@ -603,37 +594,27 @@ pub async fn logs(
     if let Some(lines) = tail {
         query.push_str(&format!("&tail={lines}"));
     }
-    let (mut offset, bytes) = client.log_chunk(&query).await?;
+    let (offset, bytes) = client.log_chunk(&query).await?;
     let mut out = std::io::stdout();
     out.write_all(&bytes)?;
     out.flush()?;
     if !follow_on {
         return Ok(ExitCode::SUCCESS);
     }
-    loop {
-        // read the status first: output written before the job ended is
-        // then read by the next request at the latest
-        let job = client.get(&format!("/v1/jobs/{id}")).await?;
-        let ended = matches!(
-            job["status"].as_str(),
-            Some("COMPLETED" | "FAILED" | "CANCELLED")
-        );
-        let (next, bytes) = client
-            .log_chunk(&format!(
-                "/v1/jobs/{id}/logs?stream={stream}&offset={offset}"
-            ))
-            .await?;
-        out.write_all(&bytes)?;
+    // the rest as it is written: the job's log stream from here on, resumed
+    // at the offset reached whenever the connection drops
+    let mut sse = client.stream(&format!("/v1/jobs/{id}/logs/stream?stream={stream}"));
+    sse.resume_from(offset.to_string());
+    while let Some(message) = sse.next().await? {
+        if message.event == "end" {
+            break;
+        }
+        let chunk: Value = serde_json::from_str(&message.data)
+            .with_context(|| format!("log chunk at {} is not JSON", message.id))?;
+        out.write_all(chunk["text"].as_str().unwrap_or_default().as_bytes())?;
         out.flush()?;
-        let caught_up = bytes.is_empty();
-        offset = next;
-        if ended && caught_up {
-            return Ok(ExitCode::SUCCESS);
-        }
-        if caught_up {
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `horizon agents`

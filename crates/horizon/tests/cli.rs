@@ -482,3 +482,58 @@ async fn a_closed_pipe_ends_the_client_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");
 }
+
+/// `horizon events --follow` rides the job's event stream: the server is
+/// killed and restarted while it follows, and it still prints every event
+/// of the job once, in order, and exits with the job's outcome.
+#[tokio::test]
+async fn events_follow_survives_a_server_restart() {
+    let mut server = Server::start_with(common::ServerOptions {
+        metrics_interval_ms: 100,
+        ..Default::default()
+    })
+    .await;
+    let token = server.token("alice", false);
+    let alice = server.client(&token);
+    let job = alice
+        .submit("ok", serde_json::json!({"seconds": 2.5}))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let follow = tokio::process::Command::new(BIN)
+        .args(["events", &id, "--follow", "--json"])
+        .env("HORIZON_URL", &server.url)
+        .env("HORIZON_TOKEN", &token)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    server.restart().await;
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        follow.wait_with_output(),
+    )
+    .await
+    .expect("--follow did not end")
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| {
+            let event: Value = serde_json::from_str(l).unwrap();
+            event["event_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let want: Vec<String> = alice
+        .events(&id)
+        .await
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(printed, want, "every event once, in order");
+}
