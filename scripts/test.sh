@@ -12,6 +12,9 @@ command -v python3 >/dev/null || { echo "python3 is needed by the test agents" >
 # the OpenAPI validator the API tests run on /openapi.json
 command -v openapi-spec-validator >/dev/null || python3 -m pip install -q openapi-spec-validator
 command -v openapi-spec-validator >/dev/null || export PATH="$(python3 -m site --user-base)/bin:$PATH"
+# the Standard Webhooks reference library the webhook tests' receiver
+# verifies every delivery with
+python3 -c 'import standardwebhooks' 2>/dev/null || python3 -m pip install -q standardwebhooks
 # PostgreSQL on 127.0.0.1:5432 (the store conformance suite and the
 # end-to-end rerun below), installed from Debian's packages when missing
 if [ -z "${HORIZON_TEST_POSTGRES_URL:-}" ] && [ -z "${HORIZON_TEST_SKIP_POSTGRES:-}" ]; then
@@ -61,6 +64,6 @@ fi
 # postgres); the store conformance suite above already ran on both stores
 if [ -z "${HORIZON_TEST_SKIP_POSTGRES:-}" ]; then
   HORIZON_TEST_STORE=postgres cargo test -p horizon \
-    --test api --test cli --test lifecycle --test live --test restart --test kafka --test kafka_matrix --test kafka_replay --test tapis \
+    --test api --test cli --test lifecycle --test live --test webhooks --test restart --test kafka --test kafka_matrix --test kafka_replay --test tapis \
     --test retention "$@"
 fi

@@ -88,6 +88,48 @@ pub struct Settings {
     /// Publishing to Kafka; off unless `brokers` (or `HORIZON_KAFKA_BROKERS`) is set.
     #[serde(default)]
     pub kafka: horizon_kafka::KafkaSettings,
+    /// Webhook deliveries (users subscribe through `/v1/subscriptions`).
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
+}
+
+/// `[webhooks]`: how deliveries are sent and retried.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Let subscriptions target loopback, private and other internal
+    /// addresses (refused by default: a user could otherwise make the
+    /// server call inside the network).
+    pub allow_private_targets: bool,
+    /// How long a delivery is retried (with backoff) before it fails and
+    /// its subscription is disabled, e.g. `24h`.
+    pub retry_for: String,
+    /// The wait after a first failed attempt; doubles (with jitter) up to
+    /// `max_backoff_ms`.
+    pub initial_backoff_ms: u64,
+    /// The longest wait between two attempts.
+    pub max_backoff_ms: u64,
+    /// The longest one attempt may take (connecting, sending, the answer).
+    pub request_timeout_ms: u64,
+    /// Deliveries in flight at once, per process.
+    pub concurrency: u32,
+    /// After a secret rotation, how long the previous secret still signs
+    /// (deliveries carry both signatures), e.g. `24h`.
+    pub rotation_grace: String,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            allow_private_targets: false,
+            retry_for: "24h".into(),
+            initial_backoff_ms: 5_000,
+            max_backoff_ms: 3_600_000,
+            request_timeout_ms: 10_000,
+            concurrency: 16,
+            rotation_grace: "24h".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]

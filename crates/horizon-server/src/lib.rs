@@ -14,6 +14,7 @@ mod lifecycle;
 pub mod live;
 pub mod tasks;
 pub mod telemetry;
+pub mod webhooks;
 pub mod workers;
 
 use std::collections::HashMap;
@@ -554,17 +555,48 @@ pub async fn serve(
         );
     }
 
-    // every commit rings both the relay's bell and the live streams'
-    let (relay_bell, live_bell) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    // every commit rings the relay's bell, the live streams' and the
+    // webhooks' fan-out's
+    let (relay_bell, live_bell, webhook_bell) = (
+        Arc::new(Notify::new()),
+        Arc::new(Notify::new()),
+        Arc::new(Notify::new()),
+    );
     {
-        let (relay_bell, live_bell) = (relay_bell.clone(), live_bell.clone());
+        let bells = [relay_bell.clone(), live_bell.clone(), webhook_bell.clone()];
         tokio::spawn(async move {
             loop {
                 committed.notified().await;
-                relay_bell.notify_one();
-                live_bell.notify_one();
+                for bell in &bells {
+                    bell.notify_one();
+                }
             }
         });
+    }
+    let webhooks = Arc::new(
+        webhooks::Webhooks::new(
+            store.clone(),
+            process,
+            settings.webhooks.clone(),
+            webhook_bell,
+        )
+        .map_err(ServeError::Config)?,
+    );
+    {
+        let fan_out = webhooks.clone();
+        supervise(
+            health.clone(),
+            "webhooks",
+            "webhook-fan-out".to_owned(),
+            move || fan_out.clone().fan_out(),
+        );
+        let sender = webhooks.clone();
+        supervise(
+            health.clone(),
+            "webhooks",
+            "webhook-sender".to_owned(),
+            move || sender.clone().send(),
+        );
     }
     let live = live::LiveHub::new(store.clone(), live_bell);
     {

@@ -7,6 +7,7 @@ use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, Promet
 
 pub const JOBS: &str = "horizon_jobs";
 pub const SUBMISSIONS: &str = "horizon_job_submissions_total";
+pub const WEBHOOK_ATTEMPTS: &str = "horizon_webhook_attempts_total";
 pub const TRANSITIONS: &str = "horizon_job_transitions_total";
 pub const OUTBOX_DEPTH: &str = "horizon_outbox_depth";
 pub const PARKED_DEPTH: &str = "horizon_events_parked";
@@ -125,6 +126,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         NOTIFICATIONS,
         Kind::Counter,
         "Commit notifications heard from PostgreSQL (LISTEN/NOTIFY): writes of any process that woke this one's relay",
+    ),
+    (
+        WEBHOOK_ATTEMPTS,
+        Kind::Counter,
+        "Webhook delivery attempts, by outcome (delivered, retry, failed)",
     ),
     (
         POLL_ERRORS,

@@ -12,6 +12,7 @@ mod migrations;
 mod params;
 mod postgres;
 mod sqlite;
+mod webhooks;
 mod writer;
 
 #[cfg(test)]
@@ -36,9 +37,11 @@ pub fn commit_notifications_heard() -> u64 {
     postgres::NOTIFICATIONS_HEARD.load(std::sync::atomic::Ordering::Relaxed)
 }
 pub use sqlite::SqliteStore;
+pub use webhooks::{Delivery, DeliveryState, DueDelivery, NewDelivery, Outcome, Subscription};
 
 use async_trait::async_trait;
 use horizon_core::{AuditRecord, BackendKind, Command, Job, JobStatus, MetricsSample};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Everything Horizon persists, behind one trait so that PostgreSQL can join
@@ -220,6 +223,75 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// A new webhook subscription.
+    async fn create_subscription(&self, subscription: Subscription) -> Result<(), StoreError>;
+
+    /// Webhook subscriptions: one user's, or every one (`None`).
+    async fn subscriptions(&self, user: Option<&str>) -> Result<Vec<Subscription>, StoreError>;
+
+    /// Delete a subscription with its deliveries (none is sent after);
+    /// how many were deleted (0 or 1).
+    async fn delete_subscription(&self, id: Uuid) -> Result<u64, StoreError>;
+
+    /// A new secret; the current one stays valid (deliveries signed with
+    /// both) until `previous_until`.
+    async fn rotate_subscription(
+        &self,
+        id: Uuid,
+        secret: String,
+        previous_until: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
+
+    /// Disable a subscription (when and why), or enable it again (`None`).
+    async fn set_subscription_disabled(
+        &self,
+        id: Uuid,
+        disabled: Option<(OffsetDateTime, String)>,
+    ) -> Result<u64, StoreError>;
+
+    /// Record the deliveries of the events between the subscription's
+    /// cursor `from` and `to`, and move it to `to`, in one transaction;
+    /// nothing (0) when the cursor is no longer at `from` (another process
+    /// did it).
+    async fn fan_out(
+        &self,
+        id: Uuid,
+        from: i64,
+        to: i64,
+        deliveries: Vec<NewDelivery>,
+    ) -> Result<u64, StoreError>;
+
+    /// Claim up to `limit` due deliveries for `process` until `until`: pending,
+    /// their time come, of enabled subscriptions, each the oldest pending
+    /// one of its job for its subscription.
+    async fn claim_deliveries(
+        &self,
+        process: Uuid,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+
+    /// Record how an attempt of a claimed delivery went (nothing when the
+    /// claim was lost or the subscription deleted meanwhile).
+    async fn finish_delivery(
+        &self,
+        id: Uuid,
+        process: Uuid,
+        outcome: Outcome,
+    ) -> Result<u64, StoreError>;
+
+    /// A subscription's deliveries by id (oldest first), after `after`.
+    async fn deliveries(
+        &self,
+        subscription: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Send deliveries `from`..=`to` of a subscription again (pending now,
+    /// a fresh retry window); how many.
+    async fn redeliver(&self, subscription: Uuid, from: Uuid, to: Uuid) -> Result<u64, StoreError>;
 
     /// This process is alive. Several `horizon serve` processes share a
     /// PostgreSQL database: each calls this every few seconds, and a process

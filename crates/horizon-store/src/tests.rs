@@ -302,6 +302,192 @@ async fn the_event_log_reads_one_users_jobs_without_audit_records(kind: Kind) {
     assert_eq!(everything.len(), 4, "the audit record is in the log");
 }
 
+/// Webhooks: a fan-out moves a subscription's cursor once (a second one
+/// from the same place does nothing); a job's deliveries are claimed one
+/// at a time in order, each by one claimer; a retry waits for its time; a
+/// redelivery makes a delivered one pending again; deleting the
+/// subscription takes its deliveries with it.
+async fn webhook_deliveries_go_in_order_per_job_and_once_per_claim(kind: Kind) {
+    use crate::webhooks::{DeliveryState, NewDelivery, Outcome, Subscription};
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let now = OffsetDateTime::now_utc();
+    let sub = Subscription {
+        id: Uuid::now_v7(),
+        user_id: "alice".into(),
+        url: "https://example.org/hook".into(),
+        event_types: vec![],
+        agent: None,
+        status: None,
+        secret: "whsec_a".into(),
+        previous_secret: None,
+        previous_until: None,
+        created_at: now,
+        disabled_at: None,
+        disabled_reason: None,
+        cursor: 0,
+    };
+    store
+        .create_subscription(sub.clone())
+        .await
+        .expect("create");
+    let a = new_job(&store).await;
+    store.apply(a.id, cancel()).await.expect("cancel");
+    let b = new_job(&store).await;
+    let events = store
+        .replay_events(&ReplayFilter::default(), 0, 100)
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 3);
+    let deliveries: Vec<NewDelivery> = events
+        .iter()
+        .map(|e| NewDelivery {
+            id: Uuid::now_v7(),
+            position: e.position,
+            event_id: e.event.event_id,
+            job_id: e.event.job_id,
+            event_type: "job.x".into(),
+        })
+        .collect();
+    let to = events[2].position;
+    assert_eq!(
+        store
+            .fan_out(sub.id, 0, to, deliveries.clone())
+            .await
+            .expect("fan out"),
+        1
+    );
+    assert_eq!(
+        store
+            .fan_out(sub.id, 0, to, deliveries.clone())
+            .await
+            .expect("again"),
+        0,
+        "the cursor moved: a second fan-out from 0 does nothing"
+    );
+    let listed = store.subscriptions(Some("alice")).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].cursor, to);
+    assert!(
+        store
+            .subscriptions(Some("bob"))
+            .await
+            .expect("bob")
+            .is_empty()
+    );
+    let (p1, p2) = (Uuid::now_v7(), Uuid::now_v7());
+    let until = now + time::Duration::minutes(1);
+    let first = store.claim_deliveries(p1, until, 10).await.expect("claim");
+    // a's first event and b's first: a's second waits for a's first
+    let claimed: Vec<Uuid> = first.iter().map(|d| d.delivery.event_id).collect();
+    assert_eq!(
+        claimed,
+        vec![events[0].event.event_id, events[2].event.event_id]
+    );
+    assert!(
+        first[0]
+            .envelope
+            .as_deref()
+            .is_some_and(|e| e.contains("job.submitted"))
+    );
+    assert_eq!(first[0].url, sub.url);
+    assert!(
+        store
+            .claim_deliveries(p2, until, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "claimed ones are not claimed again"
+    );
+    // a's first is delivered: a's second is due
+    let done = store
+        .finish_delivery(first[0].delivery.id, p1, Outcome::Delivered { status: 204 })
+        .await
+        .expect("finish");
+    assert_eq!(done, 1);
+    assert_eq!(
+        store
+            .finish_delivery(first[1].delivery.id, p2, Outcome::Delivered { status: 200 })
+            .await
+            .expect("not p2's"),
+        0,
+        "only the claimer records the outcome"
+    );
+    let next = store.claim_deliveries(p2, until, 10).await.expect("claim");
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].delivery.event_id, events[1].event.event_id);
+    // a retry waits for its time
+    store
+        .finish_delivery(
+            next[0].delivery.id,
+            p2,
+            Outcome::Retry {
+                at: now + time::Duration::hours(1),
+                status: Some(500),
+                error: "500".into(),
+            },
+        )
+        .await
+        .expect("retry");
+    assert!(
+        store
+            .claim_deliveries(p2, until, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let log = store.deliveries(sub.id, None, 10).await.expect("log");
+    assert_eq!(log.len(), 3);
+    let states: Vec<DeliveryState> = log.iter().map(|d| d.state).collect();
+    assert!(states.contains(&DeliveryState::Delivered));
+    let retried = log
+        .iter()
+        .find(|d| d.event_id == events[1].event.event_id)
+        .expect("the retried delivery");
+    assert_eq!((retried.attempts, retried.last_status), (1, Some(500)));
+    // redeliver the delivered one of a
+    let delivered = first[0].delivery.id;
+    assert_eq!(
+        store
+            .redeliver(sub.id, delivered, delivered)
+            .await
+            .expect("redeliver"),
+        1
+    );
+    let again = store.claim_deliveries(p1, until, 10).await.expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].delivery.id, delivered);
+    // disabled: nothing is due; deleted: its deliveries are gone
+    store
+        .set_subscription_disabled(sub.id, Some((now, "test".into())))
+        .await
+        .expect("disable");
+    store
+        .finish_delivery(delivered, p1, Outcome::Delivered { status: 200 })
+        .await
+        .expect("finish");
+    store
+        .redeliver(sub.id, delivered, delivered)
+        .await
+        .expect("redeliver");
+    assert!(
+        store
+            .claim_deliveries(p1, until, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert_eq!(store.delete_subscription(sub.id).await.expect("delete"), 1);
+    assert!(
+        store
+            .deliveries(sub.id, None, 10)
+            .await
+            .expect("log")
+            .is_empty()
+    );
+    let _ = b;
+}
+
 async fn illegal_transition_changes_nothing(kind: Kind) {
     let t = setup(kind).await;
     let store = t.store.clone();
@@ -1381,6 +1567,7 @@ conformance!(
     illegal_transition_changes_nothing,
     a_jobs_account_and_location_are_kept,
     the_event_log_reads_one_users_jobs_without_audit_records,
+    webhook_deliveries_go_in_order_per_job_and_once_per_claim,
     racing_commands_apply_once_each_without_gaps,
     metrics_have_their_own_sequence_and_outbox_keeps_commit_order,
     group_commit_keeps_every_promise_under_64_concurrent_writers,

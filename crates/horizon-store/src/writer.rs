@@ -99,6 +99,7 @@ pub(crate) enum Op {
     PruneJobs(time::OffsetDateTime, bool, u32),
     /// Retention: audit records older than, published only, at most.
     PruneAudit(time::OffsetDateTime, bool, u32),
+    Webhook(Box<crate::webhooks::WebhookOp>),
 }
 
 pub(crate) enum Done {
@@ -107,6 +108,7 @@ pub(crate) enum Done {
     Event(StoredEvent),
     Count(u64),
     Ids(Vec<Uuid>),
+    Due(Vec<crate::webhooks::DueDelivery>),
 }
 
 struct Request {

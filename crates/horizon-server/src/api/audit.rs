@@ -211,6 +211,18 @@ pub fn cli_record(action: &str, target: Option<String>, detail: Option<String>) 
     }
 }
 
+/// The record of something the server did by itself (a webhook
+/// subscription disabled after failing deliveries).
+pub fn system_record(action: &str, target: Option<String>, detail: Option<String>) -> AuditRecord {
+    AuditRecord {
+        actor: None,
+        admin: false,
+        auth_method: None,
+        client_address: Some("server".into()),
+        ..cli_record(action, target, detail)
+    }
+}
+
 /// The job id in a `/v1/jobs/{id}…` path.
 fn job_in_path(route: &str, path: &str) -> Option<String> {
     if !route.starts_with("/v1/jobs/{id}") {
@@ -240,6 +252,17 @@ pub fn action(method: &Method, route: &str) -> String {
         ("GET", "/v1/admin/tokens") => "token.list",
         ("DELETE", "/v1/admin/tokens/{id}") => "token.revoke",
         ("GET", "/v1/audit") => "audit.read",
+        ("GET", "/v1/jobs/{id}/events/stream") => "job.events_stream",
+        ("GET", "/v1/jobs/{id}/logs/stream") => "job.logs_stream",
+        ("GET", "/v1/events/stream") => "events.stream",
+        ("POST", "/v1/subscriptions") => "subscription.create",
+        ("GET", "/v1/subscriptions") => "subscription.list",
+        ("GET", "/v1/subscriptions/{id}") => "subscription.read",
+        ("DELETE", "/v1/subscriptions/{id}") => "subscription.delete",
+        ("POST", "/v1/subscriptions/{id}/rotate") => "subscription.rotate",
+        ("POST", "/v1/subscriptions/{id}/enable") => "subscription.enable",
+        ("GET", "/v1/subscriptions/{id}/deliveries") => "subscription.deliveries",
+        ("POST", "/v1/subscriptions/{id}/redeliver") => "subscription.redeliver",
         _ => return format!("{method} {route}"),
     };
     name.to_owned()

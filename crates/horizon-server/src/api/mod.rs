@@ -14,6 +14,7 @@ mod ops;
 pub mod problem;
 pub mod replay;
 pub mod stream;
+mod subscriptions;
 mod token_cache;
 mod tokens;
 
@@ -76,6 +77,10 @@ pub struct AppState {
     paths(
         jobs::submit_job, jobs::get_job, jobs::list_jobs, jobs::cancel_job, jobs::job_events,
         jobs::job_logs, stream::job_event_stream, stream::event_stream, stream::job_log_stream,
+        subscriptions::create_subscription, subscriptions::list_subscriptions,
+        subscriptions::get_subscription, subscriptions::delete_subscription,
+        subscriptions::rotate_secret, subscriptions::enable_subscription,
+        subscriptions::list_deliveries, subscriptions::redeliver,
         agents::list_agents,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
         admin::parked_events, admin::retry_parked, admin::host_gone, audit::list_audit,
@@ -85,6 +90,7 @@ pub struct AppState {
     modifiers(&BearerAuth, &DescribeResponses),
     tags(
         (name = "jobs", description = "Submit, follow and cancel jobs. A user sees and acts on their own jobs only (another user's job is a 404); an admin sees and cancels every user's jobs."),
+        (name = "webhooks", description = "Subscriptions: job events POSTed to your URL, signed per Standard Webhooks, retried for a day. A user sees their own subscriptions only; an admin sees everyone's."),
         (name = "admin", description = "Admin-only routes: any other caller gets 403."),
         (name = "operations")
     )
@@ -297,6 +303,30 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}/events/stream", get(stream::job_event_stream))
         .route("/v1/jobs/{id}/logs/stream", get(stream::job_log_stream))
         .route("/v1/events/stream", get(stream::event_stream))
+        .route(
+            "/v1/subscriptions",
+            post(subscriptions::create_subscription).get(subscriptions::list_subscriptions),
+        )
+        .route(
+            "/v1/subscriptions/{id}",
+            get(subscriptions::get_subscription).delete(subscriptions::delete_subscription),
+        )
+        .route(
+            "/v1/subscriptions/{id}/rotate",
+            post(subscriptions::rotate_secret),
+        )
+        .route(
+            "/v1/subscriptions/{id}/enable",
+            post(subscriptions::enable_subscription),
+        )
+        .route(
+            "/v1/subscriptions/{id}/deliveries",
+            get(subscriptions::list_deliveries),
+        )
+        .route(
+            "/v1/subscriptions/{id}/redeliver",
+            post(subscriptions::redeliver),
+        )
         .route("/v1/agents", get(agents::list_agents))
         .route("/v1/admin/parked-events", get(admin::parked_events))
         .route("/v1/admin/parked-events/retry", post(admin::retry_parked))

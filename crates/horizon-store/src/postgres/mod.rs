@@ -17,7 +17,10 @@ mod events;
 mod lease;
 mod outbox;
 mod prune;
+mod webhooks;
 
+use crate::webhooks::WebhookOp;
+use crate::{Delivery, DueDelivery, NewDelivery, Outcome, Subscription};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -247,6 +250,7 @@ impl Engine for PgEngine {
                 Op::Audit(record) => events::insert_audit(conn, &record)
                     .await
                     .map(|()| Done::Count(1)),
+                Op::Webhook(op) => webhooks::run(conn, *op).await,
                 Op::PruneJobs(before, published_only, limit) => {
                     prune::prune_jobs(conn, before, published_only, limit)
                         .await
@@ -581,6 +585,114 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn create_subscription(&self, subscription: Subscription) -> Result<(), StoreError> {
+        self.webhook(WebhookOp::Create(Box::new(subscription)))
+            .await
+            .map(|_| ())
+    }
+
+    async fn subscriptions(&self, user: Option<&str>) -> Result<Vec<Subscription>, StoreError> {
+        webhooks::subscriptions(&self.pool, user).await
+    }
+
+    async fn delete_subscription(&self, id: Uuid) -> Result<u64, StoreError> {
+        self.webhook_count(WebhookOp::Delete(id)).await
+    }
+
+    async fn rotate_subscription(
+        &self,
+        id: Uuid,
+        secret: String,
+        previous_until: time::OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.webhook_count(WebhookOp::Rotate {
+            id,
+            secret,
+            previous_until,
+        })
+        .await
+    }
+
+    async fn set_subscription_disabled(
+        &self,
+        id: Uuid,
+        disabled: Option<(time::OffsetDateTime, String)>,
+    ) -> Result<u64, StoreError> {
+        self.webhook_count(WebhookOp::SetDisabled(id, disabled))
+            .await
+    }
+
+    async fn fan_out(
+        &self,
+        id: Uuid,
+        from: i64,
+        to: i64,
+        deliveries: Vec<NewDelivery>,
+    ) -> Result<u64, StoreError> {
+        self.webhook_count(WebhookOp::FanOut {
+            id,
+            from,
+            to,
+            deliveries,
+            at: time::OffsetDateTime::now_utc(),
+        })
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        process: Uuid,
+        until: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        match self
+            .webhook(WebhookOp::Claim {
+                process,
+                now: time::OffsetDateTime::now_utc(),
+                until,
+                limit,
+            })
+            .await?
+        {
+            Done::Due(due) => Ok(due),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn finish_delivery(
+        &self,
+        id: Uuid,
+        process: Uuid,
+        outcome: Outcome,
+    ) -> Result<u64, StoreError> {
+        self.webhook_count(WebhookOp::Finish {
+            id,
+            process,
+            outcome,
+            at: time::OffsetDateTime::now_utc(),
+        })
+        .await
+    }
+
+    async fn deliveries(
+        &self,
+        subscription: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        webhooks::deliveries(&self.pool, subscription, after, limit).await
+    }
+
+    async fn redeliver(&self, subscription: Uuid, from: Uuid, to: Uuid) -> Result<u64, StoreError> {
+        self.webhook_count(WebhookOp::Redeliver {
+            subscription,
+            from,
+            to,
+            at: time::OffsetDateTime::now_utc(),
+        })
+        .await
+    }
+
     async fn heartbeat(&self, process: Uuid) -> Result<(), StoreError> {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
@@ -804,3 +916,16 @@ pub static NOTIFICATIONS_HEARD: std::sync::atomic::AtomicU64 = std::sync::atomic
 
 /// Jobs this process took over from silent processes.
 pub static TAKEN_OVER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl PgStore {
+    async fn webhook(&self, op: WebhookOp) -> Result<Done, StoreError> {
+        self.writer.write(Op::Webhook(Box::new(op))).await
+    }
+
+    async fn webhook_count(&self, op: WebhookOp) -> Result<u64, StoreError> {
+        match self.webhook(op).await? {
+            Done::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
+    }
+}

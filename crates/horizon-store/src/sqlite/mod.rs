@@ -10,8 +10,11 @@
 mod prune;
 mod read;
 mod rows;
+mod webhooks;
 mod write;
 
+use crate::webhooks::WebhookOp;
+use crate::{Delivery, DueDelivery, NewDelivery, Outcome, Subscription};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -393,5 +396,131 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.readers.run(read::ping).await
+    }
+
+    async fn create_subscription(&self, subscription: Subscription) -> Result<(), StoreError> {
+        self.webhook(WebhookOp::Create(Box::new(subscription)))
+            .await
+            .map(|_| ())
+    }
+
+    async fn subscriptions(&self, user: Option<&str>) -> Result<Vec<Subscription>, StoreError> {
+        let user = user.map(str::to_owned);
+        self.readers
+            .run(move |c| webhooks::subscriptions(c, user.as_deref()))
+            .await
+    }
+
+    async fn delete_subscription(&self, id: Uuid) -> Result<u64, StoreError> {
+        self.webhook_count(WebhookOp::Delete(id)).await
+    }
+
+    async fn rotate_subscription(
+        &self,
+        id: Uuid,
+        secret: String,
+        previous_until: time::OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.webhook_count(WebhookOp::Rotate {
+            id,
+            secret,
+            previous_until,
+        })
+        .await
+    }
+
+    async fn set_subscription_disabled(
+        &self,
+        id: Uuid,
+        disabled: Option<(time::OffsetDateTime, String)>,
+    ) -> Result<u64, StoreError> {
+        self.webhook_count(WebhookOp::SetDisabled(id, disabled))
+            .await
+    }
+
+    async fn fan_out(
+        &self,
+        id: Uuid,
+        from: i64,
+        to: i64,
+        deliveries: Vec<NewDelivery>,
+    ) -> Result<u64, StoreError> {
+        self.webhook_count(WebhookOp::FanOut {
+            id,
+            from,
+            to,
+            deliveries,
+            at: time::OffsetDateTime::now_utc(),
+        })
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        process: Uuid,
+        until: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        match self
+            .webhook(WebhookOp::Claim {
+                process,
+                now: time::OffsetDateTime::now_utc(),
+                until,
+                limit,
+            })
+            .await?
+        {
+            Done::Due(due) => Ok(due),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn finish_delivery(
+        &self,
+        id: Uuid,
+        process: Uuid,
+        outcome: Outcome,
+    ) -> Result<u64, StoreError> {
+        self.webhook_count(WebhookOp::Finish {
+            id,
+            process,
+            outcome,
+            at: time::OffsetDateTime::now_utc(),
+        })
+        .await
+    }
+
+    async fn deliveries(
+        &self,
+        subscription: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.readers
+            .run(move |c| webhooks::deliveries(c, subscription, after, limit))
+            .await
+    }
+
+    async fn redeliver(&self, subscription: Uuid, from: Uuid, to: Uuid) -> Result<u64, StoreError> {
+        self.webhook_count(WebhookOp::Redeliver {
+            subscription,
+            from,
+            to,
+            at: time::OffsetDateTime::now_utc(),
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    async fn webhook(&self, op: WebhookOp) -> Result<Done, StoreError> {
+        self.writer.write(Op::Webhook(Box::new(op))).await
+    }
+
+    async fn webhook_count(&self, op: WebhookOp) -> Result<u64, StoreError> {
+        match self.webhook(op).await? {
+            Done::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
     }
 }

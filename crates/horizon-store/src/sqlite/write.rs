@@ -56,6 +56,7 @@ pub(super) fn run_op(conn: &Connection, op: Op) -> Result<Done, StoreError> {
         Op::PruneJobs(before, published_only, limit) => {
             super::prune::prune_jobs(conn, before, published_only, limit).map(Done::Ids)
         }
+        Op::Webhook(op) => super::webhooks::run(conn, *op),
         Op::PruneAudit(before, published_only, limit) => {
             super::prune::prune_audit(conn, before, published_only, limit).map(Done::Count)
         }
