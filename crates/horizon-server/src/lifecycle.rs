@@ -16,7 +16,17 @@ pub async fn apply(
     command: Command,
     fence: Option<Fence>,
 ) -> Result<Applied, StoreError> {
-    let applied = store.apply_fenced(id, command, fence).await?;
+    // a compare-and-set lost to a concurrent change of the job (another
+    // process's transition, a metrics sample) is decided again on the
+    // fresh state: a user's cancel must not fail because the job started
+    // at that moment
+    let mut tries = 0;
+    let applied = loop {
+        match store.apply_fenced(id, command.clone(), fence).await {
+            Err(StoreError::Conflict(_)) if tries < 8 => tries += 1,
+            other => break other?,
+        }
+    };
     let job = &applied.job;
     let from = applied.previous;
     metrics::counter!(telemetry::TRANSITIONS, "from" => from.as_str(), "to" => job.status.as_str())

@@ -65,12 +65,10 @@ async fn processes_share_one_database(n: usize, total: usize) {
     }
     for (k, (id, kind)) in jobs.iter().enumerate() {
         if *kind == 2 {
+            // a 60 s job: the cancel succeeds even when it races the job's
+            // start in another process (a lost compare-and-set is retried)
             let r = apis[(k + 1) % n].cancel(id, "enough").await;
-            assert!(
-                r.status() == StatusCode::OK || r.status() == StatusCode::CONFLICT,
-                "{}",
-                r.status()
-            );
+            assert_eq!(r.status(), StatusCode::OK, "cancel of job {id}");
         }
     }
     let mut all_events = Vec::new();
