@@ -15,6 +15,8 @@ command -v openapi-spec-validator >/dev/null || export PATH="$(python3 -m site -
 # the Standard Webhooks reference library the webhook tests' receiver
 # verifies every delivery with
 python3 -c 'import standardwebhooks' 2>/dev/null || python3 -m pip install -q standardwebhooks
+# and the SMTP server the e-mail tests send through
+python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd
 # PostgreSQL on 127.0.0.1:5432 (the store conformance suite and the
 # end-to-end rerun below), installed from Debian's packages when missing
 if [ -z "${HORIZON_TEST_POSTGRES_URL:-}" ] && [ -z "${HORIZON_TEST_SKIP_POSTGRES:-}" ]; then
@@ -64,6 +66,6 @@ fi
 # postgres); the store conformance suite above already ran on both stores
 if [ -z "${HORIZON_TEST_SKIP_POSTGRES:-}" ]; then
   HORIZON_TEST_STORE=postgres cargo test -p horizon \
-    --test api --test cli --test lifecycle --test live --test webhooks --test restart --test kafka --test kafka_matrix --test kafka_replay --test tapis \
+    --test api --test cli --test lifecycle --test live --test webhooks --test email --test restart --test kafka --test kafka_matrix --test kafka_replay --test tapis \
     --test retention "$@"
 fi

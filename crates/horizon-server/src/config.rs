@@ -91,6 +91,45 @@ pub struct Settings {
     /// Webhook deliveries (users subscribe through `/v1/subscriptions`).
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    /// E-mail notifications (subscriptions with an `email`); off unless
+    /// `smtp_host` is set.
+    #[serde(default)]
+    pub email: EmailSettings,
+}
+
+/// `[email]`: the SMTP server job notifications go through. The login, if
+/// the server wants one, comes from `HORIZON_SMTP_USERNAME` and
+/// `HORIZON_SMTP_PASSWORD`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailSettings {
+    /// The SMTP server's host name (absent: no e-mail).
+    pub smtp_host: Option<String>,
+    /// Its port (587 for STARTTLS, 465 for TLS, 25 for a local relay).
+    pub smtp_port: u16,
+    /// `starttls` (required, the default), `tls` (TLS from the first byte)
+    /// or `none` (a relay on this machine or a trusted network).
+    pub tls: String,
+    /// The sender, e.g. `Horizon <horizon@gateway.example.org>`.
+    pub from: String,
+    /// A link to a job in the gateway, `{job_id}` replaced, e.g.
+    /// `https://gateway.example.org/jobs/{job_id}`.
+    pub job_link: Option<String>,
+    /// Jobs that end within this of each other go in one digest mail.
+    pub digest_window_ms: u64,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        EmailSettings {
+            smtp_host: None,
+            smtp_port: 587,
+            tls: "starttls".into(),
+            from: "Horizon <horizon@localhost>".into(),
+            job_link: None,
+            digest_window_ms: 30_000,
+        }
+    }
 }
 
 /// `[webhooks]`: how deliveries are sent and retried.

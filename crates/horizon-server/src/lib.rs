@@ -578,6 +578,7 @@ pub async fn serve(
             store.clone(),
             process,
             settings.webhooks.clone(),
+            &settings.email,
             webhook_bell,
         )
         .map_err(ServeError::Config)?,

@@ -265,11 +265,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Claim up to `limit` due deliveries for `process` until `until`: pending,
     /// their time come, of enabled subscriptions, each the oldest pending
     /// one of its job for its subscription.
+    /// `mail_only`: only e-mail subscriptions' (the rest of a digest).
     async fn claim_deliveries(
         &self,
         process: Uuid,
         until: OffsetDateTime,
         limit: u32,
+        mail_only: bool,
     ) -> Result<Vec<DueDelivery>, StoreError>;
 
     /// Record how an attempt of a claimed delivery went (nothing when the

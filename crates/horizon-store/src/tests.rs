@@ -347,6 +347,7 @@ async fn webhook_deliveries_go_in_order_per_job_and_once_per_claim(kind: Kind) {
             event_id: e.event.event_id,
             job_id: e.event.job_id,
             event_type: "job.x".into(),
+            due_at: now,
         })
         .collect();
     let to = events[2].position;
@@ -377,7 +378,10 @@ async fn webhook_deliveries_go_in_order_per_job_and_once_per_claim(kind: Kind) {
     );
     let (p1, p2) = (Uuid::now_v7(), Uuid::now_v7());
     let until = now + time::Duration::minutes(1);
-    let first = store.claim_deliveries(p1, until, 10).await.expect("claim");
+    let first = store
+        .claim_deliveries(p1, until, 10, false)
+        .await
+        .expect("claim");
     // a's first event and b's first: a's second waits for a's first
     let claimed: Vec<Uuid> = first.iter().map(|d| d.delivery.event_id).collect();
     assert_eq!(
@@ -393,7 +397,7 @@ async fn webhook_deliveries_go_in_order_per_job_and_once_per_claim(kind: Kind) {
     assert_eq!(first[0].url, sub.url);
     assert!(
         store
-            .claim_deliveries(p2, until, 10)
+            .claim_deliveries(p2, until, 10, false)
             .await
             .expect("claim")
             .is_empty(),
@@ -413,7 +417,10 @@ async fn webhook_deliveries_go_in_order_per_job_and_once_per_claim(kind: Kind) {
         0,
         "only the claimer records the outcome"
     );
-    let next = store.claim_deliveries(p2, until, 10).await.expect("claim");
+    let next = store
+        .claim_deliveries(p2, until, 10, false)
+        .await
+        .expect("claim");
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].delivery.event_id, events[1].event.event_id);
     // a retry waits for its time
@@ -431,7 +438,7 @@ async fn webhook_deliveries_go_in_order_per_job_and_once_per_claim(kind: Kind) {
         .expect("retry");
     assert!(
         store
-            .claim_deliveries(p2, until, 10)
+            .claim_deliveries(p2, until, 10, false)
             .await
             .expect("claim")
             .is_empty()
@@ -454,7 +461,10 @@ async fn webhook_deliveries_go_in_order_per_job_and_once_per_claim(kind: Kind) {
             .expect("redeliver"),
         1
     );
-    let again = store.claim_deliveries(p1, until, 10).await.expect("claim");
+    let again = store
+        .claim_deliveries(p1, until, 10, false)
+        .await
+        .expect("claim");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].delivery.id, delivered);
     // disabled: nothing is due; deleted: its deliveries are gone
@@ -472,7 +482,7 @@ async fn webhook_deliveries_go_in_order_per_job_and_once_per_claim(kind: Kind) {
         .expect("redeliver");
     assert!(
         store
-            .claim_deliveries(p1, until, 10)
+            .claim_deliveries(p1, until, 10, false)
             .await
             .expect("claim")
             .is_empty()

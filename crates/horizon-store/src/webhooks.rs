@@ -37,6 +37,8 @@ pub struct NewDelivery {
     pub event_id: Uuid,
     pub job_id: Uuid,
     pub event_type: String,
+    /// When it is first due (e-mails wait a digest window).
+    pub due_at: OffsetDateTime,
 }
 
 /// Where a delivery is.
@@ -147,6 +149,7 @@ pub(crate) enum WebhookOp {
         now: OffsetDateTime,
         until: OffsetDateTime,
         limit: u32,
+        mail_only: bool,
     },
     Finish {
         id: Uuid,
@@ -166,8 +169,14 @@ pub(crate) enum WebhookOp {
 /// The SQL conditions of a due delivery, the same on both stores: pending,
 /// its time come, not claimed by a live claim, its subscription enabled,
 /// and no earlier delivery of the same job to the same subscription still
-/// pending (deliveries of one job go in order).
-pub(crate) const DUE: &str = "d.state = 'pending' AND d.next_attempt_at <= :now
+/// pending (deliveries of one job go in order). An e-mail subscription's
+/// pending deliveries all go together once one of them is due: one digest.
+pub(crate) const DUE: &str = "d.state = 'pending'
+   AND (d.next_attempt_at <= :now
+        OR (s.url LIKE 'mailto:%' AND EXISTS (
+              SELECT 1 FROM webhook_deliveries f
+               WHERE f.subscription_id = d.subscription_id AND f.state = 'pending'
+                 AND f.next_attempt_at <= :now)))
    AND (d.claimed_until IS NULL OR d.claimed_until < :now)
    AND s.disabled_at IS NULL
    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e

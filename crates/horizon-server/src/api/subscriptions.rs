@@ -31,8 +31,13 @@ const MAX_PER_USER: usize = 50;
 #[serde(deny_unknown_fields)]
 pub struct CreateSubscriptionRequest {
     /// Where deliveries are POSTed: http(s), a public address (unless the
-    /// server allows private ones); redirects are not followed.
-    pub url: String,
+    /// server allows private ones); redirects are not followed. Or, instead:
+    pub url: Option<String>,
+    /// E-mail instead of a POST (when the server has `[email]`): an
+    /// address, or `true` for the `email` claim of the caller's JWT. Jobs
+    /// ending together come as one digest. Default event types: a job's end.
+    #[schema(value_type = Option<Object>)]
+    pub email: Option<serde_json::Value>,
     /// Event types to deliver (`job.completed`, …); absent or empty: every
     /// lifecycle event (metrics samples only when `job.metrics_recorded`
     /// is named).
@@ -216,9 +221,59 @@ pub async fn create_subscription(
             "status: {status:?} is not a job status"
         )));
     }
-    target::check(&request.url, state.settings.webhooks.allow_private_targets)
-        .await
-        .map_err(ApiError::Unprocessable)?;
+    let (url, event_types) = match (&request.url, &request.email) {
+        (Some(url), None) => {
+            target::check(url, state.settings.webhooks.allow_private_targets)
+                .await
+                .map_err(ApiError::Unprocessable)?;
+            (url.clone(), request.event_types)
+        }
+        (None, Some(email)) => {
+            if state.settings.email.smtp_host.is_none() {
+                return Err(ApiError::Unprocessable(
+                    "e-mail notifications are not configured on this server ([email] smtp_host)"
+                        .into(),
+                ));
+            }
+            let address = match email {
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Bool(true) => caller
+                    .claims
+                    .as_ref()
+                    .and_then(|claims| claims.get("email"))
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        ApiError::Unprocessable(
+                            "email: true takes the address from the JWT's email claim, and this \
+                             caller's credentials have none"
+                                .into(),
+                        )
+                    })?,
+                _ => {
+                    return Err(ApiError::Unprocessable(
+                        "email must be an address or true (the JWT's email claim)".into(),
+                    ));
+                }
+            };
+            let address = crate::webhooks::email::address(&address)
+                .map_err(|err| ApiError::Unprocessable(format!("email: {err}")))?;
+            let types = if request.event_types.is_empty() {
+                crate::webhooks::email::DEFAULT_TYPES
+                    .iter()
+                    .map(|t| (*t).to_owned())
+                    .collect()
+            } else {
+                request.event_types
+            };
+            (format!("mailto:{address}"), types)
+        }
+        _ => {
+            return Err(ApiError::Unprocessable(
+                "give either url (a webhook) or email".into(),
+            ));
+        }
+    };
     let mine = state.store.subscriptions(Some(&caller.user_id)).await?;
     if mine.len() >= MAX_PER_USER {
         return Err(ApiError::TooManyRequests(
@@ -242,8 +297,8 @@ pub async fn create_subscription(
     let subscription = Subscription {
         id: Uuid::now_v7(),
         user_id: caller.user_id.clone(),
-        url: request.url,
-        event_types: request.event_types,
+        url,
+        event_types,
         agent: request.agent,
         status: request.status,
         secret: secret.clone(),

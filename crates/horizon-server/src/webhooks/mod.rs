@@ -15,6 +15,7 @@
 //!   fails, the subscription is disabled and an audit record says why.
 //!   Redirects are not followed; targets are checked (`target.rs`).
 
+pub mod email;
 pub mod sign;
 pub mod target;
 
@@ -31,11 +32,14 @@ use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use crate::config::{WebhookSettings, parse_age};
+use crate::config::{EmailSettings, WebhookSettings, parse_age};
 use crate::live::{LiveEvent, PAGE};
 
 /// How long a claim lasts (an attempt takes at most `request_timeout_ms`).
 const CLAIM: Duration = Duration::from_secs(120);
+
+/// E-mail deliveries claimed per query while gathering a digest.
+const MAIL_BATCH: u32 = 500;
 
 /// A look for work even without a bell.
 const POLL: Duration = Duration::from_millis(500);
@@ -50,6 +54,9 @@ pub struct Webhooks {
     /// Rings when deliveries were fanned out.
     pub fanned: Arc<Notify>,
     pub http: reqwest::Client,
+    /// E-mail subscriptions' SMTP server, when `[email]` has one.
+    pub mailer: Option<email::Mailer>,
+    pub digest_window: time::Duration,
 }
 
 impl std::fmt::Debug for Webhooks {
@@ -65,6 +72,7 @@ impl Webhooks {
         store: Arc<dyn Store>,
         process: Uuid,
         settings: WebhookSettings,
+        email_settings: &EmailSettings,
         committed: Arc<Notify>,
     ) -> Result<Webhooks, String> {
         let retry_for =
@@ -86,6 +94,10 @@ impl Webhooks {
             committed,
             fanned: Arc::new(Notify::new()),
             http,
+            mailer: email::Mailer::new(email_settings)?,
+            digest_window: time::Duration::milliseconds(
+                i64::try_from(email_settings.digest_window_ms).unwrap_or(i64::MAX),
+            ),
         })
     }
 
@@ -136,6 +148,13 @@ impl Webhooks {
             };
             let full = page.len() == PAGE as usize;
             let mut deliveries = Vec::new();
+            // e-mails wait for the digest window: what ends meanwhile goes
+            // in the same mail
+            let due = if email::is_email(subscription) {
+                OffsetDateTime::now_utc() + self.digest_window
+            } else {
+                OffsetDateTime::now_utc()
+            };
             for event in page {
                 let event = LiveEvent::try_from(event)?;
                 if self.wanted(subscription, &event, agents).await {
@@ -145,6 +164,7 @@ impl Webhooks {
                         event_id: event.event_id,
                         job_id: event.job_id,
                         event_type: event.event_type.clone(),
+                        due_at: due,
                     });
                 }
             }
@@ -206,9 +226,9 @@ impl Webhooks {
         let limit = self.settings.concurrency.clamp(1, 256);
         loop {
             let until = OffsetDateTime::now_utc() + CLAIM;
-            let due = match self
+            let mut due = match self
                 .store
-                .claim_deliveries(self.process, until, limit)
+                .claim_deliveries(self.process, until, limit, false)
                 .await
             {
                 Ok(due) => due,
@@ -222,7 +242,37 @@ impl Webhooks {
                 let _ = tokio::time::timeout(POLL, self.fanned.notified()).await;
                 continue;
             }
-            join_all(due.into_iter().map(|d| self.deliver(d))).await;
+            // a digest goes whole: the rest of the e-mail subscriptions'
+            // pending deliveries too
+            if due.iter().any(|d| d.url.starts_with("mailto:")) {
+                loop {
+                    match self
+                        .store
+                        .claim_deliveries(self.process, until, MAIL_BATCH, true)
+                        .await
+                    {
+                        Ok(more) if !more.is_empty() => due.extend(more),
+                        Ok(_) => break,
+                        Err(err) => {
+                            warn!("webhooks: cannot claim the rest of a digest: {err}");
+                            break;
+                        }
+                    }
+                }
+            }
+            // e-mails: one mail per subscription for what is due together
+            let (mails, posts): (Vec<DueDelivery>, Vec<DueDelivery>) =
+                due.into_iter().partition(|d| d.url.starts_with("mailto:"));
+            let mut by_subscription: HashMap<Uuid, Vec<DueDelivery>> = HashMap::new();
+            for mail in mails {
+                by_subscription
+                    .entry(mail.delivery.subscription_id)
+                    .or_default()
+                    .push(mail);
+            }
+            let posts = join_all(posts.into_iter().map(|d| self.deliver(d)));
+            let mails = join_all(by_subscription.into_values().map(|g| self.deliver_mail(g)));
+            futures_util::future::join(posts, mails).await;
         }
     }
 
@@ -262,6 +312,66 @@ impl Webhooks {
         }
         if let Some(error) = failed {
             self.disable(&due, &error).await;
+        }
+    }
+
+    /// One mail for a subscription's due deliveries.
+    async fn deliver_mail(&self, group: Vec<DueDelivery>) {
+        let Some(first) = group.first() else {
+            return;
+        };
+        let to = first.url.trim_start_matches("mailto:").to_owned();
+        let result = match &self.mailer {
+            None => Err((
+                None,
+                "e-mail is not configured on this server ([email] smtp_host)".into(),
+            )),
+            Some(mailer) => {
+                let mut items = Vec::with_capacity(group.len());
+                for due in &group {
+                    let job = self.store.get_job(due.delivery.job_id).await.ok().flatten();
+                    items.push((due.clone(), job));
+                }
+                mailer
+                    .send(&to, &items)
+                    .await
+                    .map(|()| 250)
+                    .map_err(|e| (None, e))
+            }
+        };
+        let oldest = group
+            .iter()
+            .map(|d| d.delivery.window_start)
+            .min()
+            .unwrap_or(first.delivery.window_start);
+        let attempts = group.iter().map(|d| d.delivery.attempts).max().unwrap_or(0);
+        let outcome = match result {
+            Ok(status) => Outcome::Delivered { status },
+            Err((status, error)) => {
+                let now = OffsetDateTime::now_utc();
+                if now >= oldest + self.retry_for {
+                    Outcome::Failed { status, error }
+                } else {
+                    Outcome::Retry {
+                        at: now + self.backoff(attempts + 1),
+                        status,
+                        error,
+                    }
+                }
+            }
+        };
+        debug!(to = %to, mails = group.len(), "e-mail of {} deliveries: {outcome:?}", group.len());
+        for due in &group {
+            if let Err(err) = self
+                .store
+                .finish_delivery(due.delivery.id, self.process, outcome.clone())
+                .await
+            {
+                warn!(delivery = %due.delivery.id, "webhooks: cannot record an e-mail: {err}");
+            }
+        }
+        if let Outcome::Failed { error, .. } = &outcome {
+            self.disable(first, error).await;
         }
     }
 

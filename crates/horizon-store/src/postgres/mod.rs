@@ -644,6 +644,7 @@ impl Store for PgStore {
         process: Uuid,
         until: time::OffsetDateTime,
         limit: u32,
+        mail_only: bool,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         match self
             .webhook(WebhookOp::Claim {
@@ -651,6 +652,7 @@ impl Store for PgStore {
                 now: time::OffsetDateTime::now_utc(),
                 until,
                 limit,
+                mail_only,
             })
             .await?
         {

@@ -175,13 +175,15 @@ pub(super) async fn run(conn: &mut PgConnection, op: WebhookOp) -> Result<Done, 
                 let events: Vec<Uuid> = deliveries.iter().map(|d| d.event_id).collect();
                 let jobs: Vec<Uuid> = deliveries.iter().map(|d| d.job_id).collect();
                 let types: Vec<String> = deliveries.iter().map(|d| d.event_type.clone()).collect();
+                let due: Vec<OffsetDateTime> = deliveries.iter().map(|d| d.due_at).collect();
                 sqlx::query(
                     "INSERT INTO webhook_deliveries (id, subscription_id, position, event_id,
                        job_id, event_type, state, next_attempt_at, window_start, created_at)
                      SELECT d.id, $2, d.position, d.event_id, d.job_id, d.event_type, 'pending',
-                            $7, $7, $7
-                       FROM unnest($1::uuid[], $3::bigint[], $4::uuid[], $5::uuid[], $6::text[])
-                            AS d(id, position, event_id, job_id, event_type)
+                            d.due_at, $7, $7
+                       FROM unnest($1::uuid[], $3::bigint[], $4::uuid[], $5::uuid[], $6::text[],
+                                   $8::timestamptz[])
+                            AS d(id, position, event_id, job_id, event_type, due_at)
                      ON CONFLICT (subscription_id, event_id) DO NOTHING",
                 )
                 .bind(&ids)
@@ -191,6 +193,7 @@ pub(super) async fn run(conn: &mut PgConnection, op: WebhookOp) -> Result<Done, 
                 .bind(&jobs)
                 .bind(&types)
                 .bind(at)
+                .bind(&due)
                 .execute(&mut *conn)
                 .await?;
             }
@@ -201,7 +204,10 @@ pub(super) async fn run(conn: &mut PgConnection, op: WebhookOp) -> Result<Done, 
             now,
             until,
             limit,
-        } => claim(conn, process, now, until, limit).await.map(Done::Due),
+            mail_only,
+        } => claim(conn, process, now, until, limit, mail_only)
+            .await
+            .map(Done::Due),
         WebhookOp::Finish {
             id,
             process,
@@ -266,13 +272,14 @@ async fn claim(
     now: OffsetDateTime,
     until: OffsetDateTime,
     limit: u32,
+    mail_only: bool,
 ) -> Result<Vec<DueDelivery>, StoreError> {
     let due = DUE.replace(":now", "$1");
     let sql = format!(
         "WITH due AS (
            SELECT d.id FROM webhook_deliveries d
              JOIN webhook_subscriptions s ON s.id = d.subscription_id
-            WHERE {due}
+            WHERE {due} AND (NOT $5 OR s.url LIKE 'mailto:%')
             ORDER BY d.position LIMIT $4
               FOR UPDATE OF d SKIP LOCKED),
          claimed AS (
@@ -290,6 +297,7 @@ async fn claim(
         .bind(process)
         .bind(until)
         .bind(i64::from(limit))
+        .bind(mail_only)
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()

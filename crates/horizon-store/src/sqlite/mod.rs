@@ -460,6 +460,7 @@ impl Store for SqliteStore {
         process: Uuid,
         until: time::OffsetDateTime,
         limit: u32,
+        mail_only: bool,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         match self
             .webhook(WebhookOp::Claim {
@@ -467,6 +468,7 @@ impl Store for SqliteStore {
                 now: time::OffsetDateTime::now_utc(),
                 until,
                 limit,
+                mail_only,
             })
             .await?
         {

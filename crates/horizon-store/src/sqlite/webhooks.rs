@@ -177,7 +177,7 @@ pub(super) fn run(conn: &Connection, op: WebhookOp) -> Result<Done, StoreError> 
                     d.event_id.to_string(),
                     d.job_id.to_string(),
                     d.event_type,
-                    at,
+                    format_time(d.due_at),
                     at,
                     at
                 ])?;
@@ -189,7 +189,8 @@ pub(super) fn run(conn: &Connection, op: WebhookOp) -> Result<Done, StoreError> 
             now,
             until,
             limit,
-        } => claim(conn, process, now, until, limit).map(Done::Due),
+            mail_only,
+        } => claim(conn, process, now, until, limit, mail_only).map(Done::Due),
         WebhookOp::Finish {
             id,
             process,
@@ -257,13 +258,14 @@ fn claim(
     now: OffsetDateTime,
     until: OffsetDateTime,
     limit: u32,
+    mail_only: bool,
 ) -> Result<Vec<DueDelivery>, StoreError> {
     let sql = format!(
         "SELECT d.*, s.url AS s_url, s.secret AS s_secret,
                 CASE WHEN s.previous_until > :now THEN s.previous_secret END AS s_previous,
                 (SELECT envelope FROM events WHERE event_id = d.event_id) AS envelope
            FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
-          WHERE {DUE}
+          WHERE {DUE} AND (NOT :mail_only OR s.url LIKE 'mailto:%')
           ORDER BY d.position LIMIT :limit"
     );
     let now_text = format_time(now);
@@ -271,6 +273,7 @@ fn claim(
     let mut rows = statement.query(rusqlite::named_params! {
         ":now": now_text,
         ":limit": i64::from(limit),
+        ":mail_only": mail_only,
     })?;
     let mut due = Vec::new();
     while let Some(row) = rows.next()? {
