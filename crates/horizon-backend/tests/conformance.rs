@@ -101,6 +101,7 @@ impl Harness {
             handed_over: false,
             claim_epoch: 0,
             account: None,
+            traceparent: None,
             location: None,
         }
     }

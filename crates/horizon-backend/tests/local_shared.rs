@@ -56,6 +56,7 @@ fn queued() -> Job {
         handed_over: false,
         claim_epoch: 0,
         account: None,
+        traceparent: None,
         location: None,
     }
 }

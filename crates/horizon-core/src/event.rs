@@ -243,6 +243,10 @@ pub struct EventEnvelope {
     pub previous_status: Option<JobStatus>,
     pub status: JobStatus,
     pub payload: EventPayload,
+    /// The job's W3C `traceparent`: stored beside the envelope and sent as
+    /// a header, never in the envelope itself.
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }
 
 impl EventEnvelope {
@@ -274,6 +278,7 @@ impl EventEnvelope {
             previous_status,
             status: job.status,
             payload,
+            traceparent: job.traceparent.clone(),
         }
     }
 
@@ -291,6 +296,7 @@ impl EventEnvelope {
             previous_status: None,
             status: job.status,
             payload: EventPayload::MetricsRecorded(sample),
+            traceparent: job.traceparent.clone(),
         }
     }
 }

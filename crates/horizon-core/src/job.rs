@@ -155,4 +155,7 @@ pub struct Job {
     /// on the cluster), recorded when it was handed over, so that any
     /// process can read its logs.
     pub location: Option<String>,
+    /// The W3C `traceparent` the submission came with, carried on the
+    /// job's events (Kafka headers, webhooks).
+    pub traceparent: Option<String>,
 }

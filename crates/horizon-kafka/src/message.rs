@@ -12,6 +12,8 @@ pub struct Headers {
     pub event_id: String,
     pub event_type: String,
     pub job_id: String,
+    /// The job's W3C `traceparent` (CloudEvents distributed tracing).
+    pub traceparent: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -31,13 +33,16 @@ impl Headers {
             event_id: event.event_id.to_string(),
             event_type: event.event_type.as_str().to_owned(),
             job_id: event.job_id.to_string(),
+            traceparent: event.traceparent.clone(),
         })
     }
 }
 
-/// The standard and CloudEvents 1.0 (Kafka binary mode) headers.
+/// The standard and CloudEvents 1.0 (Kafka binary mode) headers; with a
+/// trace, the distributed-tracing extension's `ce_traceparent` and the W3C
+/// `traceparent` itself.
 pub fn record_headers(h: &Headers, source: &str) -> OwnedHeaders {
-    let pairs: [(&str, &str); 10] = [
+    let mut pairs: Vec<(&str, &str)> = vec![
         ("content-type", "application/json"),
         ("correlation-id", &h.correlation_id),
         ("timestamp", &h.timestamp),
@@ -49,6 +54,10 @@ pub fn record_headers(h: &Headers, source: &str) -> OwnedHeaders {
         ("ce_subject", &h.job_id),
         ("ce_partitionkey", &h.job_id),
     ];
+    if let Some(trace) = &h.traceparent {
+        pairs.push(("ce_traceparent", trace));
+        pairs.push(("traceparent", trace));
+    }
     pairs.iter().fold(
         OwnedHeaders::new_with_capacity(pairs.len()),
         |headers, (key, value)| {

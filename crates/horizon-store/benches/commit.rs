@@ -41,6 +41,7 @@ fn params(i: usize) -> CreateJobParams {
         resources: Default::default(),
         correlation_id: Uuid::now_v7().to_string(),
         account: None,
+        traceparent: None,
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
         audit: None,

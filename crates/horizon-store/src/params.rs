@@ -19,6 +19,8 @@ pub struct CreateJobParams {
     pub correlation_id: String,
     /// Whom the backend charges the job to (the identity mapping's choice).
     pub account: Option<String>,
+    /// The submission's W3C `traceparent`.
+    pub traceparent: Option<String>,
     pub created_at: OffsetDateTime,
     pub idempotency: Option<IdempotencyParams>,
     /// The audit record of this submission, written in the same transaction
@@ -74,6 +76,8 @@ pub struct StoredEvent {
     pub stream: EventStream,
     pub sequence: u64,
     pub envelope: String,
+    /// The job's W3C `traceparent`, if its submission had one.
+    pub traceparent: Option<String>,
 }
 
 /// Which stored events a replay re-publishes: all of them that match every

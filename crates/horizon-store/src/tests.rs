@@ -120,6 +120,7 @@ fn params(user: &str) -> CreateJobParams {
         resources: Default::default(),
         correlation_id: "corr-1".into(),
         account: None,
+        traceparent: None,
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
         audit: None,
@@ -218,12 +219,13 @@ async fn idempotency_key_replays_same_job_and_refuses_other_body(kind: Kind) {
 /// The account the identity mapping chose is kept from creation; where the
 /// backend put the job's files is recorded by the QUEUED transition and
 /// kept by later ones.
-async fn a_jobs_account_and_location_are_kept(kind: Kind) {
+async fn a_jobs_account_location_and_trace_are_kept(kind: Kind) {
     let t = setup(kind).await;
     let store = t.store.clone();
     let job = store
         .create_job(CreateJobParams {
             account: Some("astro-lab".into()),
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
             ..params("alice")
         })
         .await
@@ -251,6 +253,33 @@ async fn a_jobs_account_and_location_are_kept(kind: Kind) {
     assert_eq!(read.account.as_deref(), Some("astro-lab"));
     let other = new_job(&store).await;
     assert_eq!(other.account, None);
+    // the trace: on the job and on every one of its events, as read by
+    // each path (the job's events, the relay's log)
+    assert!(
+        read.traceparent
+            .as_deref()
+            .is_some_and(|t| t.starts_with("00-4bf9"))
+    );
+    let events = store.job_events(job.id, None, 100).await.expect("events");
+    assert_eq!(events.len(), 3);
+    assert!(events.iter().all(|e| e.traceparent == read.traceparent));
+    let logged = store
+        .replay_events(
+            &ReplayFilter {
+                job_id: Some(job.id),
+                ..Default::default()
+            },
+            0,
+            100,
+        )
+        .await
+        .expect("log");
+    assert!(
+        logged
+            .iter()
+            .all(|e| e.event.traceparent == read.traceparent)
+    );
+    assert_eq!(other.traceparent, None);
 }
 
 /// What live streams read: one user's jobs' events only, and no audit
@@ -1575,7 +1604,7 @@ conformance!(
     created_job_has_its_submitted_event,
     idempotency_key_replays_same_job_and_refuses_other_body,
     illegal_transition_changes_nothing,
-    a_jobs_account_and_location_are_kept,
+    a_jobs_account_location_and_trace_are_kept,
     the_event_log_reads_one_users_jobs_without_audit_records,
     webhook_deliveries_go_in_order_per_job_and_once_per_claim,
     racing_commands_apply_once_each_without_gaps,

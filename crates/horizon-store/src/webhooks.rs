@@ -101,6 +101,8 @@ pub struct DueDelivery {
     pub previous_secret: Option<String>,
     /// The event's envelope; None when retention removed it.
     pub envelope: Option<String>,
+    /// The job's W3C `traceparent`, sent along.
+    pub traceparent: Option<String>,
 }
 
 /// How an attempt went.

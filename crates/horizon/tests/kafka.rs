@@ -308,6 +308,7 @@ async fn store_with_failing_marks() -> (
             resources: Default::default(),
             correlation_id: "c".into(),
             account: None,
+            traceparent: None,
             created_at: time::OffsetDateTime::now_utc(),
             idempotency: None,
             audit: None,

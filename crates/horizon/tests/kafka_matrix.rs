@@ -385,3 +385,47 @@ async fn standard_headers_are_on_every_message() {
         assert_headers(r);
     }
 }
+
+/// A W3C `traceparent` sent with the submission is kept with the job and
+/// rides every one of its events on Kafka (the CloudEvents distributed
+/// tracing extension, `ce_traceparent`, and `traceparent`); the envelope
+/// itself is unchanged. A malformed one is ignored, as the W3C asks.
+#[tokio::test]
+async fn a_traceparent_rides_every_event_of_its_job() {
+    let s = setup().await;
+    let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let submit = |traceparent: &'static str| {
+        s.alice
+            .request(Method::POST, "/v1/jobs")
+            .header("traceparent", traceparent)
+            .json(&json!({"agent": "ok", "dataset_id": "d", "parameters": {"seconds": 0.2}}))
+            .send()
+    };
+    let traced: Value = submit(trace).await.unwrap().json().await.unwrap();
+    assert_eq!(traced["traceparent"], trace);
+    let bad: Value = submit("00-xyz").await.unwrap().json().await.unwrap();
+    assert_eq!(bad["traceparent"], Value::Null, "{bad}");
+    let id = traced["id"].as_str().unwrap().to_owned();
+    s.alice.wait_for(&id, None, T).await;
+    let events = s.alice.events(&id).await;
+    let records = s.consume_all(&events).await;
+    let mine = of_job(&records, &id);
+    assert_eq!(mine.len(), events.len());
+    for r in mine {
+        assert_eq!(
+            r.headers.get("ce_traceparent").map(String::as_str),
+            Some(trace)
+        );
+        assert_eq!(
+            r.headers.get("traceparent").map(String::as_str),
+            Some(trace)
+        );
+        assert!(r.value.get("traceparent").is_none(), "not in the envelope");
+    }
+    let other = bad["id"].as_str().unwrap().to_owned();
+    s.alice.wait_for(&other, None, T).await;
+    let events = s.alice.events(&other).await;
+    for r in of_job(&s.consume_all(&events).await, &other) {
+        assert!(!r.headers.contains_key("ce_traceparent"));
+    }
+}

@@ -372,7 +372,18 @@ async fn private_targets_are_refused_and_redirects_are_not_followed() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let job = alice.submit("ok", json!({"seconds": 0.1})).await;
+    // with a trace: its deliveries carry it
+    let trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let job: Value = alice
+        .request(Method::POST, "/v1/jobs")
+        .header("traceparent", trace)
+        .json(&json!({"agent": "ok", "dataset_id": "d", "parameters": {"seconds": 0.1}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     alice
         .wait_for(job["id"].as_str().unwrap(), None, Duration::from_secs(30))
         .await;
@@ -397,5 +408,9 @@ async fn private_targets_are_refused_and_redirects_are_not_followed() {
     assert!(
         received.iter().all(|r| r["status"] == 302),
         "the redirect's target was never asked: {received:?}"
+    );
+    assert!(
+        received.iter().all(|r| r["traceparent"] == trace),
+        "the job's trace rides its deliveries: {received:?}"
     );
 }

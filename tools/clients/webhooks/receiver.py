@@ -60,6 +60,7 @@ class Handler(BaseHTTPRequestHandler):
         line = {
             "webhook_id": headers.get("webhook-id"),
             "signatures": len(headers.get("webhook-signature", "").split()),
+            "traceparent": headers.get("traceparent"),
             "verified": ok,
             "status": status,
             "event_id": event.get("event_id"),

@@ -31,6 +31,7 @@ fn job() -> Job {
         handed_over: false,
         claim_epoch: 0,
         account: None,
+        traceparent: None,
         location: None,
     }
 }

@@ -302,6 +302,7 @@ mod tests {
                 stream: EventStream::Lifecycle,
                 sequence: position as u64,
                 envelope: "{}".into(),
+                traceparent: None,
             },
         }
     }

@@ -253,6 +253,8 @@ pub struct JobDto {
     /// Whom the cluster charges the job to (a Slurm account), when the
     /// server's identity mapping chose one for its submitter.
     pub account: Option<String>,
+    /// The W3C `traceparent` the submission came with (its events carry it).
+    pub traceparent: Option<String>,
     pub correlation_id: String,
     pub error: Option<JobErrorDto>,
     /// RFC 3339 UTC
@@ -279,6 +281,7 @@ impl From<&Job> for JobDto {
             status: job.status.to_string(),
             remote_job_id: job.remote_job_id.clone(),
             account: job.account.clone(),
+            traceparent: job.traceparent.clone(),
             correlation_id: job.correlation_id.clone(),
             error: job.error.as_ref().map(|e| JobErrorDto {
                 code: e.code.clone(),

@@ -127,6 +127,31 @@ pub(super) async fn visible_job(
     }
 }
 
+/// The request's W3C `traceparent`, when it is one (version 00's format,
+/// or a later version's first four fields); anything else is ignored, as
+/// the Trace Context specification asks of a receiver.
+fn traceparent(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("traceparent")?.to_str().ok()?.trim();
+    let parts: Vec<&str> = value.split('-').collect();
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let [version, trace, parent, flags, rest @ ..] = parts.as_slice() else {
+        return None;
+    };
+    let ok = hex(version, 2)
+        && *version != "ff"
+        && (*version != "00" || rest.is_empty())
+        && hex(trace, 32)
+        && trace.bytes().any(|b| b != b'0')
+        && hex(parent, 16)
+        && parent.bytes().any(|b| b != b'0')
+        && hex(flags, 2);
+    ok.then(|| format!("{version}-{trace}-{parent}-{flags}"))
+}
+
 /// Submit a job.
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs",
@@ -134,6 +159,7 @@ pub(super) async fn visible_job(
     params(
         ("Idempotency-Key" = Option<String>, Header, description = "same key + same body → same job", max_length = 255, pattern = "^[!-~]([ -~]*[!-~])?$"),
         ("X-Correlation-ID" = Option<String>, Header, description = "carried into every event of the job", max_length = 255, pattern = "^[!-~]([ -~]*[!-~])?$"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context: kept with the job and carried by its events (ce_traceparent on Kafka, traceparent on webhooks); ignored when malformed"),
     ),
     responses(
         (status = 201, description = "the job, SUBMITTED", body = JobDto),
@@ -253,6 +279,7 @@ pub async fn submit_job(
                 caller.claims.as_deref(),
                 agent.backend,
             ),
+            traceparent: traceparent(&headers),
             created_at: OffsetDateTime::now_utc(),
             idempotency,
             audit,

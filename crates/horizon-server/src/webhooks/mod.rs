@@ -399,9 +399,11 @@ impl Webhooks {
             secrets.push(previous);
         }
         let signature = sign::header(&secrets, &id, timestamp, body.as_bytes());
-        let response = self
-            .http
-            .post(&due.url)
+        let mut request = self.http.post(&due.url);
+        if let Some(trace) = &due.traceparent {
+            request = request.header("traceparent", trace);
+        }
+        let response = request
             .header("content-type", "application/json")
             .header("webhook-id", &id)
             .header("webhook-timestamp", timestamp.to_string())

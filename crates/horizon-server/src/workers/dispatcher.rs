@@ -409,6 +409,7 @@ mod dispatch_tests {
                 resources: Default::default(),
                 correlation_id: "c".into(),
                 account: None,
+                traceparent: None,
                 created_at: OffsetDateTime::now_utc(),
                 idempotency: None,
                 audit: None,

@@ -445,6 +445,7 @@ mod tests {
                             resources: Default::default(),
                             correlation_id: "c".into(),
                             account: None,
+                            traceparent: None,
                             created_at: now,
                             idempotency: None,
                             audit: None,

@@ -64,6 +64,7 @@ pub(super) fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
             .is_some(),
         account: row.try_get("account")?,
         location: row.try_get("location")?,
+        traceparent: row.try_get("traceparent")?,
         claim_epoch: row.try_get("claim_epoch")?,
     })
 }
@@ -79,6 +80,8 @@ pub(super) fn event_from_row(row: &PgRow) -> Result<StoredEvent, StoreError> {
         stream: EventStream::from_str(&stream).map_err(corrupt)?,
         sequence: u64::try_from(sequence).map_err(corrupt)?,
         envelope: row.try_get("envelope")?,
+        // (a column some reads leave out)
+        traceparent: row.try_get("traceparent").ok().flatten(),
     })
 }
 
@@ -89,8 +92,9 @@ pub(super) async fn insert_event(
     let json = envelope.to_json()?;
     let stream = envelope.event_type.stream();
     sqlx::query(
-        "INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at,
+                             traceparent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(envelope.event_id)
     .bind(envelope.job_id)
@@ -99,6 +103,7 @@ pub(super) async fn insert_event(
     .bind(envelope.event_type.as_str())
     .bind(&json)
     .bind(OffsetDateTime::now_utc())
+    .bind(&envelope.traceparent)
     .execute(&mut *conn)
     .await?;
     Ok(StoredEvent {
@@ -108,6 +113,7 @@ pub(super) async fn insert_event(
         stream,
         sequence: envelope.sequence,
         envelope: json,
+        traceparent: envelope.traceparent.clone(),
     })
 }
 
@@ -173,12 +179,13 @@ pub(super) async fn create_job(
         claim_epoch: 0,
         account: p.account,
         location: None,
+        traceparent: p.traceparent,
     };
     sqlx::query(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
                            correlation_id, created_at, updated_at, lifecycle_sequence, resources,
-                           account)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12)",
+                           account, traceparent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13)",
     )
     .bind(job.id)
     .bind(&job.user_id)
@@ -192,6 +199,7 @@ pub(super) async fn create_job(
     .bind(at)
     .bind(serde_json::to_string(&job.resources)?)
     .bind(&job.account)
+    .bind(&job.traceparent)
     .execute(&mut *conn)
     .await?;
     let payload = EventPayload::Submitted(SubmittedPayload {

@@ -287,7 +287,7 @@ async fn claim(
              FROM due WHERE d.id = due.id RETURNING d.*)
          SELECT c.*, s.url AS s_url, s.secret AS s_secret,
                 CASE WHEN s.previous_until > $1 THEN s.previous_secret END AS s_previous,
-                e.envelope
+                e.envelope, e.traceparent
            FROM claimed c JOIN webhook_subscriptions s ON s.id = c.subscription_id
            LEFT JOIN events e ON e.event_id = c.event_id
           ORDER BY c.position"
@@ -308,6 +308,7 @@ async fn claim(
                 secret: row.try_get("s_secret")?,
                 previous_secret: row.try_get("s_previous")?,
                 envelope: row.try_get("envelope")?,
+                traceparent: row.try_get("traceparent")?,
             })
         })
         .collect()

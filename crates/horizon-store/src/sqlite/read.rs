@@ -75,6 +75,8 @@ fn event_from_row(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
         stream: EventStream::from_str(&row.required_text("stream")?).map_err(corrupt)?,
         sequence: u64::try_from(row.required_int("sequence")?).map_err(corrupt)?,
         envelope: row.required_text("envelope")?,
+        // (a column some reads leave out)
+        traceparent: row.text("traceparent").ok().flatten(),
     })
 }
 

@@ -94,5 +94,6 @@ pub(crate) fn job_from_row(row: &impl Columns) -> Result<Job, StoreError> {
         claim_epoch: 0,
         account: row.text("account")?,
         location: row.text("location")?,
+        traceparent: row.text("traceparent")?,
     })
 }

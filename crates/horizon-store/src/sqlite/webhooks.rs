@@ -263,7 +263,8 @@ fn claim(
     let sql = format!(
         "SELECT d.*, s.url AS s_url, s.secret AS s_secret,
                 CASE WHEN s.previous_until > :now THEN s.previous_secret END AS s_previous,
-                (SELECT envelope FROM events WHERE event_id = d.event_id) AS envelope
+                (SELECT envelope FROM events WHERE event_id = d.event_id) AS envelope,
+                (SELECT traceparent FROM events WHERE event_id = d.event_id) AS traceparent
            FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
           WHERE {DUE} AND (NOT :mail_only OR s.url LIKE 'mailto:%')
           ORDER BY d.position LIMIT :limit"
@@ -283,6 +284,7 @@ fn claim(
             secret: row.required_text("s_secret")?,
             previous_secret: row.text("s_previous")?,
             envelope: row.text("envelope")?,
+            traceparent: row.text("traceparent")?,
         });
     }
     drop(rows);

@@ -75,8 +75,9 @@ fn insert_event(conn: &Connection, envelope: &EventEnvelope) -> Result<StoredEve
     let json = envelope.to_json()?;
     let stream = envelope.event_type.stream();
     conn.prepare_cached(
-        "INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at,
+                             traceparent)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         envelope.event_id.to_string(),
@@ -86,6 +87,7 @@ fn insert_event(conn: &Connection, envelope: &EventEnvelope) -> Result<StoredEve
         envelope.event_type.as_str(),
         &json,
         now(),
+        &envelope.traceparent,
     ])?;
     Ok(StoredEvent {
         event_id: envelope.event_id,
@@ -94,6 +96,7 @@ fn insert_event(conn: &Connection, envelope: &EventEnvelope) -> Result<StoredEve
         stream,
         sequence: envelope.sequence,
         envelope: json,
+        traceparent: envelope.traceparent.clone(),
     })
 }
 
@@ -160,12 +163,13 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         claim_epoch: 0,
         account: p.account,
         location: None,
+        traceparent: p.traceparent,
     };
     conn.prepare_cached(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
                            correlation_id, created_at, updated_at, lifecycle_sequence,
-                           resources, account)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                           resources, account, traceparent)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
     )?
     .execute(params![
         job.id.to_string(),
@@ -180,6 +184,7 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         format_time(at),
         serde_json::to_string(&job.resources)?,
         &job.account,
+        &job.traceparent,
     ])?;
     let payload = EventPayload::Submitted(SubmittedPayload {
         agent: job.agent.clone(),
