@@ -694,3 +694,45 @@ async fn jobs_are_listed_by_agent_dataset_and_creation_time() {
         .unwrap();
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "RFC 3339").await;
 }
+
+/// Each event of a list says which of the job's two sequences its
+/// `sequence` counts in; each sequence is gap-free from 1 on its own.
+#[tokio::test]
+async fn event_lists_say_which_sequence_each_event_counts_in() {
+    let server = Server::start_with(common::ServerOptions {
+        metrics_interval_ms: 100,
+        ..common::ServerOptions::default()
+    })
+    .await;
+    let alice = server.user("alice");
+    let job = alice.submit("ok", json!({"seconds": 1})).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    alice
+        .wait_for(&id, Some("COMPLETED"), std::time::Duration::from_secs(30))
+        .await;
+    let page: Value = alice
+        .request(Method::GET, &format!("/v1/jobs/{id}/events"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = page["events"].as_array().unwrap();
+    let streams = page["streams"].as_array().unwrap();
+    assert_eq!(events.len(), streams.len());
+    let mut next = std::collections::HashMap::from([("lifecycle", 1), ("metrics", 1)]);
+    for (event, stream) in events.iter().zip(streams) {
+        let stream = stream.as_str().unwrap();
+        let want = if event["event_type"] == "job.metrics_recorded" {
+            "metrics"
+        } else {
+            "lifecycle"
+        };
+        assert_eq!(stream, want, "{event}");
+        let n = next.get_mut(stream).unwrap();
+        assert_eq!(event["sequence"], *n, "{stream} counts on its own");
+        *n += 1;
+    }
+    assert!(next["metrics"] > 1, "the job had metrics samples: {page}");
+}

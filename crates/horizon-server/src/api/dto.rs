@@ -306,8 +306,14 @@ pub struct JobListDto {
 /// A job's events: the exact envelopes that are published to Kafka.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventListDto {
+    /// The envelopes, byte for byte as published.
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<Box<RawValue>>,
+    /// Which of the job's two sequences each event's `sequence` counts in
+    /// (`streams[i]` is `events[i]`'s): `lifecycle` (1, 2, 3, … over the
+    /// job's lifecycle events) or `metrics` (its own 1, 2, 3, … over the
+    /// samples). Each is gap-free on its own; read together they are not.
+    pub streams: Vec<String>,
     /// Pass as `after` for the next page; absent when this page holds the
     /// job's newest event.
     pub next_after: Option<String>,

@@ -504,12 +504,20 @@ pub async fn job_events(
     } else {
         None
     };
+    let streams = stored
+        .iter()
+        .map(|e| e.stream.as_str().to_owned())
+        .collect();
     let events = stored
         .into_iter()
         .map(|e| RawValue::from_string(e.envelope))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| ApiError::Internal(format!("stored event is not JSON: {err}")))?;
-    Ok(Json(EventListDto { events, next_after }))
+    Ok(Json(EventListDto {
+        events,
+        streams,
+        next_after,
+    }))
 }
 
 /// The most lines `tail` may ask for.
