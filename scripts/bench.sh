@@ -12,6 +12,9 @@
 #      (e) end to end with a /bin/true agent;
 #   4. `pg` (only when asked: scripts/bench.sh pg): 1, 2 and 3 processes on
 #      PostgreSQL over HTTP vs. pgbench on the same database, SQLite for reference.
+#   5. `live` (only when asked): 1 000 Server-Sent Event clients (commit →
+#      client next to commit → Kafka ack, memory per stream) and webhook
+#      deliveries per second next to a bare HTTP client loop.
 # Kafka: a local Apache Kafka broker (scripts/kafka.sh) unless HORIZON_BENCH_KAFKA_BROKERS names one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -175,6 +178,34 @@ SQL
   export HORIZON_TOKEN
   HORIZON_URL=http://127.0.0.1:18281 $bin bench --agent Noop --jobs 500 --concurrency 16 >/dev/null
   load 1
+  exit 0
+fi
+if [ "$what" = live ]; then
+  # Server-Sent Events and webhooks (only when asked: scripts/bench.sh live),
+  # a release server on SQLite with the Kafka relay on, queue-only agent:
+  # 1 000 clients on /v1/events/stream, commit → client latency next to
+  # commit → Kafka ack of the same run, memory per stream; webhook
+  # deliveries per second next to a bare HTTP client loop. Three runs each.
+  echo "== live: streams and webhooks"
+  ulimit -n 65536 2>/dev/null || true   # (1 000 streams: the client side needs the descriptors too)
+  cargo build -q --release -p horizon -p horizon-backend --example bench_live
+  bin=./target/release/horizon
+  for run in 1 2 3; do
+    sed "s/^slots = .*/slots = 0/" examples/bench.toml >"$work/live.toml"
+    printf '\n[api]\nmax_streams_per_user = 5000\nmax_connections = 8192\n' >>"$work/live.toml"
+    printf '\n[webhooks]\nallow_private_targets = true\n' >>"$work/live.toml"
+    printf '\n[kafka]\ntransactional_id = "horizon-bench-live-%s-%s"\n' "$$" "$run" >>"$work/live.toml"
+    rm -rf "$work/live-$run"
+    HORIZON_DATA_DIR=$work/live-$run HORIZON_KAFKA_BROKERS=$HORIZON_BENCH_KAFKA_BROKERS \
+      $bin serve --config "$work/live.toml" >>"$work/serve.log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18180/readyz >/dev/null && break; sleep 0.1; done
+    token=$(HORIZON_DATA_DIR=$work/live-$run $bin token create --config "$work/live.toml" --user bench 2>/dev/null)
+    echo "-- run $run"
+    ./target/release/examples/bench_live streams http://127.0.0.1:18180 "$token" "$server" 1000 100
+    ./target/release/examples/bench_live webhooks http://127.0.0.1:18180 "$token" 1000 16
+    stop_server
+  done
   exit 0
 fi
 [ "$what" = all ] || [ "$what" = api ] || exit 0
