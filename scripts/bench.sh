@@ -188,7 +188,8 @@ if [ "$what" = live ]; then
   # deliveries per second next to a bare HTTP client loop. Three runs each.
   echo "== live: streams and webhooks"
   ulimit -n 65536 2>/dev/null || true   # (1 000 streams: the client side needs the descriptors too)
-  cargo build -q --release -p horizon -p horizon-backend --example bench_live
+  cargo build -q --release -p horizon -p horizon-backend
+  cargo build -q --release -p horizon --example bench_live
   bin=./target/release/horizon
   for run in 1 2 3; do
     sed "s/^slots = .*/slots = 0/" examples/bench.toml >"$work/live.toml"
