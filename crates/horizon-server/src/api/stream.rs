@@ -175,6 +175,13 @@ pub async fn job_event_stream(
         // the terminal event was the last one received: nothing will follow
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
+    // where the client is in each of the job's two sequences: the
+    // broadcast may still bring events it has (this process's tail can be
+    // behind the store the catch-up read)
+    let (lifecycle, metrics) = match after {
+        Some(after) => sequences_through(state.store.as_ref(), job.id, after).await?,
+        None => (0, 0),
+    };
     let slot = slot(&state, &caller)?;
     let (tx, rx) = mpsc::channel(64);
     let store = state.store.clone();
@@ -183,13 +190,40 @@ pub async fn job_event_stream(
         let mut follow = JobFollower {
             job_id: job.id,
             after,
-            lifecycle: 0,
-            metrics: 0,
+            lifecycle,
+            metrics,
             ended: false,
         };
         let _ = follow.run(store.as_ref(), first, live, &tx).await;
     });
     Ok(sse(rx))
+}
+
+/// The highest lifecycle and metrics sequences of a job's events up to and
+/// including `through`.
+async fn sequences_through(
+    store: &dyn horizon_store::Store,
+    job: Uuid,
+    through: Uuid,
+) -> Result<(u64, u64), horizon_store::StoreError> {
+    let (mut lifecycle, mut metrics) = (0, 0);
+    let mut cursor = None;
+    loop {
+        let page = store.job_events(job, cursor, 1000).await?;
+        let Some(last) = page.last().map(|e| e.event_id) else {
+            return Ok((lifecycle, metrics));
+        };
+        for event in &page {
+            match event.stream {
+                EventStream::Lifecycle => lifecycle = lifecycle.max(event.sequence),
+                _ => metrics = metrics.max(event.sequence),
+            }
+            if event.event_id == through {
+                return Ok((lifecycle, metrics));
+            }
+        }
+        cursor = Some(last);
+    }
 }
 
 /// Where one job's stream is.
