@@ -230,7 +230,13 @@ async fn ten_thousand_silent_connections_do_not_stop_anyone_else() {
         );
     }
     drop(silent);
-    let r = alice
+    // (a new connection: the client's pooled one sat idle past the header
+    // read timeout too, and the server may close it as it is reused)
+    let fresh = common::Api {
+        http: reqwest::Client::new(),
+        ..alice.clone()
+    };
+    let r = fresh
         .request(Method::GET, "/v1/agents")
         .send()
         .await
