@@ -76,7 +76,13 @@ impl Handover {
 
     /// About to hand the job over: durable before the scheduler hears of it.
     pub(crate) fn begin(&self, id: &Uuid) -> io::Result<()> {
-        write_durable(&self.path(id, SUBMITTED), b"")
+        self.begin_noting(id, "")
+    }
+
+    /// `begin`, the marker holding `text` until the scheduler's id replaces
+    /// it (what the backend must know of a job it never heard back of).
+    pub(crate) fn begin_noting(&self, id: &Uuid, text: &str) -> io::Result<()> {
+        write_durable(&self.path(id, SUBMITTED), text.as_bytes())
     }
 
     /// The scheduler accepted the job as `remote`.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use horizon_backend::local::{LocalAgent, LocalBackend, LocalConfig};
 use horizon_backend::slurm::{Shell, SlurmAgent, SlurmBackend, SlurmConfig};
 use horizon_backend::tapis::{
-    TapisAgent, TapisBackend, TapisClient, TapisConfig, TapisCredentials,
+    TapisAgent, TapisBackend, TapisClient, TapisConfig, TapisCredentials, TapisService,
 };
 use horizon_backend::{Backend, Update};
 use horizon_core::{BackendKind, Command, Job, JobStatus, Resources, transition};
@@ -38,6 +38,16 @@ fn test_agent() -> PathBuf {
 /// One backend under test, with what the suite needs to look behind it.
 /// Makes a backend over a directory (again, for a restart).
 type Maker = Box<dyn Fn(&Path) -> Box<dyn Backend> + Send + Sync>;
+
+tokio::task_local! {
+    /// Set for the Tapis cases run with Horizon as a Tapis service acting
+    /// for the job's user (`X-Tapis-User`).
+    static TAPIS_AS_SERVICE: bool;
+}
+
+fn tapis_as_service() -> bool {
+    TAPIS_AS_SERVICE.try_with(|on| *on).unwrap_or(false)
+}
 
 struct Harness {
     kind: BackendKind,
@@ -59,7 +69,8 @@ impl Harness {
                 let fake = fake_tapis::FakeTapis::start().await;
                 let url = fake.url.clone();
                 tapis_fake = Some(fake);
-                Box::new(move |dir: &Path| tapis(dir, &url))
+                let service = tapis_as_service();
+                Box::new(move |dir: &Path| tapis(dir, &url, service))
             }
         };
         let backend = make(dir.path());
@@ -100,7 +111,9 @@ impl Harness {
             metrics_sequence: 0,
             handed_over: false,
             claim_epoch: 0,
-            account: None,
+            // as a Tapis service: the user the job runs as
+            account: (self.kind == BackendKind::Tapis && tapis_as_service())
+                .then(|| "conformance-user".to_owned()),
             traceparent: None,
             location: None,
         }
@@ -349,7 +362,7 @@ fn slurm(dir: &Path) -> Box<dyn Backend> {
     )
 }
 
-fn tapis(dir: &Path, url: &str) -> Box<dyn Backend> {
+fn tapis(dir: &Path, url: &str, service: bool) -> Box<dyn Backend> {
     let agents: HashMap<String, TapisAgent> = agents(dir)
         .into_iter()
         .map(|(name, args, env)| {
@@ -367,10 +380,24 @@ fn tapis(dir: &Path, url: &str) -> Box<dyn Backend> {
         .collect();
     let client = TapisClient::new(
         url,
-        TapisCredentials {
-            username: fake_tapis::USER.to_owned(),
-            password: fake_tapis::PASSWORD.to_owned(),
-            client: None,
+        if service {
+            TapisCredentials {
+                username: fake_tapis::SERVICE.to_owned(),
+                password: fake_tapis::SERVICE_PASSWORD.to_owned(),
+                client: None,
+                service: Some(TapisService {
+                    tenant: fake_tapis::TENANT.to_owned(),
+                    site: None,
+                    default_user: None,
+                }),
+            }
+        } else {
+            TapisCredentials {
+                username: fake_tapis::USER.to_owned(),
+                password: fake_tapis::PASSWORD.to_owned(),
+                client: None,
+                service: None,
+            }
         },
         Duration::from_secs(5),
         3,
@@ -562,6 +589,17 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     super::$case(horizon_core::BackendKind::Tapis).await;
+                }
+            )*
+        }
+        /// Tapis again, Horizon acting for the job's user as a service.
+        mod tapis_service_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::TAPIS_AS_SERVICE
+                        .scope(true, super::$case(horizon_core::BackendKind::Tapis))
+                        .await;
                 }
             )*
         }

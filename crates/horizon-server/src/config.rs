@@ -447,6 +447,20 @@ pub struct TapisSettings {
     pub base_url: Option<String>,
     /// Also `HORIZON_TAPIS_USERNAME`.
     pub username: Option<String>,
+    /// The credentials are a Tapis service's: its token comes from the
+    /// Tokens API (`POST /v3/tokens`, the service password as HTTP Basic)
+    /// and every call acts for a user (`X-Tapis-User`, `X-Tapis-Tenant`):
+    /// the job's `account`, from `[[identity]]` rules' `tapis_user`, else
+    /// `default_user`. Off: every job runs as `username`.
+    pub service_account: bool,
+    /// The tenant the users belong to (`X-Tapis-Tenant`); needed with
+    /// `service_account`.
+    pub tenant: Option<String>,
+    /// The site of the service's token (`target_site_id`), e.g. `tacc`.
+    pub site: Option<String>,
+    /// With `service_account`: the Tapis user of jobs whose submitter no
+    /// `[[identity]]` rule maps; unset, such submissions are refused.
+    pub default_user: Option<String>,
     /// One status request per active job per pass: Tapis itself checks its
     /// jobs every 10 s to 10 min, so faster gains little.
     pub poll_interval_ms: u64,
@@ -465,6 +479,10 @@ impl Default for TapisSettings {
         TapisSettings {
             base_url: None,
             username: None,
+            service_account: false,
+            tenant: None,
+            site: None,
+            default_user: None,
             poll_interval_ms: 15_000,
             request_timeout_ms: 30_000,
             attempts: 4,

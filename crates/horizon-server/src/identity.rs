@@ -9,11 +9,17 @@
 //! claim = "groups"          # a JWT claim: a string equal to `value`,
 //! value = "astro-lab"       # or a list holding it
 //! slurm_account = "astro-lab"
+//! tapis_user = "{user}"     # Tapis: act as the submitter's own Tapis user
 //! ```
 //!
 //! The account is decided once, at submission, and kept on the job
 //! (`account` in the API), so every process submits and shows it alike;
-//! no rule matching leaves the agent's own `account`.
+//! no rule matching leaves the agent's own `account` (Slurm), or the
+//! `[tapis] default_user` (Tapis with a service account).
+//!
+//! On Tapis the account is the user the job runs as: Horizon logs in as a
+//! Tapis service and acts for that user (`X-Tapis-User`), so the job is the
+//! user's own in Tapis, charged to the user's allocation.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -33,6 +39,19 @@ pub struct IdentityRule {
     pub value: Option<String>,
     /// The Slurm account (`sbatch --account`) of matching users' jobs.
     pub slurm_account: Option<String>,
+    /// The Tapis user matching users' Tapis jobs run as (needs `[tapis]
+    /// service_account = true`); `{user}` stands for the submitter's user id.
+    pub tapis_user: Option<String>,
+}
+
+/// Letters, digits, '_', '-' and '.', 1 to 64 of them: all an account or a
+/// user name may hold (nothing a shell or a header could misread).
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// Why the rules cannot work (said at start).
@@ -54,21 +73,33 @@ pub fn check(rules: &[IdentityRule]) -> Result<(), String> {
                 return Err(format!("{at}: says whom it is for with `user` or `claim`"));
             }
         }
-        let Some(account) = &rule.slurm_account else {
-            return Err(format!("{at}: maps to nothing (set `slurm_account`)"));
-        };
-        if account.is_empty()
-            || account.len() > 64
-            || !account
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        if rule.slurm_account.is_none() && rule.tapis_user.is_none() {
+            return Err(format!(
+                "{at}: maps to nothing (set `slurm_account` or `tapis_user`)"
+            ));
+        }
+        if let Some(account) = &rule.slurm_account
+            && !plain_name(account)
         {
             return Err(format!(
                 "{at}: slurm_account {account:?} must be 1 to 64 letters, digits, '_', '-' or '.'"
             ));
         }
+        if let Some(user) = &rule.tapis_user
+            && user != "{user}"
+            && !plain_name(user)
+        {
+            return Err(format!(
+                "{at}: tapis_user {user:?} must be \"{{user}}\" or 1 to 64 letters, digits, '_', '-' or '.'"
+            ));
+        }
     }
     Ok(())
+}
+
+/// Whether any rule names a Tapis user.
+pub fn maps_tapis_users(rules: &[IdentityRule]) -> bool {
+    rules.iter().any(|rule| rule.tapis_user.is_some())
 }
 
 /// The account a job of `user_id` (with these JWT claims, if it came with a
@@ -79,13 +110,23 @@ pub fn account_for(
     claims: Option<&Map<String, Value>>,
     backend: BackendKind,
 ) -> Option<String> {
-    if backend != BackendKind::Slurm {
-        return None;
+    let rule = rules.iter().find(|rule| {
+        matches(rule, user_id, claims)
+            && match backend {
+                BackendKind::Slurm => rule.slurm_account.is_some(),
+                BackendKind::Tapis => rule.tapis_user.is_some(),
+                BackendKind::Local => false,
+            }
+    })?;
+    match backend {
+        BackendKind::Slurm => rule.slurm_account.clone(),
+        BackendKind::Tapis => match rule.tapis_user.as_deref() {
+            // a user id that could not be a Tapis user name maps to nothing
+            Some("{user}") => plain_name(user_id).then(|| user_id.to_owned()),
+            other => other.map(str::to_owned),
+        },
+        BackendKind::Local => None,
     }
-    rules
-        .iter()
-        .find(|rule| matches(rule, user_id, claims))
-        .and_then(|rule| rule.slurm_account.clone())
 }
 
 fn matches(rule: &IdentityRule, user_id: &str, claims: Option<&Map<String, Value>>) -> bool {
@@ -116,6 +157,10 @@ mod tests {
             claim = "groups"
             value = "astro"
             slurm_account = "astro-lab"
+            [[identity]]
+            claim = "tapis"
+            value = "yes"
+            tapis_user = "{user}"
         "#;
         #[derive(Deserialize)]
         struct File {
@@ -150,9 +195,24 @@ mod tests {
             account_for(&rules, "bob", other.as_object(), BackendKind::Slurm),
             None
         );
-        // only Slurm has accounts
+        // local jobs run as the server's user
         assert_eq!(
             account_for(&rules, "alice", claims, BackendKind::Local),
+            None
+        );
+        // a rule without a Tapis user is passed over on Tapis
+        let tapis = json!({"groups": ["astro"], "tapis": "yes"});
+        assert_eq!(
+            account_for(&rules, "bob", tapis.as_object(), BackendKind::Tapis).as_deref(),
+            Some("bob")
+        );
+        assert_eq!(
+            account_for(&rules, "bob", tapis.as_object(), BackendKind::Slurm).as_deref(),
+            Some("astro-lab")
+        );
+        assert_eq!(account_for(&rules, "bob", claims, BackendKind::Tapis), None);
+        assert_eq!(
+            account_for(&rules, "b o b", tapis.as_object(), BackendKind::Tapis),
             None
         );
     }
@@ -166,6 +226,7 @@ mod tests {
                     claim: claim.map(Into::into),
                     value: value.map(Into::into),
                     slurm_account: acct.map(Into::into),
+                    tapis_user: None,
                 }
             };
         for (bad, says) in [
@@ -182,5 +243,9 @@ mod tests {
             let err = check(&[bad]).expect_err(says);
             assert!(err.contains(says), "{err}");
         }
+        let mut odd = rule(Some("u"), None, None, None);
+        odd.tapis_user = Some("{claim}".into());
+        let err = check(&[odd]).expect_err("template");
+        assert!(err.contains("tapis_user"), "{err}");
     }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use horizon_backend::local::{LocalAgent, LocalBackend, LocalConfig};
 use horizon_backend::slurm::{Shell, SlurmAgent, SlurmBackend, SlurmConfig, SshTarget};
 use horizon_backend::tapis::{
-    TapisAgent, TapisBackend, TapisClient, TapisConfig, TapisCredentials,
+    TapisAgent, TapisBackend, TapisClient, TapisConfig, TapisCredentials, TapisService,
 };
 use horizon_backend::{Backend, BackendError};
 use horizon_core::BackendKind;
@@ -361,12 +361,39 @@ fn build_tapis(
         (Ok(id), Ok(key)) => Some((id, key)),
         _ => None,
     };
+    let service = if tapis.service_account {
+        let tenant = tapis.tenant.clone().ok_or_else(|| {
+            ServeError::Config("[tapis] service_account needs `tenant` (X-Tapis-Tenant)".to_owned())
+        })?;
+        for user in tapis.default_user.iter() {
+            if user.is_empty() || user.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(ServeError::Config(format!(
+                    "[tapis] default_user {user:?} is not a Tapis user name"
+                )));
+            }
+        }
+        Some(TapisService {
+            tenant,
+            site: tapis.site.clone(),
+            default_user: tapis.default_user.clone(),
+        })
+    } else {
+        if crate::identity::maps_tapis_users(&settings.identity) {
+            return Err(ServeError::Config(
+                "[[identity]] rules name Tapis users, which needs [tapis] service_account = true \
+                 (Horizon acts for each user as a Tapis service)"
+                    .to_owned(),
+            ));
+        }
+        None
+    };
     let client = TapisClient::new(
         &base,
         TapisCredentials {
             username,
             password,
             client,
+            service,
         },
         Duration::from_millis(tapis.request_timeout_ms.max(100)),
         tapis.attempts,

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::tapis::{FakeTapis, PASSWORD};
+use common::tapis::{FakeTapis, PASSWORD, SERVICE, SERVICE_PASSWORD};
 use common::{Server, ServerOptions, assert_lifecycle, payload};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -446,4 +446,119 @@ async fn a_408_or_429_on_submit_is_waited_out_and_looked_up() {
         .await;
     assert_eq!(done["status"], "COMPLETED", "{done}\n{}", server.log());
     assert_eq!(fake.jobs_named(&limited).len(), 1);
+}
+
+/// Horizon logged in as a Tapis service acts for each user: alice's jobs
+/// are her own in Tapis (`tapis_user = "{user}"`), carol's the lab's, and
+/// bob, whom no rule names, runs as the default user. Each job shows whom
+/// it runs as; its status, logs, cancel and the look-up after a lost
+/// submit answer all act for that user (the test service refuses a
+/// service's call that names nobody, and another user's job).
+#[tokio::test]
+async fn a_tapis_service_account_runs_each_job_as_its_user() {
+    let fake = FakeTapis::start().await;
+    let extra = format!(
+        "{}{}service_account = true\ntenant = \"tacc\"\nsite = \"tacc\"\n\
+         default_user = \"gateway-community\"\n\
+         \n[[identity]]\nuser = \"alice\"\ntapis_user = \"{{user}}\"\n\
+         \n[[identity]]\nuser = \"carol\"\ntapis_user = \"astro-lab\"\n",
+        agents_toml(),
+        fake.toml().replace(
+            &format!("username = \"{}\"", common::tapis::USER),
+            &format!("username = \"{SERVICE}\"")
+        ),
+    );
+    let server = Server::start_with(ServerOptions {
+        env: vec![(
+            "HORIZON_TAPIS_PASSWORD".to_owned(),
+            SERVICE_PASSWORD.to_owned(),
+        )],
+        extra_toml: extra,
+        ..ServerOptions::default()
+    })
+    .await;
+    let (alice, bob, carol) = (
+        server.user("alice"),
+        server.user("bob"),
+        server.user("carol"),
+    );
+    let hers = alice.submit("t-ok", json!({})).await;
+    let his = bob.submit("t-ok", json!({})).await;
+    let lab = carol.submit("t-sleep", json!({})).await;
+    for (job, user) in [
+        (&hers, "alice"),
+        (&his, "gateway-community"),
+        (&lab, "astro-lab"),
+    ] {
+        assert_eq!(job["account"], user, "{job}");
+    }
+    for (api, job, user) in [(&alice, &hers, "alice"), (&bob, &his, "gateway-community")] {
+        let id = job["id"].as_str().unwrap();
+        let done = api.wait_for(id, None, Duration::from_secs(30)).await;
+        assert_eq!(done["status"], "COMPLETED", "{done}\n{}", server.log());
+        let uuid = done["remote_job_id"].as_str().unwrap();
+        assert_eq!(fake.owner(uuid), user);
+        assert_eq!(done["account"], user);
+        let log = api
+            .request(Method::GET, &format!("/v1/jobs/{id}/logs"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(log.status(), StatusCode::OK);
+        let log = log.text().await.unwrap();
+        assert!(
+            log.contains(&format!("hello from Tapis job {uuid}")),
+            "{log}"
+        );
+    }
+    // cancelled as the lab
+    let id = lab["id"].as_str().unwrap();
+    carol
+        .wait_for(id, Some("RUNNING"), Duration::from_secs(30))
+        .await;
+    assert_eq!(carol.cancel(id, "enough").await.status(), StatusCode::OK);
+    let done = carol.wait_for(id, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "CANCELLED", "{done}\n{}", server.log());
+    assert_eq!(
+        fake.owner(done["remote_job_id"].as_str().unwrap()),
+        "astro-lab"
+    );
+    // a submit whose answer was lost is looked up among alice's own jobs
+    fake.fail_submit_after_create(1);
+    let again = alice.submit("t-ok", json!({})).await;
+    let again = again["id"].as_str().unwrap().to_owned();
+    let done = alice.wait_for(&again, None, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}\n{}", server.log());
+    let made = fake.jobs_named(&again);
+    assert_eq!(made.len(), 1, "submitted twice");
+    assert_eq!(fake.owner(&made[0]), "alice");
+}
+
+/// Rules naming Tapis users need Horizon to be a Tapis service: said at
+/// start.
+#[tokio::test]
+async fn tapis_users_without_a_service_account_are_refused_at_start() {
+    let fake = FakeTapis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("horizon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n{}{}\n[[identity]]\nuser = \"alice\"\ntapis_user = \"alice\"\n",
+            common::free_port(),
+            dir.path().join("data").display(),
+            agents_toml().replace("{runs}", "/tmp"),
+            fake.toml(),
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("HORIZON_TAPIS_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("service_account = true"), "{err}");
 }

@@ -5,6 +5,12 @@
 //! as it really behaves (`../shared/TAPIS.md`): 401 bodies are plain text,
 //! submit answers 200, some 404s say `"status": "success"`.
 //!
+//! As a Tapis service (`TapisService`): the token comes from the Tokens API
+//! (`POST /v3/tokens`, the service's password as HTTP Basic) and every call
+//! says whom it acts for, `X-Tapis-User` and `X-Tapis-Tenant`, as Tapis
+//! demands of a service's token (401 `TAPIS_SECURITY_MISSING_HEADER`
+//! without them): the job is then the user's own in Tapis.
+//!
 //! Retries: an idempotent call (GET, cancel) is retried on 5xx and
 //! transport errors with capped backoff; a 401 gets one fresh token and one
 //! more try, never a loop. A submission is never retried here — the backend
@@ -26,6 +32,19 @@ pub struct TapisCredentials {
     pub password: String,
     /// An OAuth client, for refresh tokens (optional).
     pub client: Option<(String, String)>,
+    /// Log in as a Tapis service that acts for users (else as a user).
+    pub service: Option<TapisService>,
+}
+
+/// A Tapis service account acting for users.
+#[derive(Debug, Clone)]
+pub struct TapisService {
+    /// The users' tenant (`X-Tapis-Tenant`).
+    pub tenant: String,
+    /// The token's `target_site_id`, when the site needs saying.
+    pub site: Option<String>,
+    /// Whom a call acts for when it names nobody.
+    pub default_user: Option<String>,
 }
 
 #[derive(Debug)]
@@ -124,6 +143,19 @@ impl TapisClient {
     }
 
     async fn password_grant(&self) -> Result<Token, BackendError> {
+        if let Some(service) = &self.credentials.service {
+            // a service's token, from the Tokens API
+            let mut body = json!({
+                "account_type": "service",
+                "token_tenant_id": service.tenant,
+                "token_username": self.credentials.username,
+                "generate_refresh_token": false,
+            });
+            if let Some(site) = &service.site {
+                body["target_site_id"] = json!(site);
+            }
+            return self.grant_at("/v3/tokens", body, true).await;
+        }
         self.grant(json!({
             "grant_type": "password",
             "username": self.credentials.username,
@@ -133,11 +165,20 @@ impl TapisClient {
     }
 
     async fn grant(&self, body: Value) -> Result<Token, BackendError> {
-        let mut request = self
-            .http
-            .post(format!("{}/v3/oauth2/tokens", self.base))
-            .json(&body);
-        if let Some((id, key)) = &self.credentials.client {
+        self.grant_at("/v3/oauth2/tokens", body, false).await
+    }
+
+    async fn grant_at(
+        &self,
+        path: &str,
+        body: Value,
+        service: bool,
+    ) -> Result<Token, BackendError> {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if service {
+            request =
+                request.basic_auth(&self.credentials.username, Some(&self.credentials.password));
+        } else if let Some((id, key)) = &self.credentials.client {
             request = request.basic_auth(id, Some(key));
         }
         let reply = send(request).await?;
@@ -170,24 +211,50 @@ impl TapisClient {
         })
     }
 
-    /// Call a Jobs endpoint. `idempotent` calls are retried on 5xx and
-    /// transport errors; any call gets one fresh token after a 401.
+    /// A request with the token, and as a service, whom it acts for
+    /// (`user`, else the default user).
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        user: Option<&str>,
+    ) -> Result<reqwest::RequestBuilder, BackendError> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-Tapis-Token", token);
+        if let Some(service) = &self.credentials.service {
+            let user = user.or(service.default_user.as_deref()).ok_or_else(|| {
+                BackendError::Rejected(
+                    "no Tapis user to act for: the job has no account and [tapis] default_user is not set"
+                        .to_owned(),
+                )
+            })?;
+            request = request
+                .header("X-Tapis-User", user)
+                .header("X-Tapis-Tenant", &service.tenant);
+        }
+        Ok(request)
+    }
+
+    /// Call a Jobs endpoint, for `user` (as a service; ignored otherwise).
+    /// `idempotent` calls are retried on 5xx and transport errors; any call
+    /// gets one fresh token after a 401.
     pub async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
         idempotent: bool,
+        user: Option<&str>,
     ) -> Result<Reply, BackendError> {
         let mut attempt = 0;
         let mut refreshed = false;
         let mut token = self.access_token(None).await?;
         loop {
             attempt += 1;
-            let mut request = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.base))
-                .header("X-Tapis-Token", &token);
+            let mut request = self.request(method.clone(), path, &token, user)?;
             if let Some(body) = body {
                 request = request.json(body);
             }
@@ -239,15 +306,14 @@ impl TapisClient {
     pub async fn download(
         &self,
         path: &str,
+        user: Option<&str>,
         take: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<Option<u64>, BackendError> {
         let mut refreshed = false;
         let mut token = self.access_token(None).await?;
         loop {
             let response = self
-                .http
-                .get(format!("{}{path}", self.base))
-                .header("X-Tapis-Token", &token)
+                .request(Method::GET, path, &token, user)?
                 .send()
                 .await
                 .map_err(|err| BackendError::Unavailable(format!("Tapis: {err}")))?;

@@ -15,6 +15,11 @@
 //! (`GET /v3/jobs/search?name.eq=<job id>`) before any new submission, so a
 //! crash, a timeout or a 5xx after Tapis accepted the job does not make a
 //! second one.
+//!
+//! As a Tapis service, each call acts for the job's user (its `account`):
+//! the markers and the cancels to retry keep that user beside the Tapis
+//! uuid (`<uuid or -> <user>`), so a job is found and cancelled as its
+//! owner even after a restart.
 
 mod client;
 pub mod state;
@@ -30,7 +35,7 @@ use time::OffsetDateTime;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-pub use client::{TapisClient, TapisCredentials};
+pub use client::{TapisClient, TapisCredentials, TapisService};
 use state::{Noted, TapisJob};
 
 use crate::handover::Handover;
@@ -133,7 +138,11 @@ impl TapisBackend {
     }
 
     /// The Tapis job named after this Horizon job, if Tapis has one.
-    async fn find_by_name(&self, id: &Uuid) -> Result<Option<String>, BackendError> {
+    async fn find_by_name(
+        &self,
+        id: &Uuid,
+        user: Option<&str>,
+    ) -> Result<Option<String>, BackendError> {
         let reply = self
             .client()
             .call(
@@ -141,6 +150,7 @@ impl TapisBackend {
                 &format!("/v3/jobs/search?name.eq={id}&listType=MY_JOBS&limit=10"),
                 None,
                 true,
+                user,
             )
             .await?;
         if !reply.status.is_success() {
@@ -160,10 +170,10 @@ impl TapisBackend {
             .find_map(|j| j["uuid"].as_str().map(str::to_owned)))
     }
 
-    async fn get(&self, uuid: &str) -> Result<Option<TapisJob>, BackendError> {
+    async fn get(&self, uuid: &str, user: Option<&str>) -> Result<Option<TapisJob>, BackendError> {
         let reply = self
             .client()
-            .call(Method::GET, &format!("/v3/jobs/{uuid}"), None, true)
+            .call(Method::GET, &format!("/v3/jobs/{uuid}"), None, true, user)
             .await?;
         if !reply.status.is_success() {
             return Err(BackendError::Unavailable(format!(
@@ -175,10 +185,16 @@ impl TapisBackend {
         Ok(TapisJob::from_json(reply.result()))
     }
 
-    async fn tapis_cancel(&self, uuid: &str) -> Result<(), BackendError> {
+    async fn tapis_cancel(&self, uuid: &str, user: Option<&str>) -> Result<(), BackendError> {
         let reply = self
             .client()
-            .call(Method::POST, &format!("/v3/jobs/{uuid}/cancel"), None, true)
+            .call(
+                Method::POST,
+                &format!("/v3/jobs/{uuid}/cancel"),
+                None,
+                true,
+                user,
+            )
             .await?;
         // 409: it is terminal already
         if reply.status.is_success() || reply.status == StatusCode::CONFLICT {
@@ -193,9 +209,12 @@ impl TapisBackend {
     }
 
     async fn retry_cancels(&self) {
-        for uuid in self.handover.pending_cancels() {
-            if self.tapis_cancel(&uuid).await.is_ok() {
-                self.handover.cancel_done(&uuid);
+        for recorded in self.handover.pending_cancels() {
+            let (uuid, user) = parse_recorded(&recorded);
+            if let Some(uuid) = uuid
+                && self.tapis_cancel(uuid, user).await.is_ok()
+            {
+                self.handover.cancel_done(&recorded);
             }
         }
     }
@@ -256,6 +275,22 @@ impl LogWindow {
     }
 }
 
+/// What a marker (or a cancel to retry) records: the Tapis uuid when known
+/// (`-` before), then the user acted for, if any.
+fn recorded(uuid: Option<&str>, user: Option<&str>) -> String {
+    match user {
+        Some(user) => format!("{} {user}", uuid.unwrap_or("-")),
+        None => uuid.unwrap_or_default().to_owned(),
+    }
+}
+
+/// `recorded`'s parts (a marker from before users were kept holds the uuid alone).
+fn parse_recorded(text: &str) -> (Option<&str>, Option<&str>) {
+    let mut parts = text.split_whitespace();
+    let uuid = parts.next().filter(|uuid| *uuid != "-");
+    (uuid, parts.next())
+}
+
 #[async_trait]
 impl Backend for TapisBackend {
     fn kind(&self) -> BackendKind {
@@ -270,8 +305,9 @@ impl Backend for TapisBackend {
         let agent = self.config.agents.get(&job.agent).ok_or_else(|| {
             BackendError::Rejected(format!("no Tapis agent named {:?}", job.agent))
         })?;
+        let user = job.account.as_deref();
         if (job.handed_over || self.handover.handed_over(&job.id))
-            && let Some(uuid) = self.find_by_name(&job.id).await?
+            && let Some(uuid) = self.find_by_name(&job.id, user).await?
         {
             debug!(job.id = %job.id, "job {} is already Tapis job {uuid}", job.id);
             return Ok(Accepted {
@@ -280,10 +316,10 @@ impl Backend for TapisBackend {
             });
         }
         let body = self.request(job, agent)?;
-        self.handover.begin(&job.id)?;
+        self.handover.begin_noting(&job.id, &recorded(None, user))?;
         let reply = self
             .client()
-            .call(Method::POST, "/v3/jobs/submit", Some(&body), false)
+            .call(Method::POST, "/v3/jobs/submit", Some(&body), false, user)
             .await?;
         crate::crash_after_submit_for_tests("HORIZON_TEST_CRASH_AFTER_TAPIS_SUBMIT");
         if matches!(reply.status.as_u16(), 408 | 429) {
@@ -310,7 +346,8 @@ impl Backend for TapisBackend {
             .as_str()
             .ok_or_else(|| BackendError::Unavailable("Tapis submit reply without uuid".to_owned()))?
             .to_owned();
-        self.handover.accepted(&job.id, &uuid);
+        self.handover
+            .accepted(&job.id, &recorded(Some(&uuid), user));
         Ok(Accepted {
             remote_job_id: Some(uuid),
             location: None,
@@ -324,11 +361,12 @@ impl Backend for TapisBackend {
         let mut fetched = Vec::with_capacity(active.len());
         // a few requests at a time: Tapis has no batched status call
         for chunk in active.chunks(self.config.concurrency.max(1)) {
-            let answers = futures_util::future::join_all(
-                chunk
-                    .iter()
-                    .map(|job| self.get(job.remote_job_id.as_deref().unwrap_or_default())),
-            )
+            let answers = futures_util::future::join_all(chunk.iter().map(|job| {
+                self.get(
+                    job.remote_job_id.as_deref().unwrap_or_default(),
+                    job.account.as_deref(),
+                )
+            }))
             .await;
             fetched.extend(chunk.iter().copied().zip(answers));
         }
@@ -390,6 +428,7 @@ impl Backend for TapisBackend {
                 &format!(
                     "/v3/jobs/{uuid}/output/download/{name}?compress=false&allowIfRunning=true"
                 ),
+                job.account.as_deref(),
                 &mut |chunk| window.take(chunk),
             )
             .await?
@@ -402,13 +441,14 @@ impl Backend for TapisBackend {
     }
 
     async fn cancel(&self, job: &Job) -> Result<(), BackendError> {
+        let user = job.account.as_deref();
         let uuid = match &job.remote_job_id {
             Some(uuid) => uuid.clone(),
             None => {
                 if !(job.handed_over || self.handover.handed_over(&job.id)) {
                     return Ok(());
                 }
-                match self.find_by_name(&job.id).await? {
+                match self.find_by_name(&job.id, user).await? {
                     Some(uuid) => uuid,
                     None => {
                         self.handover.forget(&job.id);
@@ -417,13 +457,13 @@ impl Backend for TapisBackend {
                 }
             }
         };
-        match self.tapis_cancel(&uuid).await {
+        match self.tapis_cancel(&uuid, user).await {
             Ok(()) => {
                 self.handover.forget(&job.id);
                 Ok(())
             }
             Err(err) => {
-                self.handover.cancel_failed(uuid);
+                self.handover.cancel_failed(recorded(Some(&uuid), user));
                 Err(err)
             }
         }
@@ -432,13 +472,14 @@ impl Backend for TapisBackend {
     async fn stop_strays(&self, active: &[Uuid]) -> Result<usize, BackendError> {
         let active: HashSet<Uuid> = active.iter().copied().collect();
         let mut stopped = 0;
-        for (id, recorded) in self.handover.strays(&active)? {
-            let uuid = match recorded {
-                Some(uuid) => Some(uuid),
-                None => self.find_by_name(&id).await?,
+        for (id, noted) in self.handover.strays(&active)? {
+            let (uuid, user) = parse_recorded(noted.as_deref().unwrap_or_default());
+            let uuid = match uuid {
+                Some(uuid) => Some(uuid.to_owned()),
+                None => self.find_by_name(&id, user).await?,
             };
             if let Some(uuid) = uuid {
-                self.tapis_cancel(&uuid).await?;
+                self.tapis_cancel(&uuid, user).await?;
                 warn!(job.id = %id, "job {id} has ended but Tapis job {uuid} was still there: cancelled it");
                 stopped += 1;
             }
@@ -451,6 +492,18 @@ impl Backend for TapisBackend {
 #[cfg(test)]
 mod log_window_tests {
     use super::*;
+
+    #[test]
+    fn markers_keep_the_uuid_and_the_user() {
+        for (uuid, user) in [
+            (None, None),
+            (Some("u-007"), None),
+            (None, Some("alice")),
+            (Some("u-007"), Some("alice")),
+        ] {
+            assert_eq!(parse_recorded(&recorded(uuid, user)), (uuid, user));
+        }
+    }
 
     fn streamed(range: LogRange, text: &[u8], chunk: usize) -> LogChunk {
         let mut window = LogWindow::new(range);

@@ -6,7 +6,7 @@ use axum::extract::{Extension, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use horizon_backend::{BackendError, LogRange, LogStream};
-use horizon_core::{Command, JobStatus, Resources};
+use horizon_core::{BackendKind, Command, JobStatus, Resources};
 use horizon_store::{CreateJobParams, Created, IdempotencyParams, ListJobsParams};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -165,6 +165,7 @@ fn traceparent(headers: &HeaderMap) -> Option<String> {
         (status = 201, description = "the job, SUBMITTED", body = JobDto),
         (status = 400, description = "malformed JSON or a wrong type", body = Problem),
         (status = 401, body = Problem),
+        (status = 403, description = "the agent runs on Tapis as a service and no identity maps this user to a Tapis user", body = Problem),
         (status = 413, body = Problem),
         (status = 422, description = "unknown agent or invalid field", body = Problem),
         (status = 429, description = "over the per-user submission rate; see Retry-After", body = Problem),
@@ -236,6 +237,25 @@ pub async fn submit_job(
             parameters_json.len()
         )));
     }
+    let account = crate::identity::account_for(
+        &state.settings.identity,
+        &caller.user_id,
+        caller.claims.as_deref(),
+        agent.backend,
+    );
+    let tapis = &state.settings.tapis;
+    let account = match account {
+        None if agent.backend == BackendKind::Tapis && tapis.service_account => {
+            Some(tapis.default_user.clone().ok_or_else(|| {
+                ApiError::Forbidden(format!(
+                    "{} has no Tapis identity: no [[identity]] rule maps this user to a Tapis user \
+                     and [tapis] default_user is not set",
+                    caller.user_id
+                ))
+            })?)
+        }
+        account => account,
+    };
     let correlation_id =
         header_id(&headers, &CORRELATION_ID)?.unwrap_or_else(|| Uuid::now_v7().to_string());
     let resources_json =
@@ -273,12 +293,7 @@ pub async fn submit_job(
             backend: agent.backend,
             resources,
             correlation_id,
-            account: crate::identity::account_for(
-                &state.settings.identity,
-                &caller.user_id,
-                caller.claims.as_deref(),
-                agent.backend,
-            ),
+            account,
             traceparent: traceparent(&headers),
             created_at: OffsetDateTime::now_utc(),
             idempotency,

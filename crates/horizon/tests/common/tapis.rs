@@ -14,7 +14,15 @@
 //! `horizon-block` (BLOCKED until the test releases it), `horizon-odd` (an
 //! unknown status on the way). Entering RUNNING appends a line to
 //! `$HORIZON_TEST_RUNS_DIR/$HORIZON_JOB_ID` (from the job's envVariables),
-//! so tests count real runs. Tests can expire every token, make the next
+//! so tests count real runs.
+//!
+//! A service account (`SERVICE`) gets its token from the Tokens API
+//! (`POST /v3/tokens`, HTTP Basic) and must then say whom each call acts
+//! for (`X-Tapis-User`, `X-Tapis-Tenant`: plain-text 401
+//! `TAPIS_SECURITY_MISSING_HEADER` without them); a job belongs to the user
+//! who made it, and only that user sees it (search) or reaches it (403).
+//!
+//! Tests can expire every token, make the next
 //! requests fail with 503, or make a submission fail with 502 *after* the
 //! job was created.
 #![allow(dead_code, clippy::unwrap_used, clippy::result_large_err)]
@@ -50,11 +58,20 @@ struct FakeJob {
     remote_result_info: Option<String>,
     env: Vec<(String, String)>,
     body: Value,
+    /// The user who made it.
+    owner: String,
+}
+
+#[derive(Debug, Clone)]
+struct Issued {
+    expiry: Instant,
+    user: String,
+    service: bool,
 }
 
 #[derive(Debug, Default)]
 struct Fake {
-    tokens: HashMap<String, Instant>,
+    tokens: HashMap<String, Issued>,
     issued: u64,
     token_ttl_secs: u64,
     logins: u32,
@@ -200,7 +217,7 @@ impl FakeJob {
     fn to_json(&self) -> Value {
         let (status, condition) = self.plan[self.at];
         json!({
-            "id": 1, "name": self.name, "owner": "gateway", "tenant": "tacc",
+            "id": 1, "name": self.name, "owner": self.owner, "tenant": "tacc",
             "description": self.body["description"], "status": status, "condition": condition,
             "lastMessage": self.last_message, "created": self.created, "ended": self.ended,
             "lastUpdated": now_text(), "uuid": self.uuid, "appId": self.app_id,
@@ -233,6 +250,10 @@ pub struct FakeTapis {
 
 pub const USER: &str = "gateway";
 pub const PASSWORD: &str = "s3cret";
+/// A Tapis service account that may act for users.
+pub const SERVICE: &str = "horizon-svc";
+pub const SERVICE_PASSWORD: &str = "svc-s3cret";
+pub const TENANT: &str = "tacc";
 
 impl FakeTapis {
     pub async fn start() -> FakeTapis {
@@ -242,6 +263,7 @@ impl FakeTapis {
         }));
         let app = axum::Router::new()
             .route("/v3/oauth2/tokens", post(tokens))
+            .route("/v3/tokens", post(service_tokens))
             .route("/v3/jobs/submit", post(submit))
             .route("/v3/jobs/search", get(search))
             .route("/v3/jobs/{uuid}", get(get_job))
@@ -269,8 +291,8 @@ impl FakeTapis {
     pub fn expire_tokens(&self) {
         let mut fake = self.state.lock().unwrap();
         let past = Instant::now() - Duration::from_secs(1);
-        for expiry in fake.tokens.values_mut() {
-            *expiry = past;
+        for issued in fake.tokens.values_mut() {
+            issued.expiry = past;
         }
     }
 
@@ -333,6 +355,11 @@ impl FakeTapis {
         Some(job.status().to_owned())
     }
 
+    /// The Tapis user a job belongs to.
+    pub fn owner(&self, uuid: &str) -> String {
+        self.state.lock().unwrap().jobs[uuid].owner.clone()
+    }
+
     /// The submission body Tapis received for a job.
     pub fn body(&self, uuid: &str) -> Value {
         self.state.lock().unwrap().jobs[uuid].body.clone()
@@ -367,12 +394,23 @@ async fn tokens(State(state): State<Shared>, Json(body): Json<Value>) -> Respons
             Value::Null,
         );
     }
+    issue(&mut fake, USER, false)
+}
+
+/// A new token for `user`: the Authenticator's answer.
+fn issue(fake: &mut Fake, user: &str, service: bool) -> Response {
     fake.issued += 1;
     fake.logins += 1;
     let token = format!("eyJfake.{}.{}", fake.issued, uuid::Uuid::now_v7().simple());
     let ttl = fake.token_ttl_secs;
-    fake.tokens
-        .insert(token.clone(), Instant::now() + Duration::from_secs(ttl));
+    fake.tokens.insert(
+        token.clone(),
+        Issued {
+            expiry: Instant::now() + Duration::from_secs(ttl),
+            user: user.to_owned(),
+            service,
+        },
+    );
     // 200, although the OpenAPI document says 201
     envelope(
         StatusCode::OK,
@@ -383,9 +421,76 @@ async fn tokens(State(state): State<Shared>, Json(body): Json<Value>) -> Respons
     )
 }
 
+/// The Tokens API: a service's token, for the service's own password as
+/// HTTP Basic.
+async fn service_tokens(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    use base64::Engine as _;
+    let mut fake = state.lock().unwrap();
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{SERVICE}:{SERVICE_PASSWORD}"));
+    let authorized = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Basic {basic}"));
+    if !authorized {
+        return envelope(
+            StatusCode::UNAUTHORIZED,
+            false,
+            "Invalid service credentials.",
+            Value::Null,
+        );
+    }
+    if body["account_type"] != "service"
+        || body["token_username"] != SERVICE
+        || body["token_tenant_id"] != TENANT
+    {
+        return envelope(
+            StatusCode::BAD_REQUEST,
+            false,
+            &format!("Invalid token request: {body}"),
+            Value::Null,
+        );
+    }
+    issue(&mut fake, SERVICE, true)
+}
+
+/// Whom the call acts for: the token's user, or for a service's token the
+/// `X-Tapis-User` it must name.
+fn acting_for(issued: &Issued, headers: &HeaderMap) -> Result<String, Response> {
+    if !issued.service {
+        return Ok(issued.user.clone());
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match (header("x-tapis-user"), header("x-tapis-tenant")) {
+        (Some(user), Some(TENANT)) if !user.is_empty() => Ok(user.to_owned()),
+        _ => Err((
+            StatusCode::UNAUTHORIZED,
+            "TAPIS_SECURITY_MISSING_HEADER A service JWT must be accompanied by the X-Tapis-User and X-Tapis-Tenant headers.",
+        )
+            .into_response()),
+    }
+}
+
+/// A job another user made: out of reach.
+fn not_yours(uuid: &str, user: &str) -> Response {
+    envelope(
+        StatusCode::FORBIDDEN,
+        false,
+        &format!(
+            "JOBS_MISMATCHED_OWNER Job {uuid} is not owned by user {user} in tenant {TENANT}."
+        ),
+        Value::Null,
+    )
+}
+
 /// Check the token (plain-text 401s, as the service sends) and the
-/// injected failures; `Err` is the answer to give instead.
-fn gate(fake: &mut Fake, headers: &HeaderMap) -> Result<(), Response> {
+/// injected failures; whom the call acts for, or `Err`: the answer to give
+/// instead.
+fn gate(fake: &mut Fake, headers: &HeaderMap) -> Result<String, Response> {
     if fake.fail_next > 0 {
         fake.fail_next -= 1;
         return Err((
@@ -402,7 +507,7 @@ fn gate(fake: &mut Fake, headers: &HeaderMap) -> Result<(), Response> {
             .into_response());
     };
     match fake.tokens.get(token) {
-        Some(expiry) if Instant::now() < *expiry => Ok(()),
+        Some(issued) if Instant::now() < issued.expiry => acting_for(issued, headers),
         Some(_) => Err((
             StatusCode::UNAUTHORIZED,
             "TAPIS_SECURITY_JWT_EXPIRED Exception message: JWT expired at 2026-11-29T08:51:38Z. Current time: 2026-11-29T12:06:54Z, a difference of 11716617 milliseconds. Allowed clock skew: 0 milliseconds.",
@@ -422,9 +527,10 @@ async fn submit(
     Json(body): Json<Value>,
 ) -> Response {
     let mut fake = state.lock().unwrap();
-    if let Err(answer) = gate(&mut fake, &headers) {
-        return answer;
-    }
+    let user = match gate(&mut fake, &headers) {
+        Ok(user) => user,
+        Err(answer) => return answer,
+    };
     let (Some(name), Some(app_id), Some(app_version)) = (
         body["name"].as_str(),
         body["appId"].as_str(),
@@ -482,6 +588,7 @@ async fn submit(
         remote_result_info: None,
         env,
         body: body.clone(),
+        owner: user,
     };
     let answer = job.to_json();
     fake.jobs.insert(uuid.clone(), job);
@@ -506,17 +613,19 @@ async fn search(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let mut fake = state.lock().unwrap();
-    if let Err(answer) = gate(&mut fake, &headers) {
-        return answer;
-    }
+    let user = match gate(&mut fake, &headers) {
+        Ok(user) => user,
+        Err(answer) => return answer,
+    };
     let name = query.get("name.eq").cloned();
     let found: Vec<Value> = fake
         .jobs
         .values_mut()
-        .filter(|j| name.as_deref().is_none_or(|n| n == j.name))
+        // MY_JOBS: the caller's own
+        .filter(|j| j.owner == user && name.as_deref().is_none_or(|n| n == j.name))
         .map(|j| {
             j.advance();
-            json!({"uuid": j.uuid, "name": j.name, "owner": USER, "appId": j.app_id,
+            json!({"uuid": j.uuid, "name": j.name, "owner": j.owner, "appId": j.app_id,
                    "created": j.created, "status": j.status(), "appVersion": j.app_version})
         })
         .collect();
@@ -534,8 +643,12 @@ async fn get_job(
     Path(uuid): Path<String>,
 ) -> Response {
     let mut fake = state.lock().unwrap();
-    if let Err(answer) = gate(&mut fake, &headers) {
-        return answer;
+    let user = match gate(&mut fake, &headers) {
+        Ok(user) => user,
+        Err(answer) => return answer,
+    };
+    if fake.jobs.get(&uuid).is_some_and(|job| job.owner != user) {
+        return not_yours(&uuid, &user);
     }
     match fake.jobs.get_mut(&uuid) {
         Some(job) => {
@@ -565,8 +678,12 @@ async fn get_status(
     Path(uuid): Path<String>,
 ) -> Response {
     let mut fake = state.lock().unwrap();
-    if let Err(answer) = gate(&mut fake, &headers) {
-        return answer;
+    let user = match gate(&mut fake, &headers) {
+        Ok(user) => user,
+        Err(answer) => return answer,
+    };
+    if fake.jobs.get(&uuid).is_some_and(|job| job.owner != user) {
+        return not_yours(&uuid, &user);
     }
     match fake.jobs.get_mut(&uuid) {
         Some(job) => {
@@ -595,8 +712,12 @@ async fn cancel(
     Path(uuid): Path<String>,
 ) -> Response {
     let mut fake = state.lock().unwrap();
-    if let Err(answer) = gate(&mut fake, &headers) {
-        return answer;
+    let user = match gate(&mut fake, &headers) {
+        Ok(user) => user,
+        Err(answer) => return answer,
+    };
+    if fake.jobs.get(&uuid).is_some_and(|job| job.owner != user) {
+        return not_yours(&uuid, &user);
     }
     fake.cancels.push(uuid.clone());
     match fake.jobs.get_mut(&uuid) {
@@ -636,8 +757,12 @@ async fn download(
     Path((uuid, path)): Path<(String, String)>,
 ) -> Response {
     let mut fake = state.lock().unwrap();
-    if let Err(answer) = gate(&mut fake, &headers) {
-        return answer;
+    let user = match gate(&mut fake, &headers) {
+        Ok(user) => user,
+        Err(answer) => return answer,
+    };
+    if fake.jobs.get(&uuid).is_some_and(|job| job.owner != user) {
+        return not_yours(&uuid, &user);
     }
     let Some(job) = fake.jobs.get_mut(&uuid) else {
         return envelope(
