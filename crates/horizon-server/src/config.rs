@@ -110,6 +110,9 @@ pub struct EmailSettings {
     /// `starttls` (required, the default), `tls` (TLS from the first byte)
     /// or `none` (a relay on this machine or a trusted network).
     pub tls: String,
+    /// A PEM file of the CA that signed the SMTP server's certificate, for
+    /// a campus or private CA (absent: the system's trusted roots).
+    pub ca_file: Option<PathBuf>,
     /// The sender, e.g. `Horizon <horizon@gateway.example.org>`.
     pub from: String,
     /// A link to a job in the gateway, `{job_id}` replaced, e.g.
@@ -125,6 +128,7 @@ impl Default for EmailSettings {
             smtp_host: None,
             smtp_port: 587,
             tls: "starttls".into(),
+            ca_file: None,
             from: "Horizon <horizon@localhost>".into(),
             job_link: None,
             digest_window_ms: 30_000,

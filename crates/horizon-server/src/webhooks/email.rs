@@ -5,14 +5,17 @@
 //! `digest_window_ms`; once one is due, all of the subscription's pending
 //! ones go together, so a sweep of 500 jobs ending together is one digest,
 //! not 500 mails. The same durable deliveries as webhooks: a mail the
-//! server could not hand over is retried with backoff.
+//! server could not hand over is retried with backoff. A mail about one job
+//! carries the job's `traceparent` as a header, as its webhooks do.
 
 use std::str::FromStr;
 
 use horizon_core::Job;
 use horizon_store::{DueDelivery, Subscription};
 use lettre::message::Mailbox;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
 
@@ -50,19 +53,31 @@ impl Mailer {
         let Some(host) = &settings.smtp_host else {
             return Ok(None);
         };
+        // TLS verified against the system's roots, or the configured CA
+        let parameters = || -> Result<TlsParameters, String> {
+            let mut builder = TlsParameters::builder(host.clone());
+            if let Some(path) = &settings.ca_file {
+                let pem = std::fs::read(path)
+                    .map_err(|err| format!("[email] ca_file {}: {err}", path.display()))?;
+                let ca = Certificate::from_pem(&pem)
+                    .map_err(|err| format!("[email] ca_file {}: {err}", path.display()))?;
+                builder = builder.add_root_certificate(ca);
+            }
+            builder
+                .build_rustls()
+                .map_err(|err| format!("[email] TLS for {host:?}: {err}"))
+        };
+        let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
         let builder = match settings.tls.as_str() {
-            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
-            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
-            "none" => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                host,
-            )),
+            "starttls" => plain.tls(Tls::Required(parameters()?)),
+            "tls" => plain.tls(Tls::Wrapper(parameters()?)),
+            "none" => plain,
             other => {
                 return Err(format!(
                     "[email] tls must be starttls, tls or none, not {other:?}"
                 ));
             }
-        }
-        .map_err(|err| format!("[email] smtp_host {host:?}: {err}"))?;
+        };
         let mut builder = builder.port(settings.smtp_port);
         let user = std::env::var("HORIZON_SMTP_USERNAME").unwrap_or_default();
         if !user.is_empty() {
@@ -83,11 +98,39 @@ impl Mailer {
     pub async fn send(&self, to: &str, items: &[(DueDelivery, Option<Job>)]) -> Result<(), String> {
         let to = Mailbox::from_str(to).map_err(|err| format!("{to:?}: {err}"))?;
         let (subject, body) = compose(items, self.link.as_deref());
+        let mut message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject);
+        // one job's mail joins its trace (a digest spans many)
+        if let [(due, _)] = items
+            && let Some(trace) = &due.traceparent
+        {
+            message = message.raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("traceparent"),
+                trace.clone(),
+            ));
+        }
+        let message = message
+            .body(body)
+            .map_err(|err| format!("cannot build the mail: {err}"))?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|err| format!("SMTP: {err}"))
+    }
+}
+
+impl Mailer {
+    /// A plain notice to `to` (a subscription of theirs was disabled).
+    pub async fn notice(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
+        let to = Mailbox::from_str(to).map_err(|err| format!("{to:?}: {err}"))?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(subject)
-            .body(body)
+            .body(body.to_owned())
             .map_err(|err| format!("cannot build the mail: {err}"))?;
         self.transport
             .send(message)

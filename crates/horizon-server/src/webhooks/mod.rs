@@ -434,8 +434,8 @@ impl Webhooks {
     }
 
     /// A delivery failed for good: the subscription stops, and its owner
-    /// is told (an audit record they can read, and the reason on the
-    /// subscription).
+    /// is told: an audit record they can read, the reason on the
+    /// subscription, and a mail to each of their e-mail subscriptions.
     async fn disable(&self, due: &DueDelivery, error: &str) {
         let reason = format!(
             "delivery {} of event {} kept failing for {}: {error}",
@@ -459,15 +459,48 @@ impl Webhooks {
             Some(due.delivery.subscription_id.to_string()),
             Some(reason),
         );
-        record.actor = self.store.subscriptions(None).await.ok().and_then(|all| {
-            all.into_iter()
-                .find(|s| s.id == due.delivery.subscription_id)
-                .map(|s| s.user_id)
-        });
+        let all = self.store.subscriptions(None).await.unwrap_or_default();
+        let disabled = all.iter().find(|s| s.id == due.delivery.subscription_id);
+        record.actor = disabled.map(|s| s.user_id.clone());
         if let Err(err) = self.store.record_audit(record).await {
             warn!("webhooks: cannot record the disabling: {err}");
         }
+        let (Some(mailer), Some(disabled)) = (&self.mailer, disabled) else {
+            return;
+        };
+        // the owner's own addresses, from their e-mail subscriptions
+        let mut told = std::collections::BTreeSet::new();
+        for mail in all.iter().filter(|s| {
+            s.user_id == disabled.user_id
+                && s.id != disabled.id
+                && s.disabled_at.is_none()
+                && email::is_email(s)
+        }) {
+            let to = mail.url.trim_start_matches("mailto:");
+            if !told.insert(to.to_owned()) {
+                continue;
+            }
+            let subject = format!("[Horizon] webhook subscription {} disabled", disabled.id);
+            let body = format!(
+                "Your webhook subscription {} to {} was disabled:\n\n{}\n\n\
+                 Deliveries made while it is disabled wait; enable it again with\n\
+                 POST /v1/subscriptions/{}/enable once the receiver answers.\n",
+                disabled.id,
+                disabled.url,
+                reason_text(&disabled.disabled_reason, error),
+                disabled.id
+            );
+            if let Err(err) = mailer.notice(to, &subject, &body).await {
+                warn!(subscription = %disabled.id, "webhooks: cannot tell {to} of the disabling: {err}");
+            }
+        }
     }
+}
+
+/// Why a subscription was disabled: as recorded (the list was read before
+/// the disabling was), else the last error.
+fn reason_text(recorded: &Option<String>, error: &str) -> String {
+    recorded.clone().unwrap_or_else(|| error.to_owned())
 }
 
 /// An error with its causes (reqwest's own text hides the interesting one).
