@@ -55,7 +55,8 @@ impl Created {
 pub struct ListJobsParams {
     /// Only this user's jobs; `None` for all (admins).
     pub user_id: Option<String>,
-    pub status: Option<JobStatus>,
+    /// Only jobs in one of these statuses; empty for any.
+    pub statuses: Vec<JobStatus>,
     pub agent: Option<String>,
     pub dataset_id: Option<String>,
     /// Only jobs created at or after this time.

@@ -216,6 +216,54 @@ async fn idempotency_key_replays_same_job_and_refuses_other_body(kind: Kind) {
     assert_eq!(all.len(), 2);
 }
 
+/// A list narrows to any of several statuses, and to one user.
+async fn jobs_are_listed_by_any_of_several_statuses(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let mut ids = Vec::new();
+    for user in ["alice", "alice", "alice", "bob"] {
+        let created = store.create_job(params(user)).await.expect("create");
+        ids.push(created.job().id);
+    }
+    let queue = || Command::Queue {
+        remote_job_id: None,
+        location: None,
+        at: OffsetDateTime::now_utc(),
+    };
+    store.apply(ids[1], queue()).await.expect("queue");
+    store.apply(ids[2], cancel()).await.expect("cancel");
+    store.apply(ids[3], queue()).await.expect("queue");
+    let list = |user: Option<&str>, statuses: Vec<JobStatus>| {
+        let store = store.clone();
+        let user = user.map(str::to_owned);
+        async move {
+            store
+                .list_jobs(ListJobsParams {
+                    user_id: user,
+                    statuses,
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|j| j.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    use JobStatus::{Cancelled, Queued, Submitted};
+    assert_eq!(
+        list(None, vec![Queued, Cancelled]).await,
+        [ids[3], ids[2], ids[1]]
+    );
+    assert_eq!(
+        list(Some("alice"), vec![Queued, Cancelled]).await,
+        [ids[2], ids[1]]
+    );
+    assert_eq!(list(Some("alice"), vec![Submitted]).await, [ids[0]]);
+    assert_eq!(list(Some("bob"), vec![]).await, [ids[3]]);
+}
+
 /// The account the identity mapping chose is kept from creation; where the
 /// backend put the job's files is recorded by the QUEUED transition and
 /// kept by later ones.
@@ -1605,6 +1653,7 @@ conformance!(
     idempotency_key_replays_same_job_and_refuses_other_body,
     illegal_transition_changes_nothing,
     a_jobs_account_location_and_trace_are_kept,
+    jobs_are_listed_by_any_of_several_statuses,
     the_event_log_reads_one_users_jobs_without_audit_records,
     webhook_deliveries_go_in_order_per_job_and_once_per_claim,
     racing_commands_apply_once_each_without_gaps,

@@ -117,9 +117,12 @@ enum Command {
     List {
         #[command(flatten)]
         client: ClientArgs,
-        /// Only jobs in this status
-        #[arg(long, value_parser = ["SUBMITTED", "QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"], ignore_case = true)]
-        status: Option<String>,
+        /// Only jobs in these statuses (repeat it, or comma-separate: RUNNING,QUEUED)
+        #[arg(long, value_delimiter = ',', value_parser = ["SUBMITTED", "QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"], ignore_case = true)]
+        status: Vec<String>,
+        /// Only this user's jobs (admins)
+        #[arg(long)]
+        user: Option<String>,
         /// Only jobs of this agent
         #[arg(long)]
         agent: Option<String>,
@@ -446,6 +449,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::List {
             client,
             status,
+            user,
             agent,
             dataset,
             created_after,
@@ -454,7 +458,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             cursor,
         } => {
             let filters = [
-                ("status", status.map(|s| s.to_ascii_uppercase())),
+                (
+                    "status",
+                    (!status.is_empty()).then(|| status.join(",").to_ascii_uppercase()),
+                ),
+                ("user", user),
                 ("agent", agent),
                 ("dataset_id", dataset),
                 ("created_after", created_after),

@@ -1,6 +1,6 @@
 //! The HTTP contract over real HTTP: every bad input gets its status and a
 //! problem body and changes nothing; users are isolated; idempotency keys
-//! never make two jobs; listing pages; operational routes.
+//! never make two jobs; operational routes (listing: `lists.rs`).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -402,44 +402,6 @@ async fn correlation_id_is_carried_into_every_event() {
     );
 }
 
-/// The job ids of one page of `GET path`, and its next cursor.
-async fn list_ids(api: &common::Api, path: &str) -> (Vec<String>, Option<String>) {
-    let r = api.request(Method::GET, path).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let page: Value = r.json().await.unwrap();
-    let ids = page["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["id"].as_str().unwrap().to_owned())
-        .collect();
-    (ids, page["next_cursor"].as_str().map(str::to_owned))
-}
-
-#[tokio::test]
-async fn listing_is_newest_first_filters_and_pages() {
-    let server = Server::start().await;
-    let alice = server.user("alice");
-    let mut ids = Vec::new();
-    for _ in 0..5 {
-        ids.push(
-            alice.submit("sleep", json!({"seconds": 60})).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
-    alice.cancel(&ids[1], "x").await;
-    let (got, next) = list_ids(&alice, "/v1/jobs?limit=2").await;
-    assert_eq!(got, [ids[4].clone(), ids[3].clone()]);
-    let cursor = next.unwrap();
-    let (got, next) = list_ids(&alice, &format!("/v1/jobs?limit=10&cursor={cursor}")).await;
-    assert_eq!(got, [ids[2].clone(), ids[1].clone(), ids[0].clone()]);
-    assert!(next.is_none());
-    let (got, _) = list_ids(&alice, "/v1/jobs?status=CANCELLED").await;
-    assert_eq!(got, [ids[1].clone()]);
-}
-
 #[tokio::test]
 async fn operational_routes_answer() {
     let server = Server::start().await;
@@ -625,74 +587,6 @@ async fn the_openapi_document_is_valid_openapi() {
             .unwrap()["schema"]["minimum"],
         1
     );
-}
-
-#[tokio::test]
-async fn jobs_are_listed_by_agent_dataset_and_creation_time() {
-    let server = Server::start_with(common::ServerOptions {
-        slots: 0,
-        ..common::ServerOptions::default()
-    })
-    .await;
-    let alice = server.user("alice");
-    let submit = |agent: &'static str, dataset: &'static str| {
-        let alice = alice.clone();
-        async move {
-            let r = alice
-                .request(Method::POST, "/v1/jobs")
-                .json(&json!({"agent": agent, "dataset_id": dataset, "parameters": {}}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::CREATED);
-            r.json::<Value>().await.unwrap()
-        }
-    };
-    let first = submit("ok", "d1").await;
-    submit("ok", "d2").await;
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let middle = time::OffsetDateTime::now_utc();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let last = submit("sleep", "d1").await;
-    let ids = |query: String| {
-        let alice = alice.clone();
-        async move {
-            let r = alice
-                .request(Method::GET, &format!("/v1/jobs?{query}"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::OK, "{query}");
-            let page: Value = r.json().await.unwrap();
-            page["jobs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|j| j["id"].as_str().unwrap().to_owned())
-                .collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(
-        ids("agent=sleep".into()).await,
-        [last["id"].as_str().unwrap()]
-    );
-    assert_eq!(ids("dataset_id=d1".into()).await.len(), 2);
-    assert_eq!(
-        ids("dataset_id=d1&agent=ok".into()).await,
-        [first["id"].as_str().unwrap()]
-    );
-    let t = horizon_core::timestamp::format(middle);
-    assert_eq!(
-        ids(format!("created_after={t}")).await,
-        [last["id"].as_str().unwrap()]
-    );
-    assert_eq!(ids(format!("created_before={t}")).await.len(), 2);
-    let r = alice
-        .request(Method::GET, "/v1/jobs?created_after=yesterday")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "RFC 3339").await;
 }
 
 /// Each event of a list says which of the job's two sequences its

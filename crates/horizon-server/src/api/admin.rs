@@ -16,6 +16,7 @@ use super::problem::{ApiError, Problem};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ParkedQuery {
     /// Only events after this position (`next_after` of the previous page).
     #[param(minimum = 0)]

@@ -270,6 +270,7 @@ pub fn action(method: &Method, route: &str) -> String {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only records after this one (`next_after` of the previous page).
     #[param(minimum = 0)]

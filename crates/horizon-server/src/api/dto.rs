@@ -176,10 +176,18 @@ pub struct CancelJobRequest {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ListJobsQuery {
-    /// Only jobs in this status: SUBMITTED, QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED.
-    #[param(pattern = "^(SUBMITTED|QUEUED|RUNNING|COMPLETED|FAILED|CANCELLED)$")]
+    /// Only jobs in one of these statuses, comma-separated (`RUNNING,QUEUED`):
+    /// SUBMITTED, QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED.
+    #[param(
+        pattern = "^(SUBMITTED|QUEUED|RUNNING|COMPLETED|FAILED|CANCELLED)(,(SUBMITTED|QUEUED|RUNNING|COMPLETED|FAILED|CANCELLED))*$"
+    )]
     pub status: Option<String>,
+    /// Only this user's jobs. **Admin** only: anyone else may name only
+    /// themself (another user is a 403).
+    #[param(max_length = 255, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
+    pub user: Option<String>,
     /// Only jobs of this agent.
     #[param(max_length = 255, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub agent: Option<String>,
@@ -202,6 +210,7 @@ pub struct ListJobsQuery {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Only events written after this one (an `event_id` of the job).
     #[param(format = Uuid)]
@@ -213,6 +222,7 @@ pub struct EventsQuery {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct LogsQuery {
     /// `stdout` (default) or `stderr`.
     #[param(pattern = "^(stdout|stderr)$")]

@@ -341,11 +341,13 @@ pub async fn get_job(
     Ok(Json(JobDto::from(&job)))
 }
 
-/// The caller's jobs, newest first. **Admin:** every user's jobs.
+/// The caller's jobs, newest first. **Admin:** every user's jobs (`user`
+/// narrows them to one). An unknown query parameter is a 400 naming it.
 #[utoipa::path(
     get, path = "/v1/jobs", tag = "jobs",
     params(ListJobsQuery),
-    responses((status = 200, body = JobListDto), (status = 400, body = Problem), (status = 401, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = JobListDto), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, description = "`user` names another user and the caller is not an admin", body = Problem), (status = 422, body = Problem)),
     security(("bearer" = []))
 )]
 pub async fn list_jobs(
@@ -357,6 +359,7 @@ pub async fn list_jobs(
     for (field, value, most) in [
         ("agent", &query.agent, 255),
         ("dataset_id", &query.dataset_id, MAX_DATASET_ID_CHARS),
+        ("user", &query.user, 255),
     ] {
         if let Some(value) = value {
             printable(field, value)?;
@@ -367,14 +370,32 @@ pub async fn list_jobs(
             }
         }
     }
-    let status = query
+    let mut statuses = Vec::new();
+    for part in query
         .status
         .as_deref()
-        .map(|s| {
-            s.parse::<JobStatus>()
-                .map_err(|err| ApiError::Unprocessable(format!("status: {err}")))
-        })
-        .transpose()?;
+        .into_iter()
+        .flat_map(|s| s.split(','))
+    {
+        let status = part
+            .trim()
+            .parse::<JobStatus>()
+            .map_err(|err| ApiError::Unprocessable(format!("status: {err}")))?;
+        if !statuses.contains(&status) {
+            statuses.push(status);
+        }
+    }
+    let user_id = match (&query.user, caller.admin) {
+        (Some(user), true) => Some(user.clone()),
+        (None, true) => None,
+        (Some(user), false) if *user != caller.user_id => {
+            return Err(ApiError::Forbidden(format!(
+                "only admins may list another user's jobs ({} is not {user})",
+                caller.user_id
+            )));
+        }
+        (_, false) => Some(caller.user_id.clone()),
+    };
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::Unprocessable(format!(
@@ -403,8 +424,8 @@ pub async fn list_jobs(
     let jobs = state
         .store
         .list_jobs(ListJobsParams {
-            user_id: (!caller.admin).then(|| caller.user_id.clone()),
-            status,
+            user_id,
+            statuses,
             agent: query.agent.clone(),
             dataset_id: query.dataset_id.clone(),
             created_after,

@@ -322,6 +322,7 @@ fn stored_to_live(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct EventStreamQuery {
     /// Admins: only this user's jobs (others always see only their own).
     pub user: Option<String>,
@@ -509,6 +510,7 @@ impl AllFollower {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct LogStreamQuery {
     /// `stdout` (default) or `stderr`
     pub stream: Option<String>,

@@ -144,6 +144,7 @@ pub struct DeliveryListDto {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct DeliveriesQuery {
     /// Only deliveries after this one (`next_after`).
     pub after: Option<String>,

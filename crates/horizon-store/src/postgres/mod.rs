@@ -292,7 +292,7 @@ impl Store for PgStore {
         let rows = sqlx::query(
             "SELECT * FROM jobs
              WHERE ($1::text IS NULL OR user_id = $1)
-               AND ($2::text IS NULL OR status = $2)
+               AND ($2::text[] IS NULL OR status = ANY($2))
                AND ($3::uuid IS NULL OR id < $3)
                AND ($5::text IS NULL OR agent = $5)
                AND ($6::text IS NULL OR dataset_id = $6)
@@ -301,7 +301,12 @@ impl Store for PgStore {
              ORDER BY id DESC LIMIT $4",
         )
         .bind(p.user_id)
-        .bind(p.status.map(JobStatus::as_str))
+        .bind((!p.statuses.is_empty()).then(|| {
+            p.statuses
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect::<Vec<String>>()
+        }))
         .bind(p.before)
         .bind(i64::from(p.limit))
         .bind(p.agent)

@@ -116,7 +116,7 @@ pub(super) fn list_jobs(conn: &Connection, p: ListJobsParams) -> Result<Vec<Job>
         conn,
         "SELECT * FROM jobs
          WHERE (?1 IS NULL OR user_id = ?1)
-           AND (?2 IS NULL OR status = ?2)
+           AND (?2 IS NULL OR status IN (SELECT value FROM json_each(?2)))
            AND (?3 IS NULL OR id < ?3)
            AND (?5 IS NULL OR agent = ?5)
            AND (?6 IS NULL OR dataset_id = ?6)
@@ -125,7 +125,12 @@ pub(super) fn list_jobs(conn: &Connection, p: ListJobsParams) -> Result<Vec<Job>
          ORDER BY id DESC LIMIT ?4",
         params![
             p.user_id,
-            p.status.map(JobStatus::as_str),
+            (!p.statuses.is_empty()).then(|| {
+                serde_json::Value::from(
+                    p.statuses.iter().map(|s| s.as_str()).collect::<Vec<&str>>(),
+                )
+                .to_string()
+            }),
             p.before.map(|id| id.to_string()),
             i64::from(p.limit),
             p.agent,
