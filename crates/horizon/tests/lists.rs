@@ -150,11 +150,11 @@ async fn lists_take_several_statuses_a_user_for_admins_and_refuse_unknown_parame
     let (got, _) = list_ids(&alice, "/v1/jobs?status=RUNNING,CANCELLED").await;
     assert_eq!(got, [cancelled.clone(), running.clone()]);
     let (got, _) = list_ids(&alice, "/v1/jobs?status=COMPLETED,COMPLETED").await;
-    assert_eq!(got, [done.clone()]);
+    assert_eq!(got, [done]);
     let (got, _) = list_ids(&admin, "/v1/jobs?user=bob").await;
-    assert_eq!(got, [his.clone()]);
+    assert_eq!(got, [his]);
     let (got, _) = list_ids(&admin, "/v1/jobs?user=alice&status=RUNNING").await;
-    assert_eq!(got, [running.clone()]);
+    assert_eq!(got, [running]);
     let (got, _) = list_ids(&alice, "/v1/jobs?user=alice").await;
     assert_eq!(got.len(), 3);
     let r = alice
