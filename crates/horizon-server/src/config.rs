@@ -616,11 +616,14 @@ pub struct JwtSettings {
     /// itself never goes in a file Horizon reads).
     #[serde(default)]
     pub secret_env: Option<String>,
-    /// The claim naming the user.
+    /// The claim naming the user (a name, or a dotted path into objects).
     #[serde(default = "default_user_claim")]
     pub user_claim: String,
     /// The claim that makes an admin: `true`, a string equal to
-    /// `admin_value`, a space-separated list or an array holding it.
+    /// `admin_value`, a space-separated list or an array holding it. A
+    /// dotted path reaches into objects: Keycloak's `realm_access.roles`,
+    /// `resource_access.<client>.roles`. A token without it makes a normal
+    /// user, and the first such token is logged.
     #[serde(default)]
     pub admin_claim: Option<String>,
     /// The value of `admin_claim` that makes an admin.

@@ -32,8 +32,9 @@ use horizon_core::BackendKind;
 pub struct IdentityRule {
     /// Matches this user id.
     pub user: Option<String>,
-    /// Matches a JWT whose claim of this name is `value` (or a list holding
-    /// it); never matches a Horizon token.
+    /// Matches a JWT whose claim of this name (or dotted path, e.g.
+    /// `realm_access.roles`) is `value` (or a list holding it); never
+    /// matches a Horizon token.
     pub claim: Option<String>,
     /// The claim's value that matches (with `claim`).
     pub value: Option<String>,
@@ -136,7 +137,7 @@ fn matches(rule: &IdentityRule, user_id: &str, claims: Option<&Map<String, Value
     let (Some(name), Some(wanted), Some(claims)) = (&rule.claim, &rule.value, claims) else {
         return false;
     };
-    match claims.get(name) {
+    match crate::api::jwt::claim_at(claims, name) {
         Some(Value::String(s)) => s == wanted,
         Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(wanted)),
         _ => false,

@@ -57,6 +57,8 @@ pub struct JwtVerifier {
     secret: Option<DecodingKey>,
     jwks: Mutex<Jwks>,
     http: reqwest::Client,
+    /// Whether a token lacking `admin_claim` was seen (and said so).
+    admin_claim_missing: std::sync::atomic::AtomicBool,
 }
 
 impl JwtVerifier {
@@ -148,6 +150,7 @@ impl JwtVerifier {
             secret,
             jwks: Mutex::new(Jwks { set, fetched: None }),
             http,
+            admin_claim_missing: std::sync::atomic::AtomicBool::new(false),
         };
         if settings.jwks_url.is_some() {
             let mut jwks = verifier.jwks.lock().await;
@@ -178,8 +181,7 @@ impl JwtVerifier {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
             .map_err(|e| refusal(e.kind()))?;
         let claims = data.claims;
-        let user_id = claims
-            .get(&self.settings.user_claim)
+        let user_id = claim_at(&claims, &self.settings.user_claim)
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|u| !u.is_empty() && u.len() <= 255 && !u.chars().any(char::is_control))
@@ -190,12 +192,29 @@ impl JwtVerifier {
                 ))
             })?
             .to_owned();
-        let admin = self
-            .settings
-            .admin_claim
-            .as_ref()
-            .and_then(|name| claims.get(name))
-            .is_some_and(|value| grants(value, &self.settings.admin_value));
+        let admin = match &self.settings.admin_claim {
+            None => false,
+            Some(path) => match claim_at(&claims, path) {
+                Some(value) => grants(value, &self.settings.admin_value),
+                None => {
+                    // said once: a misnamed claim path otherwise makes no
+                    // one an admin without a word
+                    if !self
+                        .admin_claim_missing
+                        .swap(true, std::sync::atomic::Ordering::Relaxed)
+                    {
+                        let mut present: Vec<&str> = claims.keys().map(String::as_str).collect();
+                        present.sort_unstable();
+                        tracing::warn!(
+                            "[auth.jwt] admin_claim {path:?} is not in the JWT of {user_id}: \
+                             such tokens make normal users (their claims: {}); said once",
+                            present.join(", ")
+                        );
+                    }
+                    false
+                }
+            },
+        };
         Ok(JwtIdentity {
             user_id,
             admin,
@@ -282,6 +301,22 @@ fn check_jwks_url(url: &str) -> Result<(), String> {
     }
 }
 
+/// A claim by name, or by a dotted path into nested objects
+/// (`realm_access.roles`, Keycloak's realm roles;
+/// `resource_access.<client>.roles`): a top-level claim whose name is the
+/// whole path (namespaced claims hold dots) wins.
+pub fn claim_at<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    if let Some(value) = claims.get(path) {
+        return Some(value);
+    }
+    let mut parts = path.split('.');
+    let mut value = claims.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_object()?.get(part)?;
+    }
+    Some(value)
+}
+
 /// Whether an admin claim's value grants `wanted`.
 fn grants(value: &Value, wanted: &str) -> bool {
     match value {
@@ -321,6 +356,32 @@ mod tests {
         assert!(grants(&json!(["x", "a"]), "a"));
         assert!(!grants(&json!(["x"]), "a"));
         assert!(!grants(&json!(1), "a"));
+    }
+
+    #[test]
+    fn claims_by_name_or_dotted_path() {
+        let claims = json!({
+            "sub": "alice",
+            "realm_access": {"roles": ["offline_access", "horizon-admin"]},
+            "resource_access": {"gateway": {"roles": ["operator"]}},
+            "https://example.org/roles": ["x"],
+        });
+        let claims = claims.as_object().unwrap();
+        assert_eq!(claim_at(claims, "sub"), Some(&json!("alice")));
+        assert!(grants(
+            claim_at(claims, "realm_access.roles").unwrap(),
+            "horizon-admin"
+        ));
+        assert!(grants(
+            claim_at(claims, "resource_access.gateway.roles").unwrap(),
+            "operator"
+        ));
+        assert_eq!(
+            claim_at(claims, "https://example.org/roles"),
+            Some(&json!(["x"]))
+        );
+        assert_eq!(claim_at(claims, "realm_access.groups"), None);
+        assert_eq!(claim_at(claims, "sub.x"), None);
     }
 
     #[test]
