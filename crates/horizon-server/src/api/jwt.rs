@@ -366,14 +366,14 @@ mod tests {
             "resource_access": {"gateway": {"roles": ["operator"]}},
             "https://example.org/roles": ["x"],
         });
-        let claims = claims.as_object().unwrap();
+        let claims = claims.as_object().expect("object");
         assert_eq!(claim_at(claims, "sub"), Some(&json!("alice")));
         assert!(grants(
-            claim_at(claims, "realm_access.roles").unwrap(),
+            claim_at(claims, "realm_access.roles").expect("realm roles"),
             "horizon-admin"
         ));
         assert!(grants(
-            claim_at(claims, "resource_access.gateway.roles").unwrap(),
+            claim_at(claims, "resource_access.gateway.roles").expect("client roles"),
             "operator"
         ));
         assert_eq!(
