@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run Horizon's whole test suite on a fresh machine: installs and starts what
 # the tests need (Apache Kafka from Maven Central, PostgreSQL, kafkajs from
-# npm, a single-node Slurm, sshd), then runs every test.
+# npm, Chromium, a single-node Slurm, sshd), then runs every test.
 #   HORIZON_TEST_KAFKA_BROKERS=host:port   run the Kafka tests on your cluster
 #   HORIZON_TEST_POSTGRES_URL=postgres://… use your PostgreSQL server
 #   HORIZON_TEST_SKIP_SLURM=1 / HORIZON_TEST_SKIP_POSTGRES=1 / HORIZON_TEST_SKIP_PACKAGE=1
@@ -45,6 +45,9 @@ fi
 if [ ! -d tools/clients/eventsource/node_modules/eventsource ]; then
   npm ci --prefix tools/clients/eventsource --no-audit --no-fund --silent
 fi
+# a real browser for the browser tests: Debian's Chromium, driven by
+# playwright-core (pinned by tools/browser/package-lock.json)
+./scripts/browser.sh
 # a real single-node Slurm for the Slurm backend's tests (needs root; set
 # HORIZON_TEST_SKIP_SLURM=1 to skip those tests where Slurm cannot run)
 # (and OpenSSH's sshd, which the SSH-mode tests start on a loopback port)

@@ -539,6 +539,10 @@ pub struct ApiSettings {
     pub header_read_timeout_ms: u64,
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     pub shutdown_grace_ms: u64,
+    /// Origins whose web pages may call the API from a browser (CORS), each
+    /// `scheme://host[:port]`, e.g. `https://gateway.example.org`; empty
+    /// (the default): none, browsers keep other origins' pages out.
+    pub cors_origins: Vec<String>,
     /// Submissions a user may make per minute (429 with Retry-After past
     /// it); 0 = no limit. Counted per process.
     pub submit_rate_per_minute: u32,
@@ -567,6 +571,7 @@ impl Default for ApiSettings {
             token_cache_ms: 5_000,
             header_read_timeout_ms: 10_000,
             shutdown_grace_ms: 10_000,
+            cors_origins: Vec::new(),
             submit_rate_per_minute: 0,
             submit_burst: 0,
             body_read_timeout_ms: 30_000,

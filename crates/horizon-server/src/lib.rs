@@ -149,6 +149,7 @@ pub fn build_backends(
     let mut slurm_agents = HashMap::new();
     let mut tapis_agents = HashMap::new();
     crate::identity::check(&settings.identity).map_err(ServeError::Config)?;
+    crate::api::cors::origins(&settings.api.cors_origins).map_err(ServeError::Config)?;
     for (name, agent) in &settings.agents {
         agent
             .default_resources

@@ -308,6 +308,11 @@ pub async fn submit_job(
         state.dispatch_wake.notify_one();
     }
     let mut response = (StatusCode::CREATED, Json(JobDto::from(job))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, value);
+    }
     if let Ok(value) = HeaderValue::from_str(&job.correlation_id) {
         response.headers_mut().insert(CORRELATION_ID.clone(), value);
     }

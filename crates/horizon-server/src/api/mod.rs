@@ -5,6 +5,7 @@ mod admin;
 mod agents;
 pub mod audit;
 pub mod auth;
+pub mod cors;
 pub mod denials;
 mod dto;
 mod jobs;
@@ -292,6 +293,8 @@ async fn http_metrics(
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.api.body_limit_bytes;
+    // checked at start (serve refuses a bad list)
+    let origins = cors::origins(&state.settings.api.cors_origins).unwrap_or_default();
     // every /v1 route is behind the guard: authentication, the access table
     // (auth::access) and the audit trail, in one place
     let v1 = Router::new()
@@ -360,5 +363,8 @@ pub fn router(state: AppState) -> Router {
             limits::body_deadline,
         ))
         .layer(TraceLayer::new_for_http())
+        .layer(tower::util::option_layer(
+            (!origins.is_empty()).then(|| cors::layer(origins)),
+        ))
         .with_state(state)
 }
