@@ -107,6 +107,8 @@ impl Harness {
             updated_at: now,
             started_at: None,
             finished_at: None,
+            queued_at: None,
+            exit_code: None,
             lifecycle_sequence: 1,
             metrics_sequence: 0,
             handed_over: false,

@@ -51,6 +51,8 @@ fn queued() -> Job {
         updated_at: now,
         started_at: None,
         finished_at: None,
+        queued_at: None,
+        exit_code: None,
         lifecycle_sequence: 2,
         metrics_sequence: 0,
         handed_over: false,

@@ -136,6 +136,11 @@ pub struct Job {
     pub updated_at: OffsetDateTime,
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
+    /// When the backend accepted it (QUEUED).
+    pub queued_at: Option<OffsetDateTime>,
+    /// The program's exit code, once it ended with one (a success's 0
+    /// too; a job that never ran, or a scheduler's failure, has none).
+    pub exit_code: Option<i32>,
     /// The sequence number of the job's last lifecycle event.
     pub lifecycle_sequence: u64,
     /// The sequence number of the job's last metrics event.

@@ -84,6 +84,8 @@ pub struct Transition {
     pub location: Option<String>,
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
+    pub queued_at: Option<OffsetDateTime>,
+    pub exit_code: Option<i32>,
     pub error: Option<JobError>,
     pub payload: EventPayload,
 }
@@ -97,6 +99,8 @@ impl Transition {
             location: self.location.clone(),
             started_at: self.started_at,
             finished_at: self.finished_at,
+            queued_at: self.queued_at,
+            exit_code: self.exit_code,
             error: self.error.clone(),
             updated_at: self.at,
             lifecycle_sequence: job.lifecycle_sequence + 1,
@@ -144,6 +148,8 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
         location: job.location.clone(),
         started_at: job.started_at,
         finished_at: job.finished_at,
+        queued_at: job.queued_at,
+        exit_code: job.exit_code,
         error: job.error.clone(),
         payload: EventPayload::StatusChanged(StatusChangedPayload {
             previous_status: from,
@@ -165,6 +171,7 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
             },
         ) => {
             next.to = Queued;
+            next.queued_at = Some(at);
             if remote_job_id.is_some() {
                 next.remote_job_id = remote_job_id;
             }
@@ -191,6 +198,7 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
         (Running, Command::Complete { exit_code, .. }) => {
             next.to = Completed;
             next.finished_at = Some(at);
+            next.exit_code = Some(exit_code);
             let started = job.started_at.unwrap_or(at);
             let millis = (at - started).whole_milliseconds().max(0);
             next.payload = EventPayload::Completed(CompletedPayload {
@@ -202,6 +210,7 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
         (Submitted | Queued | Running, Command::Fail { error, .. }) => {
             next.to = Failed;
             next.finished_at = Some(at);
+            next.exit_code = error.exit_code;
             next.payload = EventPayload::Failed(FailedPayload {
                 error_code: error.code.clone(),
                 error_message: error.message.clone(),

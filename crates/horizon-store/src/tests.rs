@@ -298,6 +298,10 @@ async fn a_jobs_account_location_and_trace_are_kept(kind: Kind) {
     store.apply(job.id, cancel()).await.expect("cancel");
     let read = store.get_job(job.id).await.expect("get").expect("exists");
     assert_eq!(read.location.as_deref(), Some("/shared/jobs/x"));
+    // when it was queued, kept as the QUEUED transition said
+    assert!(read.queued_at.is_some());
+    assert!(read.queued_at <= read.finished_at);
+    assert_eq!(read.exit_code, None, "a cancelled job has no exit code");
     assert_eq!(read.account.as_deref(), Some("astro-lab"));
     let other = new_job(&store).await;
     assert_eq!(other.account, None);

@@ -25,9 +25,25 @@ async fn completing_job_goes_through_four_events_with_metrics() {
     let done = alice.wait_for(id, None, T).await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
     assert!(done["started_at"].is_string() && done["finished_at"].is_string());
+    // what a gateway shows: the exit code of a success, and the times of
+    // each step (as the events say)
+    assert_eq!(done["exit_code"], 0, "{done}");
+    assert_eq!(done["ended_at"], done["finished_at"]);
+    assert_eq!(job["queued_at"], Value::Null);
+    assert_eq!(job["exit_code"], Value::Null);
 
     let events = alice.events(id).await;
     assert_lifecycle(id, &events, COMPLETED_LIFE);
+    let time_of = |event_type: &str| {
+        events
+            .iter()
+            .find(|e| e["event_type"] == event_type)
+            .map(|e| e["timestamp"].clone())
+            .unwrap()
+    };
+    assert_eq!(done["queued_at"], time_of("job.queued"), "{done}");
+    assert_eq!(done["started_at"], time_of("job.running"), "{done}");
+    assert_eq!(done["ended_at"], time_of("job.completed"), "{done}");
     let submitted = payload(&events, "job.submitted");
     assert_eq!(submitted["agent"], "ok");
     assert_eq!(submitted["dataset_id"], "ds-1");
@@ -71,6 +87,7 @@ async fn failing_job_records_nonzero_exit_and_stderr() {
     assert_eq!(done["status"], "FAILED");
     assert_eq!(done["error"]["code"], "NONZERO_EXIT");
     assert_eq!(done["error"]["exit_code"], 3);
+    assert_eq!(done["exit_code"], 3);
     let events = alice.events(id).await;
     assert_lifecycle(
         id,

@@ -26,6 +26,8 @@ fn job() -> Job {
         updated_at: at,
         started_at: None,
         finished_at: None,
+        queued_at: None,
+        exit_code: None,
         lifecycle_sequence: 1,
         metrics_sequence: 0,
         handed_over: false,
@@ -78,8 +80,39 @@ fn happy_path_emits_one_event_per_step() {
     }
     assert_eq!(j.lifecycle_sequence, 4);
     assert_eq!(j.remote_job_id.as_deref(), Some("42"));
+    assert_eq!(j.queued_at, Some(at(1)));
     assert_eq!(j.started_at, Some(at(2)));
     assert_eq!(j.finished_at, Some(at(12)));
+    // a success's exit code is kept too
+    assert_eq!(j.exit_code, Some(0));
+    assert_eq!(j.error, None);
+}
+
+#[test]
+fn a_failure_keeps_its_exit_code_and_a_cancel_has_none() {
+    let mut running = job();
+    running.status = JobStatus::Running;
+    let failed = transition(
+        &running,
+        Command::Fail {
+            error: JobError::new("NONZERO_EXIT", "exit 7").with_exit_code(7),
+            at: at(5),
+        },
+    )
+    .expect("legal")
+    .apply_to(&running);
+    assert_eq!(failed.exit_code, Some(7));
+    let cancelled = transition(
+        &running,
+        Command::Cancel {
+            by: "alice".into(),
+            reason: "x".into(),
+            at: at(5),
+        },
+    )
+    .expect("legal")
+    .apply_to(&running);
+    assert_eq!(cancelled.exit_code, None);
 }
 
 #[test]

@@ -267,10 +267,20 @@ pub struct JobDto {
     pub traceparent: Option<String>,
     pub correlation_id: String,
     pub error: Option<JobErrorDto>,
+    /// The program's exit code once it ended with one: 0 for a success,
+    /// the code of a NONZERO_EXIT; null while it runs, and for a job that
+    /// never ran or that its scheduler ended.
+    pub exit_code: Option<i32>,
     /// RFC 3339 UTC
     pub created_at: String,
     pub updated_at: String,
+    /// When its backend accepted it (QUEUED): the queue wait is
+    /// `started_at - queued_at`.
+    pub queued_at: Option<String>,
     pub started_at: Option<String>,
+    /// When it ended (COMPLETED, FAILED or CANCELLED); the same as
+    /// `finished_at`, kept for older clients.
+    pub ended_at: Option<String>,
     pub finished_at: Option<String>,
 }
 
@@ -298,9 +308,12 @@ impl From<&Job> for JobDto {
                 message: e.message.clone(),
                 exit_code: e.exit_code,
             }),
+            exit_code: job.exit_code,
             created_at: rfc3339(job.created_at),
             updated_at: rfc3339(job.updated_at),
+            queued_at: job.queued_at.map(rfc3339),
             started_at: job.started_at.map(rfc3339),
+            ended_at: job.finished_at.map(rfc3339),
             finished_at: job.finished_at.map(rfc3339),
         }
     }

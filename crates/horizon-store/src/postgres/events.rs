@@ -66,6 +66,8 @@ pub(super) fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
         location: row.try_get("location")?,
         traceparent: row.try_get("traceparent")?,
         claim_epoch: row.try_get("claim_epoch")?,
+        queued_at: row.try_get("queued_at")?,
+        exit_code: row.try_get("exit_code")?,
     })
 }
 
@@ -173,6 +175,8 @@ pub(super) async fn create_job(
         updated_at: at,
         started_at: None,
         finished_at: None,
+        queued_at: None,
+        exit_code: None,
         lifecycle_sequence: 1,
         metrics_sequence: 0,
         handed_over: false,
@@ -242,7 +246,7 @@ pub(super) async fn apply(
     let updated = sqlx::query(
         "UPDATE jobs SET status = $1, remote_job_id = $2, error_code = $3, error_message = $4,
                 error_exit_code = $5, updated_at = $6, started_at = $7, finished_at = $8,
-                lifecycle_sequence = $9, location = $13
+                lifecycle_sequence = $9, location = $13, queued_at = $14, exit_code = $15
          WHERE id = $10 AND status = $11 AND lifecycle_sequence = $12",
     )
     .bind(after.status.as_str())
@@ -258,6 +262,8 @@ pub(super) async fn apply(
     .bind(job.status.as_str())
     .bind(to_i64(job.lifecycle_sequence)?)
     .bind(&after.location)
+    .bind(after.queued_at)
+    .bind(after.exit_code)
     .execute(&mut *conn)
     .await?
     .rows_affected();

@@ -95,5 +95,11 @@ pub(crate) fn job_from_row(row: &impl Columns) -> Result<Job, StoreError> {
         account: row.text("account")?,
         location: row.text("location")?,
         traceparent: row.text("traceparent")?,
+        queued_at: opt_time(row, "queued_at")?,
+        exit_code: row
+            .int("exit_code")?
+            .map(i32::try_from)
+            .transpose()
+            .map_err(corrupt)?,
     })
 }

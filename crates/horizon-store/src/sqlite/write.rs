@@ -157,6 +157,8 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         updated_at: at,
         started_at: None,
         finished_at: None,
+        queued_at: None,
+        exit_code: None,
         lifecycle_sequence: 1,
         metrics_sequence: 0,
         handed_over: false,
@@ -213,7 +215,7 @@ fn apply(conn: &Connection, id: Uuid, command: Command) -> Result<Applied, Store
         .prepare_cached(
             "UPDATE jobs SET status = ?, remote_job_id = ?, error_code = ?, error_message = ?,
                     error_exit_code = ?, updated_at = ?, started_at = ?, finished_at = ?,
-                    lifecycle_sequence = ?, location = ?
+                    lifecycle_sequence = ?, location = ?, queued_at = ?, exit_code = ?
              WHERE id = ? AND status = ? AND lifecycle_sequence = ?",
         )?
         .execute(params![
@@ -227,6 +229,8 @@ fn apply(conn: &Connection, id: Uuid, command: Command) -> Result<Applied, Store
             after.finished_at.map(format_time),
             to_i64(after.lifecycle_sequence)?,
             &after.location,
+            after.queued_at.map(format_time),
+            after.exit_code,
             &key,
             job.status.as_str(),
             to_i64(job.lifecycle_sequence)?,
