@@ -20,8 +20,8 @@ mod tests;
 
 pub use error::StoreError;
 pub use params::{
-    Applied, CreateJobParams, Created, Fence, IdempotencyParams, ListJobsParams, OutboxEvent,
-    ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
+    Applied, AuditFilter, CreateJobParams, Created, Fence, IdempotencyParams, ListJobsParams,
+    OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
 };
 pub use postgres::{PgOptions, PgStore};
 
@@ -189,13 +189,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn record_audit(&self, record: AuditRecord) -> Result<(), StoreError>;
 
     /// Audit records whose outbox position is after `after`, oldest first,
-    /// at most `limit`; only `actor`'s when given. Each with its position
-    /// (the page cursor) and its JSON as stored and published.
+    /// at most `limit`; only those `filter` lets through. Each with its
+    /// position (the page cursor) and its JSON as stored and published.
     async fn audit_records(
         &self,
         after: i64,
         limit: u32,
-        actor: Option<&str>,
+        filter: &AuditFilter,
     ) -> Result<Vec<(i64, String)>, StoreError>;
 
     /// Un-park every parked event (or those of one job) so the relay sends

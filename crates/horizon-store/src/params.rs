@@ -68,6 +68,23 @@ pub struct ListJobsParams {
     pub limit: u32,
 }
 
+/// Which audit records to read; each field narrows, `None` for any.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Whose actions (the record's `actor`).
+    pub actor: Option<String>,
+    /// What was done (`job.cancel`, `job.read`, …).
+    pub action: Option<String>,
+    /// What it was done to (a job id, a token id, …).
+    pub target: Option<String>,
+    /// `allowed`, `denied` or `failed`.
+    pub outcome: Option<String>,
+    /// Records at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Records before this time.
+    pub until: Option<OffsetDateTime>,
+}
+
 /// A stored event: its identity and the exact JSON of its envelope.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {

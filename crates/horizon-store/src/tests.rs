@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    CreateJobParams, Created, Fence, IdempotencyParams, ListJobsParams, OutboxEvent, PgStore,
-    ReplayFilter, SqliteStore, Store, StoreError,
+    AuditFilter, CreateJobParams, Created, Fence, IdempotencyParams, ListJobsParams, OutboxEvent,
+    PgStore, ReplayFilter, SqliteStore, Store, StoreError,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -1094,6 +1094,111 @@ fn audit(actor: Option<&str>, action: &str) -> horizon_core::AuditRecord {
     }
 }
 
+fn by_actor(actor: &str) -> AuditFilter {
+    AuditFilter {
+        actor: Some(actor.into()),
+        ..AuditFilter::default()
+    }
+}
+
+/// The trail narrows by action, target, outcome and time, together.
+async fn audit_records_are_filtered_by_action_target_outcome_and_time(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let base = horizon_core::truncate_to_millis(OffsetDateTime::now_utc());
+    let mut records = Vec::new();
+    for (i, (action, target, outcome)) in [
+        ("job.read", Some("j1"), "allowed"),
+        ("job.cancel", Some("j1"), "allowed"),
+        ("job.cancel", Some("j2"), "denied"),
+        ("job.read", Some("j2"), "allowed"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut record = audit(Some("root"), action);
+        record.target = target.map(str::to_owned);
+        record.outcome = outcome.into();
+        record.timestamp = base + time::Duration::seconds(i as i64 * 10);
+        store.record_audit(record.clone()).await.expect("audit");
+        records.push(record);
+    }
+    let read = |filter: AuditFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .audit_records(0, 100, &filter)
+                .await
+                .expect("read")
+                .into_iter()
+                .map(|(_, json)| {
+                    serde_json::from_str::<horizon_core::AuditRecord>(&json)
+                        .expect("json")
+                        .event_id
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let ids = |which: &[usize]| {
+        which
+            .iter()
+            .map(|&i| records[i].event_id)
+            .collect::<Vec<_>>()
+    };
+    let f = AuditFilter::default;
+    assert_eq!(
+        read(AuditFilter {
+            action: Some("job.read".into()),
+            ..f()
+        })
+        .await,
+        ids(&[0, 3])
+    );
+    assert_eq!(
+        read(AuditFilter {
+            target: Some("j2".into()),
+            ..f()
+        })
+        .await,
+        ids(&[2, 3])
+    );
+    assert_eq!(
+        read(AuditFilter {
+            outcome: Some("denied".into()),
+            ..f()
+        })
+        .await,
+        ids(&[2])
+    );
+    assert_eq!(
+        read(AuditFilter {
+            since: Some(base + time::Duration::seconds(10)),
+            until: Some(base + time::Duration::seconds(30)),
+            ..f()
+        })
+        .await,
+        ids(&[1, 2])
+    );
+    assert_eq!(
+        read(AuditFilter {
+            action: Some("job.cancel".into()),
+            target: Some("j1".into()),
+            actor: Some("root".into()),
+            ..f()
+        })
+        .await,
+        ids(&[1])
+    );
+    assert_eq!(
+        read(AuditFilter {
+            actor: Some("alice".into()),
+            ..f()
+        })
+        .await,
+        ids(&[])
+    );
+}
+
 async fn audit_records_are_kept_in_order_and_go_through_the_outbox(kind: Kind) {
     let t = setup(kind).await;
     let store = t.store.clone();
@@ -1107,17 +1212,23 @@ async fn audit_records_are_kept_in_order_and_go_through_the_outbox(kind: Kind) {
     for record in &written {
         store.record_audit(record.clone()).await.expect("audit");
     }
-    let all = store.audit_records(0, 100, None).await.expect("read");
+    let all = store
+        .audit_records(0, 100, &AuditFilter::default())
+        .await
+        .expect("read");
     let read: Vec<horizon_core::AuditRecord> = all
         .iter()
         .map(|(_, json)| serde_json::from_str(json).expect("json"))
         .collect();
     assert_eq!(read, written, "every record, byte for byte, in order");
     // paged by position, filtered by actor
-    let page = store.audit_records(all[1].0, 1, None).await.expect("page");
+    let page = store
+        .audit_records(all[1].0, 1, &AuditFilter::default())
+        .await
+        .expect("page");
     assert_eq!(page, vec![all[2].clone()]);
     let alices = store
-        .audit_records(0, 100, Some("alice"))
+        .audit_records(0, 100, &by_actor("alice"))
         .await
         .expect("actor");
     assert_eq!(alices, vec![all[0].clone(), all[3].clone()]);
@@ -1161,7 +1272,7 @@ async fn audit_records_are_kept_in_order_and_go_through_the_outbox(kind: Kind) {
     let replayed = store.create_job(with_audit).await.expect("replay");
     assert_eq!(replayed.job().id, made.job().id);
     let carols = store
-        .audit_records(0, 100, Some("carol"))
+        .audit_records(0, 100, &by_actor("carol"))
         .await
         .expect("read");
     assert_eq!(carols.len(), 2);
@@ -1179,7 +1290,7 @@ async fn audit_records_are_kept_in_order_and_go_through_the_outbox(kind: Kind) {
     assert!(store.create_job(other).await.is_err());
     assert_eq!(
         store
-            .audit_records(0, 100, Some("carol"))
+            .audit_records(0, 100, &by_actor("carol"))
             .await
             .expect("read")
             .len(),
@@ -1665,6 +1776,7 @@ conformance!(
     group_commit_keeps_every_promise_under_64_concurrent_writers,
     no_event_follows_a_terminal_one_whatever_the_race,
     audit_records_are_kept_in_order_and_go_through_the_outbox,
+    audit_records_are_filtered_by_action_target_outcome_and_time,
     marks_catch_up_to_a_position_but_leave_unparked_events_to_resend,
     replay_selects_events_by_job_time_and_position,
     the_leadership_generation_moves_on_while_held,

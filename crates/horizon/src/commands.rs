@@ -621,7 +621,7 @@ pub async fn logs(
 /// `horizon audit`: the last records of the audit trail, oldest first.
 pub async fn audit(
     args: &ClientArgs,
-    actor: Option<&str>,
+    filters: &[(&str, Option<String>)],
     last: usize,
 ) -> anyhow::Result<ExitCode> {
     let client = Client::new(args)?;
@@ -629,8 +629,10 @@ pub async fn audit(
     let mut after = 0i64;
     loop {
         let mut query = vec![("limit", "1000".to_owned()), ("after", after.to_string())];
-        if let Some(actor) = actor {
-            query.push(("actor", actor.to_owned()));
+        for (name, value) in filters {
+            if let Some(value) = value {
+                query.push((name, value.clone()));
+            }
         }
         let (_, page) = client
             .send(client.request(Method::GET, "/v1/audit").query(&query))

@@ -187,6 +187,21 @@ enum Command {
         /// Only this user's actions
         #[arg(long)]
         actor: Option<String>,
+        /// Only this action (job.cancel, job.read, token.create, …)
+        #[arg(long)]
+        action: Option<String>,
+        /// Only actions on this target (a job id, …)
+        #[arg(long)]
+        target: Option<String>,
+        /// Only allowed, denied or failed actions
+        #[arg(long, value_parser = ["allowed", "denied", "failed"])]
+        outcome: Option<String>,
+        /// Only records at or after this RFC 3339 time
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only records before this RFC 3339 time
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
         /// Only the last this many records
         #[arg(long, default_value_t = 50)]
         last: usize,
@@ -442,9 +457,24 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Agents { client } => commands::agents(&client).await,
         Command::Audit {
             actor,
+            action,
+            target,
+            outcome,
+            since,
+            until,
             last,
             client,
-        } => commands::audit(&client, actor.as_deref(), last).await,
+        } => {
+            let filters = [
+                ("actor", actor),
+                ("action", action),
+                ("target", target),
+                ("outcome", outcome),
+                ("since", since),
+                ("until", until),
+            ];
+            commands::audit(&client, &filters, last).await
+        }
         Command::HostGone { host, client } => commands::host_gone(&client, &host).await,
         Command::List {
             client,

@@ -32,6 +32,29 @@ pub struct AuditNote {
     pub target: Option<String>,
     pub correlation_id: Option<String>,
     pub recorded: bool,
+    /// An admin read another user's data: recorded, as writes are.
+    pub others_data: bool,
+}
+
+/// The note that makes the guard record a read (reads are otherwise not
+/// recorded): an admin reading data of users other than themself, with
+/// `target` (a job) when it was one.
+pub fn admin_read<I, S>(
+    caller: &Caller,
+    owners: I,
+    target: Option<String>,
+) -> Option<axum::Extension<AuditNote>>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    (caller.admin && owners.into_iter().any(|o| o.as_ref() != caller.user_id)).then(|| {
+        axum::Extension(AuditNote {
+            target,
+            others_data: true,
+            ..AuditNote::default()
+        })
+    })
 }
 
 /// The record of a successful submission, handed to the submit handler (a
@@ -117,7 +140,12 @@ impl Context {
     /// Whether an authenticated request's response is worth a record: every
     /// write, and every refusal.
     pub fn wanted(&self, response: &Response) -> bool {
-        self.method != Method::GET || outcome_of(response) == Outcome::Denied
+        self.method != Method::GET
+            || outcome_of(response) == Outcome::Denied
+            || response
+                .extensions()
+                .get::<AuditNote>()
+                .is_some_and(|n| n.others_data)
     }
 
     /// The record of this request ending as `status` with `outcome`.
@@ -279,7 +307,23 @@ pub struct AuditQuery {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Only this user's actions.
+    #[param(max_length = 255)]
     pub actor: Option<String>,
+    /// Only this action (`job.cancel`, `job.read`, `token.create`, …).
+    #[param(max_length = 255)]
+    pub action: Option<String>,
+    /// Only actions on this target (a job id, a token id, …).
+    #[param(max_length = 255)]
+    pub target: Option<String>,
+    /// Only `allowed`, `denied` or `failed` actions.
+    #[param(pattern = "^(allowed|denied|failed)$")]
+    pub outcome: Option<String>,
+    /// Only records at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub since: Option<String>,
+    /// Only records before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -321,10 +365,32 @@ pub async fn list_audit(
     if after < 0 {
         return Err(ApiError::Unprocessable("after must not be negative".into()));
     }
-    let mut rows = state
-        .store
-        .audit_records(after, limit + 1, query.actor.as_deref())
-        .await?;
+    if let Some(outcome) = &query.outcome
+        && !matches!(outcome.as_str(), "allowed" | "denied" | "failed")
+    {
+        return Err(ApiError::Unprocessable(format!(
+            "outcome must be allowed, denied or failed, not {outcome:?}"
+        )));
+    }
+    let time = |name: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|v| {
+                OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(
+                    |_| ApiError::Unprocessable(format!("{name}: {v:?} is not an RFC 3339 time")),
+                )
+            })
+            .transpose()
+    };
+    let filter = horizon_store::AuditFilter {
+        actor: query.actor.clone(),
+        action: query.action.clone(),
+        target: query.target.clone(),
+        outcome: query.outcome.clone(),
+        since: time("since", &query.since)?,
+        until: time("until", &query.until)?,
+    };
+    let mut rows = state.store.audit_records(after, limit + 1, &filter).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_after = if more {

@@ -326,6 +326,7 @@ pub async fn submit_job(
         target: Some(job.id.to_string()),
         correlation_id: Some(job.correlation_id.clone()),
         recorded,
+        others_data: false,
     });
     Ok(response)
 }
@@ -341,9 +342,10 @@ pub async fn get_job(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<JobDto>, ApiError> {
+) -> Result<(Option<Extension<super::audit::AuditNote>>, Json<JobDto>), ApiError> {
     let job = visible_job(&state, &caller, &id).await?;
-    Ok(Json(JobDto::from(&job)))
+    let note = super::audit::admin_read(&caller, [&job.user_id], Some(job.id.to_string()));
+    Ok((note, Json(JobDto::from(&job))))
 }
 
 /// The caller's jobs, newest first. **Admin:** every user's jobs (`user`
@@ -359,7 +361,7 @@ pub async fn list_jobs(
     State(state): State<AppState>,
     caller: Caller,
     query: Result<Query<ListJobsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<JobListDto>, ApiError> {
+) -> Result<(Option<Extension<super::audit::AuditNote>>, Json<JobListDto>), ApiError> {
     let Query(query) = query?;
     for (field, value, most) in [
         ("agent", &query.agent, 255),
@@ -446,7 +448,8 @@ pub async fn list_jobs(
     } else {
         None
     };
-    Ok(Json(JobListDto { jobs, next_cursor }))
+    let note = super::audit::admin_read(&caller, jobs.iter().map(|j| &j.user_id), None);
+    Ok((note, Json(JobListDto { jobs, next_cursor })))
 }
 
 /// Cancel a job that has not ended.
@@ -520,7 +523,13 @@ pub async fn job_events(
     caller: Caller,
     Path(id): Path<String>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<EventListDto>, ApiError> {
+) -> Result<
+    (
+        Option<Extension<super::audit::AuditNote>>,
+        Json<EventListDto>,
+    ),
+    ApiError,
+> {
     let Query(query) = query?;
     let after = query
         .after
@@ -554,11 +563,15 @@ pub async fn job_events(
         .map(|e| RawValue::from_string(e.envelope))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| ApiError::Internal(format!("stored event is not JSON: {err}")))?;
-    Ok(Json(EventListDto {
-        events,
-        streams,
-        next_after,
-    }))
+    let note = super::audit::admin_read(&caller, [&job.user_id], Some(job.id.to_string()));
+    Ok((
+        note,
+        Json(EventListDto {
+            events,
+            streams,
+            next_after,
+        }),
+    ))
 }
 
 /// The most lines `tail` may ask for.

@@ -216,6 +216,7 @@ pub async fn start_replay(
         target: Some(id.to_string()),
         correlation_id: None,
         recorded: false,
+        others_data: false,
     });
     Ok(response)
 }

@@ -161,6 +161,7 @@ pub async fn job_event_stream(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let job = visible_job(&state, &caller, &id).await?;
+    let note = super::audit::admin_read(&caller, [&job.user_id], Some(job.id.to_string()));
     let after = last_event_id(&headers)?
         .map(|text| {
             Uuid::parse_str(&text).map_err(|_| {
@@ -196,7 +197,7 @@ pub async fn job_event_stream(
         };
         let _ = follow.run(store.as_ref(), first, live, &tx).await;
     });
-    Ok(sse(rx))
+    Ok((note, sse(rx)).into_response())
 }
 
 /// The highest lifecycle and metrics sequences of a job's events up to and
@@ -410,7 +411,10 @@ pub async fn event_stream(
         };
         let _ = follow.run(store.as_ref(), live, &tx).await;
     });
-    Ok(sse(rx))
+    // an admin following every user (or another one)
+    let owner = user.clone().unwrap_or_default();
+    let note = super::audit::admin_read(&caller, [owner], None);
+    Ok((note, sse(rx)).into_response())
 }
 
 struct AllFollower {

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use tracing::debug;
 use uuid::Uuid;
 
-use crate::params::{Applied, CreateJobParams, Created, StoredEvent};
+use crate::params::{Applied, AuditFilter, CreateJobParams, Created, StoredEvent};
 use crate::{Fence, StoreError};
 
 fn corrupt(err: impl std::fmt::Display) -> StoreError {
@@ -436,17 +436,27 @@ pub(super) async fn audit_records(
     pool: &PgPool,
     after: i64,
     limit: u32,
-    actor: Option<&str>,
+    filter: &AuditFilter,
 ) -> Result<Vec<(i64, String)>, StoreError> {
     let rows = sqlx::query(
         "SELECT position, envelope FROM events
          WHERE stream = 'audit' AND position > $1
            AND ($2::text IS NULL OR envelope::jsonb ->> 'actor' = $2)
+           AND ($4::text IS NULL OR envelope::jsonb ->> 'action' = $4)
+           AND ($5::text IS NULL OR envelope::jsonb ->> 'target' = $5)
+           AND ($6::text IS NULL OR envelope::jsonb ->> 'outcome' = $6)
+           AND ($7::timestamptz IS NULL OR (envelope::jsonb ->> 'timestamp')::timestamptz >= $7)
+           AND ($8::timestamptz IS NULL OR (envelope::jsonb ->> 'timestamp')::timestamptz < $8)
          ORDER BY position LIMIT $3",
     )
     .bind(after)
-    .bind(actor)
+    .bind(&filter.actor)
     .bind(i64::from(limit))
+    .bind(&filter.action)
+    .bind(&filter.target)
+    .bind(&filter.outcome)
+    .bind(filter.since)
+    .bind(filter.until)
     .fetch_all(pool)
     .await?;
     rows.iter()

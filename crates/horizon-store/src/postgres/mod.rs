@@ -31,8 +31,8 @@ use sqlx::{ConnectOptions, PgPool, Row};
 use uuid::Uuid;
 
 use crate::params::{
-    Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent, ReplayFilter,
-    ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
+    Applied, AuditFilter, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent,
+    ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
 };
 use crate::writer::{BoxFuture, Done, Engine, Op, Writer};
 use crate::{Fence, Leadership, Store, StoreError};
@@ -500,9 +500,9 @@ impl Store for PgStore {
         &self,
         after: i64,
         limit: u32,
-        actor: Option<&str>,
+        filter: &AuditFilter,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        events::audit_records(&self.pool, after, limit, actor).await
+        events::audit_records(&self.pool, after, limit, filter).await
     }
 
     async fn parked_count(&self) -> Result<u64, StoreError> {

@@ -24,8 +24,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use uuid::Uuid;
 
 use crate::params::{
-    Applied, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent, ReplayFilter,
-    ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
+    Applied, AuditFilter, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent,
+    ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
 };
 use crate::writer::{Done, Op, Writer, is_refusal};
 use crate::{Fence, Store, StoreError};
@@ -341,11 +341,11 @@ impl Store for SqliteStore {
         &self,
         after: i64,
         limit: u32,
-        actor: Option<&str>,
+        filter: &AuditFilter,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let actor = actor.map(str::to_owned);
+        let filter = filter.clone();
         self.readers
-            .run(move |c| read::audit_records(c, after, limit, actor.as_deref()))
+            .run(move |c| read::audit_records(c, after, limit, &filter))
             .await
     }
 

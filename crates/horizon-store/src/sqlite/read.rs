@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::rows::{Columns, format_time, job_from_row, parse_time, parse_uuid};
 use crate::StoreError;
 use crate::params::{
-    ListJobsParams, OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent, TokenInfo,
-    TokenOwner,
+    AuditFilter, ListJobsParams, OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent,
+    TokenInfo, TokenOwner,
 };
 
 /// Connections kept open for reads, at most.
@@ -337,15 +337,31 @@ pub(super) fn audit_records(
     conn: &Connection,
     after: i64,
     limit: u32,
-    actor: Option<&str>,
+    filter: &AuditFilter,
 ) -> Result<Vec<(i64, String)>, StoreError> {
+    // times compare as text: every timestamp is written in one format
+    // (RFC 3339 UTC, three fractional digits)
     collect(
         conn,
         "SELECT position, envelope FROM events
          WHERE stream = 'audit' AND position > ?1
            AND (?2 IS NULL OR json_extract(envelope, '$.actor') = ?2)
+           AND (?4 IS NULL OR json_extract(envelope, '$.action') = ?4)
+           AND (?5 IS NULL OR json_extract(envelope, '$.target') = ?5)
+           AND (?6 IS NULL OR json_extract(envelope, '$.outcome') = ?6)
+           AND (?7 IS NULL OR json_extract(envelope, '$.timestamp') >= ?7)
+           AND (?8 IS NULL OR json_extract(envelope, '$.timestamp') < ?8)
          ORDER BY position LIMIT ?3",
-        params![after, actor, i64::from(limit)],
+        params![
+            after,
+            filter.actor,
+            i64::from(limit),
+            filter.action,
+            filter.target,
+            filter.outcome,
+            filter.since.map(format_time),
+            filter.until.map(format_time),
+        ],
         |row| {
             Ok((
                 row.required_int("position")?,
