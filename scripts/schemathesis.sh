@@ -34,8 +34,15 @@ for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
   sleep 0.1
 done
+# the document names no agent (it describes the API, not a configuration):
+# this run's copy says which one exists, so submissions can succeed too
+curl -sf "http://127.0.0.1:$PORT/openapi.json" | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+doc["components"]["schemas"]["SubmitJobRequest"]["properties"]["agent"]["enum"] = ["ok"]
+json.dump(doc, sys.stdout)' >"$WORK/openapi.json"
 status=0
-schemathesis --config-file scripts/schemathesis.toml run "http://127.0.0.1:$PORT/openapi.json" \
+schemathesis --config-file scripts/schemathesis.toml run "$WORK/openapi.json" --url "http://127.0.0.1:$PORT" \
   --checks all \
   --exclude-path-regex '/stream$' \
   --header "Authorization: Bearer $TOKEN" \

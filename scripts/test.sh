@@ -48,6 +48,10 @@ fi
 # a real browser for the browser tests: Debian's Chromium, driven by
 # playwright-core (pinned by tools/browser/package-lock.json)
 ./scripts/browser.sh
+# the SDKs (sdk/): their generators and dependencies, the TypeScript client
+# built and both type-checked (tsc --strict, mypy --strict); tests/sdk.rs
+# then checks them against a live server
+./scripts/sdk.sh setup
 # a real single-node Slurm for the Slurm backend's tests (needs root; set
 # HORIZON_TEST_SKIP_SLURM=1 to skip those tests where Slurm cannot run)
 # (and OpenSSH's sshd, which the SSH-mode tests start on a loopback port)

@@ -75,6 +75,9 @@ enum Command {
     /// Print the configuration reference (every key of the TOML file, its
     /// type, default and meaning) as Markdown: docs/configuration.md
     ConfigReference,
+    /// Print the API's OpenAPI document (what `GET /openapi.json` serves;
+    /// the SDKs in sdk/ are generated from it)
+    Openapi,
     /// Submit a job
     Submit {
         #[command(flatten)]
@@ -407,6 +410,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Backup { config, to } => commands::backup(&config, &to).await,
         Command::ConfigReference => {
             print!("{}", horizon_server::config_reference::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi => {
+            println!("{}", horizon_server::api::openapi_json_text()?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(TokenCommand::Create {

@@ -33,7 +33,7 @@ pub struct ParkedEventDto {
     /// RFC 3339
     pub parked_at: String,
     /// The envelope as stored (and as it will be published).
-    #[schema(value_type = Object)]
+    #[schema(schema_with = super::openapi::any_event)]
     pub event: Box<RawValue>,
 }
 

@@ -329,7 +329,7 @@ pub struct AuditQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditListDto {
     /// Oldest first; each as in `schemas/audit.recorded.json`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(schema_with = super::openapi::audit_records)]
     pub records: Vec<Box<RawValue>>,
     /// Pass as `after` for the next page; absent on the last page.
     pub next_after: Option<i64>,

@@ -28,7 +28,7 @@ pub struct SubmitJobRequest {
     pub dataset_id: String,
     /// A JSON object, at most 64 KiB serialized.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub parameters: Map<String, Value>,
     /// What the job needs; fields left out take the agent's defaults.
     #[serde(default, deserialize_with = "object_only")]
@@ -236,8 +236,34 @@ pub struct LogsQuery {
     pub offset: Option<u64>,
 }
 
+/// A job's status.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(clippy::upper_case_acronyms, dead_code)]
+pub enum JobStatusDto {
+    SUBMITTED,
+    QUEUED,
+    RUNNING,
+    COMPLETED,
+    FAILED,
+    CANCELLED,
+}
+
+/// Where a job runs.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum BackendDto {
+    Local,
+    Slurm,
+    Tapis,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobErrorDto {
+    /// Why it failed: NONZERO_EXIT, AGENT_LOST, LAUNCH_FAILED,
+    /// SUBMIT_FAILED, SCHEDULER_REJECTED, SCHEDULER_TIMEOUT,
+    /// SCHEDULER_OUT_OF_MEMORY, NODE_FAIL, PREEMPTED, … (a Tapis condition
+    /// as `TAPIS_<condition>`): an open set.
     pub code: String,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,17 +273,18 @@ pub struct JobErrorDto {
 /// A job, as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobDto {
+    #[schema(format = Uuid)]
     pub id: String,
     pub user_id: String,
     pub agent: String,
     pub dataset_id: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub parameters: Map<String, Value>,
-    /// `local`, `slurm` or `tapis`
+    #[schema(value_type = BackendDto)]
     pub backend: String,
     /// What the job asked for, with its agent's defaults filled in.
     pub resources: ResourcesDto,
-    /// SUBMITTED, QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED
+    #[schema(value_type = JobStatusDto)]
     pub status: String,
     pub remote_job_id: Option<String>,
     /// Whom the cluster charges the job to (a Slurm account), when the
@@ -272,15 +299,21 @@ pub struct JobDto {
     /// never ran or that its scheduler ended.
     pub exit_code: Option<i32>,
     /// RFC 3339 UTC
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     /// When its backend accepted it (QUEUED): the queue wait is
     /// `started_at - queued_at`.
+    #[schema(format = DateTime)]
     pub queued_at: Option<String>,
+    #[schema(format = DateTime)]
     pub started_at: Option<String>,
     /// When it ended (COMPLETED, FAILED or CANCELLED); the same as
     /// `finished_at`, kept for older clients.
+    #[schema(format = DateTime)]
     pub ended_at: Option<String>,
+    #[schema(format = DateTime)]
     pub finished_at: Option<String>,
 }
 
@@ -323,21 +356,34 @@ impl From<&Job> for JobDto {
 pub struct JobListDto {
     pub jobs: Vec<JobDto>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[schema(format = Uuid)]
     pub next_cursor: Option<String>,
 }
 
 /// A job's events: the exact envelopes that are published to Kafka.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventListDto {
-    /// The envelopes, byte for byte as published.
-    #[schema(value_type = Vec<Object>)]
+    /// The envelopes, byte for byte as published (`JobEvent`: one of the
+    /// event schemas of `schemas/`, by `event_type`).
+    #[schema(schema_with = super::openapi::job_events)]
     pub events: Vec<Box<RawValue>>,
     /// Which of the job's two sequences each event's `sequence` counts in
     /// (`streams[i]` is `events[i]`'s): `lifecycle` (1, 2, 3, … over the
     /// job's lifecycle events) or `metrics` (its own 1, 2, 3, … over the
     /// samples). Each is gap-free on its own; read together they are not.
+    #[schema(value_type = Vec<EventStreamDto>)]
     pub streams: Vec<String>,
     /// Pass as `after` for the next page; absent when this page holds the
     /// job's newest event.
+    #[schema(format = Uuid)]
     pub next_after: Option<String>,
+}
+
+/// Which of a job's two sequences an event counts in.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum EventStreamDto {
+    Lifecycle,
+    Metrics,
 }

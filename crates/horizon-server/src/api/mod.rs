@@ -11,6 +11,7 @@ mod dto;
 mod jobs;
 pub mod jwt;
 pub mod limits;
+pub mod openapi;
 mod ops;
 pub mod problem;
 pub mod replay;
@@ -208,66 +209,11 @@ impl utoipa::Modify for DescribeResponses {
     }
 }
 
-/// Put the configured agents into the served document: `agent` becomes an
-/// enum of their names, and each resource field gets the loosest maximum any
-/// agent allows (its `max_resources`, within what its backend can give).
-pub fn describe_agents(document: &mut utoipa::openapi::OpenApi, state: &AppState) {
-    use utoipa::openapi::RefOr;
-    use utoipa::openapi::schema::Schema;
-    let Some(components) = document.components.as_mut() else {
-        return;
-    };
-    if let Some(RefOr::T(Schema::Object(request))) = components.schemas.get_mut("SubmitJobRequest")
-        && let Some(RefOr::T(Schema::Object(agent))) = request.properties.get_mut("agent")
-    {
-        agent.enum_values = Some(
-            state
-                .settings
-                .agents
-                .keys()
-                .map(|name| serde_json::Value::String(name.clone()))
-                .collect(),
-        );
-    }
-    // per field: None once any agent is unbounded, else the largest bound
-    let mut loosest: Option<[Option<u64>; 5]> = None;
-    for agent in state.settings.agents.values() {
-        let backend = state
-            .backends
-            .get(&agent.backend)
-            .map(|b| b.resource_limits())
-            .unwrap_or_default();
-        let bounds: Vec<Option<u64>> = agent
-            .max_resources
-            .fields()
-            .into_iter()
-            .zip(backend.fields())
-            .map(|((_, a), (_, b))| match (a, b) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            })
-            .collect();
-        let current = loosest.get_or_insert([Some(0); 5]);
-        for (slot, bound) in current.iter_mut().zip(bounds) {
-            *slot = match (*slot, bound) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                _ => None,
-            };
-        }
-    }
-    let Some(loosest) = loosest else { return };
-    if let Some(RefOr::T(Schema::Object(resources))) = components.schemas.get_mut("ResourcesDto") {
-        let names = horizon_core::Resources::default()
-            .fields()
-            .map(|(name, _)| name);
-        for (name, bound) in names.into_iter().zip(loosest) {
-            if let (Some(bound), Some(RefOr::T(Schema::Object(field)))) =
-                (bound, resources.properties.get_mut(name))
-            {
-                field.maximum = Some(utoipa::Number::UInt(bound as usize));
-            }
-        }
-    }
+/// The API's OpenAPI document, pretty-printed: the same for every
+/// configuration, so a client generated from it keeps working when agents
+/// change.
+pub fn openapi_json_text() -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(&openapi::document())
 }
 
 /// Every request counted, and timed to its response's head, by its route's

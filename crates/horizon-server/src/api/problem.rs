@@ -20,6 +20,11 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// On a 5xx: the reference the server logged the cause under (quote it
+    /// to the operator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid)]
+    pub reference: Option<String>,
 }
 
 /// Everything a request can fail with.
@@ -89,10 +94,12 @@ impl IntoResponse for ApiError {
             ApiError::TooManyRequests(_, secs) => Some(*secs),
             _ => None,
         };
+        let mut logged = None;
         let detail = if status.is_server_error() {
             // the detail may hold database or file-system text: it goes to
             // the log under a reference, never into the body
             let reference = uuid::Uuid::now_v7();
+            logged = Some(reference.to_string());
             tracing::error!(status = status.as_u16(), %reference, "request failed ({reference}): {self}");
             match self {
                 ApiError::Unavailable(_) => format!(
@@ -111,6 +118,7 @@ impl IntoResponse for ApiError {
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail,
+            reference: logged,
         };
         let mut response = (status, Json(problem)).into_response();
         response.headers_mut().insert(

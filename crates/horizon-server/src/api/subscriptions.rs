@@ -51,6 +51,7 @@ pub struct CreateSubscriptionRequest {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriptionDto {
+    #[schema(format = Uuid)]
     pub id: String,
     pub user_id: String,
     pub url: String,
@@ -100,8 +101,11 @@ pub struct SubscriptionListDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryDto {
     /// Also the `webhook-id` header of every attempt.
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Uuid)]
     pub event_id: String,
+    #[schema(format = Uuid)]
     pub job_id: String,
     pub event_type: String,
     /// pending, delivered or failed
@@ -157,8 +161,10 @@ pub struct DeliveriesQuery {
 #[serde(deny_unknown_fields)]
 pub struct RedeliverRequest {
     /// The first delivery to send again.
+    #[schema(format = Uuid)]
     pub from: String,
     /// The last (default: `from` alone); by id, so a range in time order.
+    #[schema(format = Uuid)]
     pub to: Option<String>,
 }
 

@@ -1,0 +1,396 @@
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from uuid import UUID
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+from typing_extensions import Self
+
+from ..models.backend_dto import BackendDto
+from ..models.job_status_dto import JobStatusDto
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.job_dto_parameters import JobDtoParameters
+    from ..models.job_error_dto import JobErrorDto
+    from ..models.resources_dto import ResourcesDto
+
+
+T = TypeVar("T", bound="JobDto")
+
+
+@_attrs_define
+class JobDto:
+    """A job, as the API shows it.
+
+    Attributes:
+        agent (str):
+        backend (BackendDto): Where a job runs.
+        correlation_id (str):
+        created_at (datetime.datetime): RFC 3339 UTC
+        dataset_id (str):
+        id (UUID):
+        parameters (JobDtoParameters):
+        resources (ResourcesDto): A job's resources. A field left out (or null) means the backend's default.
+        status (JobStatusDto): A job's status.
+        updated_at (datetime.datetime):
+        user_id (str):
+        account (None | str | Unset): Whom the cluster charges the job to (a Slurm account), when the
+            server's identity mapping chose one for its submitter.
+        ended_at (datetime.datetime | None | Unset): When it ended (COMPLETED, FAILED or CANCELLED); the same as
+            `finished_at`, kept for older clients.
+        error (JobErrorDto | None | Unset):
+        exit_code (int | None | Unset): The program's exit code once it ended with one: 0 for a success,
+            the code of a NONZERO_EXIT; null while it runs, and for a job that
+            never ran or that its scheduler ended.
+        finished_at (datetime.datetime | None | Unset):
+        queued_at (datetime.datetime | None | Unset): When its backend accepted it (QUEUED): the queue wait is
+            `started_at - queued_at`.
+        remote_job_id (None | str | Unset):
+        started_at (datetime.datetime | None | Unset):
+        traceparent (None | str | Unset): The W3C `traceparent` the submission came with (its events carry it).
+    """
+
+    agent: str
+    backend: BackendDto
+    correlation_id: str
+    created_at: datetime.datetime
+    dataset_id: str
+    id: UUID
+    parameters: JobDtoParameters
+    resources: ResourcesDto
+    status: JobStatusDto
+    updated_at: datetime.datetime
+    user_id: str
+    account: None | str | Unset = UNSET
+    ended_at: datetime.datetime | None | Unset = UNSET
+    error: JobErrorDto | None | Unset = UNSET
+    exit_code: int | None | Unset = UNSET
+    finished_at: datetime.datetime | None | Unset = UNSET
+    queued_at: datetime.datetime | None | Unset = UNSET
+    remote_job_id: None | str | Unset = UNSET
+    started_at: datetime.datetime | None | Unset = UNSET
+    traceparent: None | str | Unset = UNSET
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.job_error_dto import JobErrorDto
+
+        agent = self.agent
+
+        backend = self.backend.value
+
+        correlation_id = self.correlation_id
+
+        created_at = self.created_at.isoformat()
+
+        dataset_id = self.dataset_id
+
+        id = str(self.id)
+
+        parameters = self.parameters.to_dict()
+
+        resources = self.resources.to_dict()
+
+        status = self.status.value
+
+        updated_at = self.updated_at.isoformat()
+
+        user_id = self.user_id
+
+        account: None | str | Unset
+        if isinstance(self.account, Unset):
+            account = UNSET
+        else:
+            account = self.account
+
+        ended_at: None | str | Unset
+        if isinstance(self.ended_at, Unset):
+            ended_at = UNSET
+        elif isinstance(self.ended_at, datetime.datetime):
+            ended_at = self.ended_at.isoformat()
+        else:
+            ended_at = self.ended_at
+
+        error: dict[str, Any] | None | Unset
+        if isinstance(self.error, Unset):
+            error = UNSET
+        elif isinstance(self.error, JobErrorDto):
+            error = self.error.to_dict()
+        else:
+            error = self.error
+
+        exit_code: int | None | Unset
+        if isinstance(self.exit_code, Unset):
+            exit_code = UNSET
+        else:
+            exit_code = self.exit_code
+
+        finished_at: None | str | Unset
+        if isinstance(self.finished_at, Unset):
+            finished_at = UNSET
+        elif isinstance(self.finished_at, datetime.datetime):
+            finished_at = self.finished_at.isoformat()
+        else:
+            finished_at = self.finished_at
+
+        queued_at: None | str | Unset
+        if isinstance(self.queued_at, Unset):
+            queued_at = UNSET
+        elif isinstance(self.queued_at, datetime.datetime):
+            queued_at = self.queued_at.isoformat()
+        else:
+            queued_at = self.queued_at
+
+        remote_job_id: None | str | Unset
+        if isinstance(self.remote_job_id, Unset):
+            remote_job_id = UNSET
+        else:
+            remote_job_id = self.remote_job_id
+
+        started_at: None | str | Unset
+        if isinstance(self.started_at, Unset):
+            started_at = UNSET
+        elif isinstance(self.started_at, datetime.datetime):
+            started_at = self.started_at.isoformat()
+        else:
+            started_at = self.started_at
+
+        traceparent: None | str | Unset
+        if isinstance(self.traceparent, Unset):
+            traceparent = UNSET
+        else:
+            traceparent = self.traceparent
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "agent": agent,
+                "backend": backend,
+                "correlation_id": correlation_id,
+                "created_at": created_at,
+                "dataset_id": dataset_id,
+                "id": id,
+                "parameters": parameters,
+                "resources": resources,
+                "status": status,
+                "updated_at": updated_at,
+                "user_id": user_id,
+            }
+        )
+        if account is not UNSET:
+            field_dict["account"] = account
+        if ended_at is not UNSET:
+            field_dict["ended_at"] = ended_at
+        if error is not UNSET:
+            field_dict["error"] = error
+        if exit_code is not UNSET:
+            field_dict["exit_code"] = exit_code
+        if finished_at is not UNSET:
+            field_dict["finished_at"] = finished_at
+        if queued_at is not UNSET:
+            field_dict["queued_at"] = queued_at
+        if remote_job_id is not UNSET:
+            field_dict["remote_job_id"] = remote_job_id
+        if started_at is not UNSET:
+            field_dict["started_at"] = started_at
+        if traceparent is not UNSET:
+            field_dict["traceparent"] = traceparent
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.job_dto_parameters import JobDtoParameters
+        from ..models.job_error_dto import JobErrorDto
+        from ..models.resources_dto import ResourcesDto
+
+        d = dict(src_dict)
+        agent = d.pop("agent")
+
+        backend = BackendDto(d.pop("backend"))
+
+        correlation_id = d.pop("correlation_id")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        dataset_id = d.pop("dataset_id")
+
+        id = UUID(d.pop("id"))
+
+        parameters = JobDtoParameters.from_dict(d.pop("parameters"))
+
+        resources = ResourcesDto.from_dict(d.pop("resources"))
+
+        status = JobStatusDto(d.pop("status"))
+
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+
+        user_id = d.pop("user_id")
+
+        def _parse_account(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        account = _parse_account(d.pop("account", UNSET))
+
+        def _parse_ended_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                ended_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return ended_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        ended_at = _parse_ended_at(d.pop("ended_at", UNSET))
+
+        def _parse_error(data: object) -> JobErrorDto | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                error_type_0 = JobErrorDto.from_dict(data)
+
+                return error_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(JobErrorDto | None | Unset, data)
+
+        error = _parse_error(d.pop("error", UNSET))
+
+        def _parse_exit_code(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        exit_code = _parse_exit_code(d.pop("exit_code", UNSET))
+
+        def _parse_finished_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                finished_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return finished_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        finished_at = _parse_finished_at(d.pop("finished_at", UNSET))
+
+        def _parse_queued_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                queued_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return queued_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        queued_at = _parse_queued_at(d.pop("queued_at", UNSET))
+
+        def _parse_remote_job_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        remote_job_id = _parse_remote_job_id(d.pop("remote_job_id", UNSET))
+
+        def _parse_started_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                started_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return started_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        started_at = _parse_started_at(d.pop("started_at", UNSET))
+
+        def _parse_traceparent(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        traceparent = _parse_traceparent(d.pop("traceparent", UNSET))
+
+        job_dto = cls(
+            agent=agent,
+            backend=backend,
+            correlation_id=correlation_id,
+            created_at=created_at,
+            dataset_id=dataset_id,
+            id=id,
+            parameters=parameters,
+            resources=resources,
+            status=status,
+            updated_at=updated_at,
+            user_id=user_id,
+            account=account,
+            ended_at=ended_at,
+            error=error,
+            exit_code=exit_code,
+            finished_at=finished_at,
+            queued_at=queued_at,
+            remote_job_id=remote_job_id,
+            started_at=started_at,
+            traceparent=traceparent,
+        )
+
+        job_dto.additional_properties = d
+        return job_dto
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

@@ -1,0 +1,10 @@
+from enum import StrEnum
+
+
+class JobFailedPreviousStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUBMITTED = "SUBMITTED"
+
+    def __str__(self) -> str:
+        return str(self.value)

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Literal,
+    TypeVar,
+    cast,
+)
+
+from attrs import define as _attrs_define
+from typing_extensions import Self
+
+from ..models.job_status_changed_previous_status import JobStatusChangedPreviousStatus
+from ..models.job_status_changed_status import JobStatusChangedStatus
+
+if TYPE_CHECKING:
+    from ..models.job_status_changed_payload import JobStatusChangedPayload
+
+
+T = TypeVar("T", bound="JobStatusChanged")
+
+
+@_attrs_define
+class JobStatusChanged:
+    """A backend-side change that is none of the other types (held, released, suspended, ...). Schema version 1 of the
+    Horizon event envelope.
+
+        Attributes:
+            correlation_id (str):
+            event_id (str): UUID v7; also the ce_id header
+            event_type (Literal['job.status_changed']):
+            job_id (str):
+            payload (JobStatusChangedPayload):
+            previous_status (JobStatusChangedPreviousStatus):
+            schema_version (Literal[1]):
+            sequence (int): per job and stream, from 1, no gaps
+            status (JobStatusChangedStatus):
+            timestamp (str): RFC 3339 UTC, millisecond precision
+            user_id (str):
+    """
+
+    correlation_id: str
+    event_id: str
+    event_type: Literal["job.status_changed"]
+    job_id: str
+    payload: JobStatusChangedPayload
+    previous_status: JobStatusChangedPreviousStatus
+    schema_version: Literal[1]
+    sequence: int
+    status: JobStatusChangedStatus
+    timestamp: str
+    user_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        correlation_id = self.correlation_id
+
+        event_id = self.event_id
+
+        event_type = self.event_type
+
+        job_id = self.job_id
+
+        payload = self.payload.to_dict()
+
+        previous_status = self.previous_status.value
+
+        schema_version = self.schema_version
+
+        sequence = self.sequence
+
+        status = self.status.value
+
+        timestamp = self.timestamp
+
+        user_id = self.user_id
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "correlation_id": correlation_id,
+                "event_id": event_id,
+                "event_type": event_type,
+                "job_id": job_id,
+                "payload": payload,
+                "previous_status": previous_status,
+                "schema_version": schema_version,
+                "sequence": sequence,
+                "status": status,
+                "timestamp": timestamp,
+                "user_id": user_id,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.job_status_changed_payload import JobStatusChangedPayload
+
+        d = dict(src_dict)
+        correlation_id = d.pop("correlation_id")
+
+        event_id = d.pop("event_id")
+
+        event_type = cast(Literal["job.status_changed"], d.pop("event_type"))
+        if event_type != "job.status_changed":
+            raise ValueError(
+                f"event_type must match const 'job.status_changed', got '{event_type}'"
+            )
+
+        job_id = d.pop("job_id")
+
+        payload = JobStatusChangedPayload.from_dict(d.pop("payload"))
+
+        previous_status = JobStatusChangedPreviousStatus(d.pop("previous_status"))
+
+        schema_version = cast(Literal[1], d.pop("schema_version"))
+        if schema_version != 1:
+            raise ValueError(
+                f"schema_version must match const 1, got '{schema_version}'"
+            )
+
+        sequence = d.pop("sequence")
+
+        status = JobStatusChangedStatus(d.pop("status"))
+
+        timestamp = d.pop("timestamp")
+
+        user_id = d.pop("user_id")
+
+        job_status_changed = cls(
+            correlation_id=correlation_id,
+            event_id=event_id,
+            event_type=event_type,
+            job_id=job_id,
+            payload=payload,
+            previous_status=previous_status,
+            schema_version=schema_version,
+            sequence=sequence,
+            status=status,
+            timestamp=timestamp,
+            user_id=user_id,
+        )
+
+        return job_status_changed

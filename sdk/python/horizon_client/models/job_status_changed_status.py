@@ -1,0 +1,9 @@
+from enum import StrEnum
+
+
+class JobStatusChangedStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+
+    def __str__(self) -> str:
+        return str(self.value)

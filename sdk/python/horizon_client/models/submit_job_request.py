@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from attrs import define as _attrs_define
+from typing_extensions import Self
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.resources_dto import ResourcesDto
+    from ..models.submit_job_request_parameters import SubmitJobRequestParameters
+
+
+T = TypeVar("T", bound="SubmitJobRequest")
+
+
+@_attrs_define
+class SubmitJobRequest:
+    """`POST /v1/jobs`
+
+    Attributes:
+        agent (str): An agent named in the server's configuration.
+        dataset_id (str): 1 to 256 characters.
+        parameters (SubmitJobRequestParameters | Unset): A JSON object, at most 64 KiB serialized.
+        resources (None | ResourcesDto | Unset):
+    """
+
+    agent: str
+    dataset_id: str
+    parameters: SubmitJobRequestParameters | Unset = UNSET
+    resources: None | ResourcesDto | Unset = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.resources_dto import ResourcesDto
+
+        agent = self.agent
+
+        dataset_id = self.dataset_id
+
+        parameters: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.parameters, Unset):
+            parameters = self.parameters.to_dict()
+
+        resources: dict[str, Any] | None | Unset
+        if isinstance(self.resources, Unset):
+            resources = UNSET
+        elif isinstance(self.resources, ResourcesDto):
+            resources = self.resources.to_dict()
+        else:
+            resources = self.resources
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "agent": agent,
+                "dataset_id": dataset_id,
+            }
+        )
+        if parameters is not UNSET:
+            field_dict["parameters"] = parameters
+        if resources is not UNSET:
+            field_dict["resources"] = resources
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.resources_dto import ResourcesDto
+        from ..models.submit_job_request_parameters import SubmitJobRequestParameters
+
+        d = dict(src_dict)
+        agent = d.pop("agent")
+
+        dataset_id = d.pop("dataset_id")
+
+        _parameters = d.pop("parameters", UNSET)
+        parameters: SubmitJobRequestParameters | Unset
+        if isinstance(_parameters, Unset):
+            parameters = UNSET
+        else:
+            parameters = SubmitJobRequestParameters.from_dict(_parameters)
+
+        def _parse_resources(data: object) -> None | ResourcesDto | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                resources_type_0 = ResourcesDto.from_dict(data)
+
+                return resources_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | ResourcesDto | Unset, data)
+
+        resources = _parse_resources(d.pop("resources", UNSET))
+
+        submit_job_request = cls(
+            agent=agent,
+            dataset_id=dataset_id,
+            parameters=parameters,
+            resources=resources,
+        )
+
+        return submit_job_request
