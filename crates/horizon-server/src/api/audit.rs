@@ -372,23 +372,13 @@ pub async fn list_audit(
             "outcome must be allowed, denied or failed, not {outcome:?}"
         )));
     }
-    let time = |name: &str, value: &Option<String>| {
-        value
-            .as_deref()
-            .map(|v| {
-                OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(
-                    |_| ApiError::Unprocessable(format!("{name}: {v:?} is not an RFC 3339 time")),
-                )
-            })
-            .transpose()
-    };
     let filter = horizon_store::AuditFilter {
         actor: query.actor.clone(),
         action: query.action.clone(),
         target: query.target.clone(),
         outcome: query.outcome.clone(),
-        since: time("since", &query.since)?,
-        until: time("until", &query.until)?,
+        since: super::problem::time_param("since", query.since.as_deref())?,
+        until: super::problem::time_param("until", query.until.as_deref())?,
     };
     let mut rows = state.store.audit_records(after, limit + 1, &filter).await?;
     let more = rows.len() > limit as usize;

@@ -416,18 +416,10 @@ pub async fn list_jobs(
             Uuid::parse_str(c).map_err(|_| ApiError::Unprocessable(format!("invalid cursor {c:?}")))
         })
         .transpose()?;
-    let time = |name: &str, value: &Option<String>| {
-        value
-            .as_deref()
-            .map(|v| {
-                OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(
-                    |_| ApiError::Unprocessable(format!("{name}: {v:?} is not an RFC 3339 time")),
-                )
-            })
-            .transpose()
-    };
-    let created_after = time("created_after", &query.created_after)?;
-    let created_before = time("created_before", &query.created_before)?;
+    let created_after =
+        super::problem::time_param("created_after", query.created_after.as_deref())?;
+    let created_before =
+        super::problem::time_param("created_before", query.created_before.as_deref())?;
     let jobs = state
         .store
         .list_jobs(ListJobsParams {

@@ -185,3 +185,17 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+/// An optional RFC 3339 query parameter, or a 422 naming it.
+pub fn time_param(
+    name: &str,
+    value: Option<&str>,
+) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    value
+        .map(|v| {
+            time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(
+                |_| ApiError::Unprocessable(format!("{name}: {v:?} is not an RFC 3339 time")),
+            )
+        })
+        .transpose()
+}

@@ -94,43 +94,42 @@ impl Mailer {
     }
 
     /// One mail to `to` about these deliveries (with their jobs, when still
-    /// there): the job's end, or a digest of several.
+    /// there): the job's end, or a digest of several. One job's mail joins
+    /// its trace (a digest spans many).
     pub async fn send(&self, to: &str, items: &[(DueDelivery, Option<Job>)]) -> Result<(), String> {
-        let to = Mailbox::from_str(to).map_err(|err| format!("{to:?}: {err}"))?;
         let (subject, body) = compose(items, self.link.as_deref());
+        let trace = match items {
+            [(due, _)] => due.traceparent.as_deref(),
+            _ => None,
+        };
+        self.mail(to, &subject, body, trace).await
+    }
+
+    /// A plain notice to `to` (a subscription of theirs was disabled).
+    pub async fn notice(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
+        self.mail(to, subject, body.to_owned(), None).await
+    }
+
+    async fn mail(
+        &self,
+        to: &str,
+        subject: &str,
+        body: String,
+        traceparent: Option<&str>,
+    ) -> Result<(), String> {
+        let to = Mailbox::from_str(to).map_err(|err| format!("{to:?}: {err}"))?;
         let mut message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(subject);
-        // one job's mail joins its trace (a digest spans many)
-        if let [(due, _)] = items
-            && let Some(trace) = &due.traceparent
-        {
+        if let Some(trace) = traceparent {
             message = message.raw_header(HeaderValue::new(
                 HeaderName::new_from_ascii_str("traceparent"),
-                trace.clone(),
+                trace.to_owned(),
             ));
         }
         let message = message
             .body(body)
-            .map_err(|err| format!("cannot build the mail: {err}"))?;
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|err| format!("SMTP: {err}"))
-    }
-}
-
-impl Mailer {
-    /// A plain notice to `to` (a subscription of theirs was disabled).
-    pub async fn notice(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
-        let to = Mailbox::from_str(to).map_err(|err| format!("{to:?}: {err}"))?;
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(subject)
-            .body(body.to_owned())
             .map_err(|err| format!("cannot build the mail: {err}"))?;
         self.transport
             .send(message)
