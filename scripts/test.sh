@@ -48,6 +48,8 @@ fi
 # a real browser for the browser tests: Debian's Chromium, driven by
 # playwright-core (pinned by tools/browser/package-lock.json)
 ./scripts/browser.sh
+# the dashboard: the committed bundle must be what web/ builds
+./scripts/web.sh check
 # the SDKs (sdk/): their generators and dependencies, the TypeScript client
 # built and both type-checked (tsc --strict, mypy --strict); tests/sdk.rs
 # then checks them against a live server

@@ -19,6 +19,7 @@ pub mod stream;
 mod subscriptions;
 mod token_cache;
 mod tokens;
+mod ui;
 
 pub use token_cache::TokenCache;
 
@@ -298,6 +299,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_text))
         .route("/openapi.json", get(ops::openapi_json))
+        .route("/", get(ui::page))
+        .route("/ui", get(ui::page))
+        .route("/ui/", get(ui::page))
+        .route("/ui/{*path}", get(ui::file))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("method not allowed on this route".into())
