@@ -92,6 +92,8 @@ try {
   await page.waitForFunction(() => document.querySelector('[data-testid="job-status"]')?.getAttribute("data-status") === "COMPLETED", null, { timeout: 60_000 });
   await page.waitForFunction(() => (document.querySelector('[data-testid="log"]')?.textContent ?? "").includes("line 12"), null, { timeout: 30_000 });
   result.logLines = ((await log.textContent()) ?? "").split("\n").filter((l) => l.startsWith("line ")).length;
+  await page.getByRole("heading", { name: "CPU and memory" }).waitFor({ timeout: 10_000 });
+  result.chartCanvases = await page.locator(".chart canvas").count();
   result.timeline = await page.locator('[data-testid="timeline"] li').evaluateAll((items) => items.map((i) => i.getAttribute("data-event")));
   await axe(page, "job");
   await shot(page, "dashboard-job");

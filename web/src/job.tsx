@@ -2,6 +2,7 @@
 // timeline of its events as they arrive (GET /v1/jobs/{id}/events/stream),
 // its log as it is written (GET /v1/jobs/{id}/logs/stream), and cancel.
 import { useEffect, useState } from "preact/hooks";
+import { MetricsChart } from "./chart";
 import { TERMINAL, between, explain, follow, parseEvent, when, type Api, type Job, type JobEvent } from "./api";
 
 function LogTail({ token, id }: { token: string; id: string }) {
@@ -222,6 +223,7 @@ export function JobPage({ client, token, id }: { client: Api; token: string; id:
           ))}
         </ol>
       </section>
+      <MetricsChart events={events} />
       <LogTail token={token} id={job.id} />
     </article>
   );

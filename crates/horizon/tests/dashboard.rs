@@ -25,6 +25,7 @@ async fn the_dashboard_follows_jobs_live_cancels_filters_and_passes_axe() {
     // QUEUED on screen before it runs
     let server = Server::start_with(ServerOptions {
         slots: 1,
+        metrics_interval_ms: 300,
         ..ServerOptions::default()
     })
     .await;
@@ -71,6 +72,8 @@ async fn the_dashboard_follows_jobs_live_cancels_filters_and_passes_axe() {
     // the log, as it was written
     assert_eq!(seen["logWhileRunning"], "RUNNING", "{seen}");
     assert_eq!(seen["logLines"], 12, "{seen}");
+    // its CPU and memory, drawn from its metrics events
+    assert!(seen["chartCanvases"].as_u64().unwrap() >= 1, "{seen}");
     assert_eq!(
         seen["timeline"],
         json!(["job.submitted", "job.queued", "job.running", "job.completed"])
