@@ -76,7 +76,12 @@ async fn the_dashboard_follows_jobs_live_cancels_filters_and_passes_axe() {
     assert!(seen["chartCanvases"].as_u64().unwrap() >= 1, "{seen}");
     assert_eq!(
         seen["timeline"],
-        json!(["job.submitted", "job.queued", "job.running", "job.completed"])
+        json!([
+            "job.submitted",
+            "job.queued",
+            "job.running",
+            "job.completed"
+        ])
     );
     // cancelled from the page, with its reason
     let cancelled = seen["cancelled"].as_str().unwrap();
