@@ -118,6 +118,15 @@ try {
   }, null, { timeout: 20_000 });
   result.rowsCancelled = await page.locator("tr[data-job]").count();
 
+  // per agent: outcomes, success rate, times
+  await page.getByRole("link", { name: "Agents" }).click();
+  await page.getByRole("heading", { name: "Agents" }).waitFor();
+  await page.locator('tr[data-agent="chatty"]').waitFor({ timeout: 10_000 });
+  result.chattySuccess = await page.locator('tr[data-agent="chatty"] [data-testid="success-rate"]').textContent();
+  result.agentsChart = await page.locator('[data-testid="outcomes-chart"] canvas').count();
+  await axe(page, "agents");
+  await shot(page, "dashboard-agents");
+
   // an admin's System page
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByLabel("Token").fill(adminToken);

@@ -8,6 +8,7 @@ import { api, type Api } from "./api";
 import { JobsPage } from "./jobs";
 import { JobPage } from "./job";
 import { SystemPage } from "./system";
+import { AgentsPage } from "./agents";
 import "./style.css";
 
 const TOKEN_KEY = "horizon.token";
@@ -93,6 +94,8 @@ function App() {
   let content;
   if (page === "jobs" && id) {
     content = <JobPage client={client} token={token} id={id} />;
+  } else if (page === "agents") {
+    content = <AgentsPage client={client} />;
   } else if (page === "system" && admin) {
     content = <SystemPage client={client} />;
   } else {
@@ -105,8 +108,11 @@ function App() {
           <a href="#/jobs" class="brand">
             Horizon
           </a>
-          <a href="#/jobs" aria-current={page !== "system" ? "page" : undefined}>
+          <a href="#/jobs" aria-current={page !== "system" && page !== "agents" ? "page" : undefined}>
             Jobs
+          </a>
+          <a href="#/agents" aria-current={page === "agents" ? "page" : undefined}>
+            Agents
           </a>
           {admin && (
             <a href="#/system" aria-current={page === "system" ? "page" : undefined}>

@@ -20,8 +20,9 @@ mod tests;
 
 pub use error::StoreError;
 pub use params::{
-    Applied, AuditFilter, CreateJobParams, Created, Fence, IdempotencyParams, ListJobsParams,
-    OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
+    Applied, AuditFilter, CreateJobParams, Created, Fence, IdempotencyParams, JobTiming,
+    ListJobsParams, OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent, TokenInfo,
+    TokenOwner,
 };
 pub use postgres::{PgOptions, PgStore};
 
@@ -57,6 +58,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Newest first.
     async fn list_jobs(&self, params: ListJobsParams) -> Result<Vec<Job>, StoreError>;
+
+    /// The outcome and times of jobs created at or after `since` (only
+    /// `user`'s when given), newest first, at most `limit`: what per-agent
+    /// statistics are computed from.
+    async fn job_timings(
+        &self,
+        user: Option<&str>,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<JobTiming>, StoreError>;
 
     /// Decide `command` with the domain's transition function and persist the
     /// result with compare-and-set, writing its event in the same transaction.

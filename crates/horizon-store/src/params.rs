@@ -68,6 +68,16 @@ pub struct ListJobsParams {
     pub limit: u32,
 }
 
+/// A job's outcome and times, for per-agent statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobTiming {
+    pub agent: String,
+    pub status: JobStatus,
+    pub queued_at: Option<OffsetDateTime>,
+    pub started_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+}
+
 /// Which audit records to read; each field narrows, `None` for any.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

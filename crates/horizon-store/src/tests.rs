@@ -264,6 +264,55 @@ async fn jobs_are_listed_by_any_of_several_statuses(kind: Kind) {
     assert_eq!(list(Some("bob"), vec![]).await, [ids[3]]);
 }
 
+/// Per-agent statistics read each job's outcome and times: one user's or
+/// everyone's, from a time on.
+async fn job_timings_say_outcome_and_times(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let before = OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    let mine = store
+        .create_job(params("alice"))
+        .await
+        .expect("create")
+        .job()
+        .id;
+    store.create_job(params("bob")).await.expect("create");
+    store
+        .apply(
+            mine,
+            Command::Queue {
+                remote_job_id: None,
+                location: None,
+                at: OffsetDateTime::now_utc(),
+            },
+        )
+        .await
+        .expect("queue");
+    store.apply(mine, cancel()).await.expect("cancel");
+    let all = store.job_timings(None, before, 100).await.expect("all");
+    assert_eq!(all.len(), 2);
+    let hers = store
+        .job_timings(Some("alice"), before, 100)
+        .await
+        .expect("hers");
+    assert_eq!(hers.len(), 1);
+    assert_eq!(hers[0].status, JobStatus::Cancelled);
+    assert!(hers[0].queued_at.is_some() && hers[0].finished_at.is_some());
+    assert_eq!(hers[0].started_at, None);
+    let later = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    assert!(
+        store
+            .job_timings(None, later, 100)
+            .await
+            .expect("later")
+            .is_empty()
+    );
+    assert_eq!(
+        store.job_timings(None, before, 1).await.expect("one").len(),
+        1
+    );
+}
+
 /// The account the identity mapping chose is kept from creation; where the
 /// backend put the job's files is recorded by the QUEUED transition and
 /// kept by later ones.
@@ -1769,6 +1818,7 @@ conformance!(
     illegal_transition_changes_nothing,
     a_jobs_account_location_and_trace_are_kept,
     jobs_are_listed_by_any_of_several_statuses,
+    job_timings_say_outcome_and_times,
     the_event_log_reads_one_users_jobs_without_audit_records,
     webhook_deliveries_go_in_order_per_job_and_once_per_claim,
     racing_commands_apply_once_each_without_gaps,

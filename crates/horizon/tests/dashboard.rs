@@ -102,7 +102,10 @@ async fn the_dashboard_follows_jobs_live_cancels_filters_and_passes_axe() {
             .collect();
         assert!(bad.is_empty(), "{page}: {bad:?}");
     }
-    assert_eq!(seen["axe"].as_object().unwrap().len(), 5);
+    assert_eq!(seen["axe"].as_object().unwrap().len(), 6);
+    // per agent: both chatty jobs completed
+    assert_eq!(seen["chattySuccess"], "100 %", "{seen}");
+    assert!(seen["agentsChart"].as_u64().unwrap() >= 1, "{seen}");
     assert!(seen["errors"].as_array().unwrap().is_empty(), "{seen}");
     let r = alice
         .request(Method::GET, &format!("/v1/jobs/{other}"))

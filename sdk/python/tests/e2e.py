@@ -23,6 +23,7 @@ from horizon_client.api.admin import (
     start_replay,
 )
 from horizon_client.api.jobs import (
+    agent_stats,
     cancel_job,
     get_job,
     job_events,
@@ -44,6 +45,7 @@ from horizon_client.api.webhooks import (
 )
 from horizon_client.models import (
     AgentListDto,
+    AgentStatsListDto,
     AuditListDto,
     CancelJobRequest,
     CreatedTokenDto,
@@ -132,6 +134,12 @@ check(done.exit_code == 0, f"exit code {done.exit_code!r}")
 check(isinstance(done.queued_at, datetime.datetime), "queued_at is a time")
 waited = horizon.submit_and_wait("ok", "sdk-py-2", {}, poll=0.1)
 check(waited.status == JobStatusDto.COMPLETED, "submit_and_wait")
+
+# per-agent statistics: this run's two jobs of `ok` at least
+stats = ok(agent_stats.sync_detailed(client=alice, since=started), AgentStatsListDto)
+of_ok = [a for a in stats.agents if a.agent == "ok"]
+check(len(of_ok) == 1 and of_ok[0].by_status.completed >= 2, f"stats {stats.to_dict()}")
+check(of_ok[0].success_rate == 1.0, "success rate")
 
 # events, paged and typed
 first = ok(job_events.sync_detailed(str(job.id), client=alice, limit=2), EventListDto)

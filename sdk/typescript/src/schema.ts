@@ -236,6 +236,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/agents/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per agent over a window: jobs by outcome, success rate, p50/p95 run time
+         *     and queue wait. A user's own jobs; **admin:** everyone's.
+         */
+        get: operations["agent_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/audit": {
         parameters: {
             query?: never;
@@ -559,6 +579,34 @@ export interface components {
         };
         AgentListDto: {
             agents: components["schemas"]["AgentDto"][];
+        };
+        /** @description One agent's jobs over the window. */
+        AgentStatsDto: {
+            agent: string;
+            by_status: components["schemas"]["StatusCountsDto"];
+            /** Format: int64 */
+            jobs: number;
+            queue_seconds?: components["schemas"]["PercentilesDto"] | null;
+            run_seconds?: components["schemas"]["PercentilesDto"] | null;
+            /**
+             * Format: double
+             * @description COMPLETED / (COMPLETED + FAILED); absent before any ended so.
+             */
+            success_rate?: number | null;
+        };
+        AgentStatsListDto: {
+            /** @description By agent name. */
+            agents: components["schemas"]["AgentStatsDto"][];
+            /**
+             * Format: date-time
+             * @description The window's start.
+             */
+            since: string;
+            /**
+             * @description The window held more jobs than are counted (the newest
+             *     `STATS_MAX_JOBS`): narrow it.
+             */
+            truncated: boolean;
         };
         AuditListDto: {
             /**
@@ -1079,6 +1127,18 @@ export interface components {
             /** Format: int64 */
             next_after?: number | null;
         };
+        /** @description Two percentiles of a duration, in seconds; absent with no sample. */
+        PercentilesDto: {
+            /** Format: double */
+            p50: number;
+            /** Format: double */
+            p95: number;
+            /**
+             * Format: int64
+             * @description How many jobs they are of.
+             */
+            samples: number;
+        };
         /** @description An RFC 9457 problem body. */
         Problem: {
             detail: string;
@@ -1183,6 +1243,21 @@ export interface components {
              * @description Only this job's parked events.
              */
             job_id?: string | null;
+        };
+        /** @description Jobs by status. */
+        StatusCountsDto: {
+            /** Format: int64 */
+            CANCELLED: number;
+            /** Format: int64 */
+            COMPLETED: number;
+            /** Format: int64 */
+            FAILED: number;
+            /** Format: int64 */
+            QUEUED: number;
+            /** Format: int64 */
+            RUNNING: number;
+            /** Format: int64 */
+            SUBMITTED: number;
         };
         /** @description `POST /v1/jobs` */
         SubmitJobRequest: {
@@ -2141,6 +2216,78 @@ export interface operations {
                 headers: {
                     /** @description `Bearer` */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description something failed inside; the body names a reference */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database (or the job's backend) cannot be reached now */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    agent_stats: {
+        parameters: {
+            query?: {
+                /** @description Jobs created at or after this time (RFC 3339); default: the last 24 h. */
+                since?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentStatsListDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

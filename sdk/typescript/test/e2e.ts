@@ -23,6 +23,7 @@ function env(name: string): string {
 }
 
 const started = new Date().toISOString();
+const since = new Date(Date.now() - 3_600_000).toISOString();
 const baseUrl = env("HORIZON_URL");
 const user = { baseUrl, token: env("HORIZON_TOKEN") };
 const alice = createHorizonClient(user);
@@ -51,6 +52,9 @@ assert.ok(document !== null);
 const agents = must(await alice.GET("/v1/agents"));
 assert.ok(agents.agents.some((a) => a.name === "ok" && a.backend === "local"));
 
+// per-agent statistics (filled in once jobs ran: checked again below)
+must(await alice.GET("/v1/agents/stats"));
+
 // submit with nested parameters, and wait
 const parameters = { alpha: 0.25, grid: { x: [1, 2, 3], label: "ünïcode" }, flags: [true, null] };
 const submitted = await alice.POST("/v1/jobs", {
@@ -68,6 +72,12 @@ assert.equal(done.exit_code, 0);
 assert.ok(done.queued_at !== null && done.queued_at !== undefined);
 const waited = await submitAndWait(alice, { agent: "ok", dataset_id: "sdk-ts-2", parameters: {} }, { pollMs: 100 });
 assert.equal(waited.status, "COMPLETED");
+
+const stats = must(await alice.GET("/v1/agents/stats", { params: { query: { since } } }));
+const ok = stats.agents.find((a) => a.agent === "ok");
+assert.ok(ok !== undefined && ok.by_status.COMPLETED >= 2, JSON.stringify(stats));
+assert.equal(ok.success_rate, 1);
+assert.ok(ok.run_seconds !== null && ok.run_seconds !== undefined && ok.run_seconds.p95 >= ok.run_seconds.p50);
 
 // its events, paged, typed by event_type
 const firstPage = must(
@@ -109,7 +119,6 @@ assert.equal(logs.response.status, 200);
 assert.ok(logs.response.headers.get("x-log-size") !== null);
 
 // list with every filter, and paging
-const since = new Date(Date.now() - 3_600_000).toISOString();
 const filtered = must(
   await alice.GET("/v1/jobs", {
     params: {

@@ -271,6 +271,7 @@ pub fn action(method: &Method, route: &str) -> String {
         ("GET", "/v1/jobs/{id}/events") => "job.events",
         ("GET", "/v1/jobs/{id}/logs") => "job.logs",
         ("GET", "/v1/agents") => "agent.list",
+        ("GET", "/v1/agents/stats") => "agent.stats",
         ("GET", "/v1/admin/parked-events") => "parked.list",
         ("POST", "/v1/admin/parked-events/retry") => "parked.retry",
         ("POST", "/v1/admin/events/replay") => "events.replay",

@@ -84,7 +84,7 @@ pub struct AppState {
         subscriptions::get_subscription, subscriptions::delete_subscription,
         subscriptions::rotate_secret, subscriptions::enable_subscription,
         subscriptions::list_deliveries, subscriptions::redeliver,
-        agents::list_agents,
+        agents::list_agents, agents::agent_stats,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
         admin::parked_events, admin::retry_parked, admin::host_gone, audit::list_audit,
         replay::start_replay, replay::replay_progress,
@@ -278,6 +278,7 @@ pub fn router(state: AppState) -> Router {
             post(subscriptions::redeliver),
         )
         .route("/v1/agents", get(agents::list_agents))
+        .route("/v1/agents/stats", get(agents::agent_stats))
         .route("/v1/admin/parked-events", get(admin::parked_events))
         .route("/v1/admin/parked-events/retry", post(admin::retry_parked))
         .route("/v1/admin/hosts/{host}/gone", post(admin::host_gone))

@@ -31,8 +31,8 @@ use sqlx::{ConnectOptions, PgPool, Row};
 use uuid::Uuid;
 
 use crate::params::{
-    Applied, AuditFilter, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent,
-    ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
+    Applied, AuditFilter, CreateJobParams, Created, JobTiming, ListJobsParams, OutboxEvent,
+    ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
 };
 use crate::writer::{BoxFuture, Done, Engine, Op, Writer};
 use crate::{Fence, Leadership, Store, StoreError};
@@ -316,6 +316,36 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    async fn job_timings(
+        &self,
+        user: Option<&str>,
+        since: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<JobTiming>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT agent, status, queued_at, started_at, finished_at FROM jobs
+             WHERE ($1::text IS NULL OR user_id = $1) AND created_at >= $2
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(user)
+        .bind(since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(JobTiming {
+                    agent: row.try_get("agent")?,
+                    status: JobStatus::from_str(&row.try_get::<String, _>("status")?)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    queued_at: row.try_get("queued_at")?,
+                    started_at: row.try_get("started_at")?,
+                    finished_at: row.try_get("finished_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn apply_fenced(

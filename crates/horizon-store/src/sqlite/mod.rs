@@ -24,8 +24,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use uuid::Uuid;
 
 use crate::params::{
-    Applied, AuditFilter, CreateJobParams, Created, ListJobsParams, OutboxEvent, ParkedEvent,
-    ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
+    Applied, AuditFilter, CreateJobParams, Created, JobTiming, ListJobsParams, OutboxEvent,
+    ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
 };
 use crate::writer::{Done, Op, Writer, is_refusal};
 use crate::{Fence, Store, StoreError};
@@ -145,6 +145,18 @@ impl Store for SqliteStore {
 
     async fn get_job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
         self.readers.run(move |c| read::get_job(c, id)).await
+    }
+
+    async fn job_timings(
+        &self,
+        user: Option<&str>,
+        since: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<JobTiming>, StoreError> {
+        let user = user.map(str::to_owned);
+        self.readers
+            .run(move |c| read::job_timings(c, user.as_deref(), since, limit))
+            .await
     }
 
     async fn list_jobs(&self, p: ListJobsParams) -> Result<Vec<Job>, StoreError> {

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::rows::{Columns, format_time, job_from_row, parse_time, parse_uuid};
 use crate::StoreError;
 use crate::params::{
-    AuditFilter, ListJobsParams, OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent,
-    TokenInfo, TokenOwner,
+    AuditFilter, JobTiming, ListJobsParams, OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan,
+    StoredEvent, TokenInfo, TokenOwner,
 };
 
 /// Connections kept open for reads, at most.
@@ -139,6 +139,31 @@ pub(super) fn list_jobs(conn: &Connection, p: ListJobsParams) -> Result<Vec<Job>
             p.created_before.map(format_time),
         ],
         |row| job_from_row(row),
+    )
+}
+
+pub(super) fn job_timings(
+    conn: &Connection,
+    user: Option<&str>,
+    since: time::OffsetDateTime,
+    limit: u32,
+) -> Result<Vec<JobTiming>, StoreError> {
+    collect(
+        conn,
+        "SELECT agent, status, queued_at, started_at, finished_at FROM jobs
+         WHERE (?1 IS NULL OR user_id = ?1) AND created_at >= ?2
+         ORDER BY id DESC LIMIT ?3",
+        params![user, format_time(since), i64::from(limit)],
+        |row| {
+            Ok(JobTiming {
+                agent: row.required_text("agent")?,
+                status: JobStatus::from_str(&row.required_text("status")?)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                queued_at: opt_time(row, "queued_at")?,
+                started_at: opt_time(row, "started_at")?,
+                finished_at: opt_time(row, "finished_at")?,
+            })
+        },
     )
 }
 

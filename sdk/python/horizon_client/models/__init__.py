@@ -3,6 +3,8 @@
 from .agent_dto import AgentDto
 from .agent_dto_parameters import AgentDtoParameters
 from .agent_list_dto import AgentListDto
+from .agent_stats_dto import AgentStatsDto
+from .agent_stats_list_dto import AgentStatsListDto
 from .audit_list_dto import AuditListDto
 from .audit_recorded import AuditRecorded
 from .audit_recorded_auth_method_type_1 import AuditRecordedAuthMethodType1
@@ -66,6 +68,7 @@ from .job_submitted_payload_parameters import JobSubmittedPayloadParameters
 from .job_submitted_status import JobSubmittedStatus
 from .parked_event_dto import ParkedEventDto
 from .parked_list_dto import ParkedListDto
+from .percentiles_dto import PercentilesDto
 from .problem import Problem
 from .redeliver_request import RedeliverRequest
 from .redelivered_dto import RedeliveredDto
@@ -74,6 +77,7 @@ from .replay_request_dto import ReplayRequestDto
 from .resources_dto import ResourcesDto
 from .retry_parked_dto import RetryParkedDto
 from .retry_parked_request import RetryParkedRequest
+from .status_counts_dto import StatusCountsDto
 from .submit_job_request import SubmitJobRequest
 from .submit_job_request_parameters import SubmitJobRequestParameters
 from .subscription_dto import SubscriptionDto
@@ -85,6 +89,8 @@ __all__ = (
     "AgentDto",
     "AgentDtoParameters",
     "AgentListDto",
+    "AgentStatsDto",
+    "AgentStatsListDto",
     "AuditListDto",
     "AuditRecorded",
     "AuditRecordedAuthMethodType1",
@@ -142,6 +148,7 @@ __all__ = (
     "JobSubmittedStatus",
     "ParkedEventDto",
     "ParkedListDto",
+    "PercentilesDto",
     "Problem",
     "RedeliverRequest",
     "RedeliveredDto",
@@ -150,6 +157,7 @@ __all__ = (
     "ResourcesDto",
     "RetryParkedDto",
     "RetryParkedRequest",
+    "StatusCountsDto",
     "SubmitJobRequest",
     "SubmitJobRequestParameters",
     "SubscriptionDto",
