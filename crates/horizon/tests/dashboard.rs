@@ -114,3 +114,84 @@ async fn the_dashboard_follows_jobs_live_cancels_filters_and_passes_axe() {
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::NOT_FOUND);
 }
+
+/// An admin's System page lists an event Kafka refused for good (its
+/// broker takes no record over 20 kB here) and its Retry button sends it
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_page_shows_a_parked_event_and_retries_it() {
+    let tool = repo_root().join("tools/browser");
+    let s = common::kafka_setup::setup_with(
+        ServerOptions::default(),
+        "[kafka.producer]\n\"message.max.bytes\" = \"20000\"\n",
+    )
+    .await;
+    // its job.submitted carries 30 kB of parameters
+    let big = s
+        .alice
+        .submit("ok", json!({"seconds": 0, "blob": "x".repeat(30_000)}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin_token = s.server.token("root", true);
+    let admin = s.server.client(&admin_token);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let parked: Value = admin
+            .request(Method::GET, "/v1/admin/parked-events")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !parked["events"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing parked: {}",
+            s.server.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let out = tokio::process::Command::new("node")
+        .arg(tool.join("system.mjs"))
+        .env("HORIZON_URL", &s.server.url)
+        .env("HORIZON_ADMIN_TOKEN", &admin_token)
+        .env("PARKED_JOB", &big)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert!(seen["parkedRows"].as_u64().unwrap() >= 1, "{seen}");
+    assert!(
+        seen["rowText"].as_str().unwrap().contains(&big[..8]),
+        "{seen}"
+    );
+    assert!(
+        seen["message"]
+            .as_str()
+            .unwrap()
+            .contains("sent to Kafka again"),
+        "{seen}"
+    );
+    assert!(seen["errors"].as_array().unwrap().is_empty(), "{seen}");
+    // the retry is on the audit trail, by the admin, for that job
+    let trail: Value = admin
+        .request(Method::GET, "/v1/audit?action=parked.retry&actor=root")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(trail["records"].as_array().unwrap().len(), 1, "{trail}");
+}
