@@ -15,6 +15,9 @@
 #   5. `live` (only when asked): 1 000 Server-Sent Event clients (commit →
 #      client next to commit → Kafka ack, memory per stream) and webhook
 #      deliveries per second next to a bare HTTP client loop.
+#   6. `dashboard` (only when asked): 100 000 jobs, the jobs page's first
+#      render and a filter change in Chromium next to the same API calls by
+#      curl, and the bundle's gzipped size.
 # Kafka: a local Apache Kafka broker (scripts/kafka.sh) unless HORIZON_BENCH_KAFKA_BROKERS names one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -207,6 +210,35 @@ if [ "$what" = live ]; then
     ./target/release/examples/bench_live webhooks http://127.0.0.1:18180 "$token" 1000 16
     stop_server
   done
+  exit 0
+fi
+if [ "$what" = dashboard ]; then
+  # The dashboard with 100 000 jobs (only when asked: scripts/bench.sh
+  # dashboard): a release server on SQLite, queue-only agent, 100 000 jobs
+  # submitted; then, three runs each, the jobs page's first render and a
+  # dataset filter in Debian's Chromium, next to the same API calls made by
+  # curl in the same run; and the bundle's size, gzipped.
+  echo "== dashboard: 100 000 jobs"
+  ./scripts/browser.sh
+  cargo build -q --release -p horizon -p horizon-backend
+  bin=./target/release/horizon
+  export HORIZON_URL=http://127.0.0.1:18180
+  sed "s/^slots = .*/slots = 0/" examples/bench.toml >"$work/dash.toml"
+  HORIZON_DATA_DIR=$work/dash HORIZON_KAFKA_BROKERS=$HORIZON_BENCH_KAFKA_BROKERS \
+    $bin serve --config "$work/dash.toml" >>"$work/serve.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 100); do curl -sf "$HORIZON_URL/readyz" >/dev/null && break; sleep 0.1; done
+  HORIZON_TOKEN=$(HORIZON_DATA_DIR=$work/dash $bin token create --config "$work/dash.toml" --user bench 2>/dev/null)
+  export HORIZON_TOKEN
+  $bin bench --agent Noop --jobs 100000 --concurrency 16 | tail -2
+  echo "-- bundle (gzip): $(cat crates/horizon-server/ui/assets/*.js crates/horizon-server/ui/assets/*.css | gzip -9 | wc -c) bytes"
+  for run in 1 2 3; do
+    page=$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $HORIZON_TOKEN" "$HORIZON_URL/v1/jobs?limit=25")
+    filtered=$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $HORIZON_TOKEN" "$HORIZON_URL/v1/jobs?limit=25&dataset_id=bench-77777")
+    echo "-- curl run $run: first page $(awk -v t="$page" 'BEGIN{printf "%d", t*1000}') ms, dataset filter $(awk -v t="$filtered" 'BEGIN{printf "%d", t*1000}') ms"
+  done
+  DATASET=bench-77777 RUNS=3 node tools/browser/bench_dashboard.mjs
+  stop_server
   exit 0
 fi
 [ "$what" = all ] || [ "$what" = api ] || exit 0

@@ -1,17 +1,80 @@
 // For admins: is Horizon healthy (readiness, backends, the relay), what
 // Kafka refused for good (parked events, with retry), and the latest audit
 // records.
+import { Fragment } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { explain, when, type Api, type AuditRecord, type ParkedEvent } from "./api";
 
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+function field(value: Json | undefined, key: string): Json | undefined {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? value[key] : undefined;
+}
+
+function text(value: Json | undefined): string {
+  if (value === undefined || value === null) {
+    return "—";
+  }
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
+/** /readyz, for a person: overall status, the Kafka relay, each backend, problems. */
+function Readiness({ ready }: { ready: Json | undefined }) {
+  const kafka = field(ready, "kafka");
+  const backends = field(ready, "backends");
+  const problems = field(ready, "problems");
+  return (
+    <>
+      <p>
+        Status: <strong data-testid="readiness">{text(field(ready, "status"))}</strong>
+      </p>
+      <dl class="facts">
+        <dt>Kafka relay</dt>
+        <dd>
+          {text(field(kafka, "state"))}
+          {field(kafka, "role") !== undefined && `, this process: ${text(field(kafka, "role"))}`}
+          {field(kafka, "mode") !== undefined && `, ${text(field(kafka, "mode"))}`}
+        </dd>
+        <dt>Published</dt>
+        <dd>
+          {text(field(kafka, "published"))} event(s), last acknowledged {text(field(kafka, "last_ack"))}
+        </dd>
+        <dt>Parked</dt>
+        <dd>{text(field(kafka, "parked"))}</dd>
+        {backends !== null && typeof backends === "object" && !Array.isArray(backends) &&
+          Object.entries(backends).map(([name, reach]) => (
+            <Fragment key={name}>
+              <dt>Backend {name}</dt>
+              <dd>
+                {field(reach, "unreachable_since") ? `unreachable since ${text(field(reach, "unreachable_since"))}` : "reachable"}
+              </dd>
+            </Fragment>
+          ))}
+      </dl>
+      {Array.isArray(problems) && problems.length > 0 && (
+        <ul class="error">
+          {problems.map((p) => (
+            <li key={text(p)}>{text(p)}</li>
+          ))}
+        </ul>
+      )}
+    </>
+  );
+}
+
 export function SystemPage({ client }: { client: Api }) {
   const [ready, setReady] = useState<string>("…");
+  const [readyJson, setReadyJson] = useState<Json | undefined>(undefined);
   const [parked, setParked] = useState<ParkedEvent[]>([]);
   const [audit, setAudit] = useState<AuditRecord[]>([]);
   const [message, setMessage] = useState<string | null>(null);
   const [reloads, setReloads] = useState(0);
   useEffect(() => {
-    void fetch("/readyz").then(async (response) => setReady(JSON.stringify(await response.json(), null, 2)));
+    void fetch("/readyz").then(async (response) => {
+      const body: Json = await response.json();
+      setReadyJson(body);
+      setReady(JSON.stringify(body, null, 2));
+    });
     void client.GET("/v1/admin/parked-events").then(({ data }) => data && setParked(data.events));
     void client.GET("/v1/audit", { params: { query: { limit: 1000 } } }).then(({ data }) => data && setAudit(data.records.slice(-20).reverse()));
   }, [client, reloads]);
@@ -26,9 +89,13 @@ export function SystemPage({ client }: { client: Api }) {
     <section aria-labelledby="system-title">
       <h1 id="system-title">System</h1>
       <h2>Readiness</h2>
-      <pre class="log" tabIndex={0} aria-label="Readiness, as /readyz says">
-        {ready}
-      </pre>
+      <Readiness ready={readyJson} />
+      <details>
+        <summary>All of /readyz</summary>
+        <pre class="log" tabIndex={0} aria-label="Readiness, as /readyz says">
+          {ready}
+        </pre>
+      </details>
       <h2 id="parked-title">Parked events</h2>
       {message && <p role="status">{message}</p>}
       {parked.length === 0 ? (

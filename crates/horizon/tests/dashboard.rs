@@ -103,6 +103,7 @@ async fn the_dashboard_follows_jobs_live_cancels_filters_and_passes_axe() {
         assert!(bad.is_empty(), "{page}: {bad:?}");
     }
     assert_eq!(seen["axe"].as_object().unwrap().len(), 6);
+    assert_eq!(seen["readiness"], "ready", "{seen}");
     // per agent: both chatty jobs completed
     assert_eq!(seen["chattySuccess"], "100 %", "{seen}");
     assert!(seen["agentsChart"].as_u64().unwrap() >= 1, "{seen}");
