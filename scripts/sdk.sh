@@ -17,8 +17,13 @@ OPC_VERSION=0.29.1
 tools() {
   python3 -m openapi_python_client --version 2>/dev/null | grep -q "$OPC_VERSION" \
     || python3 -m pip install -q --disable-pip-version-check "openapi-python-client==$OPC_VERSION"
-  [ -d sdk/typescript/node_modules/openapi-typescript ] \
-    || npm ci --prefix sdk/typescript --no-audit --no-fund --silent
+  # (again whenever package-lock.json changed since the last install)
+  local lock
+  lock=$(sha256sum sdk/typescript/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat sdk/typescript/node_modules/.horizon-lock 2>/dev/null)" != "$lock" ]; then
+    npm ci --prefix sdk/typescript --no-audit --no-fund --silent
+    echo "$lock" >sdk/typescript/node_modules/.horizon-lock
+  fi
 }
 
 generate_python() { # $1: document, $2: output directory

@@ -9,7 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v npm >/dev/null || { echo "Node.js with npm is needed to build the dashboard" >&2; exit 1; }
-[ -d web/node_modules/vite ] || npm ci --prefix web --no-audit --no-fund --silent
+# (again whenever package-lock.json changed since the last install)
+lock=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+if [ "$(cat web/node_modules/.horizon-lock 2>/dev/null)" != "$lock" ]; then
+  npm ci --prefix web --no-audit --no-fund --silent
+  echo "$lock" >web/node_modules/.horizon-lock
+fi
 case "${1:-}" in
   build)
     (cd web && npm run build)
