@@ -71,6 +71,10 @@ async fn admin_reads_of_others_data_are_recorded_and_the_trail_filters() {
         ("outcome=maybe", StatusCode::UNPROCESSABLE_ENTITY),
         ("since=yesterday", StatusCode::UNPROCESSABLE_ENTITY),
         ("who=root", StatusCode::BAD_REQUEST),
+        (
+            &*format!("target={}", "x".repeat(256)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ] {
         let r = admin
             .request(Method::GET, &format!("/v1/audit?{query}"))

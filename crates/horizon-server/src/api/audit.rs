@@ -366,6 +366,19 @@ pub async fn list_audit(
     if after < 0 {
         return Err(ApiError::Unprocessable("after must not be negative".into()));
     }
+    for (name, value) in [
+        ("actor", &query.actor),
+        ("action", &query.action),
+        ("target", &query.target),
+    ] {
+        if let Some(value) = value
+            && value.chars().count() > 255
+        {
+            return Err(ApiError::Unprocessable(format!(
+                "{name} must be at most 255 characters"
+            )));
+        }
+    }
     if let Some(outcome) = &query.outcome
         && !matches!(outcome.as_str(), "allowed" | "denied" | "failed")
     {
