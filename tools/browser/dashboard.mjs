@@ -134,7 +134,8 @@ try {
   await page.getByRole("link", { name: "System" }).click();
   await page.getByRole("heading", { name: "System" }).waitFor();
   await page.getByRole("heading", { name: "Latest audit records" }).waitFor();
-  await page.getByTestId("readiness").waitFor();
+  // (rendered at once; its value once /readyz answered)
+  await page.waitForFunction(() => (document.querySelector('[data-testid="readiness"]')?.textContent ?? "—") !== "—", null, { timeout: 10_000 });
   result.readiness = await page.getByTestId("readiness").textContent();
   await axe(page, "system");
   await shot(page, "dashboard-system");
