@@ -1,6 +1,7 @@
 // The System page for an admin, in Debian's Chromium (playwright-core;
 // crates/horizon/tests/dashboard.rs starts a server whose Kafka refuses one
-// event): the parked event is listed, and its Retry button sends it again.
+// event): the processes and the relay's leader, depth and lag are shown; the
+// parked event is listed, and its Retry button sends it again.
 // Prints one JSON object.
 //   HORIZON_URL=… HORIZON_ADMIN_TOKEN=… PARKED_JOB=… node system.mjs
 import { chromium } from "playwright-core";
@@ -24,6 +25,13 @@ try {
   await page.getByLabel("Token").fill(token);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("link", { name: "System" }).click();
+  await page.locator("tr[data-process]").first().waitFor({ timeout: 20_000 });
+  result.processes = await page.locator("tr[data-process]").count();
+  result.leaders = await page.locator('tr[data-process][data-leads="true"]').count();
+  result.processRow = await page.locator("tr[data-process]").first().textContent();
+  result.leader = await page.getByTestId("relay-leader").textContent();
+  result.depth = await page.getByTestId("outbox-depth").textContent();
+  result.lag = await page.getByTestId("relay-lag").textContent();
   const row = page.locator('tr[data-parked="job.submitted"]');
   await row.waitFor({ timeout: 20_000 });
   result.parkedRows = await page.locator("tr[data-parked]").count();

@@ -12,6 +12,7 @@ export type Event = components["schemas"]["Event"];
 export type Problem = components["schemas"]["Problem"];
 export type ParkedEvent = components["schemas"]["ParkedEventDto"];
 export type AuditRecord = components["schemas"]["AuditRecord"];
+export type Cluster = components["schemas"]["ClusterDto"];
 export type Api = Client<paths>;
 
 export const STATUSES: readonly JobStatus[] = ["SUBMITTED", "QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"];

@@ -1,9 +1,13 @@
-// For admins: is Horizon healthy (readiness, backends, the relay), what
-// Kafka refused for good (parked events, with retry), and the latest audit
-// records.
+// For admins: is Horizon healthy (readiness, backends, the relay), which
+// processes share the database and which one relays, how far behind the
+// relay is, what Kafka refused for good (parked events, with retry), and the
+// latest audit records.
 import { Fragment } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { explain, when, type Api, type AuditRecord, type ParkedEvent } from "./api";
+import { explain, when, type Api, type AuditRecord, type Cluster, type ParkedEvent } from "./api";
+
+/** How often the processes and the relay's lag are read again. */
+const CLUSTER_EVERY_MS = 5000;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -62,7 +66,79 @@ function Readiness({ ready }: { ready: Json | undefined }) {
   );
 }
 
+function seconds(value: number): string {
+  return value < 10 ? `${value.toFixed(1)} s` : `${Math.round(value)} s`;
+}
+
+/** /v1/admin/cluster: the outbox, the relay's lease, every process. */
+function Processes({ cluster }: { cluster: Cluster | undefined }) {
+  if (!cluster) {
+    return <p>Loading…</p>;
+  }
+  const leader = cluster.processes.find((p) => p.leads_relay);
+  const lease = cluster.relay_lease;
+  return (
+    <>
+      <dl class="facts">
+        <dt>Outbox depth</dt>
+        <dd data-testid="outbox-depth">{cluster.outbox ? `${cluster.outbox.depth} event(s) waiting for Kafka` : "— (no Kafka)"}</dd>
+        <dt>Relay lag</dt>
+        <dd data-testid="relay-lag">
+          {cluster.outbox
+            ? cluster.outbox.oldest_waiting_at
+              ? `${seconds(cluster.outbox.lag_seconds)} (oldest waiting since ${when(cluster.outbox.oldest_waiting_at)})`
+              : "none: every event is in Kafka"
+            : "— (no Kafka)"}
+        </dd>
+        <dt>Relay leader</dt>
+        <dd data-testid="relay-leader">
+          {!cluster.outbox
+            ? "— (no Kafka)"
+            : leader
+            ? `${leader.host} pid ${leader.pid}${leader.this_process ? " (this process)" : ""}`
+            : cluster.shared_database
+              ? lease?.expired
+                ? "none: the lease expired; a standby takes it within seconds"
+                : "none yet"
+              : "this process (one process on SQLite)"}
+          {lease && `, epoch ${lease.epoch}`}
+        </dd>
+      </dl>
+      <table aria-labelledby="processes-title">
+        <thead>
+          <tr>
+            <th scope="col">Process</th>
+            <th scope="col">Host</th>
+            <th scope="col">PID</th>
+            <th scope="col">Started</th>
+            <th scope="col">Last heartbeat</th>
+            <th scope="col">State</th>
+            <th scope="col">Role</th>
+          </tr>
+        </thead>
+        <tbody>
+          {cluster.processes.map((p) => (
+            <tr key={p.id} data-process={p.id} data-alive={String(p.alive)} data-leads={String(p.leads_relay)}>
+              <td class="mono" title={p.id}>
+                {p.id.slice(0, 8)}
+                {p.this_process && " (this one)"}
+              </td>
+              <td>{p.host}</td>
+              <td>{p.pid}</td>
+              <td>{when(p.started_at)}</td>
+              <td>{when(p.heartbeat_at)}</td>
+              <td>{p.gone_at ? "host gone" : p.alive ? "alive" : "silent"}</td>
+              <td>{p.leads_relay ? "relay leader" : "—"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
 export function SystemPage({ client }: { client: Api }) {
+  const [cluster, setCluster] = useState<Cluster | undefined>(undefined);
   const [ready, setReady] = useState<string>("…");
   const [readyJson, setReadyJson] = useState<Json | undefined>(undefined);
   const [parked, setParked] = useState<ParkedEvent[]>([]);
@@ -77,6 +153,12 @@ export function SystemPage({ client }: { client: Api }) {
     });
     void client.GET("/v1/admin/parked-events").then(({ data }) => data && setParked(data.events));
     void client.GET("/v1/audit", { params: { query: { limit: 1000 } } }).then(({ data }) => data && setAudit(data.records.slice(-20).reverse()));
+  }, [client, reloads]);
+  useEffect(() => {
+    const read = () => void client.GET("/v1/admin/cluster").then(({ data }) => data && setCluster(data));
+    read();
+    const timer = setInterval(read, CLUSTER_EVERY_MS);
+    return () => clearInterval(timer);
   }, [client, reloads]);
   async function retry(jobId?: string) {
     const { data, error, response } = await client.POST("/v1/admin/parked-events/retry", {
@@ -96,6 +178,8 @@ export function SystemPage({ client }: { client: Api }) {
           {ready}
         </pre>
       </details>
+      <h2 id="processes-title">Processes and the relay</h2>
+      <Processes cluster={cluster} />
       <h2 id="parked-title">Parked events</h2>
       {message && <p role="status">{message}</p>}
       {parked.length === 0 ? (

@@ -106,7 +106,6 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeErro
 /// How often the refused requests that got no audit row are summed up.
 const DENIED_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
-/// The data directory's process id (see `serve`), made on first use.
 /// Where this process runs local jobs: its host and local jobs directory.
 /// Only a process with the same scope adopts another's local jobs.
 fn local_scope(settings: &Settings) -> String {
@@ -122,6 +121,7 @@ fn local_scope(settings: &Settings) -> String {
     format!("{host}:{}", dir.display())
 }
 
+/// The data directory's process id (see `serve`), made on first use.
 fn process_id(dir: &std::path::Path) -> Result<uuid::Uuid, ServeError> {
     let path = dir.join("process-id");
     if let Ok(text) = std::fs::read_to_string(&path)
@@ -522,9 +522,8 @@ pub async fn serve(
     // goes on with its own jobs at once instead of waiting for its former
     // self to time out.
     let process = process_id(&settings.data_dir)?;
-    store
-        .register_process(process, &local_scope(&settings))
-        .await?;
+    let scope = local_scope(&settings);
+    store.register_process(process, &scope).await?;
     {
         let store = store.clone();
         supervise(
@@ -684,6 +683,7 @@ pub async fn serve(
         denials: Arc::new(api::denials::Denials::new(settings_denied_per_minute)),
         live,
         streams: Default::default(),
+        process: Arc::new(api::cluster::ThisProcess::new(process, scope)),
     };
     {
         // the refusals that got no audit row of their own, summed up

@@ -10,6 +10,7 @@ pub const SUBMISSIONS: &str = "horizon_job_submissions_total";
 pub const WEBHOOK_ATTEMPTS: &str = "horizon_webhook_attempts_total";
 pub const TRANSITIONS: &str = "horizon_job_transitions_total";
 pub const OUTBOX_DEPTH: &str = "horizon_outbox_depth";
+pub const OUTBOX_LAG: &str = "horizon_outbox_lag_seconds";
 pub const PARKED_DEPTH: &str = "horizon_events_parked";
 pub const TASK_PANICS: &str = "horizon_task_panics_total";
 pub const NOTIFICATIONS: &str = "horizon_commit_notifications_total";
@@ -80,6 +81,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         OUTBOX_DEPTH,
         Kind::Gauge,
         "Events written but not yet published to Kafka (parked ones excluded)",
+    ),
+    (
+        OUTBOX_LAG,
+        Kind::Gauge,
+        "How long the oldest event waiting for Kafka has waited (0 when none waits): the relay's lag",
     ),
     (
         PARKED_DEPTH,
@@ -200,6 +206,12 @@ pub async fn refresh_gauges(store: &dyn Store, kafka: bool) -> Result<(), StoreE
     metrics::counter!(TAKEOVERS).absolute(horizon_store::jobs_taken_over());
     if kafka {
         gauge!(OUTBOX_DEPTH).set(store.outbox_depth().await? as f64);
+        let lag = store.outbox_oldest().await?.map_or(0.0, |at| {
+            (time::OffsetDateTime::now_utc() - at)
+                .as_seconds_f64()
+                .max(0.0)
+        });
+        gauge!(OUTBOX_LAG).set(lag);
         gauge!(PARKED_DEPTH).set(store.parked_count().await? as f64);
     }
     Ok(())

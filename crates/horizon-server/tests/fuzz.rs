@@ -61,6 +61,10 @@ fn app() -> App {
             Arc::new(tokio::sync::Notify::new()),
         ),
         streams: Default::default(),
+        process: Arc::new(horizon_server::api::cluster::ThisProcess::new(
+            uuid::Uuid::nil(),
+            "fuzz".into(),
+        )),
         store,
         settings: Arc::new(settings),
         backends: Arc::new(HashMap::new()),

@@ -6,6 +6,7 @@
 //! one event in the same transaction (the transactional outbox); a job's events
 //! are numbered per stream from 1 with no gap and no duplicate.
 
+mod cluster;
 mod decide;
 mod error;
 mod migrations;
@@ -18,6 +19,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use cluster::{Cluster, ProcessInfo, RelayLeaseInfo};
 pub use error::StoreError;
 pub use params::{
     Applied, AuditFilter, CreateJobParams, Created, Fence, IdempotencyParams, JobTiming,
@@ -156,6 +158,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn mark_published_through(&self, position: i64) -> Result<u64, StoreError>;
 
     async fn outbox_depth(&self) -> Result<u64, StoreError>;
+
+    /// When the oldest event still waiting for Kafka (not parked) was
+    /// written: how far behind the relay is. `None` when none waits.
+    async fn outbox_oldest(&self) -> Result<Option<OffsetDateTime>, StoreError>;
 
     /// Retention: delete up to `limit` ended jobs that finished before
     /// `before`, with their events and idempotency keys; with
@@ -355,6 +361,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         process: Uuid,
         jobs: &[(Uuid, i64)],
     ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// The processes sharing this store and who holds the relay's lease
+    /// (for operators). A store only one process uses knows of none: the
+    /// caller is the only one.
+    async fn cluster(&self) -> Result<Cluster, StoreError> {
+        Ok(Cluster::default())
+    }
 
     /// Become the one process that relays the outbox to Kafka: `Some` guard
     /// while this process holds it (held until the guard is dropped or the

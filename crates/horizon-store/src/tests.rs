@@ -1400,6 +1400,76 @@ async fn marks_catch_up_to_a_position_but_leave_unparked_events_to_resend(kind: 
     assert_eq!(store.mark_published_through(p3).await.expect("mark"), 0);
 }
 
+/// The relay's lag: the oldest event still waiting for Kafka (parked ones
+/// do not count: they wait for an operator, not for the relay).
+async fn the_oldest_waiting_event_says_how_far_behind_the_relay_is(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    assert_eq!(store.outbox_oldest().await.expect("oldest"), None);
+    let before = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    new_job(&store).await;
+    new_job(&store).await;
+    let oldest = store
+        .outbox_oldest()
+        .await
+        .expect("oldest")
+        .expect("one waits");
+    assert!(
+        oldest >= before && oldest <= time::OffsetDateTime::now_utc(),
+        "{oldest}"
+    );
+    let outbox = store.unpublished_events(0, 10).await.expect("outbox");
+    let positions: Vec<i64> = outbox.iter().map(|e| e.position).collect();
+    assert_eq!(positions.len(), 2);
+    store
+        .park_events(&positions[..1], "too large")
+        .await
+        .expect("park");
+    let second = store
+        .outbox_oldest()
+        .await
+        .expect("oldest")
+        .expect("one waits");
+    assert!(second >= oldest, "the parked one still counted");
+    store.mark_published(&positions[1..]).await.expect("mark");
+    assert_eq!(store.outbox_oldest().await.expect("oldest"), None);
+}
+
+/// PostgreSQL: the processes that beat and the one holding the relay's
+/// lease are seen by every process (the cluster view); a released lease
+/// shows as expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cluster_view_names_processes_and_the_relay_leader() {
+    let t = setup(Kind::Postgres).await;
+    let store = t.store.clone();
+    let me = Uuid::now_v7();
+    store
+        .register_process(me, "host:/jobs")
+        .await
+        .expect("register");
+    let mut lease = store
+        .relay_leadership()
+        .await
+        .expect("ask")
+        .expect("free: taken");
+    let view = store.cluster().await.expect("cluster");
+    let mine = view
+        .processes
+        .iter()
+        .find(|p| p.id == me)
+        .expect("this process listed");
+    assert!(mine.alive);
+    assert_eq!(mine.local_scope.as_deref(), Some("host:/jobs"));
+    assert_eq!(mine.pid, i32::try_from(std::process::id()).expect("pid"));
+    let held = view.relay_lease.expect("a lease");
+    assert_eq!(held.process, Some(me));
+    assert!(!held.expired);
+    assert_eq!(held.epoch, lease.epoch());
+    lease.release().await;
+    let view = store.cluster().await.expect("cluster");
+    assert!(view.relay_lease.expect("a lease").expired);
+}
+
 /// PostgreSQL: one holder of the relay's leadership at a time; given back,
 /// another takes it at once; a holder that stops renewing loses it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1834,4 +1904,5 @@ conformance!(
     a_stale_claim_writes_nothing,
     retention_prunes_only_what_has_ended_and_reached_kafka,
     a_commit_with_events_rings_the_bell,
+    the_oldest_waiting_event_says_how_far_behind_the_relay_is,
 );

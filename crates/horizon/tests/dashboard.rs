@@ -172,6 +172,25 @@ async fn the_system_page_shows_a_parked_event_and_retries_it() {
         String::from_utf8_lossy(&out.stderr)
     );
     let seen: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    // the processes and the relay: one process (SQLite), and it relays
+    assert_eq!(seen["processes"], 1, "{seen}");
+    assert_eq!(seen["leaders"], 1, "{seen}");
+    assert!(
+        seen["processRow"].as_str().unwrap().contains("(this one)"),
+        "{seen}"
+    );
+    assert!(
+        seen["leader"].as_str().unwrap().contains("(this process)"),
+        "{seen}"
+    );
+    assert!(
+        seen["depth"]
+            .as_str()
+            .unwrap()
+            .ends_with("event(s) waiting for Kafka"),
+        "{seen}"
+    );
+    assert!(!seen["lag"].as_str().unwrap().contains("no Kafka"), "{seen}");
     assert!(seen["parkedRows"].as_u64().unwrap() >= 1, "{seen}");
     assert!(
         seen["rowText"].as_str().unwrap().contains(&big[..8]),

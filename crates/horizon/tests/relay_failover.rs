@@ -98,6 +98,31 @@ async fn role(server: &Server) -> Option<String> {
         .map(|r| r["kafka"]["role"].as_str().unwrap_or_default().to_owned())
 }
 
+/// `GET /v1/admin/cluster` as an admin.
+async fn cluster(server: &Server, admin: &str) -> Value {
+    server
+        .http
+        .get(format!("{}/v1/admin/cluster", server.url))
+        .bearer_auth(admin)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The process `id` in a cluster view.
+fn process<'a>(view: &'a Value, id: &Value) -> &'a Value {
+    view["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| &p["id"] == id)
+        .unwrap_or_else(|| panic!("process {id} not in {view:#}"))
+}
+
 /// The index of the process that relays, waiting for one.
 async fn leader(d: &Deployment, skip: Option<usize>) -> usize {
     let deadline = Instant::now() + T;
@@ -369,6 +394,32 @@ async fn a_frozen_relay_is_replaced_within_10s_and_fenced_when_it_wakes() {
     let loader = load(apis, 50, stopped);
     let frozen = leader(&d, None).await;
     let other = 1 - frozen;
+    // the cluster view (the dashboard's System page), asked of the other
+    // process: both alive, the relaying one named as the leader
+    let admin = d.server(other).token("ops", true);
+    let frozen_id = cluster(d.server(frozen), &admin).await["this_process"].clone();
+    let other_id = cluster(d.server(other), &admin).await["this_process"].clone();
+    let before = cluster(d.server(other), &admin).await;
+    assert_eq!(
+        before["processes"].as_array().unwrap().len(),
+        2,
+        "{before:#}"
+    );
+    assert!(before["shared_database"].as_bool().unwrap());
+    assert_eq!(
+        process(&before, &frozen_id)["leads_relay"],
+        true,
+        "{before:#}"
+    );
+    assert_eq!(process(&before, &frozen_id)["alive"], true, "{before:#}");
+    assert_eq!(
+        process(&before, &other_id)["leads_relay"],
+        false,
+        "{before:#}"
+    );
+    assert_eq!(before["relay_lease"]["process"], frozen_id, "{before:#}");
+    assert!(before["outbox"]["depth"].is_u64(), "{before:#}");
+    let epoch_before = before["relay_lease"]["epoch"].as_i64().unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
     kill(d.server(frozen).pid(), Signal::SIGSTOP).unwrap();
     let stopped_at = Instant::now();
@@ -395,7 +446,26 @@ async fn a_frozen_relay_is_replaced_within_10s_and_fenced_when_it_wakes() {
         "the relay was taken over after {took_over:?}\n{}",
         d.server(other).log()
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // the other process sees the frozen one fall silent and leads
+    let deadline = Instant::now() + T;
+    loop {
+        let view = cluster(d.server(other), &admin).await;
+        if process(&view, &frozen_id)["alive"] == false
+            && process(&view, &other_id)["leads_relay"] == true
+            && process(&view, &frozen_id)["leads_relay"] == false
+        {
+            assert!(
+                view["relay_lease"]["epoch"].as_i64().unwrap() > epoch_before,
+                "{view:#}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster view never showed the takeover: {view:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     kill(d.server(frozen).pid(), Signal::SIGCONT).unwrap();
     // the zombie finds out and says so
     let deadline = Instant::now() + T;

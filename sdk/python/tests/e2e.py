@@ -13,6 +13,7 @@ import time
 import uuid
 
 from horizon_client.api.admin import (
+    cluster,
     create_token,
     host_gone,
     list_audit,
@@ -48,6 +49,7 @@ from horizon_client.models import (
     AgentStatsListDto,
     AuditListDto,
     CancelJobRequest,
+    ClusterDto,
     CreatedTokenDto,
     CreateSubscriptionRequest,
     CreateTokenRequest,
@@ -257,6 +259,8 @@ trail = ok(
 check(len(trail.records) == 2, f"{len(trail.records)} cancels on the trail")
 check(all(r.action == "job.cancel" for r in trail.records), "audit actions")
 ok(parked_events.sync_detailed(client=admin), ParkedListDto)
+view = ok(cluster.sync_detailed(client=admin), ClusterDto)
+check(any(p.this_process for p in view.processes), f"cluster: {view}")
 ok(retry_parked.sync_detailed(client=admin), RetryParkedDto)
 ok(retry_parked.sync_detailed(client=admin, body=RetryParkedRequest(job_id=job.id)), RetryParkedDto)
 replay = start_replay.sync_detailed(client=admin, body=ReplayRequestDto(job_id=job.id))

@@ -82,6 +82,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/cluster": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The processes sharing this database, which one relays to Kafka, and
+         *     the outbox's depth and lag. **Admin only.**
+         */
+        get: operations["cluster"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/events/replay": {
         parameters: {
             query?: never;
@@ -669,6 +689,27 @@ export interface components {
         CancelJobRequest: {
             reason?: string | null;
         };
+        ClusterDto: {
+            outbox?: components["schemas"]["OutboxDto"] | null;
+            /** @description Those heard from in the last day (with SQLite: this one). */
+            processes: components["schemas"]["ProcessDto"][];
+            /**
+             * @description This process's relay, as on `/readyz` (`{"state": "disabled"}`
+             *     without Kafka).
+             */
+            relay: Record<string, never>;
+            relay_lease?: components["schemas"]["RelayLeaseDto"] | null;
+            /**
+             * @description Several processes share a PostgreSQL database; with SQLite there is
+             *     one, and it relays.
+             */
+            shared_database: boolean;
+            /**
+             * Format: uuid
+             * @description The process that answered.
+             */
+            this_process: string;
+        };
         CreateSubscriptionRequest: {
             /** @description Only jobs of this agent. */
             agent?: string | null;
@@ -1114,6 +1155,26 @@ export interface components {
             timestamp: string;
             user_id: string;
         };
+        OutboxDto: {
+            /**
+             * Format: int64
+             * @description Events waiting for Kafka (not parked).
+             */
+            depth: number;
+            /**
+             * Format: double
+             * @description How long the oldest waiting event has waited: the relay's lag
+             *     (0 when nothing waits).
+             */
+            lag_seconds: number;
+            /** @description RFC 3339: when the oldest waiting event was written. */
+            oldest_waiting_at?: string | null;
+            /**
+             * Format: int64
+             * @description Events Kafka refused for good (`/v1/admin/parked-events`).
+             */
+            parked: number;
+        };
         ParkedEventDto: {
             event: components["schemas"]["Event"];
             /** @description RFC 3339 */
@@ -1154,6 +1215,27 @@ export interface components {
             /** @description A URI naming the kind of problem. */
             type: string;
         };
+        ProcessDto: {
+            /** @description Heard from within the process timeout (else its jobs are taken over). */
+            alive: boolean;
+            /** @description RFC 3339: when an operator said its host was gone for good. */
+            gone_at?: string | null;
+            /** @description RFC 3339: when it last said it was alive. */
+            heartbeat_at: string;
+            host: string;
+            /** Format: uuid */
+            id: string;
+            /** @description Holds the relay's lease: it publishes the outbox to Kafka. */
+            leads_relay: boolean;
+            /** @description Where it runs local jobs (host and jobs directory). */
+            local_scope?: string | null;
+            /** Format: int64 */
+            pid: number;
+            /** @description RFC 3339 */
+            started_at: string;
+            /** @description The process that answered this request. */
+            this_process: boolean;
+        };
         RedeliverRequest: {
             /**
              * Format: uuid
@@ -1172,6 +1254,22 @@ export interface components {
              * @description How many deliveries will be sent again.
              */
             redelivered: number;
+        };
+        RelayLeaseDto: {
+            /**
+             * Format: int64
+             * @description How many times it has changed hands.
+             */
+            epoch: number;
+            /** @description Nobody relays until a process takes it again. */
+            expired: boolean;
+            /** @description RFC 3339 */
+            expires_at: string;
+            /**
+             * Format: uuid
+             * @description The process that holds it (null: taken before this was recorded).
+             */
+            process?: string | null;
         };
         ReplayProgressDto: {
             error?: string | null;
@@ -1469,6 +1567,66 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    cluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description something failed inside; the body names a reference */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database (or the job's backend) cannot be reached now */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };

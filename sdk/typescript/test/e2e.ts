@@ -197,6 +197,8 @@ for (const record of audit.records) {
   assert.equal(record.action, "job.cancel");
 }
 const parked = must(await admin.GET("/v1/admin/parked-events"));
+const view = must(await admin.GET("/v1/admin/cluster"));
+assert.ok(view.processes.some((p) => p.this_process), `cluster: ${JSON.stringify(view)}`);
 assert.ok(Array.isArray(parked.events));
 must(await admin.POST("/v1/admin/parked-events/retry"));
 must(await admin.POST("/v1/admin/parked-events/retry", { body: { job_id: job.id } }));

@@ -5,6 +5,7 @@ mod admin;
 mod agents;
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 pub mod cors;
 pub mod denials;
 mod dto;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub live: Arc<crate::live::LiveHub>,
     /// Streams open per user.
     pub streams: Arc<stream::StreamCounts>,
+    /// This process (`/v1/admin/cluster`).
+    pub process: Arc<cluster::ThisProcess>,
 }
 
 #[derive(OpenApi)]
@@ -86,7 +89,7 @@ pub struct AppState {
         subscriptions::list_deliveries, subscriptions::redeliver,
         agents::list_agents, agents::agent_stats,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
-        admin::parked_events, admin::retry_parked, admin::host_gone, audit::list_audit,
+        admin::parked_events, admin::retry_parked, admin::host_gone, cluster::cluster, audit::list_audit,
         replay::start_replay, replay::replay_progress,
         tokens::create_token, tokens::list_tokens, tokens::revoke_token,
     ),
@@ -282,6 +285,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/parked-events", get(admin::parked_events))
         .route("/v1/admin/parked-events/retry", post(admin::retry_parked))
         .route("/v1/admin/hosts/{host}/gone", post(admin::host_gone))
+        .route("/v1/admin/cluster", get(cluster::cluster))
         .route(
             "/v1/admin/tokens",
             post(tokens::create_token).get(tokens::list_tokens),

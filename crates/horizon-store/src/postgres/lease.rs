@@ -54,22 +54,24 @@ pub(super) async fn connect(options: &PgConnectOptions) -> Result<PgConnection, 
 /// Take the lease if it is free or expired: `Some` when this caller leads.
 pub(super) async fn acquire(
     options: &PgConnectOptions,
+    process: Option<Uuid>,
 ) -> Result<Option<Box<dyn Leadership>>, StoreError> {
     let mut conn = connect(options).await?;
     let holder = Uuid::now_v7();
     let asked = Instant::now();
     let row: Option<(i64, i64)> = sqlx::query_as(
-        "INSERT INTO relay_lease (name, holder, epoch, expires_at)
-         VALUES ($1, $2, 1, now() + make_interval(secs => $3))
+        "INSERT INTO relay_lease (name, holder, epoch, expires_at, process)
+         VALUES ($1, $2, 1, now() + make_interval(secs => $3), $4)
          ON CONFLICT (name) DO UPDATE
             SET holder = EXCLUDED.holder, epoch = relay_lease.epoch + 1,
-                expires_at = EXCLUDED.expires_at
+                expires_at = EXCLUDED.expires_at, process = EXCLUDED.process
           WHERE relay_lease.expires_at < now()
          RETURNING epoch, generation",
     )
     .bind(LEASE)
     .bind(holder)
     .bind(LEASE_TTL.as_secs_f64())
+    .bind(process)
     .fetch_optional(&mut conn)
     .await?;
     Ok(row.map(|(epoch, generation)| {

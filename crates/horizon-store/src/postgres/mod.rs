@@ -13,6 +13,7 @@
 //! disk flush: a NOTIFY inside the batch would queue every process's commit
 //! behind one lock).
 
+mod cluster;
 mod events;
 mod lease;
 mod outbox;
@@ -51,6 +52,9 @@ pub struct PgStore {
     heartbeat: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
     /// Numbers committed events in the relay's order (`outbox.rs`).
     sequencer: std::sync::Arc<outbox::Sequencer>,
+    /// The process this store serves (its first heartbeat says), recorded
+    /// with the relay's lease when it takes it.
+    process: std::sync::Arc<std::sync::OnceLock<Uuid>>,
 }
 
 /// How long a session may sit idle inside a transaction before PostgreSQL
@@ -162,6 +166,7 @@ impl PgStore {
             options,
             heartbeat: Default::default(),
             sequencer: Default::default(),
+            process: Default::default(),
         })
     }
 
@@ -499,6 +504,14 @@ impl Store for PgStore {
         Ok(id.to_string())
     }
 
+    async fn outbox_oldest(&self) -> Result<Option<time::OffsetDateTime>, StoreError> {
+        cluster::outbox_oldest(&self.pool).await
+    }
+
+    async fn cluster(&self) -> Result<crate::Cluster, StoreError> {
+        cluster::cluster(&self.pool).await
+    }
+
     async fn outbox_depth(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM events WHERE published_at IS NULL AND parked_at IS NULL",
@@ -731,6 +744,7 @@ impl Store for PgStore {
     }
 
     async fn heartbeat(&self, process: Uuid) -> Result<(), StoreError> {
+        let _ = self.process.set(process);
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_default();
@@ -939,7 +953,7 @@ impl Store for PgStore {
     }
 
     async fn relay_leadership(&self) -> Result<Option<Box<dyn Leadership>>, StoreError> {
-        lease::acquire(&self.options).await
+        lease::acquire(&self.options, self.process.get().copied()).await
     }
 }
 

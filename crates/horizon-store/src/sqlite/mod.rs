@@ -291,6 +291,10 @@ impl Store for SqliteStore {
         self.readers.run(read::outbox_depth).await
     }
 
+    async fn outbox_oldest(&self) -> Result<Option<time::OffsetDateTime>, StoreError> {
+        self.readers.run(read::outbox_oldest).await
+    }
+
     async fn prune_jobs(
         &self,
         before: time::OffsetDateTime,

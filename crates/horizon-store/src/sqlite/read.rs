@@ -326,6 +326,18 @@ pub(super) fn outbox_depth(conn: &Connection) -> Result<u64, StoreError> {
     )
 }
 
+pub(super) fn outbox_oldest(conn: &Connection) -> Result<Option<time::OffsetDateTime>, StoreError> {
+    let at: Option<String> = conn
+        .query_row(
+            "SELECT created_at FROM events WHERE published_at IS NULL AND parked_at IS NULL
+              ORDER BY position LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    at.map(|at| super::rows::parse_time(&at)).transpose()
+}
+
 pub(super) fn database_id(conn: &Connection) -> Result<String, StoreError> {
     Ok(conn.query_row("SELECT id FROM horizon_database", [], |row| row.get(0))?)
 }

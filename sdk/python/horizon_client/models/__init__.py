@@ -11,6 +11,8 @@ from .audit_recorded_auth_method_type_1 import AuditRecordedAuthMethodType1
 from .audit_recorded_outcome import AuditRecordedOutcome
 from .backend_dto import BackendDto
 from .cancel_job_request import CancelJobRequest
+from .cluster_dto import ClusterDto
+from .cluster_dto_relay import ClusterDtoRelay
 from .create_subscription_request import CreateSubscriptionRequest
 from .create_subscription_request_email_type_0 import (
     CreateSubscriptionRequestEmailType0,
@@ -66,12 +68,15 @@ from .job_submitted_payload import JobSubmittedPayload
 from .job_submitted_payload_backend import JobSubmittedPayloadBackend
 from .job_submitted_payload_parameters import JobSubmittedPayloadParameters
 from .job_submitted_status import JobSubmittedStatus
+from .outbox_dto import OutboxDto
 from .parked_event_dto import ParkedEventDto
 from .parked_list_dto import ParkedListDto
 from .percentiles_dto import PercentilesDto
 from .problem import Problem
+from .process_dto import ProcessDto
 from .redeliver_request import RedeliverRequest
 from .redelivered_dto import RedeliveredDto
+from .relay_lease_dto import RelayLeaseDto
 from .replay_progress_dto import ReplayProgressDto
 from .replay_request_dto import ReplayRequestDto
 from .resources_dto import ResourcesDto
@@ -97,6 +102,8 @@ __all__ = (
     "AuditRecordedOutcome",
     "BackendDto",
     "CancelJobRequest",
+    "ClusterDto",
+    "ClusterDtoRelay",
     "CreateSubscriptionRequest",
     "CreateSubscriptionRequestEmailType0",
     "CreateTokenRequest",
@@ -146,12 +153,15 @@ __all__ = (
     "JobSubmittedPayloadBackend",
     "JobSubmittedPayloadParameters",
     "JobSubmittedStatus",
+    "OutboxDto",
     "ParkedEventDto",
     "ParkedListDto",
     "PercentilesDto",
     "Problem",
+    "ProcessDto",
     "RedeliverRequest",
     "RedeliveredDto",
+    "RelayLeaseDto",
     "ReplayProgressDto",
     "ReplayRequestDto",
     "ResourcesDto",
