@@ -84,6 +84,7 @@ try {
 
   // its page, with a job that is still writing: log lines arrive live
   const live = JSON.parse(cli("submit", "--agent", "chatty", "--dataset", "dash-log", "--param", "lines=12", "--param", "interval=0.4", "--json"));
+  result.liveId = live.id;
   await page.goto(`${url}/ui/#/jobs/${live.id}`);
   await page.getByTestId("job-status").waitFor();
   const log = page.getByTestId("log");
@@ -97,6 +98,13 @@ try {
   result.timeline = await page.locator('[data-testid="timeline"] li').evaluateAll((items) => items.map((i) => i.getAttribute("data-event")));
   await axe(page, "job");
   await shot(page, "dashboard-job");
+
+  // clone it from its page: the new job's page opens, linked both ways
+  await page.getByRole("button", { name: "Clone" }).click();
+  await page.waitForFunction((original) => location.hash.startsWith("#/jobs/") && !location.hash.endsWith(original), live.id, { timeout: 10_000 });
+  result.cloneId = await page.evaluate(() => location.hash.slice("#/jobs/".length));
+  await page.getByRole("link", { name: live.id }).waitFor({ timeout: 10_000 });
+  result.cloneLinksBack = true;
 
   // cancel from the page, with a reason
   const sleeper = JSON.parse(cli("submit", "--agent", "sleep", "--dataset", "dash-cancel", "--param", "seconds=120", "--json"));

@@ -1,6 +1,7 @@
 // One job, live: its status and times, resources, exit code or error, the
 // timeline of its events as they arrive (GET /v1/jobs/{id}/events/stream),
-// its log as it is written (GET /v1/jobs/{id}/logs/stream), and cancel.
+// its log as it is written (GET /v1/jobs/{id}/logs/stream), and its actions:
+// cancel, hold/release before it starts, clone.
 import { useEffect, useState } from "preact/hooks";
 import { MetricsChart } from "./chart";
 import { TERMINAL, between, explain, follow, parseEvent, when, type Api, type Job, type JobEvent } from "./api";
@@ -81,6 +82,47 @@ function Cancel({ client, job, onDone }: { client: Api; job: Job; onDone: (job: 
         </p>
       )}
     </form>
+  );
+}
+
+/** Hold or release a job that has not started, and clone any job. */
+function Actions({ client, job, onDone }: { client: Api; job: Job; onDone: (job: Job) => void }) {
+  const [error, setError] = useState<string | null>(null);
+  const unstarted = job.status === "SUBMITTED" || job.status === "QUEUED";
+  async function toggleHold() {
+    const path = job.held ? "/v1/jobs/{id}/release" : "/v1/jobs/{id}/hold";
+    const { data, error: problem, response } = await client.POST(path, { params: { path: { id: job.id } } });
+    if (data) {
+      setError(null);
+      onDone(data);
+    } else {
+      setError(explain(problem, response));
+    }
+  }
+  async function clone() {
+    const { data, error: problem, response } = await client.POST("/v1/jobs/{id}/clone", { params: { path: { id: job.id } } });
+    if (data) {
+      location.hash = `#/jobs/${data.id}`;
+    } else {
+      setError(explain(problem, response));
+    }
+  }
+  return (
+    <div class="actions">
+      {unstarted && (
+        <button type="button" onClick={() => void toggleHold()}>
+          {job.held ? "Release" : "Hold"}
+        </button>
+      )}
+      <button type="button" onClick={() => void clone()}>
+        Clone
+      </button>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+    </div>
   );
 }
 
@@ -210,7 +252,36 @@ export function JobPage({ client, token, id }: { client: Api; token: string; id:
         <dd>
           <code>{JSON.stringify(job.parameters)}</code>
         </dd>
+        {job.held && (
+          <>
+            <dt>Held</dt>
+            <dd data-testid="held">yes: it waits until released</dd>
+          </>
+        )}
+        {job.cloned_from && (
+          <>
+            <dt>Cloned from</dt>
+            <dd>
+              <a href={`#/jobs/${job.cloned_from}`} class="mono">
+                {job.cloned_from}
+              </a>
+            </dd>
+          </>
+        )}
+        {job.clones && job.clones.length > 0 && (
+          <>
+            <dt>Clones</dt>
+            <dd data-testid="clones">
+              {job.clones.map((clone) => (
+                <a key={clone} href={`#/jobs/${clone}`} class="mono">
+                  {clone}{" "}
+                </a>
+              ))}
+            </dd>
+          </>
+        )}
       </dl>
+      <Actions client={client} job={job} onDone={setJob} />
       {!TERMINAL.includes(job.status) && <Cancel client={client} job={job} onDone={setJob} />}
       <section aria-labelledby="timeline-title">
         <h2 id="timeline-title">Timeline</h2>

@@ -145,6 +145,19 @@ pub async fn read_log(path: std::path::PathBuf, range: LogRange) -> Result<LogCh
     .map_err(BackendError::Io)
 }
 
+/// How a backend holds a job it has accepted (QUEUED) but not started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueuedHold {
+    /// Horizon keeps it back: the backend starts queued jobs only when the
+    /// watcher shows them, and it does not show held ones (local).
+    InHorizon,
+    /// The scheduler holds it (`Backend::hold`, Slurm's `scontrol hold`).
+    InScheduler,
+    /// Once accepted the job is the scheduler's, which cannot hold it
+    /// (Tapis): only a SUBMITTED job can be held.
+    Unsupported,
+}
+
 /// A compute backend.
 #[async_trait]
 pub trait Backend: Send + Sync + std::fmt::Debug {
@@ -197,6 +210,22 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// Stop a job. Stopping a job that is not running is not an error.
     async fn cancel(&self, job: &Job) -> Result<(), BackendError>;
+
+    /// How this backend holds a QUEUED job.
+    fn queued_hold(&self) -> QueuedHold {
+        QueuedHold::InHorizon
+    }
+
+    /// Hold a QUEUED job in the scheduler (`QueuedHold::InScheduler`): it
+    /// will not start until released. `Rejected` when it has started.
+    async fn hold(&self, _job: &Job) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    /// Let a job held in the scheduler start.
+    async fn release(&self, _job: &Job) -> Result<(), BackendError> {
+        Ok(())
+    }
 
     /// Once at start-up, with the ids of every job that is still active
     /// (QUEUED or RUNNING): stop whatever the backend still runs for any other

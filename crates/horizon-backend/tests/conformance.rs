@@ -9,7 +9,9 @@
 //! non-zero exit maps to NONZERO_EXIT with its code; cancel works in every
 //! status (SUBMITTED, QUEUED, RUNNING, ended) and stops the program; a new
 //! backend over the same state (a restart) re-finds a job instead of
-//! running it again; an unknown agent is a refusal, not a passing error.
+//! running it again; an unknown agent is a refusal, not a passing error;
+//! a held QUEUED job does not start until released, as the backend says it
+//! holds (`queued_hold`).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -22,7 +24,7 @@ use horizon_backend::slurm::{Shell, SlurmAgent, SlurmBackend, SlurmConfig};
 use horizon_backend::tapis::{
     TapisAgent, TapisBackend, TapisClient, TapisConfig, TapisCredentials, TapisService,
 };
-use horizon_backend::{Backend, Update};
+use horizon_backend::{Backend, QueuedHold, Update};
 use horizon_core::{BackendKind, Command, Job, JobStatus, Resources, transition};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -118,6 +120,8 @@ impl Harness {
                 .then(|| "conformance-user".to_owned()),
             traceparent: None,
             location: None,
+            held: false,
+            cloned_from: None,
         }
     }
 
@@ -349,6 +353,23 @@ fn slurm(dir: &Path) -> Box<dyn Backend> {
                 },
             )
         })
+        .chain([(
+            // its partition is down: it stays pending until moved
+            "parked".to_owned(),
+            SlurmAgent {
+                program: "/usr/bin/python3".into(),
+                args: vec![test_agent().display().to_string(), "ok".to_owned()],
+                env: vec![(
+                    "HORIZON_TEST_RUNS_DIR".to_owned(),
+                    dir.join("runs").display().to_string(),
+                )],
+                partition: Some("parked".to_owned()),
+                account: None,
+                qos: None,
+                sbatch_options: Vec::new(),
+                preamble: Vec::new(),
+            },
+        )])
         .collect();
     Box::new(
         SlurmBackend::new(SlurmConfig {
@@ -576,6 +597,73 @@ async fn an_unknown_agent_is_refused_for_good(kind: BackendKind) {
     assert!(err.rejection_code().is_some());
 }
 
+/// A QUEUED job held as the backend holds it does not start; released, it
+/// runs once. Tapis cannot hold an accepted job: it says so
+/// (`Unsupported`), and the API refuses such a hold.
+async fn a_held_job_does_not_start_until_released(kind: BackendKind) {
+    let h = Harness::new(kind).await;
+    let hold = || Command::Hold {
+        by: "alice".into(),
+        reason: "wait".into(),
+        at: OffsetDateTime::now_utc(),
+    };
+    let release = || Command::Release {
+        by: "alice".into(),
+        reason: "go".into(),
+        at: OffsetDateTime::now_utc(),
+    };
+    match h.backend.queued_hold() {
+        QueuedHold::Unsupported => assert_eq!(kind, BackendKind::Tapis),
+        QueuedHold::InHorizon => {
+            let mut job = h.job("ok", json!({"seconds": 0.05}));
+            h.submit(&mut job).await;
+            apply(&mut job, hold());
+            // the watcher leaves a held job out of its polls
+            for _ in 0..10 {
+                let _ = h.backend.poll(&[]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(h.runs(&job), 0, "{kind:?}: a held job ran");
+            apply(&mut job, release());
+            h.drive(&mut job, |_| false).await;
+            assert_eq!(job.status, JobStatus::Completed, "{kind:?}");
+            assert_eq!(h.runs(&job), 1);
+        }
+        QueuedHold::InScheduler => {
+            assert_eq!(kind, BackendKind::Slurm);
+            let mut job = h.job("parked", json!({"seconds": 0.05}));
+            h.submit(&mut job).await;
+            h.backend.hold(&job).await.unwrap();
+            apply(&mut job, hold());
+            // a partition that would run it: the hold keeps it back
+            let remote = job.remote_job_id.clone().unwrap();
+            let moved = Process::new("scontrol")
+                .args(["update", &format!("jobid={remote}"), "partition=debug"])
+                .output()
+                .unwrap();
+            assert!(moved.status.success(), "{moved:?}");
+            let until = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < until {
+                for observation in h.backend.poll(std::slice::from_ref(&job)).await.unwrap() {
+                    record(&mut job, &observation.update);
+                }
+                assert_eq!(
+                    job.status,
+                    JobStatus::Queued,
+                    "{kind:?}: a held job started"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            assert_eq!(h.runs(&job), 0);
+            h.backend.release(&job).await.unwrap();
+            apply(&mut job, release());
+            h.drive(&mut job, |_| false).await;
+            assert_eq!(job.status, JobStatus::Completed, "{kind:?}");
+            assert_eq!(h.runs(&job), 1);
+        }
+    }
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod local_backend {
@@ -625,4 +713,5 @@ conformance!(
     cancel_works_in_every_status,
     a_restart_finds_the_job_again_instead_of_running_it_twice,
     an_unknown_agent_is_refused_for_good,
+    a_held_job_does_not_start_until_released,
 );

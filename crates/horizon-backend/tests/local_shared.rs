@@ -60,6 +60,8 @@ fn queued() -> Job {
         account: None,
         traceparent: None,
         location: None,
+        held: false,
+        cloned_from: None,
     }
 }
 

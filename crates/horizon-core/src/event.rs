@@ -157,6 +157,14 @@ pub struct StatusChangedPayload {
     pub previous_status: JobStatus,
     pub current_status: JobStatus,
     pub reason: String,
+    /// Who asked for the change (a hold or release through the API); absent
+    /// for a change the backend reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<String>,
+    /// Whether the job is held after the change (a hold or release through
+    /// the API); absent for a change the backend reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -163,4 +163,10 @@ pub struct Job {
     /// The W3C `traceparent` the submission came with, carried on the
     /// job's events (Kafka headers, webhooks).
     pub traceparent: Option<String>,
+    /// Held back by a user before it started (`POST /v1/jobs/{id}/hold`):
+    /// not handed to its scheduler (SUBMITTED), not started (a local
+    /// QUEUED job), or held by the scheduler itself (Slurm).
+    pub held: bool,
+    /// The job this one was cloned from (`POST /v1/jobs/{id}/clone`).
+    pub cloned_from: Option<Uuid>,
 }

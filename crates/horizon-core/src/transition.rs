@@ -7,6 +7,7 @@
 //!     ├──fail──▶ FAILED ◀┴──fail────────────┤
 //!     └──cancel──▶ CANCELLED ◀──cancel──────┘ (from SUBMITTED, QUEUED, RUNNING)
 //! QUEUED/RUNNING ──note──▶ same status (job.status_changed: held, requeued, …)
+//! SUBMITTED/QUEUED ──hold, release──▶ same status, `held` set or cleared
 //! ```
 
 use time::OffsetDateTime;
@@ -47,6 +48,18 @@ pub enum Command {
     /// The backend reported a change that is not one of the above (held,
     /// released, suspended, …); the status stays as it is.
     Note { reason: String, at: OffsetDateTime },
+    /// A user holds the job back before it starts.
+    Hold {
+        by: String,
+        reason: String,
+        at: OffsetDateTime,
+    },
+    /// A user lets a held job go on.
+    Release {
+        by: String,
+        reason: String,
+        at: OffsetDateTime,
+    },
 }
 
 impl Command {
@@ -58,6 +71,8 @@ impl Command {
             Command::Fail { .. } => "fail",
             Command::Cancel { .. } => "cancel",
             Command::Note { .. } => "note",
+            Command::Hold { .. } => "hold",
+            Command::Release { .. } => "release",
         }
     }
 
@@ -68,7 +83,9 @@ impl Command {
             | Command::Complete { at, .. }
             | Command::Fail { at, .. }
             | Command::Cancel { at, .. }
-            | Command::Note { at, .. } => truncate_to_millis(*at),
+            | Command::Note { at, .. }
+            | Command::Hold { at, .. }
+            | Command::Release { at, .. } => truncate_to_millis(*at),
         }
     }
 }
@@ -87,6 +104,7 @@ pub struct Transition {
     pub queued_at: Option<OffsetDateTime>,
     pub exit_code: Option<i32>,
     pub error: Option<JobError>,
+    pub held: bool,
     pub payload: EventPayload,
 }
 
@@ -102,6 +120,7 @@ impl Transition {
             queued_at: self.queued_at,
             exit_code: self.exit_code,
             error: self.error.clone(),
+            held: self.held,
             updated_at: self.at,
             lifecycle_sequence: job.lifecycle_sequence + 1,
             ..job.clone()
@@ -123,6 +142,14 @@ pub enum TransitionError {
         status: JobStatus,
         command: &'static str,
     },
+    #[error("the job is held already")]
+    AlreadyHeld,
+    #[error("the job is not held: there is nothing to release")]
+    NotHeld,
+    #[error(
+        "the job is being handed to its scheduler: it cannot be held now; try again once it is QUEUED"
+    )]
+    HandingOver,
 }
 
 /// Decide what `command` does to `job`. Pure: no clock, no I/O.
@@ -151,10 +178,13 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
         queued_at: job.queued_at,
         exit_code: job.exit_code,
         error: job.error.clone(),
+        held: job.held,
         payload: EventPayload::StatusChanged(StatusChangedPayload {
             previous_status: from,
             current_status: from,
             reason: String::new(),
+            changed_by: None,
+            held: None,
         }),
     };
     let illegal = || TransitionError::Illegal {
@@ -186,6 +216,8 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
         }
         (Queued, Command::Start { remote_job_id, .. }) => {
             next.to = Running;
+            // (a hold that raced with the start lost: the job runs)
+            next.held = false;
             if remote_job_id.is_some() {
                 next.remote_job_id = remote_job_id;
             }
@@ -197,6 +229,7 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
         }
         (Running, Command::Complete { exit_code, .. }) => {
             next.to = Completed;
+            next.held = false;
             next.finished_at = Some(at);
             next.exit_code = Some(exit_code);
             let started = job.started_at.unwrap_or(at);
@@ -209,6 +242,7 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
         }
         (Submitted | Queued | Running, Command::Fail { error, .. }) => {
             next.to = Failed;
+            next.held = false;
             next.finished_at = Some(at);
             next.exit_code = error.exit_code;
             next.payload = EventPayload::Failed(FailedPayload {
@@ -221,6 +255,7 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
         }
         (Submitted | Queued | Running, Command::Cancel { by, reason, .. }) => {
             next.to = Cancelled;
+            next.held = false;
             next.finished_at = Some(at);
             next.payload = EventPayload::Cancelled(CancelledPayload {
                 cancelled_by: by,
@@ -233,6 +268,37 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
                 previous_status: from,
                 current_status: from,
                 reason,
+                changed_by: None,
+                held: None,
+            });
+        }
+        (Submitted | Queued, Command::Hold { by, reason, .. }) => {
+            if job.held {
+                return Err(TransitionError::AlreadyHeld);
+            }
+            if from == Submitted && job.handed_over {
+                return Err(TransitionError::HandingOver);
+            }
+            next.held = true;
+            next.payload = EventPayload::StatusChanged(StatusChangedPayload {
+                previous_status: from,
+                current_status: from,
+                reason: format!("held by {by}: {reason}"),
+                changed_by: Some(by),
+                held: Some(true),
+            });
+        }
+        (Submitted | Queued, Command::Release { by, reason, .. }) => {
+            if !job.held {
+                return Err(TransitionError::NotHeld);
+            }
+            next.held = false;
+            next.payload = EventPayload::StatusChanged(StatusChangedPayload {
+                previous_status: from,
+                current_status: from,
+                reason: format!("released by {by}: {reason}"),
+                changed_by: Some(by),
+                held: Some(false),
             });
         }
         _ => return Err(illegal()),

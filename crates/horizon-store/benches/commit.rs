@@ -42,6 +42,7 @@ fn params(i: usize) -> CreateJobParams {
         correlation_id: Uuid::now_v7().to_string(),
         account: None,
         traceparent: None,
+        cloned_from: None,
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
         audit: None,

@@ -21,6 +21,8 @@ pub struct CreateJobParams {
     pub account: Option<String>,
     /// The submission's W3C `traceparent`.
     pub traceparent: Option<String>,
+    /// The job this one is a clone of.
+    pub cloned_from: Option<Uuid>,
     pub created_at: OffsetDateTime,
     pub idempotency: Option<IdempotencyParams>,
     /// The audit record of this submission, written in the same transaction
@@ -59,6 +61,8 @@ pub struct ListJobsParams {
     pub statuses: Vec<JobStatus>,
     pub agent: Option<String>,
     pub dataset_id: Option<String>,
+    /// Only clones of this job.
+    pub cloned_from: Option<Uuid>,
     /// Only jobs created at or after this time.
     pub created_after: Option<OffsetDateTime>,
     /// Only jobs created before this time.

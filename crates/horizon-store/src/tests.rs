@@ -121,6 +121,7 @@ fn params(user: &str) -> CreateJobParams {
         correlation_id: "corr-1".into(),
         account: None,
         traceparent: None,
+        cloned_from: None,
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
         audit: None,
@@ -323,6 +324,7 @@ async fn a_jobs_account_location_and_trace_are_kept(kind: Kind) {
         .create_job(CreateJobParams {
             account: Some("astro-lab".into()),
             traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            cloned_from: None,
             ..params("alice")
         })
         .await
@@ -1530,6 +1532,103 @@ async fn postgres_relay_leadership_is_exclusive_released_and_expires() {
     std::mem::forget(second);
 }
 
+/// A held job is kept, its hold survives a read, and no process marks it
+/// for handing over until it is released; a job marked already cannot be
+/// held (it may be at its scheduler). A clone records its original and is
+/// found by it.
+async fn held_jobs_are_not_handed_over_and_clones_are_found(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let me = Uuid::now_v7();
+    store.heartbeat(me).await.expect("heartbeat");
+    let held = new_job(&store).await;
+    let free = new_job(&store).await;
+    let hold = Command::Hold {
+        by: "alice".into(),
+        reason: "wait".into(),
+        at: OffsetDateTime::now_utc(),
+    };
+    let applied = store.apply(held.id, hold.clone()).await.expect("hold");
+    assert!(applied.job.held);
+    assert_eq!(applied.job.status, JobStatus::Submitted);
+    assert!(
+        store
+            .get_job(held.id)
+            .await
+            .expect("read")
+            .expect("there")
+            .held
+    );
+    let claimed = store
+        .claim_jobs(me, held.backend, &[JobStatus::Submitted], None, 10)
+        .await
+        .expect("claim");
+    let epoch = |id: Uuid| {
+        claimed
+            .iter()
+            .find(|j| j.id == id)
+            .map_or(0, |j| j.claim_epoch)
+    };
+    let marked = store
+        .mark_handing_over(me, &[(held.id, epoch(held.id)), (free.id, epoch(free.id))])
+        .await
+        .expect("mark");
+    assert_eq!(
+        marked,
+        vec![free.id],
+        "a held job was marked for handing over"
+    );
+    assert!(matches!(
+        store.apply(free.id, hold).await,
+        Err(StoreError::Transition(
+            horizon_core::TransitionError::HandingOver
+        ))
+    ));
+    let released = store
+        .apply(
+            held.id,
+            Command::Release {
+                by: "alice".into(),
+                reason: "go".into(),
+                at: OffsetDateTime::now_utc(),
+            },
+        )
+        .await
+        .expect("release");
+    assert!(!released.job.held);
+    let marked = store
+        .mark_handing_over(me, &[(held.id, epoch(held.id))])
+        .await
+        .expect("mark");
+    assert_eq!(marked, vec![held.id]);
+
+    let mut p = params("alice");
+    p.cloned_from = Some(held.id);
+    let clone = store.create_job(p).await.expect("clone").job().clone();
+    assert_eq!(clone.cloned_from, Some(held.id));
+    let found = store
+        .list_jobs(ListJobsParams {
+            cloned_from: Some(held.id),
+            limit: 10,
+            ..ListJobsParams::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        found.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![clone.id]
+    );
+    assert_eq!(
+        store
+            .get_job(clone.id)
+            .await
+            .expect("read")
+            .expect("there")
+            .cloned_from,
+        Some(held.id)
+    );
+}
+
 /// "About to hand over" marks: only SUBMITTED jobs this process owns are
 /// marked (and may be handed over); a claim shows the mark to whichever
 /// process reads the job next.
@@ -1905,4 +2004,5 @@ conformance!(
     retention_prunes_only_what_has_ended_and_reached_kafka,
     a_commit_with_events_rings_the_bell,
     the_oldest_waiting_event_says_how_far_behind_the_relay_is,
+    held_jobs_are_not_handed_over_and_clones_are_found,
 );

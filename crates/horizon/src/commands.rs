@@ -463,7 +463,7 @@ pub async fn retry_parked(args: &ClientArgs, job: Option<&str>) -> anyhow::Resul
 /// (the job's Server-Sent Event stream, resumed after the last event
 /// printed whenever the connection drops); the exit status says how it
 /// ended.
-async fn follow(client: &Client, id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
+pub(crate) async fn follow(client: &Client, id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
     let mut last_status: Option<String> = None;
     let path = format!("/v1/jobs/{id}/events/stream");
     let mut sse = client.stream(&path);
@@ -490,7 +490,7 @@ fn text(value: &Value) -> String {
     }
 }
 
-fn print_job(job: &Value, as_json: bool) -> anyhow::Result<()> {
+pub(crate) fn print_job(job: &Value, as_json: bool) -> anyhow::Result<()> {
     if as_json {
         println!("{}", serde_json::to_string_pretty(job)?);
         return Ok(());
@@ -514,6 +514,15 @@ fn print_job(job: &Value, as_json: bool) -> anyhow::Result<()> {
         if !job[field].is_null() {
             println!("  {label:<11} {}", text(&job[field]));
         }
+    }
+    if job["held"] == true {
+        println!("  held        yes (horizon release {})", text(&job["id"]));
+    }
+    if !job["cloned_from"].is_null() {
+        println!("  cloned from {}", text(&job["cloned_from"]));
+    }
+    for clone in job["clones"].as_array().into_iter().flatten() {
+        println!("  clone       {}", text(clone));
     }
     if !job["error"].is_null() {
         println!(

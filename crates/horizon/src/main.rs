@@ -5,6 +5,7 @@
 mod bench;
 mod client;
 mod commands;
+mod job_actions;
 mod replay;
 mod settings;
 
@@ -152,6 +153,54 @@ enum Command {
         /// Job id
         id: String,
         /// Why (kept in the job.cancelled event)
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Submit a job again from an earlier one (resubmit), with overrides;
+    /// the new job records which job it was cloned from
+    Clone {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The job to clone
+        id: String,
+        /// Another dataset
+        #[arg(long)]
+        dataset: Option<String>,
+        /// A parameter to set, `key=value` (JSON when it parses); the others are kept
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Parameters to set, as one JSON object
+        #[arg(long = "params", value_name = "JSON", conflicts_with = "params_file")]
+        params_json: Option<String>,
+        /// Parameters to set, from a JSON file
+        #[arg(long, value_name = "PATH")]
+        params_file: Option<PathBuf>,
+        /// Idempotency key: cloning again with the same key returns the same job
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[command(flatten)]
+        resources: ResourceArgs,
+        /// Follow the new job until it ends; exit non-zero unless it COMPLETED
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Hold a job that has not started: it waits until released
+    Hold {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Job id
+        id: String,
+        /// Why (kept in the job.status_changed event)
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Release a held job
+    Release {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Job id
+        id: String,
+        /// Why (kept in the job.status_changed event)
         #[arg(long)]
         reason: Option<String>,
     },
@@ -510,6 +559,33 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Cancel { client, id, reason } => {
             commands::cancel(&client, &id, reason.as_deref()).await
+        }
+        Command::Clone {
+            client,
+            id,
+            dataset,
+            params,
+            params_json,
+            params_file,
+            idempotency_key,
+            resources,
+            wait,
+        } => {
+            let parameters =
+                commands::parameters(&params, params_json.as_deref(), params_file.as_deref())?;
+            let request = job_actions::CloneRequest {
+                dataset,
+                parameters,
+                resources: resources.to_json(),
+                idempotency_key,
+            };
+            job_actions::clone(&client, &id, request, wait).await
+        }
+        Command::Hold { client, id, reason } => {
+            job_actions::hold(&client, &id, true, reason.as_deref()).await
+        }
+        Command::Release { client, id, reason } => {
+            job_actions::hold(&client, &id, false, reason.as_deref()).await
         }
         Command::Events {
             action: Some(EventsAction::Parked),

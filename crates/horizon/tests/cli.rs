@@ -537,3 +537,113 @@ async fn events_follow_survives_a_server_restart() {
         .collect();
     assert_eq!(printed, want, "every event once, in order");
 }
+
+/// `horizon clone` with an override runs the new job with it and both show
+/// the link; `horizon hold` and `release` act on a queued job.
+#[tokio::test]
+async fn clone_hold_and_release_from_the_command_line() {
+    let server = Server::start_with(common::ServerOptions {
+        slots: 1,
+        ..common::ServerOptions::default()
+    })
+    .await;
+    let token = server.token("alice", false);
+    let out = horizon(
+        &server,
+        &token,
+        &[
+            "submit",
+            "--agent",
+            "ok",
+            "--dataset",
+            "d",
+            "--param",
+            "alpha=1",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let original: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let original = original["id"].as_str().unwrap();
+    let out = horizon(
+        &server,
+        &token,
+        &[
+            "clone",
+            original,
+            "--param",
+            "alpha=2",
+            "--dataset",
+            "d2",
+            "--wait",
+        ],
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("COMPLETED"), "{}", stdout(&out));
+    let out = horizon(&server, &token, &["status", original]);
+    let text = stdout(&out);
+    let clone_line = text
+        .lines()
+        .find(|l| l.contains("clone "))
+        .unwrap_or_default();
+    let clone = clone_line.split_whitespace().last().unwrap().to_owned();
+    let out = horizon(&server, &token, &["status", &clone, "--json"]);
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["parameters"]["alpha"], 2);
+    assert_eq!(job["dataset_id"], "d2");
+    assert_eq!(job["cloned_from"], original);
+
+    // the one slot taken: a queued job is held, then released
+    let blocker = horizon(
+        &server,
+        &token,
+        &[
+            "submit",
+            "--agent",
+            "sleep",
+            "--dataset",
+            "d",
+            "--param",
+            "seconds=30",
+            "--json",
+        ],
+    );
+    let blocker: Value = serde_json::from_slice(&blocker.stdout).unwrap();
+    let api = server.client(&token);
+    api.wait_for(
+        blocker["id"].as_str().unwrap(),
+        Some("RUNNING"),
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    let out = horizon(
+        &server,
+        &token,
+        &["submit", "--agent", "ok", "--dataset", "d", "--json"],
+    );
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = job["id"].as_str().unwrap();
+    api.wait_for(id, Some("QUEUED"), std::time::Duration::from_secs(30))
+        .await;
+    let out = horizon(&server, &token, &["hold", id, "--reason", "not yet"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout(&out).contains("held        yes"), "{}", stdout(&out));
+    let again = horizon(&server, &token, &["hold", id]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("held already"),
+        "{again:?}"
+    );
+    let out = horizon(&server, &token, &["release", id]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!stdout(&out).contains("held        yes"));
+    horizon(
+        &server,
+        &token,
+        &["cancel", blocker["id"].as_str().unwrap()],
+    );
+    let done = api
+        .wait_for(id, None, std::time::Duration::from_secs(30))
+        .await;
+    assert_eq!(done["status"], "COMPLETED");
+}

@@ -83,6 +83,13 @@ async fn the_dashboard_follows_jobs_live_cancels_filters_and_passes_axe() {
             "job.completed"
         ])
     );
+    // cloned from its page: the API has the clone, linked both ways
+    let clone = seen["cloneId"].as_str().unwrap();
+    assert_eq!(seen["cloneLinksBack"], true, "{seen}");
+    let cloned = alice.job(clone).await;
+    assert_eq!(cloned["cloned_from"], seen["liveId"], "{cloned}");
+    let original = alice.job(seen["liveId"].as_str().unwrap()).await;
+    assert_eq!(original["clones"], json!([clone]), "{original}");
     // cancelled from the page, with its reason
     let cancelled = seen["cancelled"].as_str().unwrap();
     let job = alice.job(cancelled).await;
@@ -190,7 +197,10 @@ async fn the_system_page_shows_a_parked_event_and_retries_it() {
             .ends_with("event(s) waiting for Kafka"),
         "{seen}"
     );
-    assert!(!seen["lag"].as_str().unwrap().contains("no Kafka"), "{seen}");
+    assert!(
+        !seen["lag"].as_str().unwrap().contains("no Kafka"),
+        "{seen}"
+    );
     assert!(seen["parkedRows"].as_u64().unwrap() >= 1, "{seen}");
     assert!(
         seen["rowText"].as_str().unwrap().contains(&big[..8]),

@@ -309,6 +309,7 @@ async fn store_with_failing_marks() -> (
             correlation_id: "c".into(),
             account: None,
             traceparent: None,
+            cloned_from: None,
             created_at: time::OffsetDateTime::now_utc(),
             idempotency: None,
             audit: None,

@@ -26,6 +26,9 @@ from horizon_client.api.admin import (
 from horizon_client.api.jobs import (
     agent_stats,
     cancel_job,
+    clone_job,
+    hold_job,
+    release_job,
     get_job,
     job_events,
     job_logs,
@@ -49,7 +52,10 @@ from horizon_client.models import (
     AgentStatsListDto,
     AuditListDto,
     CancelJobRequest,
+    CloneJobRequest,
+    CloneJobRequestParametersType0,
     ClusterDto,
+    HoldJobRequest,
     CreatedTokenDto,
     CreateSubscriptionRequest,
     CreateTokenRequest,
@@ -205,6 +211,24 @@ for with_body in (True, False):
         answer = cancel_job.sync_detailed(str(sleeping.id), client=alice)
     check(ok(answer, JobDto).status == JobStatusDto.CANCELLED, "cancelled")
 
+# clone with an override; hold and release are refused for a running job
+overrides = CloneJobRequestParametersType0.from_dict({"seconds": 0.1})
+cloned = ok(
+    clone_job.sync_detailed(
+        str(job.id), client=alice, body=CloneJobRequest(dataset_id="sdk-py-2", parameters=overrides)
+    ),
+    JobDto,
+)
+check(str(cloned.cloned_from) == str(job.id), f"cloned from {cloned.cloned_from}")
+check(cloned.dataset_id == "sdk-py-2", "the clone's dataset")
+sleeping = horizon.submit("sleep", "sdk-py", {"seconds": 60})
+wait_until(sleeping.id, JobStatusDto.RUNNING)
+not_held = hold_job.sync_detailed(str(sleeping.id), client=alice, body=HoldJobRequest(reason="py"))
+check(not_held.status_code == 409 and isinstance(not_held.parsed, Problem), f"hold {not_held.status_code}")
+not_held = release_job.sync_detailed(str(sleeping.id), client=alice)
+check(not_held.status_code == 409, f"release {not_held.status_code}")
+cancel_job.sync_detailed(str(sleeping.id), client=alice)
+
 # errors are problems
 try:
     horizon.job(uuid.uuid4())
@@ -256,7 +280,7 @@ trail = ok(
     ),
     AuditListDto,
 )
-check(len(trail.records) == 2, f"{len(trail.records)} cancels on the trail")
+check(len(trail.records) == 3, f"{len(trail.records)} cancels on the trail")
 check(all(r.action == "job.cancel" for r in trail.records), "audit actions")
 ok(parked_events.sync_detailed(client=admin), ParkedListDto)
 view = ok(cluster.sync_detailed(client=admin), ClusterDto)

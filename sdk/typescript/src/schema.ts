@@ -372,6 +372,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/{id}/clone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Submit a new job from an earlier one (resubmit): the same agent,
+         *     dataset, parameters and resources, with any of them overridden, and the
+         *     caller as its owner. The new job records `cloned_from`; the original
+         *     lists its clones (`GET /v1/jobs/{id}`, `GET /v1/jobs?cloned_from=`).
+         *     Validated like a submission, with an `Idempotency-Key` too.
+         */
+        post: operations["clone_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs/{id}/events": {
         parameters: {
             query?: never;
@@ -408,6 +431,27 @@ export interface paths {
         get: operations["job_event_stream"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/hold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hold a job that has not started (SUBMITTED or QUEUED): it waits until
+         *     released. A RUNNING or ended job is a 409, as is a QUEUED Tapis job
+         *     (Tapis cannot hold what it has accepted).
+         */
+        post: operations["hold_job"];
         delete?: never;
         options?: never;
         head?: never;
@@ -451,6 +495,26 @@ export interface paths {
         get: operations["job_log_stream"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Release a held job: it goes on where it stopped (handed to its
+         *     scheduler, or started when a slot is free; Slurm's `scontrol release`).
+         */
+        post: operations["release_job"];
         delete?: never;
         options?: never;
         head?: never;
@@ -689,6 +753,22 @@ export interface components {
         CancelJobRequest: {
             reason?: string | null;
         };
+        /**
+         * @description `POST /v1/jobs/{id}/clone`: what the new job changes; everything left
+         *     out is the original's.
+         */
+        CloneJobRequest: {
+            /** @description Another dataset (1 to 256 characters). */
+            dataset_id?: string | null;
+            /**
+             * @description Parameters to set: each key given replaces the original's; the
+             *     others are kept.
+             */
+            parameters?: {
+                [key: string]: unknown;
+            } | null;
+            resources?: components["schemas"]["ResourcesDto"] | null;
+        };
         ClusterDto: {
             outbox?: components["schemas"]["OutboxDto"] | null;
             /** @description Those heard from in the last day (with SQLite: this one). */
@@ -810,6 +890,11 @@ export interface components {
          * @enum {string}
          */
         EventStreamDto: "lifecycle" | "metrics";
+        /** @description `POST /v1/jobs/{id}/hold` and `/release` */
+        HoldJobRequest: {
+            /** @description Why (kept in the event and the audit trail). */
+            reason?: string | null;
+        };
         HostGoneDto: {
             /**
              * Format: int64
@@ -890,6 +975,17 @@ export interface components {
             account?: string | null;
             agent: string;
             backend: components["schemas"]["BackendDto"];
+            /**
+             * Format: uuid
+             * @description The job this one was cloned from.
+             */
+            cloned_from?: string | null;
+            /**
+             * @description The jobs cloned from this one that the caller may see, oldest first
+             *     (at most 100; `GET /v1/jobs?cloned_from=` lists them all). Only on
+             *     `GET /v1/jobs/{id}`.
+             */
+            clones?: string[] | null;
             correlation_id: string;
             /**
              * Format: date-time
@@ -913,6 +1009,11 @@ export interface components {
             exit_code?: number | null;
             /** Format: date-time */
             finished_at?: string | null;
+            /**
+             * @description Held back before it started (`POST /v1/jobs/{id}/hold`): it waits
+             *     until released.
+             */
+            held: boolean;
             /** Format: uuid */
             id: string;
             parameters: {
@@ -1088,7 +1189,7 @@ export interface components {
         };
         /**
          * job.status_changed
-         * @description A backend-side change that is none of the other types (held, released, suspended, ...). Schema version 1 of the Horizon event envelope.
+         * @description A change that keeps the job's status: a hold or release through the API (with who asked, changed_by, and held), or a backend-side change that is none of the other types (held, released, suspended, requeued, ...). Schema version 1 of the Horizon event envelope.
          */
         JobStatusChangedEvent: {
             correlation_id: string;
@@ -1101,20 +1202,24 @@ export interface components {
             event_type: "job.status_changed";
             job_id: string;
             payload: {
+                /** @description who held or released the job (absent for a change the backend reported) */
+                changed_by?: string;
                 /** @enum {unknown} */
                 current_status: "SUBMITTED" | "QUEUED" | "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED";
+                /** @description whether the job is held after the change (absent for a change the backend reported) */
+                held?: boolean;
                 /** @enum {unknown} */
                 previous_status: "SUBMITTED" | "QUEUED" | "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED";
                 reason: string;
             };
             /** @enum {unknown} */
-            previous_status: "QUEUED" | "RUNNING";
+            previous_status: "SUBMITTED" | "QUEUED" | "RUNNING";
             /** @constant */
             schema_version: 1;
             /** @description per job and stream, from 1, no gaps */
             sequence: number;
             /** @enum {unknown} */
-            status: "QUEUED" | "RUNNING";
+            status: "SUBMITTED" | "QUEUED" | "RUNNING";
             /** @description RFC 3339 UTC, millisecond precision */
             timestamp: string;
             user_id: string;
@@ -2677,6 +2782,8 @@ export interface operations {
                 agent?: string;
                 /** @description Only jobs on this dataset. */
                 dataset_id?: string;
+                /** @description Only clones of this job. */
+                cloned_from?: string;
                 /** @description Only jobs created at or after this time (RFC 3339). */
                 created_after?: string;
                 /** @description Only jobs created before this time (RFC 3339). */
@@ -3079,6 +3186,137 @@ export interface operations {
             };
         };
     };
+    clone_job: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description same key + same body → same job */
+                "Idempotency-Key"?: string | null;
+                /** @description carried into every event of the new job */
+                "X-Correlation-ID"?: string | null;
+                /** @description W3C trace context, as for a submission */
+                traceparent?: string | null;
+            };
+            path: {
+                /** @description the job to clone */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description optional overrides */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CloneJobRequest"];
+            };
+        };
+        responses: {
+            /** @description the new job, SUBMITTED */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobDto"];
+                };
+            };
+            /** @description malformed JSON or a wrong type */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no such job, or another user's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description an override is invalid, or the agent is no longer configured */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description something failed inside; the body names a reference */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database (or the job's backend) cannot be reached now */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     job_events: {
         parameters: {
             query?: {
@@ -3253,6 +3491,119 @@ export interface operations {
                 };
             };
             /** @description the database (or the job's backend) cannot be reached now */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    hold_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description job id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description optional `{reason}` */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["HoldJobRequest"];
+            };
+        };
+        responses: {
+            /** @description the job, held */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description started, ended, held already, or its scheduler cannot hold it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description something failed inside; the body names a reference */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the scheduler could not be asked */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -3462,6 +3813,119 @@ export interface operations {
                 };
             };
             /** @description the database (or the job's backend) cannot be reached now */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    release_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description job id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description optional `{reason}` */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["HoldJobRequest"];
+            };
+        };
+        responses: {
+            /** @description the job, released */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not held, or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description something failed inside; the body names a reference */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the scheduler could not be asked */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */

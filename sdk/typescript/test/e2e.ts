@@ -150,6 +150,22 @@ for (const withBody of [true, false]) {
   assert.equal(cancelled.status, "CANCELLED");
 }
 
+// clone with an override; hold and release are refused for a running job
+const cloned = must(
+  await alice.POST("/v1/jobs/{id}/clone", { params: { path: { id: job.id } }, body: { dataset_id: "sdk-ts-2", parameters: { seconds: 0.1 } } }),
+);
+assert.equal(cloned.cloned_from, job.id);
+assert.equal(cloned.dataset_id, "sdk-ts-2");
+{
+  const sleeping = must(await alice.POST("/v1/jobs", { body: { agent: "sleep", dataset_id: "sdk-ts", parameters: { seconds: 60 } } }));
+  await waitFor(sleeping.id, (j) => j.status === "RUNNING");
+  const held = await alice.POST("/v1/jobs/{id}/hold", { params: { path: { id: sleeping.id } }, body: { reason: "ts" } });
+  assert.equal(held.response.status, 409);
+  const released = await alice.POST("/v1/jobs/{id}/release", { params: { path: { id: sleeping.id } } });
+  assert.equal(released.response.status, 409);
+  must(await alice.POST("/v1/jobs/{id}/cancel", { params: { path: { id: sleeping.id } } }));
+}
+
 // errors are problems
 try {
   must(await alice.GET("/v1/jobs/{id}", { params: { path: { id: "01234567-89ab-7def-8123-456789abcdef" } } }));
@@ -192,7 +208,7 @@ assert.equal((await admin.DELETE("/v1/admin/tokens/{id}", { params: { path: { id
 const audit = must(
   await admin.GET("/v1/audit", { params: { query: { action: "job.cancel", actor: "alice", outcome: "allowed", since: started, limit: 100 } } }),
 );
-assert.equal(audit.records.length, 2);
+assert.equal(audit.records.length, 3);
 for (const record of audit.records) {
   assert.equal(record.action, "job.cancel");
 }

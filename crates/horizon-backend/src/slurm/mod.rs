@@ -11,6 +11,7 @@
 //! <state_dir>/                    on the server: see `handover.rs`
 //! ```
 
+mod hold;
 mod shell;
 pub mod state;
 
@@ -688,6 +689,18 @@ if [ -n "$2" ]; then tail -c +$(($2 + 1)) "$f" | head -c "$3"; else tail -c "$3"
             LogRange::From { offset, .. } => offset.min(size),
         };
         Ok(LogChunk { start, bytes, size })
+    }
+
+    fn queued_hold(&self) -> crate::QueuedHold {
+        crate::QueuedHold::InScheduler
+    }
+
+    async fn hold(&self, job: &Job) -> Result<(), BackendError> {
+        self.scontrol_hold(job, true).await
+    }
+
+    async fn release(&self, job: &Job) -> Result<(), BackendError> {
+        self.scontrol_hold(job, false).await
     }
 
     async fn cancel(&self, job: &Job) -> Result<(), BackendError> {

@@ -440,6 +440,10 @@ impl Backend for TapisBackend {
         Ok(())
     }
 
+    fn queued_hold(&self) -> crate::QueuedHold {
+        crate::QueuedHold::Unsupported
+    }
+
     async fn cancel(&self, job: &Job) -> Result<(), BackendError> {
         let user = job.account.as_deref();
         let uuid = match &job.remote_job_id {

@@ -35,6 +35,8 @@ fn job() -> Job {
         account: None,
         traceparent: None,
         location: None,
+        held: false,
+        cloned_from: None,
     }
 }
 
@@ -200,21 +202,38 @@ fn command() -> impl Strategy<Value = Command> {
             reason: "held".into(),
             at: at(6)
         }),
+        Just(Command::Hold {
+            by: "u".into(),
+            reason: "wait".into(),
+            at: at(7)
+        }),
+        Just(Command::Release {
+            by: "u".into(),
+            reason: "go".into(),
+            at: at(8)
+        }),
     ]
 }
 
 /// Which commands the contract accepts from each status (written out here,
 /// independently of `transition`).
-fn accepts(status: JobStatus, command: &str) -> bool {
+fn accepts(job: &Job, command: &str) -> bool {
     use JobStatus::*;
-    matches!(
-        (status, command),
-        (Submitted, "queue")
-            | (Queued, "start")
-            | (Running, "complete")
-            | (Submitted | Queued | Running, "fail" | "cancel")
-            | (Queued | Running, "note")
-    )
+    let status = job.status;
+    match (status, command) {
+        // held before it started, once; released only when held
+        (Submitted, "hold") => !job.held && !job.handed_over,
+        (Queued, "hold") => !job.held,
+        (Submitted | Queued, "release") => job.held,
+        _ => matches!(
+            (status, command),
+            (Submitted, "queue")
+                | (Queued, "start")
+                | (Running, "complete")
+                | (Submitted | Queued | Running, "fail" | "cancel")
+                | (Queued | Running, "note")
+        ),
+    }
 }
 
 /// The edges of the state machine, as the contract lists them.
@@ -222,7 +241,7 @@ fn allowed(from: JobStatus, to: JobStatus) -> bool {
     use JobStatus::*;
     matches!(
         (from, to),
-        (Submitted, Queued | Failed | Cancelled)
+        (Submitted, Submitted | Queued | Failed | Cancelled)
             | (Queued, Queued | Running | Failed | Cancelled)
             | (Running, Running | Completed | Failed | Cancelled)
     )
@@ -231,9 +250,11 @@ fn allowed(from: JobStatus, to: JobStatus) -> bool {
 proptest! {
     #[test]
     fn no_command_sequence_leaves_a_terminal_status_or_skips_an_event(
-        commands in proptest::collection::vec(command(), 0..20)
+        commands in proptest::collection::vec(command(), 0..20),
+        handed_over in any::<bool>(),
     ) {
         let mut j = job();
+        j.handed_over = handed_over;
         let mut events = vec![EventType::Submitted];
         for command in commands {
             let before = j.clone();
@@ -246,10 +267,18 @@ proptest! {
                     events.push(t.payload.event_type());
                     j = t.apply_to(&j);
                     prop_assert_eq!(j.lifecycle_sequence, before.lifecycle_sequence + 1);
+                    // only a job that has not started is held; a hold or a
+                    // release changes nothing else
+                    prop_assert!(!j.held || matches!(j.status, JobStatus::Submitted | JobStatus::Queued));
+                    if matches!(command_name, "hold" | "release") {
+                        prop_assert_eq!(j.status, before.status);
+                        prop_assert_eq!(j.held, command_name == "hold");
+                        prop_assert_eq!(t.payload.event_type(), EventType::StatusChanged);
+                    }
                 }
                 // a refusal must be one the contract calls for
                 Err(err) => prop_assert!(
-                    !accepts(before.status, command_name),
+                    !accepts(&before, command_name),
                     "{} refused from {}: {err}", command_name, before.status
                 ),
             }

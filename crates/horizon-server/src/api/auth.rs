@@ -200,7 +200,10 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         return response;
     }
     request.extensions_mut().insert(caller.clone());
-    if route == "/v1/jobs" && request.method() == axum::http::Method::POST {
+    // a submission's (or a clone's) record is written with the job it makes
+    if (route == "/v1/jobs" || route == "/v1/jobs/{id}/clone")
+        && request.method() == axum::http::Method::POST
+    {
         let record = context.record(
             Some(&caller),
             Outcome::Allowed,

@@ -165,6 +165,37 @@ pub struct AgentListDto {
     pub agents: Vec<AgentDto>,
 }
 
+/// `POST /v1/jobs/{id}/clone`: what the new job changes; everything left
+/// out is the original's.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloneJobRequest {
+    /// Another dataset (1 to 256 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
+    pub dataset_id: Option<String>,
+    /// Parameters to set: each key given replaces the original's; the
+    /// others are kept.
+    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
+    pub parameters: Option<Map<String, Value>>,
+    /// Resources to change, field by field; the others are the original's.
+    #[serde(default, deserialize_with = "object_only")]
+    pub resources: Option<ResourcesDto>,
+}
+
+/// `POST /v1/jobs/{id}/hold` and `/release`
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldJobRequest {
+    /// Why (kept in the event and the audit trail).
+    #[serde(default)]
+    #[schema(max_length = 1024, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
+    pub reason: Option<String>,
+}
+
 /// `POST /v1/jobs/{id}/cancel`
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -194,6 +225,9 @@ pub struct ListJobsQuery {
     /// Only jobs on this dataset.
     #[param(max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub dataset_id: Option<String>,
+    /// Only clones of this job.
+    #[param(format = Uuid)]
+    pub cloned_from: Option<String>,
     /// Only jobs created at or after this time (RFC 3339).
     #[param(format = DateTime)]
     pub created_after: Option<String>,
@@ -315,6 +349,18 @@ pub struct JobDto {
     pub ended_at: Option<String>,
     #[schema(format = DateTime)]
     pub finished_at: Option<String>,
+    /// Held back before it started (`POST /v1/jobs/{id}/hold`): it waits
+    /// until released.
+    pub held: bool,
+    /// The job this one was cloned from.
+    #[schema(format = Uuid)]
+    pub cloned_from: Option<String>,
+    /// The jobs cloned from this one that the caller may see, oldest first
+    /// (at most 100; `GET /v1/jobs?cloned_from=` lists them all). Only on
+    /// `GET /v1/jobs/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub clones: Option<Vec<String>>,
 }
 
 pub fn rfc3339(at: OffsetDateTime) -> String {
@@ -348,6 +394,9 @@ impl From<&Job> for JobDto {
             started_at: job.started_at.map(rfc3339),
             ended_at: job.finished_at.map(rfc3339),
             finished_at: job.finished_at.map(rfc3339),
+            held: job.held,
+            cloned_from: job.cloned_from.map(|id| id.to_string()),
+            clones: None,
         }
     }
 }

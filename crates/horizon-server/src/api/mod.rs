@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod cors;
 pub mod denials;
 mod dto;
+mod hold;
 mod jobs;
 pub mod jwt;
 pub mod limits;
@@ -17,6 +18,7 @@ mod ops;
 pub mod problem;
 pub mod replay;
 pub mod stream;
+mod submit;
 mod subscriptions;
 mod token_cache;
 mod tokens;
@@ -81,7 +83,7 @@ pub struct AppState {
 #[openapi(
     info(title = "Horizon", description = "Job orchestrator for science gateways"),
     paths(
-        jobs::submit_job, jobs::get_job, jobs::list_jobs, jobs::cancel_job, jobs::job_events,
+        submit::submit_job, submit::clone_job, hold::hold_job, hold::release_job, jobs::get_job, jobs::list_jobs, jobs::cancel_job, jobs::job_events,
         jobs::job_logs, stream::job_event_stream, stream::event_stream, stream::job_log_stream,
         subscriptions::create_subscription, subscriptions::list_subscriptions,
         subscriptions::get_subscription, subscriptions::delete_subscription,
@@ -248,7 +250,10 @@ pub fn router(state: AppState) -> Router {
     // every /v1 route is behind the guard: authentication, the access table
     // (auth::access) and the audit trail, in one place
     let v1 = Router::new()
-        .route("/v1/jobs", post(jobs::submit_job).get(jobs::list_jobs))
+        .route("/v1/jobs", post(submit::submit_job).get(jobs::list_jobs))
+        .route("/v1/jobs/{id}/clone", post(submit::clone_job))
+        .route("/v1/jobs/{id}/hold", post(hold::hold_job))
+        .route("/v1/jobs/{id}/release", post(hold::release_job))
         .route("/v1/jobs/{id}", get(jobs::get_job))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel_job))
         .route("/v1/jobs/{id}/events", get(jobs::job_events))

@@ -80,16 +80,28 @@ impl Dispatcher {
         &self,
         retries: &mut HashMap<Uuid, Retry>,
     ) -> Result<Duration, StoreError> {
-        let jobs = self
-            .store
-            .claim_jobs(
-                self.process,
-                self.backend.kind(),
-                &[JobStatus::Submitted],
-                None,
-                BATCH,
-            )
-            .await?;
+        // held jobs wait for their release: read past them (page by page,
+        // so that a batch of held jobs does not stop the ones behind it)
+        let mut jobs = Vec::new();
+        let mut after = None;
+        let more = loop {
+            let page = self
+                .store
+                .claim_jobs(
+                    self.process,
+                    self.backend.kind(),
+                    &[JobStatus::Submitted],
+                    after,
+                    BATCH,
+                )
+                .await?;
+            let full = page.len() == BATCH as usize;
+            after = page.last().map(|j| j.id);
+            jobs.extend(page.into_iter().filter(|j| !j.held));
+            if !full || jobs.len() >= BATCH as usize {
+                break full;
+            }
+        };
         let now = Instant::now();
         retries.retain(|id, _| jobs.iter().any(|j| j.id == *id));
         let mut wait = IDLE_WAIT;
@@ -197,7 +209,7 @@ impl Dispatcher {
         if queued {
             self.queued.notify_one();
         }
-        if jobs.len() == BATCH as usize {
+        if more {
             wait = Duration::ZERO;
         }
         Ok(wait)
@@ -410,6 +422,7 @@ mod dispatch_tests {
                 correlation_id: "c".into(),
                 account: None,
                 traceparent: None,
+                cloned_from: None,
                 created_at: OffsetDateTime::now_utc(),
                 idempotency: None,
                 audit: None,

@@ -204,10 +204,19 @@ impl Watcher {
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-            let ended = self.poll_page(&jobs).await?;
+            // a backend that starts queued jobs when shown them must not be
+            // shown held ones
+            let keeps_back = status == JobStatus::Queued
+                && self.backend.queued_hold() == horizon_backend::QueuedHold::InHorizon;
+            let shown: std::borrow::Cow<'_, [Job]> = if keeps_back && jobs.iter().any(|j| j.held) {
+                jobs.iter().filter(|j| !j.held).cloned().collect()
+            } else {
+                std::borrow::Cow::Borrowed(&jobs)
+            };
+            let ended = self.poll_page(&shown).await?;
             // jobs that ended here (failed to start) took no slot: as many
             // more of the oldest may go now
-            left = left.map(|n| n.saturating_sub(jobs.len()) + ended);
+            left = left.map(|n| n.saturating_sub(shown.len()) + ended);
             match jobs.last() {
                 Some(last) if jobs.len() == page_size as usize => after = Some(last.id),
                 _ => return Ok(()),
@@ -446,6 +455,7 @@ mod tests {
                             correlation_id: "c".into(),
                             account: None,
                             traceparent: None,
+                            cloned_from: None,
                             created_at: now,
                             idempotency: None,
                             audit: None,

@@ -65,6 +65,8 @@ pub(super) fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
         account: row.try_get("account")?,
         location: row.try_get("location")?,
         traceparent: row.try_get("traceparent")?,
+        held: row.try_get("held")?,
+        cloned_from: row.try_get("cloned_from")?,
         claim_epoch: row.try_get("claim_epoch")?,
         queued_at: row.try_get("queued_at")?,
         exit_code: row.try_get("exit_code")?,
@@ -184,12 +186,14 @@ pub(super) async fn create_job(
         account: p.account,
         location: None,
         traceparent: p.traceparent,
+        held: false,
+        cloned_from: p.cloned_from,
     };
     sqlx::query(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
                            correlation_id, created_at, updated_at, lifecycle_sequence, resources,
-                           account, traceparent)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13)",
+                           account, traceparent, cloned_from)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13, $14)",
     )
     .bind(job.id)
     .bind(&job.user_id)
@@ -204,6 +208,7 @@ pub(super) async fn create_job(
     .bind(serde_json::to_string(&job.resources)?)
     .bind(&job.account)
     .bind(&job.traceparent)
+    .bind(job.cloned_from)
     .execute(&mut *conn)
     .await?;
     let payload = EventPayload::Submitted(SubmittedPayload {
@@ -246,7 +251,8 @@ pub(super) async fn apply(
     let updated = sqlx::query(
         "UPDATE jobs SET status = $1, remote_job_id = $2, error_code = $3, error_message = $4,
                 error_exit_code = $5, updated_at = $6, started_at = $7, finished_at = $8,
-                lifecycle_sequence = $9, location = $13, queued_at = $14, exit_code = $15
+                lifecycle_sequence = $9, location = $13, queued_at = $14, exit_code = $15,
+                held = $16
          WHERE id = $10 AND status = $11 AND lifecycle_sequence = $12",
     )
     .bind(after.status.as_str())
@@ -264,6 +270,7 @@ pub(super) async fn apply(
     .bind(&after.location)
     .bind(after.queued_at)
     .bind(after.exit_code)
+    .bind(after.held)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -374,7 +381,7 @@ pub(super) async fn mark_handing_over(
     let (ids, epochs): (Vec<Uuid>, Vec<i64>) = jobs.iter().copied().unzip();
     Ok(sqlx::query_scalar(
         "UPDATE jobs SET handed_over_at = COALESCE(handed_over_at, now())
-          WHERE owner = $2 AND status = 'SUBMITTED'
+          WHERE owner = $2 AND status = 'SUBMITTED' AND NOT held
             AND (id, claim_epoch) IN (SELECT * FROM unnest($1::uuid[], $3::bigint[]))
          RETURNING id",
     )

@@ -303,6 +303,7 @@ impl Store for PgStore {
                AND ($6::text IS NULL OR dataset_id = $6)
                AND ($7::timestamptz IS NULL OR created_at >= $7)
                AND ($8::timestamptz IS NULL OR created_at < $8)
+               AND ($9::uuid IS NULL OR cloned_from = $9)
              ORDER BY id DESC LIMIT $4",
         )
         .bind(p.user_id)
@@ -318,6 +319,7 @@ impl Store for PgStore {
         .bind(p.dataset_id)
         .bind(p.created_after)
         .bind(p.created_before)
+        .bind(p.cloned_from)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(job_from_row).collect()

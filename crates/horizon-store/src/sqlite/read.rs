@@ -122,6 +122,7 @@ pub(super) fn list_jobs(conn: &Connection, p: ListJobsParams) -> Result<Vec<Job>
            AND (?6 IS NULL OR dataset_id = ?6)
            AND (?7 IS NULL OR created_at >= ?7)
            AND (?8 IS NULL OR created_at < ?8)
+           AND (?9 IS NULL OR cloned_from = ?9)
          ORDER BY id DESC LIMIT ?4",
         params![
             p.user_id,
@@ -137,6 +138,7 @@ pub(super) fn list_jobs(conn: &Connection, p: ListJobsParams) -> Result<Vec<Job>
             p.dataset_id,
             p.created_after.map(format_time),
             p.created_before.map(format_time),
+            p.cloned_from.map(|id| id.to_string()),
         ],
         |row| job_from_row(row),
     )

@@ -95,6 +95,11 @@ pub(crate) fn job_from_row(row: &impl Columns) -> Result<Job, StoreError> {
         account: row.text("account")?,
         location: row.text("location")?,
         traceparent: row.text("traceparent")?,
+        held: row.int("held")?.unwrap_or(0) != 0,
+        cloned_from: row
+            .text("cloned_from")?
+            .map(|id| parse_uuid(&id))
+            .transpose()?,
         queued_at: opt_time(row, "queued_at")?,
         exit_code: row
             .int("exit_code")?

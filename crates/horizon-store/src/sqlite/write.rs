@@ -166,12 +166,14 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         account: p.account,
         location: None,
         traceparent: p.traceparent,
+        held: false,
+        cloned_from: p.cloned_from,
     };
     conn.prepare_cached(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
                            correlation_id, created_at, updated_at, lifecycle_sequence,
-                           resources, account, traceparent)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                           resources, account, traceparent, cloned_from)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
     )?
     .execute(params![
         job.id.to_string(),
@@ -187,6 +189,7 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         serde_json::to_string(&job.resources)?,
         &job.account,
         &job.traceparent,
+        job.cloned_from.map(|id| id.to_string()),
     ])?;
     let payload = EventPayload::Submitted(SubmittedPayload {
         agent: job.agent.clone(),
@@ -215,7 +218,8 @@ fn apply(conn: &Connection, id: Uuid, command: Command) -> Result<Applied, Store
         .prepare_cached(
             "UPDATE jobs SET status = ?, remote_job_id = ?, error_code = ?, error_message = ?,
                     error_exit_code = ?, updated_at = ?, started_at = ?, finished_at = ?,
-                    lifecycle_sequence = ?, location = ?, queued_at = ?, exit_code = ?
+                    lifecycle_sequence = ?, location = ?, queued_at = ?, exit_code = ?,
+                    held = ?
              WHERE id = ? AND status = ? AND lifecycle_sequence = ?",
         )?
         .execute(params![
@@ -231,6 +235,7 @@ fn apply(conn: &Connection, id: Uuid, command: Command) -> Result<Applied, Store
             &after.location,
             after.queued_at.map(format_time),
             after.exit_code,
+            after.held,
             &key,
             job.status.as_str(),
             to_i64(job.lifecycle_sequence)?,
@@ -346,7 +351,7 @@ fn mark_handing_over(conn: &Connection, jobs: &[Uuid]) -> Result<Vec<Uuid>, Stor
     let ids: Vec<String> = jobs.iter().map(Uuid::to_string).collect();
     let mut statement = conn.prepare_cached(
         "UPDATE jobs SET handed_over_at = COALESCE(handed_over_at, ?)
-          WHERE id IN (SELECT value FROM json_each(?)) AND status = 'SUBMITTED'
+          WHERE id IN (SELECT value FROM json_each(?)) AND status = 'SUBMITTED' AND held = 0
          RETURNING id",
     )?;
     let rows = statement.query_map(params![now(), serde_json::to_string(&ids)?], |row| {

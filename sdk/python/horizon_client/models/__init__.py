@@ -11,6 +11,8 @@ from .audit_recorded_auth_method_type_1 import AuditRecordedAuthMethodType1
 from .audit_recorded_outcome import AuditRecordedOutcome
 from .backend_dto import BackendDto
 from .cancel_job_request import CancelJobRequest
+from .clone_job_request import CloneJobRequest
+from .clone_job_request_parameters_type_0 import CloneJobRequestParametersType0
 from .cluster_dto import ClusterDto
 from .cluster_dto_relay import ClusterDtoRelay
 from .create_subscription_request import CreateSubscriptionRequest
@@ -23,6 +25,7 @@ from .delivery_dto import DeliveryDto
 from .delivery_list_dto import DeliveryListDto
 from .event_list_dto import EventListDto
 from .event_stream_dto import EventStreamDto
+from .hold_job_request import HoldJobRequest
 from .host_gone_dto import HostGoneDto
 from .job_cancelled import JobCancelled
 from .job_cancelled_payload import JobCancelledPayload
@@ -102,6 +105,8 @@ __all__ = (
     "AuditRecordedOutcome",
     "BackendDto",
     "CancelJobRequest",
+    "CloneJobRequest",
+    "CloneJobRequestParametersType0",
     "ClusterDto",
     "ClusterDtoRelay",
     "CreateSubscriptionRequest",
@@ -112,6 +117,7 @@ __all__ = (
     "DeliveryListDto",
     "EventListDto",
     "EventStreamDto",
+    "HoldJobRequest",
     "HostGoneDto",
     "JobCancelled",
     "JobCancelledPayload",

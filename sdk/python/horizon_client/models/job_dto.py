@@ -32,6 +32,8 @@ class JobDto:
         correlation_id (str):
         created_at (datetime.datetime): RFC 3339 UTC
         dataset_id (str):
+        held (bool): Held back before it started (`POST /v1/jobs/{id}/hold`): it waits
+            until released.
         id (UUID):
         parameters (JobDtoParameters):
         resources (ResourcesDto): A job's resources. A field left out (or null) means the backend's default.
@@ -40,6 +42,10 @@ class JobDto:
         user_id (str):
         account (None | str | Unset): Whom the cluster charges the job to (a Slurm account), when the
             server's identity mapping chose one for its submitter.
+        cloned_from (None | Unset | UUID): The job this one was cloned from.
+        clones (list[str] | None | Unset): The jobs cloned from this one that the caller may see, oldest first
+            (at most 100; `GET /v1/jobs?cloned_from=` lists them all). Only on
+            `GET /v1/jobs/{id}`.
         ended_at (datetime.datetime | None | Unset): When it ended (COMPLETED, FAILED or CANCELLED); the same as
             `finished_at`, kept for older clients.
         error (JobErrorDto | None | Unset):
@@ -59,6 +65,7 @@ class JobDto:
     correlation_id: str
     created_at: datetime.datetime
     dataset_id: str
+    held: bool
     id: UUID
     parameters: JobDtoParameters
     resources: ResourcesDto
@@ -66,6 +73,8 @@ class JobDto:
     updated_at: datetime.datetime
     user_id: str
     account: None | str | Unset = UNSET
+    cloned_from: None | Unset | UUID = UNSET
+    clones: list[str] | None | Unset = UNSET
     ended_at: datetime.datetime | None | Unset = UNSET
     error: JobErrorDto | None | Unset = UNSET
     exit_code: int | None | Unset = UNSET
@@ -89,6 +98,8 @@ class JobDto:
 
         dataset_id = self.dataset_id
 
+        held = self.held
+
         id = str(self.id)
 
         parameters = self.parameters.to_dict()
@@ -106,6 +117,23 @@ class JobDto:
             account = UNSET
         else:
             account = self.account
+
+        cloned_from: None | str | Unset
+        if isinstance(self.cloned_from, Unset):
+            cloned_from = UNSET
+        elif isinstance(self.cloned_from, UUID):
+            cloned_from = str(self.cloned_from)
+        else:
+            cloned_from = self.cloned_from
+
+        clones: list[str] | None | Unset
+        if isinstance(self.clones, Unset):
+            clones = UNSET
+        elif isinstance(self.clones, list):
+            clones = self.clones
+
+        else:
+            clones = self.clones
 
         ended_at: None | str | Unset
         if isinstance(self.ended_at, Unset):
@@ -174,6 +202,7 @@ class JobDto:
                 "correlation_id": correlation_id,
                 "created_at": created_at,
                 "dataset_id": dataset_id,
+                "held": held,
                 "id": id,
                 "parameters": parameters,
                 "resources": resources,
@@ -184,6 +213,10 @@ class JobDto:
         )
         if account is not UNSET:
             field_dict["account"] = account
+        if cloned_from is not UNSET:
+            field_dict["cloned_from"] = cloned_from
+        if clones is not UNSET:
+            field_dict["clones"] = clones
         if ended_at is not UNSET:
             field_dict["ended_at"] = ended_at
         if error is not UNSET:
@@ -220,6 +253,8 @@ class JobDto:
 
         dataset_id = d.pop("dataset_id")
 
+        held = d.pop("held")
+
         id = UUID(d.pop("id"))
 
         parameters = JobDtoParameters.from_dict(d.pop("parameters"))
@@ -240,6 +275,40 @@ class JobDto:
             return cast(None | str | Unset, data)
 
         account = _parse_account(d.pop("account", UNSET))
+
+        def _parse_cloned_from(data: object) -> None | Unset | UUID:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                cloned_from_type_0 = UUID(data)
+
+                return cloned_from_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Unset | UUID, data)
+
+        cloned_from = _parse_cloned_from(d.pop("cloned_from", UNSET))
+
+        def _parse_clones(data: object) -> list[str] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                clones_type_0 = cast(list[str], data)
+
+                return clones_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | None | Unset, data)
+
+        clones = _parse_clones(d.pop("clones", UNSET))
 
         def _parse_ended_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
@@ -359,6 +428,7 @@ class JobDto:
             correlation_id=correlation_id,
             created_at=created_at,
             dataset_id=dataset_id,
+            held=held,
             id=id,
             parameters=parameters,
             resources=resources,
@@ -366,6 +436,8 @@ class JobDto:
             updated_at=updated_at,
             user_id=user_id,
             account=account,
+            cloned_from=cloned_from,
+            clones=clones,
             ended_at=ended_at,
             error=error,
             exit_code=exit_code,

@@ -24,8 +24,9 @@ T = TypeVar("T", bound="JobStatusChanged")
 
 @_attrs_define
 class JobStatusChanged:
-    """A backend-side change that is none of the other types (held, released, suspended, ...). Schema version 1 of the
-    Horizon event envelope.
+    """A change that keeps the job's status: a hold or release through the API (with who asked, changed_by, and held), or a
+    backend-side change that is none of the other types (held, released, suspended, requeued, ...). Schema version 1 of
+    the Horizon event envelope.
 
         Attributes:
             correlation_id (str):

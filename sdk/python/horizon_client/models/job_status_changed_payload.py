@@ -12,6 +12,7 @@ from ..models.job_status_changed_payload_current_status import (
 from ..models.job_status_changed_payload_previous_status import (
     JobStatusChangedPayloadPreviousStatus,
 )
+from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="JobStatusChangedPayload")
 
@@ -23,11 +24,15 @@ class JobStatusChangedPayload:
         current_status (JobStatusChangedPayloadCurrentStatus):
         previous_status (JobStatusChangedPayloadPreviousStatus):
         reason (str):
+        changed_by (str | Unset): who held or released the job (absent for a change the backend reported)
+        held (bool | Unset): whether the job is held after the change (absent for a change the backend reported)
     """
 
     current_status: JobStatusChangedPayloadCurrentStatus
     previous_status: JobStatusChangedPayloadPreviousStatus
     reason: str
+    changed_by: str | Unset = UNSET
+    held: bool | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         current_status = self.current_status.value
@@ -35,6 +40,10 @@ class JobStatusChangedPayload:
         previous_status = self.previous_status.value
 
         reason = self.reason
+
+        changed_by = self.changed_by
+
+        held = self.held
 
         field_dict: dict[str, Any] = {}
 
@@ -45,6 +54,10 @@ class JobStatusChangedPayload:
                 "reason": reason,
             }
         )
+        if changed_by is not UNSET:
+            field_dict["changed_by"] = changed_by
+        if held is not UNSET:
+            field_dict["held"] = held
 
         return field_dict
 
@@ -59,10 +72,16 @@ class JobStatusChangedPayload:
 
         reason = d.pop("reason")
 
+        changed_by = d.pop("changed_by", UNSET)
+
+        held = d.pop("held", UNSET)
+
         job_status_changed_payload = cls(
             current_status=current_status,
             previous_status=previous_status,
             reason=reason,
+            changed_by=changed_by,
+            held=held,
         )
 
         return job_status_changed_payload

@@ -4,6 +4,7 @@ from enum import StrEnum
 class JobStatusChangedStatus(StrEnum):
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
+    SUBMITTED = "SUBMITTED"
 
     def __str__(self) -> str:
         return str(self.value)

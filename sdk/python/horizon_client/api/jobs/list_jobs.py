@@ -18,6 +18,7 @@ def _get_kwargs(
     user: str | Unset = UNSET,
     agent: str | Unset = UNSET,
     dataset_id: str | Unset = UNSET,
+    cloned_from: UUID | Unset = UNSET,
     created_after: datetime.datetime | Unset = UNSET,
     created_before: datetime.datetime | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -33,6 +34,11 @@ def _get_kwargs(
     params["agent"] = agent
 
     params["dataset_id"] = dataset_id
+
+    json_cloned_from: str | Unset = UNSET
+    if not isinstance(cloned_from, Unset):
+        json_cloned_from = str(cloned_from)
+    params["cloned_from"] = json_cloned_from
 
     json_created_after: str | Unset = UNSET
     if not isinstance(created_after, Unset):
@@ -124,6 +130,7 @@ def sync_detailed(
     user: str | Unset = UNSET,
     agent: str | Unset = UNSET,
     dataset_id: str | Unset = UNSET,
+    cloned_from: UUID | Unset = UNSET,
     created_after: datetime.datetime | Unset = UNSET,
     created_before: datetime.datetime | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -137,6 +144,7 @@ def sync_detailed(
         user (str | Unset):
         agent (str | Unset):
         dataset_id (str | Unset):
+        cloned_from (UUID | Unset):
         created_after (datetime.datetime | Unset):
         created_before (datetime.datetime | Unset):
         limit (int | Unset):
@@ -155,6 +163,7 @@ def sync_detailed(
         user=user,
         agent=agent,
         dataset_id=dataset_id,
+        cloned_from=cloned_from,
         created_after=created_after,
         created_before=created_before,
         limit=limit,
@@ -175,6 +184,7 @@ def sync(
     user: str | Unset = UNSET,
     agent: str | Unset = UNSET,
     dataset_id: str | Unset = UNSET,
+    cloned_from: UUID | Unset = UNSET,
     created_after: datetime.datetime | Unset = UNSET,
     created_before: datetime.datetime | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -188,6 +198,7 @@ def sync(
         user (str | Unset):
         agent (str | Unset):
         dataset_id (str | Unset):
+        cloned_from (UUID | Unset):
         created_after (datetime.datetime | Unset):
         created_before (datetime.datetime | Unset):
         limit (int | Unset):
@@ -207,6 +218,7 @@ def sync(
         user=user,
         agent=agent,
         dataset_id=dataset_id,
+        cloned_from=cloned_from,
         created_after=created_after,
         created_before=created_before,
         limit=limit,
@@ -221,6 +233,7 @@ async def asyncio_detailed(
     user: str | Unset = UNSET,
     agent: str | Unset = UNSET,
     dataset_id: str | Unset = UNSET,
+    cloned_from: UUID | Unset = UNSET,
     created_after: datetime.datetime | Unset = UNSET,
     created_before: datetime.datetime | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -234,6 +247,7 @@ async def asyncio_detailed(
         user (str | Unset):
         agent (str | Unset):
         dataset_id (str | Unset):
+        cloned_from (UUID | Unset):
         created_after (datetime.datetime | Unset):
         created_before (datetime.datetime | Unset):
         limit (int | Unset):
@@ -252,6 +266,7 @@ async def asyncio_detailed(
         user=user,
         agent=agent,
         dataset_id=dataset_id,
+        cloned_from=cloned_from,
         created_after=created_after,
         created_before=created_before,
         limit=limit,
@@ -270,6 +285,7 @@ async def asyncio(
     user: str | Unset = UNSET,
     agent: str | Unset = UNSET,
     dataset_id: str | Unset = UNSET,
+    cloned_from: UUID | Unset = UNSET,
     created_after: datetime.datetime | Unset = UNSET,
     created_before: datetime.datetime | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -283,6 +299,7 @@ async def asyncio(
         user (str | Unset):
         agent (str | Unset):
         dataset_id (str | Unset):
+        cloned_from (UUID | Unset):
         created_after (datetime.datetime | Unset):
         created_before (datetime.datetime | Unset):
         limit (int | Unset):
@@ -303,6 +320,7 @@ async def asyncio(
             user=user,
             agent=agent,
             dataset_id=dataset_id,
+            cloned_from=cloned_from,
             created_after=created_after,
             created_before=created_before,
             limit=limit,
