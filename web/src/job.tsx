@@ -142,6 +142,8 @@ function describe(event: JobEvent): string {
       return `cancelled by ${event.payload.cancelled_by}: ${event.payload.cancellation_reason}`;
     case "job.status_changed":
       return event.payload.reason;
+    case "job.retry_scheduled":
+      return `attempt failed (${event.payload.error_code}); attempt ${event.payload.attempt} at ${when(event.payload.next_attempt_at)}`;
     case "job.metrics_recorded":
       return "metrics";
   }
@@ -238,6 +240,15 @@ export function JobPage({ client, token, id }: { client: Api; token: string; id:
             .filter(Boolean)
             .join(", ") || "defaults"}
         </dd>
+        {job.max_attempts > 1 && (
+          <>
+            <dt>Attempt</dt>
+            <dd data-testid="attempt">
+              {job.attempt} of {job.max_attempts}
+              {job.next_attempt_at ? `, the next at ${when(job.next_attempt_at)}` : ""}
+            </dd>
+          </>
+        )}
         <dt>Exit code</dt>
         <dd>{job.exit_code ?? "—"}</dd>
         {job.error && (

@@ -6,10 +6,13 @@
 //! reports into transitions. `local` runs programs on this machine, `slurm`
 //! hands them to a Slurm cluster, `tapis` to TACC's Tapis v3 Jobs API.
 
+mod attempts;
 mod handover;
 pub mod local;
 pub mod slurm;
 pub mod tapis;
+
+pub use attempts::{Attempts, attempt_view};
 
 use async_trait::async_trait;
 use horizon_core::{BackendKind, Job, JobError, MetricsSample, Resources};

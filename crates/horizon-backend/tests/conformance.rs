@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use horizon_backend::local::{LocalAgent, LocalBackend, LocalConfig};
@@ -24,7 +25,7 @@ use horizon_backend::slurm::{Shell, SlurmAgent, SlurmBackend, SlurmConfig};
 use horizon_backend::tapis::{
     TapisAgent, TapisBackend, TapisClient, TapisConfig, TapisCredentials, TapisService,
 };
-use horizon_backend::{Backend, QueuedHold, Update};
+use horizon_backend::{Attempts, Backend, QueuedHold, Update};
 use horizon_core::{BackendKind, Command, Job, JobStatus, Resources, transition};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -75,7 +76,8 @@ impl Harness {
                 Box::new(move |dir: &Path| tapis(dir, &url, service))
             }
         };
-        let backend = make(dir.path());
+        // as the server uses it: each attempt a job of its own
+        let backend: Box<dyn Backend> = Box::new(Attempts(Arc::from(make(dir.path()))));
         Harness {
             kind,
             dir,
@@ -87,7 +89,7 @@ impl Harness {
 
     /// A new backend over the same directories: what a restarted server has.
     fn restart(&mut self) {
-        self.backend = (self.make)(self.dir.path());
+        self.backend = Box::new(Attempts(Arc::from((self.make)(self.dir.path()))));
     }
 
     fn job(&self, agent: &str, parameters: Value) -> Job {
@@ -122,12 +124,16 @@ impl Harness {
             location: None,
             held: false,
             cloned_from: None,
+            attempt: 1,
+            max_attempts: 1,
+            retry: None,
+            next_attempt_at: None,
         }
     }
 
-    /// How many times the job's program started.
+    /// How many times the job's program started (its current attempt).
     fn runs(&self, job: &Job) -> usize {
-        std::fs::read_to_string(self.dir.path().join("runs").join(job.id.to_string()))
+        std::fs::read_to_string(self.dir.path().join("runs").join(job.run_id().to_string()))
             .map(|s| s.lines().count())
             .unwrap_or(0)
     }
@@ -664,6 +670,62 @@ async fn a_held_job_does_not_start_until_released(kind: BackendKind) {
     }
 }
 
+/// A retried job's next attempt is a job of its own to the backend: it
+/// runs (once, also when handed over again after a restart), although the
+/// first attempt of the same job ran and ended.
+async fn each_attempt_runs_once_as_a_job_of_its_own(kind: BackendKind) {
+    let mut h = Harness::new(kind).await;
+    let mut job = h.job("fail", json!({}));
+    job.max_attempts = 2;
+    h.submit(&mut job).await;
+    // the first attempt fails: the policy's retry instead of the failure
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let error = 'failed: loop {
+        assert!(Instant::now() < deadline, "{kind:?}: attempt 1 never ended");
+        for observation in h.backend.poll(std::slice::from_ref(&job)).await.unwrap() {
+            match observation.update {
+                Update::Failed { error, .. } => break 'failed error,
+                update => record(&mut job, &update),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(error.code, "NONZERO_EXIT", "{kind:?}: {error:?}");
+    assert_eq!(h.runs(&job), 1);
+    let resources = job.resources;
+    apply(
+        &mut job,
+        Command::Retry {
+            error,
+            next_attempt_at: OffsetDateTime::now_utc(),
+            resources,
+            at: OffsetDateTime::now_utc(),
+        },
+    );
+    assert_eq!(job.attempt, 2);
+    assert_ne!(job.run_id(), job.id);
+    // the second attempt handed over, and again after a restart (a crash
+    // before its QUEUED was recorded)
+    let second = job.clone();
+    h.submit(&mut job).await;
+    h.restart();
+    let mut again = second;
+    h.submit(&mut again).await;
+    assert_eq!(
+        again.remote_job_id, job.remote_job_id,
+        "{kind:?}: submitted twice"
+    );
+    h.drive(&mut job, |_| false).await;
+    assert_eq!(job.status, JobStatus::Failed, "{kind:?}");
+    assert_eq!(job.attempt, 2);
+    assert_eq!(
+        h.runs(&job),
+        1,
+        "{kind:?}: the second attempt ran {} times",
+        h.runs(&job)
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod local_backend {
@@ -714,4 +776,5 @@ conformance!(
     a_restart_finds_the_job_again_instead_of_running_it_twice,
     an_unknown_agent_is_refused_for_good,
     a_held_job_does_not_start_until_released,
+    each_attempt_runs_once_as_a_job_of_its_own,
 );

@@ -62,6 +62,10 @@ fn queued() -> Job {
         location: None,
         held: false,
         cloned_from: None,
+        attempt: 1,
+        max_attempts: 1,
+        retry: None,
+        next_attempt_at: None,
     }
 }
 

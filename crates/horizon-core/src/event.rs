@@ -39,10 +39,13 @@ pub enum EventType {
     /// which travels through the same outbox to its own topic.
     #[serde(rename = "audit.recorded")]
     AuditRecorded,
+    /// An attempt failed and the retry policy scheduled another.
+    #[serde(rename = "job.retry_scheduled")]
+    RetryScheduled,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         EventType::Submitted,
         EventType::Queued,
         EventType::Running,
@@ -52,6 +55,7 @@ impl EventType {
         EventType::Cancelled,
         EventType::MetricsRecorded,
         EventType::AuditRecorded,
+        EventType::RetryScheduled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,7 @@ impl EventType {
             EventType::Cancelled => "job.cancelled",
             EventType::MetricsRecorded => "job.metrics_recorded",
             EventType::AuditRecorded => "audit.recorded",
+            EventType::RetryScheduled => "job.retry_scheduled",
         }
     }
 
@@ -145,6 +150,23 @@ pub struct QueuedPayload {
     pub queued_timestamp: OffsetDateTime,
 }
 
+/// An attempt failed for a reason its retry policy covers; the next one is
+/// handed over at `next_attempt_at`, with `resources`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryScheduledPayload {
+    /// The next attempt's number (2 for the first retry).
+    pub attempt: u32,
+    pub error_code: String,
+    pub error_message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(with = "crate::timestamp::millis")]
+    pub next_attempt_at: OffsetDateTime,
+    /// What the next attempt asks for (grown after running out of memory
+    /// or time, when the policy says so).
+    pub resources: crate::resources::Resources,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunningPayload {
     pub remote_job_id: Option<String>,
@@ -217,6 +239,7 @@ pub enum EventPayload {
     Failed(FailedPayload),
     Cancelled(CancelledPayload),
     MetricsRecorded(MetricsPayload),
+    RetryScheduled(RetryScheduledPayload),
 }
 
 impl EventPayload {
@@ -230,6 +253,7 @@ impl EventPayload {
             EventPayload::Failed(_) => EventType::Failed,
             EventPayload::Cancelled(_) => EventType::Cancelled,
             EventPayload::MetricsRecorded(_) => EventType::MetricsRecorded,
+            EventPayload::RetryScheduled(_) => EventType::RetryScheduled,
         }
     }
 }
@@ -246,6 +270,9 @@ pub struct EventEnvelope {
     pub user_id: String,
     pub correlation_id: String,
     pub sequence: u64,
+    /// Which attempt of the job it belongs to (from 1; later ones after
+    /// retries).
+    pub attempt: u32,
     /// Absent on metrics events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_status: Option<JobStatus>,
@@ -283,6 +310,7 @@ impl EventEnvelope {
             user_id: job.user_id.clone(),
             correlation_id: job.correlation_id.clone(),
             sequence: job.lifecycle_sequence,
+            attempt: job.attempt,
             previous_status,
             status: job.status,
             payload,
@@ -301,6 +329,7 @@ impl EventEnvelope {
             user_id: job.user_id.clone(),
             correlation_id: job.correlation_id.clone(),
             sequence: job.metrics_sequence,
+            attempt: job.attempt,
             previous_status: None,
             status: job.status,
             payload: EventPayload::MetricsRecorded(sample),

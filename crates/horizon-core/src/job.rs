@@ -169,4 +169,32 @@ pub struct Job {
     pub held: bool,
     /// The job this one was cloned from (`POST /v1/jobs/{id}/clone`).
     pub cloned_from: Option<Uuid>,
+    /// Which run this is, from 1: a retried job's later attempts count on.
+    pub attempt: u32,
+    /// The most attempts its retry policy allows (1 without one).
+    pub max_attempts: u32,
+    /// Its retry policy (the agent's, narrowed by the request).
+    pub retry: Option<crate::retry::RetryPolicy>,
+    /// A failed attempt was followed by another, due then: the job is
+    /// QUEUED but not yet handed to its backend again.
+    pub next_attempt_at: Option<OffsetDateTime>,
+}
+
+impl Job {
+    /// The id its backend knows this attempt by: the job's id for the
+    /// first, a name-based UUID (v5, in the job id's namespace) for each
+    /// later one, so that an attempt is a new job to its scheduler (its own
+    /// name, directory and hand-over marker) and never the one before.
+    pub fn run_id(&self) -> Uuid {
+        if self.attempt <= 1 {
+            self.id
+        } else {
+            Uuid::new_v5(&self.id, format!("attempt-{}", self.attempt).as_bytes())
+        }
+    }
+
+    /// Waiting for its next attempt to be handed over (QUEUED).
+    pub fn awaiting_attempt(&self) -> bool {
+        self.next_attempt_at.is_some()
+    }
 }

@@ -10,6 +10,7 @@ mod audit;
 mod event;
 mod job;
 mod resources;
+pub mod retry;
 mod status;
 pub mod timestamp;
 mod transition;
@@ -17,8 +18,8 @@ mod transition;
 pub use audit::AuditRecord;
 pub use event::{
     CancelledPayload, CompletedPayload, EventEnvelope, EventPayload, EventStream, EventType,
-    FailedPayload, MetricsPayload, MetricsSample, QueuedPayload, RunningPayload, SCHEMA_VERSION,
-    StatusChangedPayload, SubmittedPayload,
+    FailedPayload, MetricsPayload, MetricsSample, QueuedPayload, RetryScheduledPayload,
+    RunningPayload, SCHEMA_VERSION, StatusChangedPayload, SubmittedPayload,
 };
 pub use job::{BackendKind, Job, JobError, ParseError, error_codes};
 pub use resources::{ResourceError, Resources};

@@ -8,15 +8,18 @@
 //!     └──cancel──▶ CANCELLED ◀──cancel──────┘ (from SUBMITTED, QUEUED, RUNNING)
 //! QUEUED/RUNNING ──note──▶ same status (job.status_changed: held, requeued, …)
 //! SUBMITTED/QUEUED ──hold, release──▶ same status, `held` set or cleared
+//! QUEUED/RUNNING ──retry──▶ QUEUED (the next attempt, handed over when due:
+//!                           queue again, QUEUED ──queue──▶ QUEUED)
 //! ```
 
 use time::OffsetDateTime;
 
 use crate::event::{
-    CancelledPayload, CompletedPayload, EventPayload, FailedPayload, QueuedPayload, RunningPayload,
-    StatusChangedPayload,
+    CancelledPayload, CompletedPayload, EventPayload, FailedPayload, QueuedPayload,
+    RetryScheduledPayload, RunningPayload, StatusChangedPayload,
 };
 use crate::job::{Job, JobError};
+use crate::resources::Resources;
 use crate::status::JobStatus;
 use crate::timestamp::truncate_to_millis;
 
@@ -60,6 +63,14 @@ pub enum Command {
         reason: String,
         at: OffsetDateTime,
     },
+    /// An attempt failed and its retry policy gives it another, handed
+    /// over at `next_attempt_at` with `resources` (see `retry::after_failure`).
+    Retry {
+        error: JobError,
+        next_attempt_at: OffsetDateTime,
+        resources: Resources,
+        at: OffsetDateTime,
+    },
 }
 
 impl Command {
@@ -73,6 +84,7 @@ impl Command {
             Command::Note { .. } => "note",
             Command::Hold { .. } => "hold",
             Command::Release { .. } => "release",
+            Command::Retry { .. } => "retry",
         }
     }
 
@@ -85,7 +97,8 @@ impl Command {
             | Command::Cancel { at, .. }
             | Command::Note { at, .. }
             | Command::Hold { at, .. }
-            | Command::Release { at, .. } => truncate_to_millis(*at),
+            | Command::Release { at, .. }
+            | Command::Retry { at, .. } => truncate_to_millis(*at),
         }
     }
 }
@@ -105,6 +118,12 @@ pub struct Transition {
     pub exit_code: Option<i32>,
     pub error: Option<JobError>,
     pub held: bool,
+    pub attempt: u32,
+    pub next_attempt_at: Option<OffsetDateTime>,
+    pub resources: Resources,
+    /// Whether the job is (still) marked as handed to its scheduler: a
+    /// retry starts the next attempt unmarked.
+    pub handed_over: bool,
     pub payload: EventPayload,
 }
 
@@ -121,6 +140,10 @@ impl Transition {
             exit_code: self.exit_code,
             error: self.error.clone(),
             held: self.held,
+            attempt: self.attempt,
+            next_attempt_at: self.next_attempt_at,
+            resources: self.resources,
+            handed_over: self.handed_over,
             updated_at: self.at,
             lifecycle_sequence: job.lifecycle_sequence + 1,
             ..job.clone()
@@ -150,6 +173,8 @@ pub enum TransitionError {
         "the job is being handed to its scheduler: it cannot be held now; try again once it is QUEUED"
     )]
     HandingOver,
+    #[error("the job has no attempt left (attempt {attempt} of {max})")]
+    NoAttemptLeft { attempt: u32, max: u32 },
 }
 
 /// Decide what `command` does to `job`. Pure: no clock, no I/O.
@@ -179,6 +204,10 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
         exit_code: job.exit_code,
         error: job.error.clone(),
         held: job.held,
+        attempt: job.attempt,
+        next_attempt_at: job.next_attempt_at,
+        resources: job.resources,
+        handed_over: job.handed_over,
         payload: EventPayload::StatusChanged(StatusChangedPayload {
             previous_status: from,
             current_status: from,
@@ -214,6 +243,26 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
                 queued_timestamp: at,
             });
         }
+        // the next attempt handed over
+        (
+            Queued,
+            Command::Queue {
+                remote_job_id,
+                location,
+                ..
+            },
+        ) if job.awaiting_attempt() => {
+            next.queued_at = Some(at);
+            next.next_attempt_at = None;
+            next.remote_job_id = remote_job_id;
+            next.location = location;
+            next.payload = EventPayload::Queued(QueuedPayload {
+                remote_job_id: next.remote_job_id.clone(),
+                backend: job.backend,
+                queued_timestamp: at,
+            });
+        }
+        (Queued, Command::Start { .. }) if job.awaiting_attempt() => return Err(illegal()),
         (Queued, Command::Start { remote_job_id, .. }) => {
             next.to = Running;
             // (a hold that raced with the start lost: the job runs)
@@ -270,6 +319,41 @@ pub fn transition(job: &Job, command: Command) -> Result<Transition, TransitionE
                 reason,
                 changed_by: None,
                 held: None,
+            });
+        }
+        (
+            Queued | Running,
+            Command::Retry {
+                error,
+                next_attempt_at,
+                resources,
+                ..
+            },
+        ) => {
+            if job.attempt >= job.max_attempts {
+                return Err(TransitionError::NoAttemptLeft {
+                    attempt: job.attempt,
+                    max: job.max_attempts,
+                });
+            }
+            let next_attempt_at = truncate_to_millis(next_attempt_at).max(at);
+            next.to = Queued;
+            next.attempt = job.attempt + 1;
+            next.next_attempt_at = Some(next_attempt_at);
+            next.resources = resources;
+            next.remote_job_id = None;
+            next.location = None;
+            next.started_at = None;
+            next.exit_code = None;
+            next.error = None;
+            next.handed_over = false;
+            next.payload = EventPayload::RetryScheduled(RetryScheduledPayload {
+                attempt: next.attempt,
+                error_code: error.code,
+                error_message: error.message,
+                exit_code: error.exit_code,
+                next_attempt_at,
+                resources,
             });
         }
         (Submitted | Queued, Command::Hold { by, reason, .. }) => {

@@ -49,6 +49,7 @@ fn job(i: usize) -> CreateJobParams {
         account: None,
         traceparent: None,
         cloned_from: None,
+        retry: None,
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
         audit: None,

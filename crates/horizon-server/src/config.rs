@@ -229,6 +229,60 @@ pub struct AgentSettings {
     /// Tapis: the execution system (default: the application's own).
     #[serde(default)]
     pub exec_system_id: Option<String>,
+    /// Which failures of its jobs are retried, how often and after how
+    /// long (`{ attempts = 3, on = ["NODE_FAIL"] }`); a request may narrow
+    /// it. Default: none (one attempt).
+    #[serde(default)]
+    pub retry: Option<RetrySettings>,
+}
+
+/// `[agents.NAME] retry`: a job's failed attempt is followed by another
+/// when its error is one of these, until the attempts run out; then it
+/// ends FAILED.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
+    /// Every run counts, the first included: 3 means up to two retries.
+    pub attempts: u32,
+    /// Seconds before the first retry, doubled for each later one (at
+    /// most an hour), with up to ±20 % jitter.
+    #[serde(default = "default_retry_backoff")]
+    pub backoff_seconds: f64,
+    /// Error codes that are retried: `NODE_FAIL`, `PREEMPTED`,
+    /// `SCHEDULER_TIMEOUT`, `SCHEDULER_OUT_OF_MEMORY`, `LAUNCH_FAILED`,
+    /// `AGENT_LOST`, … (`NONZERO_EXIT` goes by `exit_codes`).
+    #[serde(default)]
+    pub on: Vec<String>,
+    /// Exit codes of a `NONZERO_EXIT` that are retried.
+    #[serde(default)]
+    pub exit_codes: Vec<i32>,
+    /// After `SCHEDULER_OUT_OF_MEMORY`, the next attempt asks for this many
+    /// times the memory, up to the agent's `max_resources`.
+    #[serde(default)]
+    pub memory_factor: Option<f64>,
+    /// After `SCHEDULER_TIMEOUT`, the next attempt asks for this many times
+    /// the wall time, up to the agent's `max_resources`.
+    #[serde(default)]
+    pub walltime_factor: Option<f64>,
+}
+
+fn default_retry_backoff() -> f64 {
+    10.0
+}
+
+impl RetrySettings {
+    /// The policy a job of an agent with these maxima is given.
+    pub fn policy(&self, max_resources: Resources) -> horizon_core::retry::RetryPolicy {
+        horizon_core::retry::RetryPolicy {
+            attempts: self.attempts,
+            backoff_seconds: self.backoff_seconds,
+            on: self.on.clone(),
+            exit_codes: self.exit_codes.clone(),
+            memory_factor: self.memory_factor,
+            walltime_factor: self.walltime_factor,
+            max_resources,
+        }
+    }
 }
 
 /// `[retention]`: ages as a number and a unit (`90d`, `12h`, `30m`, `45s`).

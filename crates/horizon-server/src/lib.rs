@@ -267,18 +267,22 @@ pub fn build_backends(
         agents: local_agents,
     })?;
     let exited = local.exit_notifier();
+    // each attempt of a retried job is a job of its own to its backend
+    let attempts = |backend: Arc<dyn Backend>| -> Arc<dyn Backend> {
+        Arc::new(horizon_backend::Attempts(backend))
+    };
     let mut backends = Backends::new();
-    backends.insert(BackendKind::Local, Arc::new(local));
+    backends.insert(BackendKind::Local, attempts(Arc::new(local)));
     if !slurm_agents.is_empty() {
         backends.insert(
             BackendKind::Slurm,
-            Arc::new(build_slurm(settings, slurm_agents)?),
+            attempts(Arc::new(build_slurm(settings, slurm_agents)?)),
         );
     }
     if !tapis_agents.is_empty() {
         backends.insert(
             BackendKind::Tapis,
-            Arc::new(build_tapis(settings, tapis_agents)?),
+            attempts(Arc::new(build_tapis(settings, tapis_agents)?)),
         );
     }
     // an agent's defaults must be something its backend can give
@@ -289,6 +293,12 @@ pub fn build_backends(
                 .map_err(|err| {
                     ServeError::Config(format!("agent {name}: default_resources: {err}"))
                 })?;
+        }
+        if let Some(retry) = &agent.retry {
+            retry
+                .policy(agent.max_resources)
+                .validate()
+                .map_err(|err| ServeError::Config(format!("agent {name}: {err}")))?;
         }
     }
     Ok((backends, vec![exited]))

@@ -43,6 +43,7 @@ fn params(i: usize) -> CreateJobParams {
         account: None,
         traceparent: None,
         cloned_from: None,
+        retry: None,
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
         audit: None,

@@ -351,6 +351,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         self.jobs_in_status(backend, statuses, after, limit).await
     }
 
+    /// Jobs of `backend` whose next attempt is due (QUEUED after a retry,
+    /// not held, `next_attempt_at` past), that `process` owns (with one
+    /// process: all of them); the soonest due first.
+    async fn due_attempts(
+        &self,
+        process: Uuid,
+        backend: BackendKind,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
+
     /// About to hand `jobs` (each with the claim epoch it was read with) to
     /// their scheduler: record it, durably, before the act
     /// (`Job::handed_over`), for those still SUBMITTED and owned by

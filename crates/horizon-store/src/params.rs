@@ -23,6 +23,8 @@ pub struct CreateJobParams {
     pub traceparent: Option<String>,
     /// The job this one is a clone of.
     pub cloned_from: Option<Uuid>,
+    /// Its retry policy (none: one attempt).
+    pub retry: Option<horizon_core::retry::RetryPolicy>,
     pub created_at: OffsetDateTime,
     pub idempotency: Option<IdempotencyParams>,
     /// The audit record of this submission, written in the same transaction

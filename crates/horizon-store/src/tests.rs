@@ -122,6 +122,7 @@ fn params(user: &str) -> CreateJobParams {
         account: None,
         traceparent: None,
         cloned_from: None,
+        retry: None,
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
         audit: None,
@@ -325,6 +326,7 @@ async fn a_jobs_account_location_and_trace_are_kept(kind: Kind) {
             account: Some("astro-lab".into()),
             traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
             cloned_from: None,
+            retry: None,
             ..params("alice")
         })
         .await
@@ -1629,6 +1631,122 @@ async fn held_jobs_are_not_handed_over_and_clones_are_found(kind: Kind) {
     );
 }
 
+/// A retry keeps the job QUEUED on its next attempt, with its resources and
+/// due time, unmarked; `due_attempts` shows it once due (not while held),
+/// it may be marked and queued again, and the attempt survives a read.
+async fn a_retried_job_waits_for_its_next_attempt_and_is_handed_over_again(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let me = Uuid::now_v7();
+    store.heartbeat(me).await.expect("heartbeat");
+    let mut p = params("alice");
+    p.retry = Some(horizon_core::retry::RetryPolicy {
+        attempts: 2,
+        on: vec!["NODE_FAIL".into()],
+        ..Default::default()
+    });
+    let job = store.create_job(p).await.expect("create").job().clone();
+    assert_eq!((job.attempt, job.max_attempts), (1, 2));
+    let claimed = store
+        .claim_jobs(me, job.backend, &[JobStatus::Submitted], None, 10)
+        .await
+        .expect("claim");
+    let epoch = claimed[0].claim_epoch;
+    store
+        .mark_handing_over(me, &[(job.id, epoch)])
+        .await
+        .expect("mark");
+    store.apply(job.id, queue()).await.expect("queue");
+    store.apply(job.id, start()).await.expect("start");
+    let now = OffsetDateTime::now_utc();
+    let bigger = horizon_core::Resources {
+        memory_mb: Some(2048),
+        ..Default::default()
+    };
+    let retried = store
+        .apply(
+            job.id,
+            Command::Retry {
+                error: horizon_core::JobError::new("NODE_FAIL", "node down"),
+                next_attempt_at: now + time::Duration::milliseconds(300),
+                resources: bigger,
+                at: now,
+            },
+        )
+        .await
+        .expect("retry")
+        .job;
+    let read = store.get_job(job.id).await.expect("read").expect("there");
+    assert_eq!(read.status, JobStatus::Queued);
+    assert_eq!(read.attempt, 2);
+    assert_eq!(read.resources, bigger);
+    assert!(read.next_attempt_at.is_some() && read.remote_job_id.is_none());
+    assert!(!read.handed_over, "the next attempt starts unmarked");
+    assert_eq!(read, retried);
+    // not due yet, then due
+    let claimed = store
+        .claim_jobs(me, job.backend, &[JobStatus::Queued], None, 10)
+        .await
+        .expect("claim");
+    assert!(
+        store
+            .due_attempts(me, job.backend, 10)
+            .await
+            .expect("due")
+            .is_empty()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let due = store.due_attempts(me, job.backend, 10).await.expect("due");
+    assert_eq!(due.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job.id]);
+    let epoch = claimed
+        .iter()
+        .find(|j| j.id == job.id)
+        .map_or(0, |j| j.claim_epoch);
+    assert_eq!(
+        store
+            .mark_handing_over(me, &[(job.id, epoch)])
+            .await
+            .expect("mark"),
+        vec![job.id]
+    );
+    let queued = store.apply(job.id, queue()).await.expect("queue again").job;
+    assert_eq!(queued.next_attempt_at, None);
+    assert!(
+        store
+            .due_attempts(me, job.backend, 10)
+            .await
+            .expect("due")
+            .is_empty()
+    );
+    let events = store.job_events(job.id, None, 100).await.expect("events");
+    let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        types,
+        vec![
+            EventType::Submitted,
+            EventType::Queued,
+            EventType::Running,
+            EventType::RetryScheduled,
+            EventType::Queued
+        ]
+    );
+    // no attempt is left: a second retry is refused
+    assert!(matches!(
+        store
+            .apply(
+                job.id,
+                Command::Retry {
+                    error: horizon_core::JobError::new("NODE_FAIL", "again"),
+                    next_attempt_at: now,
+                    resources: bigger,
+                    at: OffsetDateTime::now_utc(),
+                },
+            )
+            .await,
+        Err(StoreError::Transition(_))
+    ));
+}
+
 /// "About to hand over" marks: only SUBMITTED jobs this process owns are
 /// marked (and may be handed over); a claim shows the mark to whichever
 /// process reads the job next.
@@ -2005,4 +2123,5 @@ conformance!(
     a_commit_with_events_rings_the_bell,
     the_oldest_waiting_event_says_how_far_behind_the_relay_is,
     held_jobs_are_not_handed_over_and_clones_are_found,
+    a_retried_job_waits_for_its_next_attempt_and_is_handed_over_again,
 );

@@ -310,6 +310,7 @@ async fn store_with_failing_marks() -> (
             account: None,
             traceparent: None,
             cloned_from: None,
+            retry: None,
             created_at: time::OffsetDateTime::now_utc(),
             idempotency: None,
             audit: None,

@@ -35,6 +35,7 @@ from horizon_client.models import (
     JobFailed,
     JobMetricsRecorded,
     JobQueued,
+    JobRetryScheduled,
     JobRunning,
     JobStatusChanged,
     JobStatusDto,
@@ -65,6 +66,7 @@ JobEvent = Union[
     JobCancelled,
     JobStatusChanged,
     JobMetricsRecorded,
+    JobRetryScheduled,
 ]
 
 #: The statuses a job never leaves.
@@ -79,6 +81,7 @@ _EVENT_TYPES: Mapping[str, type[JobEvent]] = {
     "job.cancelled": JobCancelled,
     "job.status_changed": JobStatusChanged,
     "job.metrics_recorded": JobMetricsRecorded,
+    "job.retry_scheduled": JobRetryScheduled,
 }
 _ENDS = frozenset({"job.completed", "job.failed", "job.cancelled"})
 

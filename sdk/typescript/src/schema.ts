@@ -867,7 +867,7 @@ export interface components {
             next_after?: string | null;
         };
         /** @description Any event: a job's, or an audit record. */
-        Event: components["schemas"]["JobSubmittedEvent"] | components["schemas"]["JobQueuedEvent"] | components["schemas"]["JobRunningEvent"] | components["schemas"]["JobCompletedEvent"] | components["schemas"]["JobFailedEvent"] | components["schemas"]["JobCancelledEvent"] | components["schemas"]["JobStatusChangedEvent"] | components["schemas"]["JobMetricsRecordedEvent"] | components["schemas"]["AuditRecord"];
+        Event: components["schemas"]["JobSubmittedEvent"] | components["schemas"]["JobQueuedEvent"] | components["schemas"]["JobRunningEvent"] | components["schemas"]["JobCompletedEvent"] | components["schemas"]["JobFailedEvent"] | components["schemas"]["JobCancelledEvent"] | components["schemas"]["JobStatusChangedEvent"] | components["schemas"]["JobRetryScheduledEvent"] | components["schemas"]["JobMetricsRecordedEvent"] | components["schemas"]["AuditRecord"];
         /** @description A job's events: the exact envelopes that are published to Kafka. */
         EventListDto: {
             events: components["schemas"]["JobEvent"][];
@@ -907,6 +907,8 @@ export interface components {
          * @description Someone cancelled the job. Schema version 1 of the Horizon event envelope.
          */
         JobCancelledEvent: {
+            /** @description which attempt of the job the event belongs to (from 1; later ones after retries); absent on events written before attempts were recorded */
+            attempt?: number;
             correlation_id: string;
             /** @description UUID v7; also the ce_id header */
             event_id: string;
@@ -939,6 +941,8 @@ export interface components {
          * @description The job's program ended successfully. Schema version 1 of the Horizon event envelope.
          */
         JobCompletedEvent: {
+            /** @description which attempt of the job the event belongs to (from 1; later ones after retries); absent on events written before attempts were recorded */
+            attempt?: number;
             correlation_id: string;
             /** @description UUID v7; also the ce_id header */
             event_id: string;
@@ -974,6 +978,11 @@ export interface components {
              */
             account?: string | null;
             agent: string;
+            /**
+             * Format: int32
+             * @description Which run this is, from 1 (a retry's attempts count on).
+             */
+            attempt: number;
             backend: components["schemas"]["BackendDto"];
             /**
              * Format: uuid
@@ -1016,6 +1025,17 @@ export interface components {
             held: boolean;
             /** Format: uuid */
             id: string;
+            /**
+             * Format: int32
+             * @description The most attempts its retry policy allows (1: none).
+             */
+            max_attempts: number;
+            /**
+             * Format: date-time
+             * @description While it waits for its next attempt (QUEUED after a retry): when
+             *     that attempt is handed over.
+             */
+            next_attempt_at?: string | null;
             parameters: {
                 [key: string]: unknown;
             };
@@ -1050,12 +1070,14 @@ export interface components {
             message: string;
         };
         /** @description A job's event: one of the envelopes of schemas/, by event_type. */
-        JobEvent: components["schemas"]["JobSubmittedEvent"] | components["schemas"]["JobQueuedEvent"] | components["schemas"]["JobRunningEvent"] | components["schemas"]["JobCompletedEvent"] | components["schemas"]["JobFailedEvent"] | components["schemas"]["JobCancelledEvent"] | components["schemas"]["JobStatusChangedEvent"] | components["schemas"]["JobMetricsRecordedEvent"];
+        JobEvent: components["schemas"]["JobSubmittedEvent"] | components["schemas"]["JobQueuedEvent"] | components["schemas"]["JobRunningEvent"] | components["schemas"]["JobCompletedEvent"] | components["schemas"]["JobFailedEvent"] | components["schemas"]["JobCancelledEvent"] | components["schemas"]["JobStatusChangedEvent"] | components["schemas"]["JobRetryScheduledEvent"] | components["schemas"]["JobMetricsRecordedEvent"];
         /**
          * job.failed
          * @description The job failed, before or while running. Schema version 1 of the Horizon event envelope.
          */
         JobFailedEvent: {
+            /** @description which attempt of the job the event belongs to (from 1; later ones after retries); absent on events written before attempts were recorded */
+            attempt?: number;
             correlation_id: string;
             /** @description UUID v7; also the ce_id header */
             event_id: string;
@@ -1097,6 +1119,8 @@ export interface components {
          * @description A resource sample of a running job (its own sequence; travels on the metrics topic). Schema version 1 of the Horizon event envelope.
          */
         JobMetricsRecordedEvent: {
+            /** @description which attempt of the job the event belongs to (from 1; later ones after retries); absent on events written before attempts were recorded */
+            attempt?: number;
             correlation_id: string;
             /** @description UUID v7; also the ce_id header */
             event_id: string;
@@ -1128,6 +1152,8 @@ export interface components {
          * @description The backend accepted the job. Schema version 1 of the Horizon event envelope.
          */
         JobQueuedEvent: {
+            /** @description which attempt of the job the event belongs to (from 1; later ones after retries); absent on events written before attempts were recorded */
+            attempt?: number;
             correlation_id: string;
             /** @description UUID v7; also the ce_id header */
             event_id: string;
@@ -1144,8 +1170,11 @@ export interface components {
                 queued_timestamp: string;
                 remote_job_id: string | null;
             };
-            /** @enum {unknown} */
-            previous_status: "SUBMITTED";
+            /**
+             * @description QUEUED when a retried job's next attempt is handed over
+             * @enum {unknown}
+             */
+            previous_status: "SUBMITTED" | "QUEUED";
             /** @constant */
             schema_version: 1;
             /** @description per job and stream, from 1, no gaps */
@@ -1157,10 +1186,58 @@ export interface components {
             user_id: string;
         };
         /**
+         * job.retry_scheduled
+         * @description An attempt failed for a reason the job's retry policy covers, and attempts are left: the job goes back to QUEUED and its next attempt is handed over at next_attempt_at, with the resources given (grown after running out of memory or time when the policy says so). Schema version 1 of the Horizon event envelope.
+         */
+        JobRetryScheduledEvent: {
+            /** @description which attempt of the job the event belongs to (from 1; later ones after retries); absent on events written before attempts were recorded */
+            attempt?: number;
+            correlation_id: string;
+            /** @description UUID v7; also the ce_id header */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "job.retry_scheduled";
+            job_id: string;
+            payload: {
+                /** @description the next attempt's number */
+                attempt: number;
+                /** @description why the attempt failed */
+                error_code: string;
+                error_message: string;
+                exit_code?: number;
+                /** @description when the next attempt is handed over (RFC 3339 UTC, millisecond precision) */
+                next_attempt_at: string;
+                /** @description what the next attempt asks for */
+                resources: {
+                    cores_per_node?: number;
+                    gpus?: number;
+                    memory_mb?: number;
+                    nodes?: number;
+                    walltime_minutes?: number;
+                };
+            };
+            /** @enum {unknown} */
+            previous_status: "QUEUED" | "RUNNING";
+            /** @constant */
+            schema_version: 1;
+            /** @description per job and stream, from 1, no gaps */
+            sequence: number;
+            /** @constant */
+            status: "QUEUED";
+            /** @description RFC 3339 UTC, millisecond precision */
+            timestamp: string;
+            user_id: string;
+        };
+        /**
          * job.running
          * @description The job's program started. Schema version 1 of the Horizon event envelope.
          */
         JobRunningEvent: {
+            /** @description which attempt of the job the event belongs to (from 1; later ones after retries); absent on events written before attempts were recorded */
+            attempt?: number;
             correlation_id: string;
             /** @description UUID v7; also the ce_id header */
             event_id: string;
@@ -1192,6 +1269,8 @@ export interface components {
          * @description A change that keeps the job's status: a hold or release through the API (with who asked, changed_by, and held), or a backend-side change that is none of the other types (held, released, suspended, requeued, ...). Schema version 1 of the Horizon event envelope.
          */
         JobStatusChangedEvent: {
+            /** @description which attempt of the job the event belongs to (from 1; later ones after retries); absent on events written before attempts were recorded */
+            attempt?: number;
             correlation_id: string;
             /** @description UUID v7; also the ce_id header */
             event_id: string;
@@ -1234,6 +1313,8 @@ export interface components {
          * @description The job was accepted and stored. Schema version 1 of the Horizon event envelope.
          */
         JobSubmittedEvent: {
+            /** @description which attempt of the job the event belongs to (from 1; later ones after retries); absent on events written before attempts were recorded */
+            attempt?: number;
             correlation_id: string;
             /** @description UUID v7; also the ce_id header */
             event_id: string;
@@ -1447,6 +1528,21 @@ export interface components {
              */
             job_id?: string | null;
         };
+        /**
+         * @description A narrower retry policy than the agent's: each field left out is the
+         *     agent's; a value outside the agent's policy is a 422.
+         */
+        RetryRequestDto: {
+            /**
+             * Format: int32
+             * @description At most the agent's `attempts` (1: no retry).
+             */
+            attempts?: number | null;
+            /** @description Exit codes to retry, among the agent's. */
+            exit_codes?: number[] | null;
+            /** @description Error codes to retry, among the agent's. */
+            on?: string[] | null;
+        };
         /** @description Jobs by status. */
         StatusCountsDto: {
             /** Format: int64 */
@@ -1473,6 +1569,7 @@ export interface components {
                 [key: string]: unknown;
             };
             resources?: components["schemas"]["ResourcesDto"] | null;
+            retry?: components["schemas"]["RetryRequestDto"] | null;
         };
         SubscriptionDto: {
             agent?: string | null;

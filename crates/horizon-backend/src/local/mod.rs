@@ -299,6 +299,7 @@ impl Inner {
             )
             .envs(agent.env.iter().map(|(k, v)| (k, v)))
             .env("HORIZON_JOB_ID", job.id.to_string())
+            .env("HORIZON_ATTEMPT", job.attempt.to_string())
             .env("HORIZON_DATASET_ID", &job.dataset_id)
             .env("HORIZON_PARAMS_FILE", &params)
             .stdin(Stdio::null())

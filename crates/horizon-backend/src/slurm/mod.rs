@@ -173,6 +173,7 @@ impl SlurmBackend {
         }
         env.extend([
             ("HORIZON_JOB_ID".to_owned(), job.id.to_string()),
+            ("HORIZON_ATTEMPT".to_owned(), job.attempt.to_string()),
             ("HORIZON_DATASET_ID".to_owned(), job.dataset_id.clone()),
             (
                 "HORIZON_PARAMS_FILE".to_owned(),

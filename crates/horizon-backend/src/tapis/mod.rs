@@ -98,6 +98,7 @@ impl TapisBackend {
             .collect();
         env.extend([
             json!({"key": "HORIZON_JOB_ID", "value": job.id.to_string()}),
+            json!({"key": "HORIZON_ATTEMPT", "value": job.attempt.to_string()}),
             json!({"key": "HORIZON_DATASET_ID", "value": job.dataset_id}),
             json!({"key": "HORIZON_PARAMETERS", "value": parameters}),
         ]);

@@ -37,6 +37,10 @@ fn job() -> Job {
         location: None,
         held: false,
         cloned_from: None,
+        attempt: 1,
+        max_attempts: 1,
+        retry: None,
+        next_attempt_at: None,
     }
 }
 
@@ -212,6 +216,12 @@ fn command() -> impl Strategy<Value = Command> {
             reason: "go".into(),
             at: at(8)
         }),
+        Just(Command::Retry {
+            error: JobError::new("NODE_FAIL", "node down"),
+            next_attempt_at: at(20),
+            resources: Resources::default(),
+            at: at(9)
+        }),
     ]
 }
 
@@ -225,6 +235,11 @@ fn accepts(job: &Job, command: &str) -> bool {
         (Submitted, "hold") => !job.held && !job.handed_over,
         (Queued, "hold") => !job.held,
         (Submitted | Queued, "release") => job.held,
+        // a retry while attempts are left; the next attempt is queued
+        // again, and does not start before
+        (Queued | Running, "retry") => job.attempt < job.max_attempts,
+        (Queued, "queue") => job.next_attempt_at.is_some(),
+        (Queued, "start") => job.next_attempt_at.is_none(),
         _ => matches!(
             (status, command),
             (Submitted, "queue")
@@ -243,7 +258,7 @@ fn allowed(from: JobStatus, to: JobStatus) -> bool {
         (from, to),
         (Submitted, Submitted | Queued | Failed | Cancelled)
             | (Queued, Queued | Running | Failed | Cancelled)
-            | (Running, Running | Completed | Failed | Cancelled)
+            | (Running, Running | Queued | Completed | Failed | Cancelled)
     )
 }
 
@@ -252,9 +267,11 @@ proptest! {
     fn no_command_sequence_leaves_a_terminal_status_or_skips_an_event(
         commands in proptest::collection::vec(command(), 0..20),
         handed_over in any::<bool>(),
+        max_attempts in 1u32..4,
     ) {
         let mut j = job();
         j.handed_over = handed_over;
+        j.max_attempts = max_attempts;
         let mut events = vec![EventType::Submitted];
         for command in commands {
             let before = j.clone();
@@ -270,6 +287,15 @@ proptest! {
                     // only a job that has not started is held; a hold or a
                     // release changes nothing else
                     prop_assert!(!j.held || matches!(j.status, JobStatus::Submitted | JobStatus::Queued));
+                    // attempts count up one at a time, never past the most
+                    prop_assert!(j.attempt <= j.max_attempts);
+                    if command_name == "retry" {
+                        prop_assert_eq!(j.attempt, before.attempt + 1);
+                        prop_assert_eq!(j.status, JobStatus::Queued);
+                        prop_assert!(j.next_attempt_at.is_some() && j.remote_job_id.is_none());
+                    } else {
+                        prop_assert_eq!(j.attempt, before.attempt);
+                    }
                     if matches!(command_name, "hold" | "release") {
                         prop_assert_eq!(j.status, before.status);
                         prop_assert_eq!(j.held, command_name == "hold");

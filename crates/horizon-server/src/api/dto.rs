@@ -33,6 +33,24 @@ pub struct SubmitJobRequest {
     /// What the job needs; fields left out take the agent's defaults.
     #[serde(default, deserialize_with = "object_only")]
     pub resources: Option<ResourcesDto>,
+    /// Narrow the agent's retry policy for this job (fewer attempts, fewer
+    /// error or exit codes); the agent's policy when left out.
+    #[serde(default)]
+    pub retry: Option<RetryRequestDto>,
+}
+
+/// A narrower retry policy than the agent's: each field left out is the
+/// agent's; a value outside the agent's policy is a 422.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryRequestDto {
+    /// At most the agent's `attempts` (1: no retry).
+    #[schema(minimum = 1, maximum = 100)]
+    pub attempts: Option<u32>,
+    /// Error codes to retry, among the agent's.
+    pub on: Option<Vec<String>>,
+    /// Exit codes to retry, among the agent's.
+    pub exit_codes: Option<Vec<i32>>,
 }
 
 /// A job's resources. A field left out (or null) means the backend's default.
@@ -355,6 +373,14 @@ pub struct JobDto {
     /// The job this one was cloned from.
     #[schema(format = Uuid)]
     pub cloned_from: Option<String>,
+    /// Which run this is, from 1 (a retry's attempts count on).
+    pub attempt: u32,
+    /// The most attempts its retry policy allows (1: none).
+    pub max_attempts: u32,
+    /// While it waits for its next attempt (QUEUED after a retry): when
+    /// that attempt is handed over.
+    #[schema(format = DateTime)]
+    pub next_attempt_at: Option<String>,
     /// The jobs cloned from this one that the caller may see, oldest first
     /// (at most 100; `GET /v1/jobs?cloned_from=` lists them all). Only on
     /// `GET /v1/jobs/{id}`.
@@ -396,6 +422,9 @@ impl From<&Job> for JobDto {
             finished_at: job.finished_at.map(rfc3339),
             held: job.held,
             cloned_from: job.cloned_from.map(|id| id.to_string()),
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            next_attempt_at: job.next_attempt_at.map(rfc3339),
             clones: None,
         }
     }

@@ -21,7 +21,7 @@ use utoipa::openapi::{Ref, RefOr};
 use super::ApiDoc;
 
 /// Each event type, its component's name, and its schema file.
-const EVENTS: [(&str, &str, &str); 9] = [
+const EVENTS: [(&str, &str, &str); 10] = [
     (
         "job.submitted",
         "JobSubmittedEvent",
@@ -56,6 +56,11 @@ const EVENTS: [(&str, &str, &str); 9] = [
         "job.status_changed",
         "JobStatusChangedEvent",
         include_str!("../../../../schemas/job.status_changed.json"),
+    ),
+    (
+        "job.retry_scheduled",
+        "JobRetryScheduledEvent",
+        include_str!("../../../../schemas/job.retry_scheduled.json"),
     ),
     (
         "job.metrics_recorded",
@@ -297,7 +302,7 @@ mod tests {
         }
         assert_eq!(
             schemas["JobEvent"]["oneOf"].as_array().map(Vec::len),
-            Some(8)
+            Some(9)
         );
     }
 

@@ -111,6 +111,54 @@ pub async fn submit_job(
     submit(&state, &caller, pending, &headers, body, None).await
 }
 
+/// The job's retry policy: the agent's, narrowed by the request (a 422
+/// names what the request asks beyond it).
+fn retry_policy(
+    name: &str,
+    agent: &crate::config::AgentSettings,
+    narrowed: Option<super::dto::RetryRequestDto>,
+) -> Result<Option<horizon_core::retry::RetryPolicy>, ApiError> {
+    let Some(settings) = &agent.retry else {
+        return match narrowed {
+            None => Ok(None),
+            Some(_) => Err(ApiError::Unprocessable(format!(
+                "agent {name} retries nothing: a request can only narrow its agent's retry policy"
+            ))),
+        };
+    };
+    let mut policy = settings.policy(agent.max_resources);
+    let Some(narrowed) = narrowed else {
+        return Ok(Some(policy));
+    };
+    if let Some(attempts) = narrowed.attempts {
+        if attempts == 0 || attempts > policy.attempts {
+            return Err(ApiError::Unprocessable(format!(
+                "retry.attempts must be 1 to {} (agent {name}'s), got {attempts}",
+                policy.attempts
+            )));
+        }
+        policy.attempts = attempts;
+    }
+    if let Some(on) = narrowed.on {
+        if let Some(code) = on.iter().find(|c| !policy.on.contains(c)) {
+            return Err(ApiError::Unprocessable(format!(
+                "retry.on: agent {name} does not retry {code:?} (it retries {})",
+                policy.on.join(", ")
+            )));
+        }
+        policy.on = on;
+    }
+    if let Some(codes) = narrowed.exit_codes {
+        if let Some(code) = codes.iter().find(|c| !policy.exit_codes.contains(c)) {
+            return Err(ApiError::Unprocessable(format!(
+                "retry.exit_codes: agent {name} does not retry exit code {code}"
+            )));
+        }
+        policy.exit_codes = codes;
+    }
+    Ok(Some(policy))
+}
+
 /// Validate and store a new job (a submission, or a clone of `cloned_from`).
 async fn submit(
     state: &AppState,
@@ -178,6 +226,7 @@ async fn submit(
             parameters_json.len()
         )));
     }
+    let retry = retry_policy(&body.agent, agent, body.retry.clone())?;
     let account = crate::identity::account_for(
         &state.settings.identity,
         &caller.user_id,
@@ -212,6 +261,12 @@ async fn submit(
             digest.update((part.len() as u64).to_be_bytes());
             digest.update(part);
         }
+        if let Some(narrowed) = &body.retry
+            && let Ok(text) = serde_json::to_vec(narrowed)
+        {
+            digest.update(b"retry");
+            digest.update(text);
+        }
         // (a clone's key is not a submission's with the same fields)
         if let Some(original) = cloned_from {
             digest.update(b"clone");
@@ -242,6 +297,7 @@ async fn submit(
             account,
             traceparent: traceparent(headers),
             cloned_from,
+            retry,
             created_at: OffsetDateTime::now_utc(),
             idempotency,
             audit,
@@ -327,6 +383,8 @@ pub async fn clone_job(
         dataset_id: overrides.dataset_id.unwrap_or(original.dataset_id),
         parameters,
         resources: Some(resources.into()),
+        // the agent's policy as it is now
+        retry: None,
     };
     submit(
         &state,

@@ -102,6 +102,13 @@ impl Dispatcher {
                 break full;
             }
         };
+        // retried jobs whose next attempt is due go the same way (QUEUED,
+        // marked, handed over, queued again)
+        jobs.extend(
+            self.store
+                .due_attempts(self.process, self.backend.kind(), BATCH)
+                .await?,
+        );
         let now = Instant::now();
         retries.retain(|id, _| jobs.iter().any(|j| j.id == *id));
         let mut wait = IDLE_WAIT;
@@ -423,6 +430,7 @@ mod dispatch_tests {
                 account: None,
                 traceparent: None,
                 cloned_from: None,
+                retry: None,
                 created_at: OffsetDateTime::now_utc(),
                 idempotency: None,
                 audit: None,

@@ -139,7 +139,8 @@ impl Watcher {
                 .await
             {
                 Ok(jobs) => {
-                    ids.extend(jobs.iter().map(|j| j.id));
+                    // (as the backend knows them: each attempt by its own id)
+                    ids.extend(jobs.iter().map(|j| j.run_id()));
                     match jobs.last() {
                         Some(last) if jobs.len() == PAGE as usize => after = Some(last.id),
                         _ => break,
@@ -205,11 +206,13 @@ impl Watcher {
                 .await
                 .map_err(|e| e.to_string())?;
             // a backend that starts queued jobs when shown them must not be
-            // shown held ones
+            // shown held ones; a job waiting for its next attempt is not at
+            // its backend at all (the dispatcher hands it over when due)
             let keeps_back = status == JobStatus::Queued
                 && self.backend.queued_hold() == horizon_backend::QueuedHold::InHorizon;
-            let shown: std::borrow::Cow<'_, [Job]> = if keeps_back && jobs.iter().any(|j| j.held) {
-                jobs.iter().filter(|j| !j.held).cloned().collect()
+            let hidden = |j: &Job| j.awaiting_attempt() || (keeps_back && j.held);
+            let shown: std::borrow::Cow<'_, [Job]> = if jobs.iter().any(hidden) {
+                jobs.iter().filter(|j| !hidden(j)).cloned().collect()
             } else {
                 std::borrow::Cow::Borrowed(&jobs)
             };
@@ -323,10 +326,17 @@ impl Watcher {
                 finished_at,
                 error,
             } => {
-                let command = Command::Fail {
+                // another attempt when its retry policy says so
+                let jitter = rand::random::<f64>() * 2.0 - 1.0;
+                let command = horizon_core::retry::after_failure(job, error, finished_at, jitter);
+                if let Command::Retry {
                     error,
-                    at: finished_at,
-                };
+                    next_attempt_at,
+                    ..
+                } = &command
+                {
+                    info!(job.id = %job.id, attempt = job.attempt, "job {} attempt {} failed ({}: {}); attempt {} at {next_attempt_at}", job.id, job.attempt, error.code, error.message, job.attempt + 1);
+                }
                 self.finish(job, started_at, command).await
             }
         };
@@ -456,6 +466,7 @@ mod tests {
                             account: None,
                             traceparent: None,
                             cloned_from: None,
+                            retry: None,
                             created_at: now,
                             idempotency: None,
                             audit: None,

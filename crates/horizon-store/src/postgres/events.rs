@@ -67,6 +67,13 @@ pub(super) fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
         traceparent: row.try_get("traceparent")?,
         held: row.try_get("held")?,
         cloned_from: row.try_get("cloned_from")?,
+        attempt: u32::try_from(row.try_get::<i32, _>("attempt")?).map_err(corrupt)?,
+        max_attempts: u32::try_from(row.try_get::<i32, _>("max_attempts")?).map_err(corrupt)?,
+        retry: match row.try_get::<Option<String>, _>("retry_policy")? {
+            Some(text) => Some(serde_json::from_str(&text)?),
+            None => None,
+        },
+        next_attempt_at: row.try_get("next_attempt_at")?,
         claim_epoch: row.try_get("claim_epoch")?,
         queued_at: row.try_get("queued_at")?,
         exit_code: row.try_get("exit_code")?,
@@ -188,12 +195,16 @@ pub(super) async fn create_job(
         traceparent: p.traceparent,
         held: false,
         cloned_from: p.cloned_from,
+        attempt: 1,
+        max_attempts: p.retry.as_ref().map_or(1, |r| r.attempts.max(1)),
+        retry: p.retry,
+        next_attempt_at: None,
     };
     sqlx::query(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
                            correlation_id, created_at, updated_at, lifecycle_sequence, resources,
-                           account, traceparent, cloned_from)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13, $14)",
+                           account, traceparent, cloned_from, max_attempts, retry_policy)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13, $14, $15, $16)",
     )
     .bind(job.id)
     .bind(&job.user_id)
@@ -209,6 +220,8 @@ pub(super) async fn create_job(
     .bind(&job.account)
     .bind(&job.traceparent)
     .bind(job.cloned_from)
+    .bind(i32::try_from(job.max_attempts).unwrap_or(i32::MAX))
+    .bind(job.retry.as_ref().map(serde_json::to_string).transpose()?)
     .execute(&mut *conn)
     .await?;
     let payload = EventPayload::Submitted(SubmittedPayload {
@@ -252,7 +265,8 @@ pub(super) async fn apply(
         "UPDATE jobs SET status = $1, remote_job_id = $2, error_code = $3, error_message = $4,
                 error_exit_code = $5, updated_at = $6, started_at = $7, finished_at = $8,
                 lifecycle_sequence = $9, location = $13, queued_at = $14, exit_code = $15,
-                held = $16
+                held = $16, resources = $17, attempt = $18, next_attempt_at = $19,
+                handed_over_at = CASE WHEN $20 THEN handed_over_at ELSE NULL END
          WHERE id = $10 AND status = $11 AND lifecycle_sequence = $12",
     )
     .bind(after.status.as_str())
@@ -271,6 +285,10 @@ pub(super) async fn apply(
     .bind(after.queued_at)
     .bind(after.exit_code)
     .bind(after.held)
+    .bind(serde_json::to_string(&after.resources)?)
+    .bind(i32::try_from(after.attempt).unwrap_or(i32::MAX))
+    .bind(after.next_attempt_at)
+    .bind(after.handed_over)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -381,7 +399,8 @@ pub(super) async fn mark_handing_over(
     let (ids, epochs): (Vec<Uuid>, Vec<i64>) = jobs.iter().copied().unzip();
     Ok(sqlx::query_scalar(
         "UPDATE jobs SET handed_over_at = COALESCE(handed_over_at, now())
-          WHERE owner = $2 AND status = 'SUBMITTED' AND NOT held
+          WHERE owner = $2 AND NOT held
+            AND (status = 'SUBMITTED' OR (status = 'QUEUED' AND next_attempt_at IS NOT NULL))
             AND (id, claim_epoch) IN (SELECT * FROM unnest($1::uuid[], $3::bigint[]))
          RETURNING id",
     )

@@ -909,6 +909,26 @@ impl Store for PgStore {
         self.writer.ring_on_commit(bell);
     }
 
+    async fn due_attempts(
+        &self,
+        process: Uuid,
+        backend: BackendKind,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs
+              WHERE backend = $1 AND status = 'QUEUED' AND next_attempt_at <= now()
+                AND NOT held AND owner = $2
+              ORDER BY next_attempt_at LIMIT $3",
+        )
+        .bind(backend.as_str())
+        .bind(process)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
     async fn mark_handing_over(
         &self,
         process: Uuid,

@@ -219,6 +219,18 @@ impl Store for SqliteStore {
         self.writer.ring_on_commit(bell);
     }
 
+    async fn due_attempts(
+        &self,
+        _process: Uuid,
+        backend: BackendKind,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let now = rows::format_time(time::OffsetDateTime::now_utc());
+        self.readers
+            .run(move |c| read::due_attempts(c, backend.as_str(), &now, limit))
+            .await
+    }
+
     async fn mark_handing_over(
         &self,
         process: Uuid,

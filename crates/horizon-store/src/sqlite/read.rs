@@ -190,6 +190,21 @@ pub(super) fn jobs_in_status(
     )
 }
 
+pub(super) fn due_attempts(
+    conn: &Connection,
+    backend: &str,
+    now: &str,
+    limit: u32,
+) -> Result<Vec<Job>, StoreError> {
+    collect(
+        conn,
+        "SELECT * FROM jobs WHERE backend = ? AND status = 'QUEUED' AND next_attempt_at <= ?
+           AND held = 0 ORDER BY next_attempt_at LIMIT ?",
+        params![backend, now, i64::from(limit)],
+        |row| job_from_row(row),
+    )
+}
+
 pub(super) fn count_by_status(conn: &Connection) -> Result<Vec<(JobStatus, u64)>, StoreError> {
     collect(
         conn,

@@ -100,6 +100,13 @@ pub(crate) fn job_from_row(row: &impl Columns) -> Result<Job, StoreError> {
             .text("cloned_from")?
             .map(|id| parse_uuid(&id))
             .transpose()?,
+        attempt: u32::try_from(row.int("attempt")?.unwrap_or(1)).map_err(corrupt)?,
+        max_attempts: u32::try_from(row.int("max_attempts")?.unwrap_or(1)).map_err(corrupt)?,
+        retry: match row.text("retry_policy")? {
+            Some(text) => Some(serde_json::from_str(&text)?),
+            None => None,
+        },
+        next_attempt_at: opt_time(row, "next_attempt_at")?,
         queued_at: opt_time(row, "queued_at")?,
         exit_code: row
             .int("exit_code")?

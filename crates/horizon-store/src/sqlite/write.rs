@@ -168,12 +168,17 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         traceparent: p.traceparent,
         held: false,
         cloned_from: p.cloned_from,
+        attempt: 1,
+        max_attempts: p.retry.as_ref().map_or(1, |r| r.attempts.max(1)),
+        retry: p.retry,
+        next_attempt_at: None,
     };
     conn.prepare_cached(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
                            correlation_id, created_at, updated_at, lifecycle_sequence,
-                           resources, account, traceparent, cloned_from)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+                           resources, account, traceparent, cloned_from, max_attempts,
+                           retry_policy)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         job.id.to_string(),
@@ -190,6 +195,8 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         &job.account,
         &job.traceparent,
         job.cloned_from.map(|id| id.to_string()),
+        job.max_attempts,
+        job.retry.as_ref().map(serde_json::to_string).transpose()?,
     ])?;
     let payload = EventPayload::Submitted(SubmittedPayload {
         agent: job.agent.clone(),
@@ -219,7 +226,8 @@ fn apply(conn: &Connection, id: Uuid, command: Command) -> Result<Applied, Store
             "UPDATE jobs SET status = ?, remote_job_id = ?, error_code = ?, error_message = ?,
                     error_exit_code = ?, updated_at = ?, started_at = ?, finished_at = ?,
                     lifecycle_sequence = ?, location = ?, queued_at = ?, exit_code = ?,
-                    held = ?
+                    held = ?, resources = ?, attempt = ?, next_attempt_at = ?,
+                    handed_over_at = CASE WHEN ? THEN handed_over_at ELSE NULL END
              WHERE id = ? AND status = ? AND lifecycle_sequence = ?",
         )?
         .execute(params![
@@ -236,6 +244,10 @@ fn apply(conn: &Connection, id: Uuid, command: Command) -> Result<Applied, Store
             after.queued_at.map(format_time),
             after.exit_code,
             after.held,
+            serde_json::to_string(&after.resources)?,
+            after.attempt,
+            after.next_attempt_at.map(format_time),
+            after.handed_over,
             &key,
             job.status.as_str(),
             to_i64(job.lifecycle_sequence)?,
@@ -351,7 +363,8 @@ fn mark_handing_over(conn: &Connection, jobs: &[Uuid]) -> Result<Vec<Uuid>, Stor
     let ids: Vec<String> = jobs.iter().map(Uuid::to_string).collect();
     let mut statement = conn.prepare_cached(
         "UPDATE jobs SET handed_over_at = COALESCE(handed_over_at, ?)
-          WHERE id IN (SELECT value FROM json_each(?)) AND status = 'SUBMITTED' AND held = 0
+          WHERE id IN (SELECT value FROM json_each(?)) AND held = 0
+            AND (status = 'SUBMITTED' OR (status = 'QUEUED' AND next_attempt_at IS NOT NULL))
          RETURNING id",
     )?;
     let rows = statement.query_map(params![now(), serde_json::to_string(&ids)?], |row| {

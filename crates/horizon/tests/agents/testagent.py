@@ -9,6 +9,9 @@ peek   print what it can see (cwd, environment, uid, whether argv[2] opens) as J
 orphan start `sleep 300` in the background, print its pid, exit 0 at once
 hog    allocate params.mb megabytes (a MemoryError under a memory limit)
 chatty print "line 1".."line N" (params.lines) to stdout, params.interval apart
+flaky  fail with params.exit_code (default 75) the first time (no file at
+       params.marker yet: it makes it), then succeed; every time with params.always;
+       with params.slow_first, sleep that long the first time instead of failing
 
 Every run appends a line to $HORIZON_TEST_RUNS_DIR/<job id>, so tests can
 count how many times a job's program really ran.
@@ -41,6 +44,17 @@ if mode == "ok":
 elif mode == "fail":
     print("something went wrong in the calibration", file=sys.stderr, flush=True)
     sys.exit(int(params.get("exit_code", 3)))
+elif mode == "flaky":
+    marker = params["marker"]
+    first = not os.path.exists(marker)
+    open(marker, "a").close()
+    if first and params.get("slow_first"):
+        # (the scheduler ends it meanwhile: a node failure, say)
+        time.sleep(float(params["slow_first"]))
+    elif params.get("always") or first:
+        print(f"transient trouble (attempt {os.environ.get('HORIZON_ATTEMPT')})", file=sys.stderr, flush=True)
+        sys.exit(int(params.get("exit_code", 75)))
+    print(f"fine this time (attempt {os.environ.get('HORIZON_ATTEMPT')})", flush=True)
 elif mode == "sleep":
     time.sleep(float(params.get("seconds", 60)))
 elif mode == "echo":

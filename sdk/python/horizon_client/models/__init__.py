@@ -51,6 +51,10 @@ from .job_queued_payload import JobQueuedPayload
 from .job_queued_payload_backend import JobQueuedPayloadBackend
 from .job_queued_previous_status import JobQueuedPreviousStatus
 from .job_queued_status import JobQueuedStatus
+from .job_retry_scheduled import JobRetryScheduled
+from .job_retry_scheduled_payload import JobRetryScheduledPayload
+from .job_retry_scheduled_payload_resources import JobRetryScheduledPayloadResources
+from .job_retry_scheduled_previous_status import JobRetryScheduledPreviousStatus
 from .job_running import JobRunning
 from .job_running_payload import JobRunningPayload
 from .job_running_previous_status import JobRunningPreviousStatus
@@ -85,6 +89,7 @@ from .replay_request_dto import ReplayRequestDto
 from .resources_dto import ResourcesDto
 from .retry_parked_dto import RetryParkedDto
 from .retry_parked_request import RetryParkedRequest
+from .retry_request_dto import RetryRequestDto
 from .status_counts_dto import StatusCountsDto
 from .submit_job_request import SubmitJobRequest
 from .submit_job_request_parameters import SubmitJobRequestParameters
@@ -143,6 +148,10 @@ __all__ = (
     "JobQueuedPayloadBackend",
     "JobQueuedPreviousStatus",
     "JobQueuedStatus",
+    "JobRetryScheduled",
+    "JobRetryScheduledPayload",
+    "JobRetryScheduledPayloadResources",
+    "JobRetryScheduledPreviousStatus",
     "JobRunning",
     "JobRunningPayload",
     "JobRunningPreviousStatus",
@@ -173,6 +182,7 @@ __all__ = (
     "ResourcesDto",
     "RetryParkedDto",
     "RetryParkedRequest",
+    "RetryRequestDto",
     "StatusCountsDto",
     "SubmitJobRequest",
     "SubmitJobRequestParameters",

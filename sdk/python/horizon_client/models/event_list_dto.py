@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ..models.job_failed import JobFailed
     from ..models.job_metrics_recorded import JobMetricsRecorded
     from ..models.job_queued import JobQueued
+    from ..models.job_retry_scheduled import JobRetryScheduled
     from ..models.job_running import JobRunning
     from ..models.job_status_changed import JobStatusChanged
     from ..models.job_submitted import JobSubmitted
@@ -30,8 +31,8 @@ class EventListDto:
     """A job's events: the exact envelopes that are published to Kafka.
 
     Attributes:
-        events (list[JobCancelled | JobCompleted | JobFailed | JobMetricsRecorded | JobQueued | JobRunning |
-            JobStatusChanged | JobSubmitted]):
+        events (list[JobCancelled | JobCompleted | JobFailed | JobMetricsRecorded | JobQueued | JobRetryScheduled |
+            JobRunning | JobStatusChanged | JobSubmitted]):
         streams (list[EventStreamDto]): Which of the job's two sequences each event's `sequence` counts in
             (`streams[i]` is `events[i]`'s): `lifecycle` (1, 2, 3, … over the
             job's lifecycle events) or `metrics` (its own 1, 2, 3, … over the
@@ -46,6 +47,7 @@ class EventListDto:
         | JobFailed
         | JobMetricsRecorded
         | JobQueued
+        | JobRetryScheduled
         | JobRunning
         | JobStatusChanged
         | JobSubmitted
@@ -59,6 +61,7 @@ class EventListDto:
         from ..models.job_completed import JobCompleted
         from ..models.job_failed import JobFailed
         from ..models.job_queued import JobQueued
+        from ..models.job_retry_scheduled import JobRetryScheduled
         from ..models.job_running import JobRunning
         from ..models.job_status_changed import JobStatusChanged
         from ..models.job_submitted import JobSubmitted
@@ -74,6 +77,7 @@ class EventListDto:
                 or isinstance(events_item_data, JobFailed)
                 or isinstance(events_item_data, JobCancelled)
                 or isinstance(events_item_data, JobStatusChanged)
+                or isinstance(events_item_data, JobRetryScheduled)
             ):
                 events_item = events_item_data.to_dict()
             else:
@@ -114,6 +118,7 @@ class EventListDto:
         from ..models.job_failed import JobFailed
         from ..models.job_metrics_recorded import JobMetricsRecorded
         from ..models.job_queued import JobQueued
+        from ..models.job_retry_scheduled import JobRetryScheduled
         from ..models.job_running import JobRunning
         from ..models.job_status_changed import JobStatusChanged
         from ..models.job_submitted import JobSubmitted
@@ -131,6 +136,7 @@ class EventListDto:
                 | JobFailed
                 | JobMetricsRecorded
                 | JobQueued
+                | JobRetryScheduled
                 | JobRunning
                 | JobStatusChanged
                 | JobSubmitted
@@ -193,11 +199,21 @@ class EventListDto:
                     return componentsschemas_job_event_type_6
                 except (TypeError, ValueError, AttributeError, KeyError):
                     pass
+                try:
+                    if not isinstance(data, dict):
+                        raise TypeError()
+                    componentsschemas_job_event_type_7 = JobRetryScheduled.from_dict(
+                        data
+                    )
+
+                    return componentsschemas_job_event_type_7
+                except (TypeError, ValueError, AttributeError, KeyError):
+                    pass
                 if not isinstance(data, dict):
                     raise TypeError()
-                componentsschemas_job_event_type_7 = JobMetricsRecorded.from_dict(data)
+                componentsschemas_job_event_type_8 = JobMetricsRecorded.from_dict(data)
 
-                return componentsschemas_job_event_type_7
+                return componentsschemas_job_event_type_8
 
             events_item = _parse_events_item(events_item_data)
 

@@ -28,6 +28,7 @@ class JobDto:
 
     Attributes:
         agent (str):
+        attempt (int): Which run this is, from 1 (a retry's attempts count on).
         backend (BackendDto): Where a job runs.
         correlation_id (str):
         created_at (datetime.datetime): RFC 3339 UTC
@@ -35,6 +36,7 @@ class JobDto:
         held (bool): Held back before it started (`POST /v1/jobs/{id}/hold`): it waits
             until released.
         id (UUID):
+        max_attempts (int): The most attempts its retry policy allows (1: none).
         parameters (JobDtoParameters):
         resources (ResourcesDto): A job's resources. A field left out (or null) means the backend's default.
         status (JobStatusDto): A job's status.
@@ -53,6 +55,9 @@ class JobDto:
             the code of a NONZERO_EXIT; null while it runs, and for a job that
             never ran or that its scheduler ended.
         finished_at (datetime.datetime | None | Unset):
+        next_attempt_at (datetime.datetime | None | Unset): While it waits for its next attempt (QUEUED after a retry):
+            when
+            that attempt is handed over.
         queued_at (datetime.datetime | None | Unset): When its backend accepted it (QUEUED): the queue wait is
             `started_at - queued_at`.
         remote_job_id (None | str | Unset):
@@ -61,12 +66,14 @@ class JobDto:
     """
 
     agent: str
+    attempt: int
     backend: BackendDto
     correlation_id: str
     created_at: datetime.datetime
     dataset_id: str
     held: bool
     id: UUID
+    max_attempts: int
     parameters: JobDtoParameters
     resources: ResourcesDto
     status: JobStatusDto
@@ -79,6 +86,7 @@ class JobDto:
     error: JobErrorDto | None | Unset = UNSET
     exit_code: int | None | Unset = UNSET
     finished_at: datetime.datetime | None | Unset = UNSET
+    next_attempt_at: datetime.datetime | None | Unset = UNSET
     queued_at: datetime.datetime | None | Unset = UNSET
     remote_job_id: None | str | Unset = UNSET
     started_at: datetime.datetime | None | Unset = UNSET
@@ -89,6 +97,8 @@ class JobDto:
         from ..models.job_error_dto import JobErrorDto
 
         agent = self.agent
+
+        attempt = self.attempt
 
         backend = self.backend.value
 
@@ -101,6 +111,8 @@ class JobDto:
         held = self.held
 
         id = str(self.id)
+
+        max_attempts = self.max_attempts
 
         parameters = self.parameters.to_dict()
 
@@ -165,6 +177,14 @@ class JobDto:
         else:
             finished_at = self.finished_at
 
+        next_attempt_at: None | str | Unset
+        if isinstance(self.next_attempt_at, Unset):
+            next_attempt_at = UNSET
+        elif isinstance(self.next_attempt_at, datetime.datetime):
+            next_attempt_at = self.next_attempt_at.isoformat()
+        else:
+            next_attempt_at = self.next_attempt_at
+
         queued_at: None | str | Unset
         if isinstance(self.queued_at, Unset):
             queued_at = UNSET
@@ -198,12 +218,14 @@ class JobDto:
         field_dict.update(
             {
                 "agent": agent,
+                "attempt": attempt,
                 "backend": backend,
                 "correlation_id": correlation_id,
                 "created_at": created_at,
                 "dataset_id": dataset_id,
                 "held": held,
                 "id": id,
+                "max_attempts": max_attempts,
                 "parameters": parameters,
                 "resources": resources,
                 "status": status,
@@ -225,6 +247,8 @@ class JobDto:
             field_dict["exit_code"] = exit_code
         if finished_at is not UNSET:
             field_dict["finished_at"] = finished_at
+        if next_attempt_at is not UNSET:
+            field_dict["next_attempt_at"] = next_attempt_at
         if queued_at is not UNSET:
             field_dict["queued_at"] = queued_at
         if remote_job_id is not UNSET:
@@ -245,6 +269,8 @@ class JobDto:
         d = dict(src_dict)
         agent = d.pop("agent")
 
+        attempt = d.pop("attempt")
+
         backend = BackendDto(d.pop("backend"))
 
         correlation_id = d.pop("correlation_id")
@@ -256,6 +282,8 @@ class JobDto:
         held = d.pop("held")
 
         id = UUID(d.pop("id"))
+
+        max_attempts = d.pop("max_attempts")
 
         parameters = JobDtoParameters.from_dict(d.pop("parameters"))
 
@@ -370,6 +398,23 @@ class JobDto:
 
         finished_at = _parse_finished_at(d.pop("finished_at", UNSET))
 
+        def _parse_next_attempt_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                next_attempt_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return next_attempt_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        next_attempt_at = _parse_next_attempt_at(d.pop("next_attempt_at", UNSET))
+
         def _parse_queued_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
@@ -424,12 +469,14 @@ class JobDto:
 
         job_dto = cls(
             agent=agent,
+            attempt=attempt,
             backend=backend,
             correlation_id=correlation_id,
             created_at=created_at,
             dataset_id=dataset_id,
             held=held,
             id=id,
+            max_attempts=max_attempts,
             parameters=parameters,
             resources=resources,
             status=status,
@@ -442,6 +489,7 @@ class JobDto:
             error=error,
             exit_code=exit_code,
             finished_at=finished_at,
+            next_attempt_at=next_attempt_at,
             queued_at=queued_at,
             remote_job_id=remote_job_id,
             started_at=started_at,

@@ -13,6 +13,7 @@ from attrs import define as _attrs_define
 from typing_extensions import Self
 
 from ..models.job_metrics_recorded_status import JobMetricsRecordedStatus
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.job_metrics_recorded_payload import JobMetricsRecordedPayload
@@ -37,6 +38,8 @@ class JobMetricsRecorded:
             status (JobMetricsRecordedStatus):
             timestamp (str): RFC 3339 UTC, millisecond precision
             user_id (str):
+            attempt (int | Unset): which attempt of the job the event belongs to (from 1; later ones after retries); absent
+                on events written before attempts were recorded
     """
 
     correlation_id: str
@@ -49,6 +52,7 @@ class JobMetricsRecorded:
     status: JobMetricsRecordedStatus
     timestamp: str
     user_id: str
+    attempt: int | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         correlation_id = self.correlation_id
@@ -71,6 +75,8 @@ class JobMetricsRecorded:
 
         user_id = self.user_id
 
+        attempt = self.attempt
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -87,6 +93,8 @@ class JobMetricsRecorded:
                 "user_id": user_id,
             }
         )
+        if attempt is not UNSET:
+            field_dict["attempt"] = attempt
 
         return field_dict
 
@@ -123,6 +131,8 @@ class JobMetricsRecorded:
 
         user_id = d.pop("user_id")
 
+        attempt = d.pop("attempt", UNSET)
+
         job_metrics_recorded = cls(
             correlation_id=correlation_id,
             event_id=event_id,
@@ -134,6 +144,7 @@ class JobMetricsRecorded:
             status=status,
             timestamp=timestamp,
             user_id=user_id,
+            attempt=attempt,
         )
 
         return job_metrics_recorded

@@ -14,6 +14,7 @@ from typing_extensions import Self
 
 from ..models.job_running_previous_status import JobRunningPreviousStatus
 from ..models.job_running_status import JobRunningStatus
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.job_running_payload import JobRunningPayload
@@ -38,6 +39,8 @@ class JobRunning:
         status (JobRunningStatus):
         timestamp (str): RFC 3339 UTC, millisecond precision
         user_id (str):
+        attempt (int | Unset): which attempt of the job the event belongs to (from 1; later ones after retries); absent
+            on events written before attempts were recorded
     """
 
     correlation_id: str
@@ -51,6 +54,7 @@ class JobRunning:
     status: JobRunningStatus
     timestamp: str
     user_id: str
+    attempt: int | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         correlation_id = self.correlation_id
@@ -75,6 +79,8 @@ class JobRunning:
 
         user_id = self.user_id
 
+        attempt = self.attempt
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -92,6 +98,8 @@ class JobRunning:
                 "user_id": user_id,
             }
         )
+        if attempt is not UNSET:
+            field_dict["attempt"] = attempt
 
         return field_dict
 
@@ -130,6 +138,8 @@ class JobRunning:
 
         user_id = d.pop("user_id")
 
+        attempt = d.pop("attempt", UNSET)
+
         job_running = cls(
             correlation_id=correlation_id,
             event_id=event_id,
@@ -142,6 +152,7 @@ class JobRunning:
             status=status,
             timestamp=timestamp,
             user_id=user_id,
+            attempt=attempt,
         )
 
         return job_running

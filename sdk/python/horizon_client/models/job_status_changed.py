@@ -14,6 +14,7 @@ from typing_extensions import Self
 
 from ..models.job_status_changed_previous_status import JobStatusChangedPreviousStatus
 from ..models.job_status_changed_status import JobStatusChangedStatus
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.job_status_changed_payload import JobStatusChangedPayload
@@ -40,6 +41,8 @@ class JobStatusChanged:
             status (JobStatusChangedStatus):
             timestamp (str): RFC 3339 UTC, millisecond precision
             user_id (str):
+            attempt (int | Unset): which attempt of the job the event belongs to (from 1; later ones after retries); absent
+                on events written before attempts were recorded
     """
 
     correlation_id: str
@@ -53,6 +56,7 @@ class JobStatusChanged:
     status: JobStatusChangedStatus
     timestamp: str
     user_id: str
+    attempt: int | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         correlation_id = self.correlation_id
@@ -77,6 +81,8 @@ class JobStatusChanged:
 
         user_id = self.user_id
 
+        attempt = self.attempt
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -94,6 +100,8 @@ class JobStatusChanged:
                 "user_id": user_id,
             }
         )
+        if attempt is not UNSET:
+            field_dict["attempt"] = attempt
 
         return field_dict
 
@@ -132,6 +140,8 @@ class JobStatusChanged:
 
         user_id = d.pop("user_id")
 
+        attempt = d.pop("attempt", UNSET)
+
         job_status_changed = cls(
             correlation_id=correlation_id,
             event_id=event_id,
@@ -144,6 +154,7 @@ class JobStatusChanged:
             status=status,
             timestamp=timestamp,
             user_id=user_id,
+            attempt=attempt,
         )
 
         return job_status_changed

@@ -13,6 +13,7 @@ from attrs import define as _attrs_define
 from typing_extensions import Self
 
 from ..models.job_submitted_status import JobSubmittedStatus
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.job_submitted_payload import JobSubmittedPayload
@@ -36,6 +37,8 @@ class JobSubmitted:
         status (JobSubmittedStatus):
         timestamp (str): RFC 3339 UTC, millisecond precision
         user_id (str):
+        attempt (int | Unset): which attempt of the job the event belongs to (from 1; later ones after retries); absent
+            on events written before attempts were recorded
     """
 
     correlation_id: str
@@ -48,6 +51,7 @@ class JobSubmitted:
     status: JobSubmittedStatus
     timestamp: str
     user_id: str
+    attempt: int | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         correlation_id = self.correlation_id
@@ -70,6 +74,8 @@ class JobSubmitted:
 
         user_id = self.user_id
 
+        attempt = self.attempt
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -86,6 +92,8 @@ class JobSubmitted:
                 "user_id": user_id,
             }
         )
+        if attempt is not UNSET:
+            field_dict["attempt"] = attempt
 
         return field_dict
 
@@ -122,6 +130,8 @@ class JobSubmitted:
 
         user_id = d.pop("user_id")
 
+        attempt = d.pop("attempt", UNSET)
+
         job_submitted = cls(
             correlation_id=correlation_id,
             event_id=event_id,
@@ -133,6 +143,7 @@ class JobSubmitted:
             status=status,
             timestamp=timestamp,
             user_id=user_id,
+            attempt=attempt,
         )
 
         return job_submitted

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..models.job_failed import JobFailed
     from ..models.job_metrics_recorded import JobMetricsRecorded
     from ..models.job_queued import JobQueued
+    from ..models.job_retry_scheduled import JobRetryScheduled
     from ..models.job_running import JobRunning
     from ..models.job_status_changed import JobStatusChanged
     from ..models.job_submitted import JobSubmitted
@@ -26,8 +27,8 @@ T = TypeVar("T", bound="ParkedEventDto")
 class ParkedEventDto:
     """
     Attributes:
-        event (AuditRecorded | JobCancelled | JobCompleted | JobFailed | JobMetricsRecorded | JobQueued | JobRunning |
-            JobStatusChanged | JobSubmitted): Any event: a job's, or an audit record.
+        event (AuditRecorded | JobCancelled | JobCompleted | JobFailed | JobMetricsRecorded | JobQueued |
+            JobRetryScheduled | JobRunning | JobStatusChanged | JobSubmitted): Any event: a job's, or an audit record.
         parked_at (str): RFC 3339
         position (int):
         reason (str):
@@ -40,6 +41,7 @@ class ParkedEventDto:
         | JobFailed
         | JobMetricsRecorded
         | JobQueued
+        | JobRetryScheduled
         | JobRunning
         | JobStatusChanged
         | JobSubmitted
@@ -55,6 +57,7 @@ class ParkedEventDto:
         from ..models.job_failed import JobFailed
         from ..models.job_metrics_recorded import JobMetricsRecorded
         from ..models.job_queued import JobQueued
+        from ..models.job_retry_scheduled import JobRetryScheduled
         from ..models.job_running import JobRunning
         from ..models.job_status_changed import JobStatusChanged
         from ..models.job_submitted import JobSubmitted
@@ -68,6 +71,7 @@ class ParkedEventDto:
             or isinstance(self.event, JobFailed)
             or isinstance(self.event, JobCancelled)
             or isinstance(self.event, JobStatusChanged)
+            or isinstance(self.event, JobRetryScheduled)
             or isinstance(self.event, JobMetricsRecorded)
         ):
             event = self.event.to_dict()
@@ -101,6 +105,7 @@ class ParkedEventDto:
         from ..models.job_failed import JobFailed
         from ..models.job_metrics_recorded import JobMetricsRecorded
         from ..models.job_queued import JobQueued
+        from ..models.job_retry_scheduled import JobRetryScheduled
         from ..models.job_running import JobRunning
         from ..models.job_status_changed import JobStatusChanged
         from ..models.job_submitted import JobSubmitted
@@ -116,6 +121,7 @@ class ParkedEventDto:
             | JobFailed
             | JobMetricsRecorded
             | JobQueued
+            | JobRetryScheduled
             | JobRunning
             | JobStatusChanged
             | JobSubmitted
@@ -179,16 +185,24 @@ class ParkedEventDto:
             try:
                 if not isinstance(data, dict):
                     raise TypeError()
-                componentsschemas_event_type_7 = JobMetricsRecorded.from_dict(data)
+                componentsschemas_event_type_7 = JobRetryScheduled.from_dict(data)
 
                 return componentsschemas_event_type_7
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_event_type_8 = JobMetricsRecorded.from_dict(data)
+
+                return componentsschemas_event_type_8
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
             if not isinstance(data, dict):
                 raise TypeError()
-            componentsschemas_event_type_8 = AuditRecorded.from_dict(data)
+            componentsschemas_event_type_9 = AuditRecorded.from_dict(data)
 
-            return componentsschemas_event_type_8
+            return componentsschemas_event_type_9
 
         event = _parse_event(d.pop("event"))
 

@@ -10,6 +10,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.resources_dto import ResourcesDto
+    from ..models.retry_request_dto import RetryRequestDto
     from ..models.submit_job_request_parameters import SubmitJobRequestParameters
 
 
@@ -25,15 +26,18 @@ class SubmitJobRequest:
         dataset_id (str): 1 to 256 characters.
         parameters (SubmitJobRequestParameters | Unset): A JSON object, at most 64 KiB serialized.
         resources (None | ResourcesDto | Unset):
+        retry (None | RetryRequestDto | Unset):
     """
 
     agent: str
     dataset_id: str
     parameters: SubmitJobRequestParameters | Unset = UNSET
     resources: None | ResourcesDto | Unset = UNSET
+    retry: None | RetryRequestDto | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.resources_dto import ResourcesDto
+        from ..models.retry_request_dto import RetryRequestDto
 
         agent = self.agent
 
@@ -51,6 +55,14 @@ class SubmitJobRequest:
         else:
             resources = self.resources
 
+        retry: dict[str, Any] | None | Unset
+        if isinstance(self.retry, Unset):
+            retry = UNSET
+        elif isinstance(self.retry, RetryRequestDto):
+            retry = self.retry.to_dict()
+        else:
+            retry = self.retry
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -63,12 +75,15 @@ class SubmitJobRequest:
             field_dict["parameters"] = parameters
         if resources is not UNSET:
             field_dict["resources"] = resources
+        if retry is not UNSET:
+            field_dict["retry"] = retry
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.resources_dto import ResourcesDto
+        from ..models.retry_request_dto import RetryRequestDto
         from ..models.submit_job_request_parameters import SubmitJobRequestParameters
 
         d = dict(src_dict)
@@ -100,11 +115,29 @@ class SubmitJobRequest:
 
         resources = _parse_resources(d.pop("resources", UNSET))
 
+        def _parse_retry(data: object) -> None | RetryRequestDto | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                retry_type_0 = RetryRequestDto.from_dict(data)
+
+                return retry_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | RetryRequestDto | Unset, data)
+
+        retry = _parse_retry(d.pop("retry", UNSET))
+
         submit_job_request = cls(
             agent=agent,
             dataset_id=dataset_id,
             parameters=parameters,
             resources=resources,
+            retry=retry,
         )
 
         return submit_job_request
