@@ -1,7 +1,9 @@
 //! Retries on a real Slurm: a job whose node is set DOWN while it runs ends
 //! its attempt with `NODE_FAIL`; its agent's policy retries that, and once
 //! the node is back the next attempt (a new Slurm job, under its own name)
-//! completes. One test in this binary: it takes the cluster's only node down.
+//! completes; a crash right after the next attempt's `sbatch` submits it
+//! once. The tests of this binary take turns: one takes the cluster's only
+//! node down.
 //!
 //! Set `HORIZON_TEST_SKIP_SLURM=1` to skip it on a machine without Slurm.
 
@@ -16,6 +18,20 @@ use common::{Server, ServerOptions, assert_valid_events, repo_root};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(90);
+
+/// One test at a time: the node goes down in one of them.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The Slurm agents, and `s-retried` (the test agent's `flaky` mode; exit
+/// code 75 and `NODE_FAIL` retried once, after 1 s).
+fn toml() -> String {
+    let agent = repo_root().join("crates/horizon/tests/agents/testagent.py");
+    format!(
+        "{}\n[agents.s-retried]\nbackend = \"slurm\"\nprogram = \"/usr/bin/python3\"\nargs = [\"{}\", \"flaky\"]\nenv = {{ HORIZON_TEST_RUNS_DIR = \"{{runs}}\" }}\nsbatch_options = [\"--no-requeue\"]\nretry = {{ attempts = 2, backoff_seconds = 1, on = [\"NODE_FAIL\"], exit_codes = [75] }}\n",
+        slurm_toml("{runs}"),
+        agent.display()
+    )
+}
 
 /// Put the node back whatever happens.
 struct NodeBack;
@@ -33,14 +49,9 @@ async fn a_node_failure_is_retried_and_the_next_attempt_completes() {
     if skip() {
         return;
     }
-    let agent = repo_root().join("crates/horizon/tests/agents/testagent.py");
-    let toml = format!(
-        "{}\n[agents.s-retried]\nbackend = \"slurm\"\nprogram = \"/usr/bin/python3\"\nargs = [\"{}\", \"flaky\"]\nenv = {{ HORIZON_TEST_RUNS_DIR = \"{{runs}}\" }}\nsbatch_options = [\"--no-requeue\"]\nretry = {{ attempts = 2, backoff_seconds = 1, on = [\"NODE_FAIL\"] }}\n",
-        slurm_toml("{runs}"),
-        agent.display()
-    );
+    let _turn = TURN.lock().await;
     let server = Server::start_with(ServerOptions {
-        extra_toml: toml,
+        extra_toml: toml(),
         ..ServerOptions::default()
     })
     .await;
@@ -124,4 +135,88 @@ async fn a_node_failure_is_retried_and_the_next_attempt_completes() {
     .map(|(t, a)| (t.to_string(), json!(a)))
     .collect();
     assert_eq!(seen, expected);
+}
+
+/// The server aborts right after the second attempt's `sbatch` answered
+/// (before it recorded the attempt QUEUED): after the restart that attempt
+/// is found by its own name, not submitted again, and completes.
+#[tokio::test]
+async fn a_crash_right_after_the_next_attempts_sbatch_does_not_submit_it_twice() {
+    if skip() {
+        return;
+    }
+    let _turn = TURN.lock().await;
+    let mut server = Server::start_with(ServerOptions {
+        extra_toml: toml(),
+        env: vec![("HORIZON_TEST_CRASH_AFTER_SBATCH".to_owned(), "2".to_owned())],
+        ..ServerOptions::default()
+    })
+    .await;
+    let alice = server.user("alice");
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("m");
+    let job = alice
+        .submit("s-retried", json!({"marker": marker.display().to_string()}))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + T;
+    while server
+        .http
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .is_ok()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not crash after the second sbatch\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let run = uuid::Uuid::new_v5(&uuid::Uuid::parse_str(&id).unwrap(), b"attempt-2").to_string();
+    assert_eq!(
+        slurm_ids_named(&run).len(),
+        1,
+        "the second attempt's sbatch ran once"
+    );
+    server.kill9();
+    server.remove_env("HORIZON_TEST_CRASH_AFTER_SBATCH");
+    server.start_again().await;
+    let alice = server.user("alice");
+    let done = alice.wait_for(&id, None, T).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["attempt"], 2);
+    let ids = slurm_ids_named(&run);
+    assert_eq!(
+        ids.len(),
+        1,
+        "the second attempt was submitted twice: {ids:?}"
+    );
+    assert_eq!(done["remote_job_id"], ids[0]);
+    assert_eq!(
+        slurm_ids_named(&id).len(),
+        1,
+        "the first attempt: one Slurm job"
+    );
+    assert_eq!(server.runs_of(&run), 1);
+    let events = alice.events(&id).await;
+    let kinds = types(&events);
+    let lifecycle: Vec<&str> = kinds
+        .iter()
+        .map(String::as_str)
+        .filter(|t| *t != "job.metrics_recorded")
+        .collect();
+    assert_eq!(
+        lifecycle,
+        [
+            "job.submitted",
+            "job.queued",
+            "job.running",
+            "job.retry_scheduled",
+            "job.queued",
+            "job.running",
+            "job.completed"
+        ]
+    );
 }

@@ -562,3 +562,57 @@ async fn tapis_users_without_a_service_account_are_refused_at_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("service_account = true"), "{err}");
 }
+
+/// A Tapis job failing with a condition its agent's policy retries
+/// (`SCHEDULER_OUT_OF_MEMORY`) is retried once, as a new Tapis job under its
+/// own name, with the memory the policy escalates to, and completes.
+#[tokio::test]
+async fn a_tapis_job_failing_with_a_retried_condition_is_retried_and_completes() {
+    let fake = FakeTapis::start().await;
+    let mut env = vec![("HORIZON_TAPIS_PASSWORD".to_owned(), PASSWORD.to_owned())];
+    env.push(("RUST_LOG".to_owned(), "info".to_owned()));
+    let server = Server::start_with(ServerOptions {
+        env,
+        extra_toml: format!(
+            "{}\n[agents.t-flaky]\nbackend = \"tapis\"\napp_id = \"horizon-flaky\"\napp_version = \"1.0\"\nenv = {{ HORIZON_TEST_RUNS_DIR = \"{{runs}}\" }}\ndefault_resources = {{ memory_mb = 1000 }}\nmax_resources = {{ memory_mb = 1500 }}\nretry = {{ attempts = 3, backoff_seconds = 0.5, on = [\"SCHEDULER_OUT_OF_MEMORY\"], memory_factor = 2.0 }}\n{}",
+            agents_toml(),
+            fake.toml()
+        ),
+        ..ServerOptions::default()
+    })
+    .await;
+    let alice = server.user("alice");
+    let job = alice.submit("t-flaky", json!({})).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let done = alice.wait_for(&id, None, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["attempt"], 2);
+    // escalated, capped by the agent's maximum
+    assert_eq!(done["resources"]["memory_mb"], 1500, "{done}");
+    let events = alice.events(&id).await;
+    common::assert_valid_events(&events);
+    assert_eq!(
+        types(&events),
+        [
+            "job.submitted",
+            "job.queued",
+            "job.running",
+            "job.retry_scheduled",
+            "job.queued",
+            "job.running",
+            "job.completed"
+        ]
+    );
+    let retry = payload(&events, "job.retry_scheduled");
+    assert_eq!(retry["error_code"], "SCHEDULER_OUT_OF_MEMORY");
+    assert_eq!(retry["resources"]["memory_mb"], 1500);
+    // two Tapis jobs, the second under the second attempt's own name
+    let queued: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "job.queued")
+        .collect();
+    assert_ne!(
+        queued[0]["payload"]["remote_job_id"],
+        queued[1]["payload"]["remote_job_id"]
+    );
+}

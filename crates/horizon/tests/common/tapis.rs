@@ -12,7 +12,9 @@
 //! (FAILED / JOB_REMOTE_OUTCOME_ERROR, exit 3), `horizon-sleep` (RUNNING
 //! until cancelled), `horizon-queued` (QUEUED until cancelled),
 //! `horizon-block` (BLOCKED until the test releases it), `horizon-odd` (an
-//! unknown status on the way). Entering RUNNING appends a line to
+//! unknown status on the way), `horizon-flaky` (its first attempt —
+//! `HORIZON_ATTEMPT` 1 — FAILED / SCHEDULER_OUT_OF_MEMORY, later ones as
+//! `horizon-ok`). Entering RUNNING appends a line to
 //! `$HORIZON_TEST_RUNS_DIR/$HORIZON_JOB_ID` (from the job's envVariables),
 //! so tests count real runs.
 //!
@@ -107,6 +109,10 @@ fn envelope(status: StatusCode, ok: bool, message: &str, result: Value) -> Respo
         .into_response()
 }
 
+fn plan_of(app: &str) -> Vec<(&'static str, Option<&'static str>)> {
+    plan(app).unwrap_or_default()
+}
+
 fn plan(app: &str) -> Option<Vec<(&'static str, Option<&'static str>)>> {
     let start = vec![
         ("PENDING", None),
@@ -126,6 +132,10 @@ fn plan(app: &str) -> Option<Vec<(&'static str, Option<&'static str>)>> {
             ("RUNNING", None),
             ("ARCHIVING", None),
             ("FAILED", Some("JOB_REMOTE_OUTCOME_ERROR")),
+        ],
+        "horizon-flaky" => vec![
+            ("RUNNING", None),
+            ("FAILED", Some("SCHEDULER_OUT_OF_MEMORY")),
         ],
         "horizon-sleep" => vec![("RUNNING", None)],
         "horizon-queued" => vec![],
@@ -553,7 +563,7 @@ async fn submit(
             Value::Null,
         );
     };
-    let env = body["parameterSet"]["envVariables"]
+    let env: Vec<(String, String)> = body["parameterSet"]["envVariables"]
         .as_array()
         .into_iter()
         .flatten()
@@ -564,6 +574,14 @@ async fn submit(
             ))
         })
         .collect();
+    let attempt = env
+        .iter()
+        .find(|(k, _)| k == "HORIZON_ATTEMPT")
+        .map(|(_, v)| v.as_str());
+    let plan = match (app_id, attempt) {
+        ("horizon-flaky", Some(attempt)) if attempt != "1" => plan_of("horizon-ok"),
+        _ => plan,
+    };
     if let Some((status, n)) = fake.refuse_submits
         && n > 0
     {
