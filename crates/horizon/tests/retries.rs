@@ -23,7 +23,11 @@ const T: Duration = Duration::from_secs(60);
 /// after 30 s), both retrying exit code 75 up to 3 attempts.
 fn agents() -> String {
     let agent = repo_root().join("crates/horizon/tests/agents/testagent.py");
-    let mut toml = String::new();
+    // `hog` runs out of a small memory limit: retried with 4 times more
+    let mut toml = format!(
+        "\n[agents.hungry]\nbackend = \"local\"\nprogram = \"python3\"\nargs = [\"{}\", \"hog\"]\nenv = {{ HORIZON_TEST_RUNS_DIR = \"{{runs}}\" }}\ndefault_resources = {{ memory_mb = 48 }}\nmax_resources = {{ memory_mb = 512 }}\nretry = {{ attempts = 2, backoff_seconds = 0.2, on = [\"SCHEDULER_OUT_OF_MEMORY\"], memory_factor = 4.0 }}\n",
+        agent.display()
+    );
     for (name, backoff) in [("flaky", 0.5), ("patient", 30.0)] {
         toml.push_str(&format!(
             "\n[agents.{name}]\nbackend = \"local\"\nprogram = \"python3\"\nargs = [\"{}\", \"flaky\"]\nenv = {{ HORIZON_TEST_RUNS_DIR = \"{{runs}}\" }}\nretry = {{ attempts = 3, backoff_seconds = {backoff}, exit_codes = [75] }}\n",
@@ -335,4 +339,24 @@ async fn a_server_killed_during_the_backoff_runs_the_next_attempt_once() {
         .collect();
     assert_eq!(types.iter().filter(|t| *t == "job.queued").count(), 2);
     assert_eq!(types.last().map(String::as_str), Some("job.completed"));
+}
+
+/// Out of its memory on the local backend (a failed allocation under its
+/// limit): retried with the memory the policy escalates to, and completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_out_of_memory_is_retried_with_more_and_completes() {
+    let server = server().await;
+    let alice = server.user("alice");
+    let (status, job) = submit(&alice, "hungry", json!({"mb": 80}), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    assert_eq!(job["resources"]["memory_mb"], 48);
+    let id = job["id"].as_str().unwrap().to_owned();
+    let done = alice.wait_for(&id, None, T).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["attempt"], 2);
+    assert_eq!(done["resources"]["memory_mb"], 192);
+    let events = alice.events(&id).await;
+    let retry = common::payload(&events, "job.retry_scheduled");
+    assert_eq!(retry["error_code"], "SCHEDULER_OUT_OF_MEMORY", "{retry}");
+    assert_eq!(retry["resources"]["memory_mb"], 192);
 }

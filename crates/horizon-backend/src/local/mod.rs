@@ -401,15 +401,26 @@ impl Inner {
                 finished_at,
                 exit_code: 0,
             },
-            (Some(code), _) => Update::Failed {
-                started_at,
-                finished_at,
-                error: JobError::new(
-                    error_codes::NONZERO_EXIT,
-                    with_stderr(format!("agent exited with status {code}")),
-                )
-                .with_exit_code(code),
-            },
+            (Some(code), _) => {
+                // under its memory limit (an address-space limit) a program
+                // learns it has run out as a failed allocation, and says so
+                let out_of_memory = job.resources.memory_mb.is_some()
+                    && files::last_stderr_line(&dir).is_some_and(|line| ran_out_of_memory(&line));
+                let kind = if out_of_memory {
+                    error_codes::SCHEDULER_OUT_OF_MEMORY
+                } else {
+                    error_codes::NONZERO_EXIT
+                };
+                Update::Failed {
+                    started_at,
+                    finished_at,
+                    error: JobError::new(
+                        kind,
+                        with_stderr(format!("agent exited with status {code}")),
+                    )
+                    .with_exit_code(code),
+                }
+            }
             (None, signal) => Update::Failed {
                 started_at,
                 finished_at,
@@ -799,4 +810,19 @@ impl Backend for LocalBackend {
         let id = job.id;
         self.blocking(move |inner| inner.stop(id).map(|_| ())).await
     }
+}
+
+/// Whether a program's last line of stderr says an allocation failed: how
+/// Python (`MemoryError`), C++ (`std::bad_alloc`) and C programs
+/// (`Cannot allocate memory`, `out of memory`) report running out under an
+/// address-space limit.
+fn ran_out_of_memory(line: &str) -> bool {
+    [
+        "MemoryError",
+        "std::bad_alloc",
+        "Cannot allocate memory",
+        "out of memory",
+    ]
+    .iter()
+    .any(|marker| line.contains(marker))
 }
