@@ -269,6 +269,22 @@ export function JobPage({ client, token, id }: { client: Api; token: string; id:
             <dd data-testid="held">yes: it waits until released</dd>
           </>
         )}
+        {job.depends_on.length > 0 && (
+          <>
+            <dt>Runs after</dt>
+            <dd data-testid="depends-on">
+              {job.depends_on.map((d) => (
+                <span key={d.job_id}>
+                  <a href={`#/jobs/${d.job_id}`} class="mono">
+                    {d.job_id.slice(0, 8)}
+                  </a>{" "}
+                  ({d.condition}
+                  {job.waiting_on?.includes(d.job_id) ? ", waiting" : ""}){" "}
+                </span>
+              ))}
+            </dd>
+          </>
+        )}
         {job.cloned_from && (
           <>
             <dt>Cloned from</dt>

@@ -128,6 +128,8 @@ impl Harness {
             max_attempts: 1,
             retry: None,
             next_attempt_at: None,
+            depends_on: Vec::new(),
+            waiting: false,
         }
     }
 

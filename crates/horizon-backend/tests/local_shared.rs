@@ -66,6 +66,8 @@ fn queued() -> Job {
         max_attempts: 1,
         retry: None,
         next_attempt_at: None,
+        depends_on: Vec::new(),
+        waiting: false,
     }
 }
 

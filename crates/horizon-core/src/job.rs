@@ -178,6 +178,11 @@ pub struct Job {
     /// A failed attempt was followed by another, due then: the job is
     /// QUEUED but not yet handed to its backend again.
     pub next_attempt_at: Option<OffsetDateTime>,
+    /// The jobs it runs after, each with how it must have ended.
+    pub depends_on: Vec<crate::dependency::Dependency>,
+    /// Waiting in SUBMITTED for its dependencies: not handed over until
+    /// they are met (and CANCELLED once one can never be).
+    pub waiting: bool,
 }
 
 impl Job {

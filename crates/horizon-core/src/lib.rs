@@ -7,6 +7,7 @@
 //! and call into it.
 
 mod audit;
+pub mod dependency;
 mod event;
 mod job;
 mod resources;

@@ -594,13 +594,19 @@ pub async fn serve(
 
     // every commit rings the relay's bell, the live streams' and the
     // webhooks' fan-out's
-    let (relay_bell, live_bell, webhook_bell) = (
+    let (relay_bell, live_bell, webhook_bell, dependency_bell) = (
+        Arc::new(Notify::new()),
         Arc::new(Notify::new()),
         Arc::new(Notify::new()),
         Arc::new(Notify::new()),
     );
     {
-        let bells = [relay_bell.clone(), live_bell.clone(), webhook_bell.clone()];
+        let bells = [
+            relay_bell.clone(),
+            live_bell.clone(),
+            webhook_bell.clone(),
+            dependency_bell.clone(),
+        ];
         tokio::spawn(async move {
             loop {
                 committed.notified().await;
@@ -634,6 +640,19 @@ pub async fn serve(
             "webhooks",
             "webhook-sender".to_owned(),
             move || sender.clone().send(),
+        );
+    }
+    {
+        let dependencies = Arc::new(workers::dependencies::Dependencies {
+            store: store.clone(),
+            bell: dependency_bell,
+            dispatch: dispatch_wake.clone(),
+        });
+        supervise(
+            health.clone(),
+            "dependencies",
+            "dependencies".to_owned(),
+            move || dependencies.clone().run(),
         );
     }
     let live = live::LiveHub::new(store.clone(), live_bell);

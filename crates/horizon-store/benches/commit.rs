@@ -44,6 +44,7 @@ fn params(i: usize) -> CreateJobParams {
         traceparent: None,
         cloned_from: None,
         retry: None,
+        depends_on: Vec::new(),
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
         audit: None,

@@ -351,6 +351,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         self.jobs_in_status(backend, statuses, after, limit).await
     }
 
+    /// Jobs waiting in SUBMITTED for their dependencies, by id, after
+    /// `after` (any process may resolve them).
+    async fn waiting_jobs(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Job>, StoreError>;
+
+    /// A waiting job's dependencies are met: it may be handed over now.
+    /// False when it no longer waited (or is no longer SUBMITTED).
+    async fn stop_waiting(&self, id: Uuid) -> Result<bool, StoreError>;
+
     /// Jobs of `backend` whose next attempt is due (QUEUED after a retry,
     /// not held, `next_attempt_at` past), that `process` owns (with one
     /// process: all of them); the soonest due first.

@@ -25,6 +25,8 @@ pub struct CreateJobParams {
     pub cloned_from: Option<Uuid>,
     /// Its retry policy (none: one attempt).
     pub retry: Option<horizon_core::retry::RetryPolicy>,
+    /// The jobs it runs after (it waits in SUBMITTED until they are met).
+    pub depends_on: Vec<horizon_core::dependency::Dependency>,
     pub created_at: OffsetDateTime,
     pub idempotency: Option<IdempotencyParams>,
     /// The audit record of this submission, written in the same transaction

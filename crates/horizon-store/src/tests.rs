@@ -123,6 +123,7 @@ fn params(user: &str) -> CreateJobParams {
         traceparent: None,
         cloned_from: None,
         retry: None,
+        depends_on: Vec::new(),
         created_at: OffsetDateTime::now_utc(),
         idempotency: None,
         audit: None,
@@ -327,6 +328,7 @@ async fn a_jobs_account_location_and_trace_are_kept(kind: Kind) {
             traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
             cloned_from: None,
             retry: None,
+            depends_on: Vec::new(),
             ..params("alice")
         })
         .await
@@ -1747,6 +1749,65 @@ async fn a_retried_job_waits_for_its_next_attempt_and_is_handed_over_again(kind:
     ));
 }
 
+/// A job with dependencies is made waiting; no process marks it for handing
+/// over until it stops waiting (once: a second release is a no-op), and
+/// the waiting jobs are listed for the resolver.
+async fn a_job_waits_for_its_dependencies_until_released(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let me = Uuid::now_v7();
+    store.heartbeat(me).await.expect("heartbeat");
+    let first = new_job(&store).await;
+    let mut p = params("alice");
+    p.depends_on = vec![horizon_core::dependency::Dependency {
+        job_id: first.id,
+        condition: horizon_core::dependency::Condition::AfterOk,
+    }];
+    let after = store.create_job(p).await.expect("create").job().clone();
+    assert!(after.waiting);
+    let read = store.get_job(after.id).await.expect("read").expect("there");
+    assert_eq!(read.depends_on, after.depends_on);
+    let waiting = store.waiting_jobs(None, 10).await.expect("waiting");
+    assert_eq!(
+        waiting.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![after.id]
+    );
+    let claimed = store
+        .claim_jobs(me, after.backend, &[JobStatus::Submitted], None, 10)
+        .await
+        .expect("claim");
+    let epoch = |id: Uuid| {
+        claimed
+            .iter()
+            .find(|j| j.id == id)
+            .map_or(0, |j| j.claim_epoch)
+    };
+    let marked = store
+        .mark_handing_over(
+            me,
+            &[(first.id, epoch(first.id)), (after.id, epoch(after.id))],
+        )
+        .await
+        .expect("mark");
+    assert_eq!(marked, vec![first.id], "a waiting job was marked");
+    assert!(store.stop_waiting(after.id).await.expect("release"));
+    assert!(!store.stop_waiting(after.id).await.expect("again"));
+    assert!(
+        store
+            .waiting_jobs(None, 10)
+            .await
+            .expect("waiting")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .mark_handing_over(me, &[(after.id, epoch(after.id))])
+            .await
+            .expect("mark"),
+        vec![after.id]
+    );
+}
+
 /// "About to hand over" marks: only SUBMITTED jobs this process owns are
 /// marked (and may be handed over); a claim shows the mark to whichever
 /// process reads the job next.
@@ -2124,4 +2185,5 @@ conformance!(
     the_oldest_waiting_event_says_how_far_behind_the_relay_is,
     held_jobs_are_not_handed_over_and_clones_are_found,
     a_retried_job_waits_for_its_next_attempt_and_is_handed_over_again,
+    a_job_waits_for_its_dependencies_until_released,
 );

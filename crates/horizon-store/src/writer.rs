@@ -85,6 +85,8 @@ pub(crate) enum Op {
     MarkPublishedThrough(i64),
     Park(Vec<i64>, String),
     Unpark(Option<Uuid>),
+    /// A job's dependencies are met: it may be handed over.
+    StopWaiting(Uuid),
     CreateToken {
         hash: String,
         user: String,

@@ -311,6 +311,7 @@ async fn store_with_failing_marks() -> (
             traceparent: None,
             cloned_from: None,
             retry: None,
+            depends_on: Vec::new(),
             created_at: time::OffsetDateTime::now_utc(),
             idempotency: None,
             audit: None,

@@ -866,6 +866,21 @@ export interface components {
             /** @description Pass as `after` for the next page (absent: no more). */
             next_after?: string | null;
         };
+        /**
+         * @description How the job depended on must have ended.
+         * @enum {string}
+         */
+        DependencyConditionDto: "after_ok" | "after_any" | "after_not_ok";
+        /** @description One job this one runs after. */
+        DependencyDto: {
+            /**
+             * @description `after_ok` (it COMPLETED), `after_any` (it ended), `after_not_ok`
+             *     (it FAILED or was CANCELLED).
+             */
+            condition: components["schemas"]["DependencyConditionDto"];
+            /** Format: uuid */
+            job_id: string;
+        };
         /** @description Any event: a job's, or an audit record. */
         Event: components["schemas"]["JobSubmittedEvent"] | components["schemas"]["JobQueuedEvent"] | components["schemas"]["JobRunningEvent"] | components["schemas"]["JobCompletedEvent"] | components["schemas"]["JobFailedEvent"] | components["schemas"]["JobCancelledEvent"] | components["schemas"]["JobStatusChangedEvent"] | components["schemas"]["JobRetryScheduledEvent"] | components["schemas"]["JobMetricsRecordedEvent"] | components["schemas"]["AuditRecord"];
         /** @description A job's events: the exact envelopes that are published to Kafka. */
@@ -1002,6 +1017,8 @@ export interface components {
              */
             created_at: string;
             dataset_id: string;
+            /** @description The jobs it runs after. */
+            depends_on: components["schemas"]["DependencyDto"][];
             /**
              * Format: date-time
              * @description When it ended (COMPLETED, FAILED or CANCELLED); the same as
@@ -1056,6 +1073,13 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
             user_id: string;
+            /** @description Waiting in SUBMITTED for its dependencies. */
+            waiting: boolean;
+            /**
+             * @description While it waits: the jobs whose condition is not met yet. Only on
+             *     `GET /v1/jobs/{id}`.
+             */
+            waiting_on?: string[] | null;
         };
         JobErrorDto: {
             /**
@@ -1564,6 +1588,12 @@ export interface components {
             agent: string;
             /** @description 1 to 256 characters. */
             dataset_id: string;
+            /**
+             * @description Jobs (the caller's) this one runs after: it waits in SUBMITTED until
+             *     each has ended as its condition says, and ends CANCELLED once one
+             *     can no longer (at most 1000).
+             */
+            depends_on?: components["schemas"]["DependencyDto"][] | null;
             /** @description A JSON object, at most 64 KiB serialized. */
             parameters?: {
                 [key: string]: unknown;

@@ -41,6 +41,8 @@ fn job() -> Job {
         max_attempts: 1,
         retry: None,
         next_attempt_at: None,
+        depends_on: Vec::new(),
+        waiting: false,
     }
 }
 

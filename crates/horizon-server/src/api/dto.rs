@@ -37,6 +37,33 @@ pub struct SubmitJobRequest {
     /// error or exit codes); the agent's policy when left out.
     #[serde(default)]
     pub retry: Option<RetryRequestDto>,
+    /// Jobs (the caller's) this one runs after: it waits in SUBMITTED until
+    /// each has ended as its condition says, and ends CANCELLED once one
+    /// can no longer (at most 1000).
+    #[serde(default)]
+    pub depends_on: Option<Vec<DependencyDto>>,
+}
+
+/// One job this one runs after.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DependencyDto {
+    #[schema(format = Uuid)]
+    pub job_id: String,
+    /// `after_ok` (it COMPLETED), `after_any` (it ended), `after_not_ok`
+    /// (it FAILED or was CANCELLED).
+    #[schema(value_type = DependencyConditionDto)]
+    pub condition: String,
+}
+
+/// How the job depended on must have ended.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code, clippy::enum_variant_names)]
+pub enum DependencyConditionDto {
+    AfterOk,
+    AfterAny,
+    AfterNotOk,
 }
 
 /// A narrower retry policy than the agent's: each field left out is the
@@ -373,6 +400,15 @@ pub struct JobDto {
     /// The job this one was cloned from.
     #[schema(format = Uuid)]
     pub cloned_from: Option<String>,
+    /// The jobs it runs after.
+    pub depends_on: Vec<DependencyDto>,
+    /// Waiting in SUBMITTED for its dependencies.
+    pub waiting: bool,
+    /// While it waits: the jobs whose condition is not met yet. Only on
+    /// `GET /v1/jobs/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub waiting_on: Option<Vec<String>>,
     /// Which run this is, from 1 (a retry's attempts count on).
     pub attempt: u32,
     /// The most attempts its retry policy allows (1: none).
@@ -422,6 +458,16 @@ impl From<&Job> for JobDto {
             finished_at: job.finished_at.map(rfc3339),
             held: job.held,
             cloned_from: job.cloned_from.map(|id| id.to_string()),
+            depends_on: job
+                .depends_on
+                .iter()
+                .map(|d| DependencyDto {
+                    job_id: d.job_id.to_string(),
+                    condition: d.condition.to_string(),
+                })
+                .collect(),
+            waiting: job.waiting,
+            waiting_on: None,
             attempt: job.attempt,
             max_attempts: job.max_attempts,
             next_attempt_at: job.next_attempt_at.map(rfc3339),

@@ -118,6 +118,23 @@ pub async fn get_job(
     clones.reverse();
     let mut dto = JobDto::from(&job);
     dto.clones = Some(clones.iter().map(|c| c.id.to_string()).collect());
+    if job.waiting {
+        // what it still waits for
+        let mut waiting_on = Vec::new();
+        for dependency in &job.depends_on {
+            let status = state
+                .store
+                .get_job(dependency.job_id)
+                .await?
+                .map(|j| j.status);
+            if status.is_some_and(|s| {
+                dependency.standing(s) == horizon_core::dependency::Standing::Pending
+            }) {
+                waiting_on.push(dependency.job_id.to_string());
+            }
+        }
+        dto.waiting_on = Some(waiting_on);
+    }
     Ok((note, Json(dto)))
 }
 

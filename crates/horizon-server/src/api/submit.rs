@@ -111,6 +111,53 @@ pub async fn submit_job(
     submit(&state, &caller, pending, &headers, body, None).await
 }
 
+/// The most dependencies one job may have.
+const MAX_DEPENDENCIES: usize = 1000;
+
+/// A request's dependencies, checked: each names a job the caller may see
+/// (a 422 names the one that is not), with a known condition. A new job can
+/// only depend on jobs that exist already, so there are no cycles.
+async fn dependencies(
+    state: &AppState,
+    caller: &Caller,
+    given: Option<&[super::dto::DependencyDto]>,
+) -> Result<Vec<horizon_core::dependency::Dependency>, ApiError> {
+    let Some(given) = given else {
+        return Ok(Vec::new());
+    };
+    if given.len() > MAX_DEPENDENCIES {
+        return Err(ApiError::Unprocessable(format!(
+            "depends_on: at most {MAX_DEPENDENCIES} jobs, got {}",
+            given.len()
+        )));
+    }
+    let mut found = Vec::with_capacity(given.len());
+    for (i, dependency) in given.iter().enumerate() {
+        let condition = dependency.condition.parse().map_err(|_| {
+            ApiError::Unprocessable(format!(
+                "depends_on[{i}].condition: {:?} is none of after_ok, after_any, after_not_ok",
+                dependency.condition
+            ))
+        })?;
+        let unknown = || {
+            ApiError::Unprocessable(format!(
+                "depends_on[{i}].job_id: no job {:?}",
+                dependency.job_id
+            ))
+        };
+        let id = Uuid::parse_str(&dependency.job_id).map_err(|_| unknown())?;
+        match state.store.get_job(id).await? {
+            Some(job) if caller.may_see(&job.user_id) => {}
+            _ => return Err(unknown()),
+        }
+        found.push(horizon_core::dependency::Dependency {
+            job_id: id,
+            condition,
+        });
+    }
+    Ok(found)
+}
+
 /// The job's retry policy: the agent's, narrowed by the request (a 422
 /// names what the request asks beyond it).
 fn retry_policy(
@@ -227,6 +274,7 @@ async fn submit(
         )));
     }
     let retry = retry_policy(&body.agent, agent, body.retry.clone())?;
+    let depends_on = dependencies(state, caller, body.depends_on.as_deref()).await?;
     let account = crate::identity::account_for(
         &state.settings.identity,
         &caller.user_id,
@@ -260,6 +308,12 @@ async fn submit(
         ] {
             digest.update((part.len() as u64).to_be_bytes());
             digest.update(part);
+        }
+        if let Some(after) = &body.depends_on
+            && let Ok(text) = serde_json::to_vec(after)
+        {
+            digest.update(b"depends_on");
+            digest.update(text);
         }
         if let Some(narrowed) = &body.retry
             && let Ok(text) = serde_json::to_vec(narrowed)
@@ -298,6 +352,7 @@ async fn submit(
             traceparent: traceparent(headers),
             cloned_from,
             retry,
+            depends_on,
             created_at: OffsetDateTime::now_utc(),
             idempotency,
             audit,
@@ -383,8 +438,10 @@ pub async fn clone_job(
         dataset_id: overrides.dataset_id.unwrap_or(original.dataset_id),
         parameters,
         resources: Some(resources.into()),
-        // the agent's policy as it is now
+        // the agent's policy as it is now, and no dependencies (the
+        // original's have been resolved)
         retry: None,
+        depends_on: None,
     };
     submit(
         &state,

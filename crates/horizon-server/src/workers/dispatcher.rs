@@ -97,7 +97,8 @@ impl Dispatcher {
                 .await?;
             let full = page.len() == BATCH as usize;
             after = page.last().map(|j| j.id);
-            jobs.extend(page.into_iter().filter(|j| !j.held));
+            // (held, or waiting for dependencies: not yet)
+            jobs.extend(page.into_iter().filter(|j| !j.held && !j.waiting));
             if !full || jobs.len() >= BATCH as usize {
                 break full;
             }
@@ -431,6 +432,7 @@ mod dispatch_tests {
                 traceparent: None,
                 cloned_from: None,
                 retry: None,
+                depends_on: Vec::new(),
                 created_at: OffsetDateTime::now_utc(),
                 idempotency: None,
                 audit: None,

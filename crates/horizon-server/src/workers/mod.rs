@@ -3,6 +3,7 @@
 //! transitions. Both read their work from the store, so a restarted server
 //! picks up exactly where the last one stopped.
 
+pub mod dependencies;
 pub mod dispatcher;
 pub mod retention;
 pub mod watcher;

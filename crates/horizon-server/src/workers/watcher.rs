@@ -467,6 +467,7 @@ mod tests {
                             traceparent: None,
                             cloned_from: None,
                             retry: None,
+                            depends_on: Vec::new(),
                             created_at: now,
                             idempotency: None,
                             audit: None,

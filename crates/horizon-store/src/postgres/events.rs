@@ -74,6 +74,11 @@ pub(super) fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
             None => None,
         },
         next_attempt_at: row.try_get("next_attempt_at")?,
+        depends_on: match row.try_get::<Option<String>, _>("depends_on")? {
+            Some(text) => serde_json::from_str(&text)?,
+            None => Vec::new(),
+        },
+        waiting: row.try_get("waiting")?,
         claim_epoch: row.try_get("claim_epoch")?,
         queued_at: row.try_get("queued_at")?,
         exit_code: row.try_get("exit_code")?,
@@ -199,12 +204,16 @@ pub(super) async fn create_job(
         max_attempts: p.retry.as_ref().map_or(1, |r| r.attempts.max(1)),
         retry: p.retry,
         next_attempt_at: None,
+        waiting: !p.depends_on.is_empty(),
+        depends_on: p.depends_on,
     };
     sqlx::query(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
                            correlation_id, created_at, updated_at, lifecycle_sequence, resources,
-                           account, traceparent, cloned_from, max_attempts, retry_policy)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13, $14, $15, $16)",
+                           account, traceparent, cloned_from, max_attempts, retry_policy,
+                           depends_on, waiting)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13, $14, $15, $16,
+                 $17, $18)",
     )
     .bind(job.id)
     .bind(&job.user_id)
@@ -222,6 +231,12 @@ pub(super) async fn create_job(
     .bind(job.cloned_from)
     .bind(i32::try_from(job.max_attempts).unwrap_or(i32::MAX))
     .bind(job.retry.as_ref().map(serde_json::to_string).transpose()?)
+    .bind(
+        (!job.depends_on.is_empty())
+            .then(|| serde_json::to_string(&job.depends_on))
+            .transpose()?,
+    )
+    .bind(job.waiting)
     .execute(&mut *conn)
     .await?;
     let payload = EventPayload::Submitted(SubmittedPayload {
@@ -399,7 +414,7 @@ pub(super) async fn mark_handing_over(
     let (ids, epochs): (Vec<Uuid>, Vec<i64>) = jobs.iter().copied().unzip();
     Ok(sqlx::query_scalar(
         "UPDATE jobs SET handed_over_at = COALESCE(handed_over_at, now())
-          WHERE owner = $2 AND NOT held
+          WHERE owner = $2 AND NOT held AND NOT waiting
             AND (status = 'SUBMITTED' OR (status = 'QUEUED' AND next_attempt_at IS NOT NULL))
             AND (id, claim_epoch) IN (SELECT * FROM unnest($1::uuid[], $3::bigint[]))
          RETURNING id",

@@ -243,6 +243,15 @@ impl Engine for PgEngine {
                     .await
                     .map(|()| Done::Count(0)),
                 Op::Unpark(job) => events::unpark(conn, job).await.map(Done::Count),
+                Op::StopWaiting(id) => sqlx::query(
+                    "UPDATE jobs SET waiting = false
+                      WHERE id = $1 AND waiting AND status = 'SUBMITTED'",
+                )
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map(|done| Done::Count(done.rows_affected()))
+                .map_err(Into::into),
                 Op::CreateToken {
                     hash,
                     user,
@@ -907,6 +916,25 @@ impl Store for PgStore {
 
     fn ring_on_commit(&self, bell: std::sync::Arc<tokio::sync::Notify>) {
         self.writer.ring_on_commit(bell);
+    }
+
+    async fn waiting_jobs(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE waiting AND status = 'SUBMITTED'
+               AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn stop_waiting(&self, id: Uuid) -> Result<bool, StoreError> {
+        match self.writer.write(Op::StopWaiting(id)).await? {
+            Done::Count(n) => Ok(n > 0),
+            _ => Err(unexpected()),
+        }
     }
 
     async fn due_attempts(

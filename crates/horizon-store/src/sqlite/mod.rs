@@ -219,6 +219,19 @@ impl Store for SqliteStore {
         self.writer.ring_on_commit(bell);
     }
 
+    async fn waiting_jobs(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Job>, StoreError> {
+        self.readers
+            .run(move |c| read::waiting_jobs(c, after, limit))
+            .await
+    }
+
+    async fn stop_waiting(&self, id: Uuid) -> Result<bool, StoreError> {
+        match self.writer.write(Op::StopWaiting(id)).await? {
+            Done::Count(n) => Ok(n > 0),
+            _ => Err(unexpected()),
+        }
+    }
+
     async fn due_attempts(
         &self,
         _process: Uuid,

@@ -190,6 +190,23 @@ pub(super) fn jobs_in_status(
     )
 }
 
+pub(super) fn waiting_jobs(
+    conn: &Connection,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<Job>, StoreError> {
+    collect(
+        conn,
+        "SELECT * FROM jobs WHERE waiting = 1 AND status = 'SUBMITTED' AND id > ?
+          ORDER BY id LIMIT ?",
+        params![
+            after.map_or_else(String::new, |id| id.to_string()),
+            i64::from(limit)
+        ],
+        |row| job_from_row(row),
+    )
+}
+
 pub(super) fn due_attempts(
     conn: &Connection,
     backend: &str,

@@ -107,6 +107,11 @@ pub(crate) fn job_from_row(row: &impl Columns) -> Result<Job, StoreError> {
             None => None,
         },
         next_attempt_at: opt_time(row, "next_attempt_at")?,
+        depends_on: match row.text("depends_on")? {
+            Some(text) => serde_json::from_str(&text)?,
+            None => Vec::new(),
+        },
+        waiting: row.int("waiting")?.unwrap_or(0) != 0,
         queued_at: opt_time(row, "queued_at")?,
         exit_code: row
             .int("exit_code")?

@@ -40,6 +40,12 @@ pub(super) fn run_op(conn: &Connection, op: Op) -> Result<Done, StoreError> {
         }
         Op::Park(positions, reason) => park(conn, &positions, &reason).map(|()| Done::Count(0)),
         Op::Unpark(job) => unpark(conn, job).map(Done::Count),
+        Op::StopWaiting(id) => Ok(Done::Count(
+            conn.prepare_cached(
+                "UPDATE jobs SET waiting = 0 WHERE id = ? AND waiting = 1 AND status = 'SUBMITTED'",
+            )?
+            .execute(params![id.to_string()])? as u64,
+        )),
         Op::CreateToken {
             hash,
             user,
@@ -172,13 +178,15 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         max_attempts: p.retry.as_ref().map_or(1, |r| r.attempts.max(1)),
         retry: p.retry,
         next_attempt_at: None,
+        waiting: !p.depends_on.is_empty(),
+        depends_on: p.depends_on,
     };
     conn.prepare_cached(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
                            correlation_id, created_at, updated_at, lifecycle_sequence,
                            resources, account, traceparent, cloned_from, max_attempts,
-                           retry_policy)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+                           retry_policy, depends_on, waiting)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         job.id.to_string(),
@@ -197,6 +205,10 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         job.cloned_from.map(|id| id.to_string()),
         job.max_attempts,
         job.retry.as_ref().map(serde_json::to_string).transpose()?,
+        (!job.depends_on.is_empty())
+            .then(|| serde_json::to_string(&job.depends_on))
+            .transpose()?,
+        job.waiting,
     ])?;
     let payload = EventPayload::Submitted(SubmittedPayload {
         agent: job.agent.clone(),
@@ -363,7 +375,7 @@ fn mark_handing_over(conn: &Connection, jobs: &[Uuid]) -> Result<Vec<Uuid>, Stor
     let ids: Vec<String> = jobs.iter().map(Uuid::to_string).collect();
     let mut statement = conn.prepare_cached(
         "UPDATE jobs SET handed_over_at = COALESCE(handed_over_at, ?)
-          WHERE id IN (SELECT value FROM json_each(?)) AND held = 0
+          WHERE id IN (SELECT value FROM json_each(?)) AND held = 0 AND waiting = 0
             AND (status = 'SUBMITTED' OR (status = 'QUEUED' AND next_attempt_at IS NOT NULL))
          RETURNING id",
     )?;

@@ -23,6 +23,8 @@ from .create_token_request import CreateTokenRequest
 from .created_token_dto import CreatedTokenDto
 from .delivery_dto import DeliveryDto
 from .delivery_list_dto import DeliveryListDto
+from .dependency_condition_dto import DependencyConditionDto
+from .dependency_dto import DependencyDto
 from .event_list_dto import EventListDto
 from .event_stream_dto import EventStreamDto
 from .hold_job_request import HoldJobRequest
@@ -120,6 +122,8 @@ __all__ = (
     "CreatedTokenDto",
     "DeliveryDto",
     "DeliveryListDto",
+    "DependencyConditionDto",
+    "DependencyDto",
     "EventListDto",
     "EventStreamDto",
     "HoldJobRequest",

@@ -14,6 +14,7 @@ from ..models.job_status_dto import JobStatusDto
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.dependency_dto import DependencyDto
     from ..models.job_dto_parameters import JobDtoParameters
     from ..models.job_error_dto import JobErrorDto
     from ..models.resources_dto import ResourcesDto
@@ -33,6 +34,7 @@ class JobDto:
         correlation_id (str):
         created_at (datetime.datetime): RFC 3339 UTC
         dataset_id (str):
+        depends_on (list[DependencyDto]): The jobs it runs after.
         held (bool): Held back before it started (`POST /v1/jobs/{id}/hold`): it waits
             until released.
         id (UUID):
@@ -42,6 +44,7 @@ class JobDto:
         status (JobStatusDto): A job's status.
         updated_at (datetime.datetime):
         user_id (str):
+        waiting (bool): Waiting in SUBMITTED for its dependencies.
         account (None | str | Unset): Whom the cluster charges the job to (a Slurm account), when the
             server's identity mapping chose one for its submitter.
         cloned_from (None | Unset | UUID): The job this one was cloned from.
@@ -63,6 +66,8 @@ class JobDto:
         remote_job_id (None | str | Unset):
         started_at (datetime.datetime | None | Unset):
         traceparent (None | str | Unset): The W3C `traceparent` the submission came with (its events carry it).
+        waiting_on (list[str] | None | Unset): While it waits: the jobs whose condition is not met yet. Only on
+            `GET /v1/jobs/{id}`.
     """
 
     agent: str
@@ -71,6 +76,7 @@ class JobDto:
     correlation_id: str
     created_at: datetime.datetime
     dataset_id: str
+    depends_on: list[DependencyDto]
     held: bool
     id: UUID
     max_attempts: int
@@ -79,6 +85,7 @@ class JobDto:
     status: JobStatusDto
     updated_at: datetime.datetime
     user_id: str
+    waiting: bool
     account: None | str | Unset = UNSET
     cloned_from: None | Unset | UUID = UNSET
     clones: list[str] | None | Unset = UNSET
@@ -91,6 +98,7 @@ class JobDto:
     remote_job_id: None | str | Unset = UNSET
     started_at: datetime.datetime | None | Unset = UNSET
     traceparent: None | str | Unset = UNSET
+    waiting_on: list[str] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,6 +116,11 @@ class JobDto:
 
         dataset_id = self.dataset_id
 
+        depends_on = []
+        for depends_on_item_data in self.depends_on:
+            depends_on_item = depends_on_item_data.to_dict()
+            depends_on.append(depends_on_item)
+
         held = self.held
 
         id = str(self.id)
@@ -123,6 +136,8 @@ class JobDto:
         updated_at = self.updated_at.isoformat()
 
         user_id = self.user_id
+
+        waiting = self.waiting
 
         account: None | str | Unset
         if isinstance(self.account, Unset):
@@ -213,6 +228,15 @@ class JobDto:
         else:
             traceparent = self.traceparent
 
+        waiting_on: list[str] | None | Unset
+        if isinstance(self.waiting_on, Unset):
+            waiting_on = UNSET
+        elif isinstance(self.waiting_on, list):
+            waiting_on = self.waiting_on
+
+        else:
+            waiting_on = self.waiting_on
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -223,6 +247,7 @@ class JobDto:
                 "correlation_id": correlation_id,
                 "created_at": created_at,
                 "dataset_id": dataset_id,
+                "depends_on": depends_on,
                 "held": held,
                 "id": id,
                 "max_attempts": max_attempts,
@@ -231,6 +256,7 @@ class JobDto:
                 "status": status,
                 "updated_at": updated_at,
                 "user_id": user_id,
+                "waiting": waiting,
             }
         )
         if account is not UNSET:
@@ -257,11 +283,14 @@ class JobDto:
             field_dict["started_at"] = started_at
         if traceparent is not UNSET:
             field_dict["traceparent"] = traceparent
+        if waiting_on is not UNSET:
+            field_dict["waiting_on"] = waiting_on
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.dependency_dto import DependencyDto
         from ..models.job_dto_parameters import JobDtoParameters
         from ..models.job_error_dto import JobErrorDto
         from ..models.resources_dto import ResourcesDto
@@ -279,6 +308,13 @@ class JobDto:
 
         dataset_id = d.pop("dataset_id")
 
+        depends_on = []
+        _depends_on = d.pop("depends_on")
+        for depends_on_item_data in _depends_on:
+            depends_on_item = DependencyDto.from_dict(depends_on_item_data)
+
+            depends_on.append(depends_on_item)
+
         held = d.pop("held")
 
         id = UUID(d.pop("id"))
@@ -294,6 +330,8 @@ class JobDto:
         updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
         user_id = d.pop("user_id")
+
+        waiting = d.pop("waiting")
 
         def _parse_account(data: object) -> None | str | Unset:
             if data is None:
@@ -467,6 +505,23 @@ class JobDto:
 
         traceparent = _parse_traceparent(d.pop("traceparent", UNSET))
 
+        def _parse_waiting_on(data: object) -> list[str] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                waiting_on_type_0 = cast(list[str], data)
+
+                return waiting_on_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | None | Unset, data)
+
+        waiting_on = _parse_waiting_on(d.pop("waiting_on", UNSET))
+
         job_dto = cls(
             agent=agent,
             attempt=attempt,
@@ -474,6 +529,7 @@ class JobDto:
             correlation_id=correlation_id,
             created_at=created_at,
             dataset_id=dataset_id,
+            depends_on=depends_on,
             held=held,
             id=id,
             max_attempts=max_attempts,
@@ -482,6 +538,7 @@ class JobDto:
             status=status,
             updated_at=updated_at,
             user_id=user_id,
+            waiting=waiting,
             account=account,
             cloned_from=cloned_from,
             clones=clones,
@@ -494,6 +551,7 @@ class JobDto:
             remote_job_id=remote_job_id,
             started_at=started_at,
             traceparent=traceparent,
+            waiting_on=waiting_on,
         )
 
         job_dto.additional_properties = d

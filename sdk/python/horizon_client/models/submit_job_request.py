@@ -9,6 +9,7 @@ from typing_extensions import Self
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.dependency_dto import DependencyDto
     from ..models.resources_dto import ResourcesDto
     from ..models.retry_request_dto import RetryRequestDto
     from ..models.submit_job_request_parameters import SubmitJobRequestParameters
@@ -24,6 +25,10 @@ class SubmitJobRequest:
     Attributes:
         agent (str): An agent named in the server's configuration.
         dataset_id (str): 1 to 256 characters.
+        depends_on (list[DependencyDto] | None | Unset): Jobs (the caller's) this one runs after: it waits in SUBMITTED
+            until
+            each has ended as its condition says, and ends CANCELLED once one
+            can no longer (at most 1000).
         parameters (SubmitJobRequestParameters | Unset): A JSON object, at most 64 KiB serialized.
         resources (None | ResourcesDto | Unset):
         retry (None | RetryRequestDto | Unset):
@@ -31,6 +36,7 @@ class SubmitJobRequest:
 
     agent: str
     dataset_id: str
+    depends_on: list[DependencyDto] | None | Unset = UNSET
     parameters: SubmitJobRequestParameters | Unset = UNSET
     resources: None | ResourcesDto | Unset = UNSET
     retry: None | RetryRequestDto | Unset = UNSET
@@ -42,6 +48,18 @@ class SubmitJobRequest:
         agent = self.agent
 
         dataset_id = self.dataset_id
+
+        depends_on: list[dict[str, Any]] | None | Unset
+        if isinstance(self.depends_on, Unset):
+            depends_on = UNSET
+        elif isinstance(self.depends_on, list):
+            depends_on = []
+            for depends_on_type_0_item_data in self.depends_on:
+                depends_on_type_0_item = depends_on_type_0_item_data.to_dict()
+                depends_on.append(depends_on_type_0_item)
+
+        else:
+            depends_on = self.depends_on
 
         parameters: dict[str, Any] | Unset = UNSET
         if not isinstance(self.parameters, Unset):
@@ -71,6 +89,8 @@ class SubmitJobRequest:
                 "dataset_id": dataset_id,
             }
         )
+        if depends_on is not UNSET:
+            field_dict["depends_on"] = depends_on
         if parameters is not UNSET:
             field_dict["parameters"] = parameters
         if resources is not UNSET:
@@ -82,6 +102,7 @@ class SubmitJobRequest:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.dependency_dto import DependencyDto
         from ..models.resources_dto import ResourcesDto
         from ..models.retry_request_dto import RetryRequestDto
         from ..models.submit_job_request_parameters import SubmitJobRequestParameters
@@ -90,6 +111,30 @@ class SubmitJobRequest:
         agent = d.pop("agent")
 
         dataset_id = d.pop("dataset_id")
+
+        def _parse_depends_on(data: object) -> list[DependencyDto] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                depends_on_type_0 = []
+                _depends_on_type_0 = data
+                for depends_on_type_0_item_data in _depends_on_type_0:
+                    depends_on_type_0_item = DependencyDto.from_dict(
+                        depends_on_type_0_item_data
+                    )
+
+                    depends_on_type_0.append(depends_on_type_0_item)
+
+                return depends_on_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[DependencyDto] | None | Unset, data)
+
+        depends_on = _parse_depends_on(d.pop("depends_on", UNSET))
 
         _parameters = d.pop("parameters", UNSET)
         parameters: SubmitJobRequestParameters | Unset
@@ -135,6 +180,7 @@ class SubmitJobRequest:
         submit_job_request = cls(
             agent=agent,
             dataset_id=dataset_id,
+            depends_on=depends_on,
             parameters=parameters,
             resources=resources,
             retry=retry,
