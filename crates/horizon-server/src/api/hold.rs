@@ -16,26 +16,13 @@ use tracing::warn;
 use super::AppState;
 use super::auth::Caller;
 use super::dto::{HoldJobRequest, JobDto};
-use super::jobs::{MAX_REASON_CHARS, optional_body, visible_job};
+use super::jobs::{optional_body, reason_field, visible_job};
 use super::problem::{ApiError, Problem};
-use super::submit::printable;
 use crate::lifecycle;
 
 fn reason(body: &[u8], default: &str) -> Result<String, ApiError> {
     let request: HoldJobRequest = optional_body(body)?;
-    if let Some(reason) = &request.reason {
-        printable("reason", reason)?;
-        let chars = reason.chars().count();
-        if chars > MAX_REASON_CHARS {
-            return Err(ApiError::Unprocessable(format!(
-                "reason must be at most {MAX_REASON_CHARS} characters, got {chars}"
-            )));
-        }
-    }
-    Ok(request
-        .reason
-        .filter(|r| !r.trim().is_empty())
-        .unwrap_or_else(|| default.to_owned()))
+    reason_field(request.reason, default)
 }
 
 fn refused_by_scheduler(job: &Job, err: BackendError) -> ApiError {

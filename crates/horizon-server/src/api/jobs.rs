@@ -243,6 +243,23 @@ pub async fn list_jobs(
     Ok((note, Json(JobListDto { jobs, next_cursor })))
 }
 
+/// A request's optional `reason` (cancel, hold, release): printable, at
+/// most `MAX_REASON_CHARS` (else a 422), `default` when absent or blank.
+pub(super) fn reason_field(reason: Option<String>, default: &str) -> Result<String, ApiError> {
+    if let Some(reason) = &reason {
+        printable("reason", reason)?;
+        let chars = reason.chars().count();
+        if chars > MAX_REASON_CHARS {
+            return Err(ApiError::Unprocessable(format!(
+                "reason must be at most {MAX_REASON_CHARS} characters, got {chars}"
+            )));
+        }
+    }
+    Ok(reason
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned()))
+}
+
 /// Cancel a job that has not ended.
 #[utoipa::path(
     post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
@@ -262,20 +279,8 @@ pub async fn cancel_job(
     body: Bytes,
 ) -> Result<Json<JobDto>, ApiError> {
     let request: CancelJobRequest = optional_body(&body)?;
-    if let Some(reason) = &request.reason {
-        printable("reason", reason)?;
-        let chars = reason.chars().count();
-        if chars > MAX_REASON_CHARS {
-            return Err(ApiError::Unprocessable(format!(
-                "reason must be at most {MAX_REASON_CHARS} characters, got {chars}"
-            )));
-        }
-    }
+    let reason = reason_field(request.reason, "cancelled by user")?;
     let job = visible_job(&state, &caller, &id).await?;
-    let reason = request
-        .reason
-        .filter(|r| !r.trim().is_empty())
-        .unwrap_or_else(|| "cancelled by user".to_owned());
     let applied = lifecycle::apply(
         state.store.as_ref(),
         job.id,
