@@ -27,9 +27,9 @@ static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 fn toml() -> String {
     let agent = repo_root().join("crates/horizon/tests/agents/testagent.py");
     format!(
-        "{}\n[agents.s-retried]\nbackend = \"slurm\"\nprogram = \"/usr/bin/python3\"\nargs = [\"{}\", \"flaky\"]\nenv = {{ HORIZON_TEST_RUNS_DIR = \"{{runs}}\" }}\nsbatch_options = [\"--no-requeue\"]\nretry = {{ attempts = 2, backoff_seconds = 1, on = [\"NODE_FAIL\"], exit_codes = [75] }}\n",
+        "{}\n[agents.s-hungry]\nbackend = \"slurm\"\nprogram = \"/usr/bin/python3\"\nargs = [\"{agent}\", \"hog\"]\nsbatch_options = [\"--no-requeue\"]\ndefault_resources = {{ memory_mb = 100 }}\nmax_resources = {{ memory_mb = 2000 }}\nretry = {{ attempts = 2, backoff_seconds = 1, on = [\"SCHEDULER_OUT_OF_MEMORY\"], memory_factor = 4.0 }}\n[agents.s-retried]\nbackend = \"slurm\"\nprogram = \"/usr/bin/python3\"\nargs = [\"{agent}\", \"flaky\"]\nenv = {{ HORIZON_TEST_RUNS_DIR = \"{{runs}}\" }}\nsbatch_options = [\"--no-requeue\"]\nretry = {{ attempts = 2, backoff_seconds = 1, on = [\"NODE_FAIL\"], exit_codes = [75] }}\n",
         slurm_toml("{runs}"),
-        agent.display()
+        agent = agent.display()
     )
 }
 
@@ -218,5 +218,47 @@ async fn a_crash_right_after_the_next_attempts_sbatch_does_not_submit_it_twice()
             "job.running",
             "job.completed"
         ]
+    );
+}
+
+/// Past its memory on Slurm (killed by Slurm's accounting, as
+/// `JobAcctGatherParams=OverMemoryKill` does on a cluster without cgroups):
+/// `SCHEDULER_OUT_OF_MEMORY`, retried with four times the memory, completes.
+#[tokio::test]
+async fn a_job_past_its_memory_is_retried_with_more_and_completes() {
+    if skip() {
+        return;
+    }
+    let _turn = TURN.lock().await;
+    let server = Server::start_with(ServerOptions {
+        extra_toml: toml(),
+        ..ServerOptions::default()
+    })
+    .await;
+    let alice = server.user("alice");
+    let job = alice
+        .submit("s-hungry", json!({"mb": 250, "hold": 4}))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    assert_eq!(job["resources"]["memory_mb"], 100);
+    let done = alice.wait_for(&id, None, T).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}\n{}", server.log());
+    assert_eq!(done["attempt"], 2);
+    assert_eq!(done["resources"]["memory_mb"], 400);
+    let events = alice.events(&id).await;
+    let retry = common::payload(&events, "job.retry_scheduled");
+    assert_eq!(retry["error_code"], "SCHEDULER_OUT_OF_MEMORY", "{retry}");
+    assert_eq!(retry["resources"]["memory_mb"], 400);
+    let first = events
+        .iter()
+        .find(|e| e["event_type"] == "job.queued")
+        .unwrap()["payload"]["remote_job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(slurm_field(&first, "MinMemory"), "100M");
+    assert_eq!(
+        slurm_field(done["remote_job_id"].as_str().unwrap(), "MinMemory"),
+        "400M"
     );
 }

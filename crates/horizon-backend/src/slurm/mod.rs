@@ -12,6 +12,7 @@
 //! ```
 
 mod hold;
+mod memory;
 mod shell;
 pub mod state;
 
@@ -636,10 +637,14 @@ impl Backend for SlurmBackend {
             if !ended && (job.status == JobStatus::Running || started(&updates)) {
                 running.push(job);
             }
-            observations.extend(updates.into_iter().map(|update| Observation {
-                job_id: job.id,
-                update,
-            }));
+            for update in updates {
+                // (killed for memory: said only in its stderr)
+                let update = self.out_of_memory(job, update).await;
+                observations.push(Observation {
+                    job_id: job.id,
+                    update,
+                });
+            }
         }
         observations.extend(self.sample(&running).await);
         Ok(observations)

@@ -7,7 +7,8 @@ sleep  sleep params.seconds (default 60), ignoring nothing
 echo   copy what it was given (argv, env, parameters file) to echo.json and exit 0
 peek   print what it can see (cwd, environment, uid, whether argv[2] opens) as JSON
 orphan start `sleep 300` in the background, print its pid, exit 0 at once
-hog    allocate params.mb megabytes (a MemoryError under a memory limit)
+hog    allocate params.mb megabytes (a MemoryError under a memory limit), touch
+       them and hold them params.hold seconds
 chatty print "line 1".."line N" (params.lines) to stdout, params.interval apart
 flaky  fail with params.exit_code (default 75) the first time (no file at
        params.marker yet: it makes it), then succeed; every time with params.always;
@@ -84,6 +85,10 @@ elif mode == "chatty":
     print("chatty done", file=sys.stderr, flush=True)
 elif mode == "hog":
     block = bytearray(int(params.get("mb", 100)) * 1024 * 1024)
+    # resident, and held a while (a scheduler that samples memory sees it)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    time.sleep(float(params.get("hold", 0)))
     print(f"allocated {len(block) // (1024 * 1024)} MB", flush=True)
 else:
     sys.exit(f"unknown mode {mode}")
