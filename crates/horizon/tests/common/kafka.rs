@@ -191,6 +191,22 @@ impl Broker {
             if self.nodes[i].process.is_none() {
                 self.spawn(i);
                 self.wait_listening(i).await;
+                // a node that listened and then exited (seen once in CI:
+                // the relay met refused connections until the test gave
+                // up) is started once more, its log kept for the reader
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if let Some(child) = self.nodes[i].process.as_mut()
+                    && let Ok(Some(status)) = child.try_wait()
+                {
+                    eprintln!(
+                        "Kafka broker {} exited ({status}) after a restart; starting it again:\n{}",
+                        self.nodes[i].id,
+                        self.log(self.nodes[i].id)
+                    );
+                    self.nodes[i].process = None;
+                    self.spawn(i);
+                    self.wait_listening(i).await;
+                }
             }
         }
     }
@@ -241,6 +257,26 @@ impl Broker {
     }
 
     /// The log of one node (for failure messages).
+    /// The end of every node's log, for a failure's message.
+    pub fn logs_tail(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let log = self.log(n.id);
+                let tail: String = log
+                    .chars()
+                    .rev()
+                    .take(3000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                format!("--- broker {} ---\n{tail}", n.id)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub fn log(&self, id: u32) -> String {
         self.nodes
             .iter()

@@ -139,8 +139,9 @@ impl Setup {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "Horizon still holds {depth} unpublished and {parked} parked event(s)\n{}",
-                self.server.log()
+                "Horizon still holds {depth} unpublished and {parked} parked event(s)\n{}\n{}",
+                self.server.log(),
+                self.broker.logs_tail()
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
