@@ -193,6 +193,16 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
 /// Set the gauges that are read from the database when scraped. The outbox
 /// gauges only with Kafka: without it nothing ever publishes, so a depth
 /// that only grows would alarm for nothing.
+/// How long the oldest event waiting for Kafka (written at `oldest`) has
+/// waited, in seconds: the relay's lag (0 when none waits).
+pub fn relay_lag(oldest: Option<time::OffsetDateTime>) -> f64 {
+    oldest.map_or(0.0, |at| {
+        (time::OffsetDateTime::now_utc() - at)
+            .as_seconds_f64()
+            .max(0.0)
+    })
+}
+
 pub async fn refresh_gauges(store: &dyn Store, kafka: bool) -> Result<(), StoreError> {
     let counts = store.count_by_status().await?;
     for status in JobStatus::ALL {
@@ -206,12 +216,7 @@ pub async fn refresh_gauges(store: &dyn Store, kafka: bool) -> Result<(), StoreE
     metrics::counter!(TAKEOVERS).absolute(horizon_store::jobs_taken_over());
     if kafka {
         gauge!(OUTBOX_DEPTH).set(store.outbox_depth().await? as f64);
-        let lag = store.outbox_oldest().await?.map_or(0.0, |at| {
-            (time::OffsetDateTime::now_utc() - at)
-                .as_seconds_f64()
-                .max(0.0)
-        });
-        gauge!(OUTBOX_LAG).set(lag);
+        gauge!(OUTBOX_LAG).set(relay_lag(store.outbox_oldest().await?));
         gauge!(PARKED_DEPTH).set(store.parked_count().await? as f64);
     }
     Ok(())

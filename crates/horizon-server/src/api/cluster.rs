@@ -127,10 +127,8 @@ pub async fn cluster(
         .as_ref()
         .and_then(|lease| if lease.expired { None } else { lease.process });
     let shared_database = state.settings.database_url().starts_with("postgres");
-    let relay_here = state
-        .relay
-        .as_ref()
-        .is_some_and(|relay| relay.snapshot().role == "leader");
+    let snapshot = state.relay.as_ref().map(|relay| relay.snapshot());
+    let relay_here = snapshot.as_ref().is_some_and(|s| s.role == "leader");
     let mut processes: Vec<ProcessDto> = cluster
         .processes
         .into_iter()
@@ -162,14 +160,12 @@ pub async fn cluster(
             this_process: true,
         });
     }
-    let (relay, outbox) = match &state.relay {
-        Some(relay) => {
+    let (relay, outbox) = match snapshot {
+        Some(snapshot) => {
             let oldest = state.store.outbox_oldest().await?;
-            let lag = oldest.map_or(0.0, |at| {
-                (OffsetDateTime::now_utc() - at).as_seconds_f64().max(0.0)
-            });
+            let lag = crate::telemetry::relay_lag(oldest);
             (
-                serde_json::to_value(relay.snapshot()).unwrap_or(Value::Null),
+                serde_json::to_value(snapshot).unwrap_or(Value::Null),
                 Some(OutboxDto {
                     depth: state.store.outbox_depth().await?,
                     parked: state.store.parked_count().await?,
