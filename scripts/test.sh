@@ -79,5 +79,5 @@ fi
 if [ -z "${HORIZON_TEST_SKIP_POSTGRES:-}" ]; then
   HORIZON_TEST_STORE=postgres cargo test -p horizon \
     --test api --test lifecycle --test live --test webhooks --test email --test restart --test kafka --test kafka_replay --test tapis \
-    --test retention --test retries --test dependencies --test hold_clone "$@"
+    --test retention --test retries --test dependencies --test hold_clone --test sweeps "$@"
 fi

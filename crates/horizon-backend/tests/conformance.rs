@@ -130,6 +130,9 @@ impl Harness {
             next_attempt_at: None,
             depends_on: Vec::new(),
             waiting: false,
+            sweep_id: None,
+            sweep_index: None,
+            gated: false,
         }
     }
 

@@ -68,6 +68,9 @@ fn queued() -> Job {
         next_attempt_at: None,
         depends_on: Vec::new(),
         waiting: false,
+        sweep_id: None,
+        sweep_index: None,
+        gated: false,
     }
 }
 

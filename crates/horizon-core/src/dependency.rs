@@ -2,6 +2,7 @@
 //! how it ended. Pure: whether a condition is met, pending, or can never be
 //! met, from the other job's status.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -52,10 +53,14 @@ impl FromStr for Condition {
     }
 }
 
-/// One job that must have ended a certain way first.
+/// One job, or one sweep (all its jobs), that must have ended a certain way
+/// first. Exactly one of `job_id` and `sweep_id` is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dependency {
-    pub job_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_id: Option<Uuid>,
     pub condition: Condition,
 }
 
@@ -70,6 +75,44 @@ pub enum Standing {
 }
 
 impl Dependency {
+    pub fn on_job(job_id: Uuid, condition: Condition) -> Self {
+        Dependency {
+            job_id: Some(job_id),
+            sweep_id: None,
+            condition,
+        }
+    }
+
+    pub fn on_sweep(sweep_id: Uuid, condition: Condition) -> Self {
+        Dependency {
+            job_id: None,
+            sweep_id: Some(sweep_id),
+            condition,
+        }
+    }
+
+    /// The id of what it waits for (a job's or a sweep's).
+    pub fn target(&self) -> Uuid {
+        self.job_id.or(self.sweep_id).unwrap_or_default()
+    }
+
+    /// Given how many of the sweep's jobs are in each status: met once all
+    /// ended as the condition says (`after_ok`: all COMPLETED; `after_any`:
+    /// all ended; `after_not_ok`: all ended, at least one not COMPLETED);
+    /// `after_ok` can never be met once one ended otherwise (Slurm's
+    /// `kill_invalid_depend`), `after_not_ok` once all COMPLETED.
+    pub fn standing_of_sweep(&self, counts: &BTreeMap<JobStatus, u64>) -> Standing {
+        let n = |s: JobStatus| counts.get(&s).copied().unwrap_or(0);
+        let not_ok = n(JobStatus::Failed) + n(JobStatus::Cancelled);
+        let unfinished = n(JobStatus::Submitted) + n(JobStatus::Queued) + n(JobStatus::Running);
+        match self.condition {
+            Condition::AfterOk if not_ok > 0 => Standing::Never,
+            Condition::AfterNotOk if unfinished == 0 && not_ok == 0 => Standing::Never,
+            _ if unfinished > 0 => Standing::Pending,
+            _ => Standing::Met,
+        }
+    }
+
     /// Given the status of the job depended on.
     pub fn standing(&self, status: JobStatus) -> Standing {
         if !status.is_terminal() {
@@ -91,10 +134,7 @@ mod tests {
     #[test]
     fn each_condition_against_each_status() {
         use JobStatus::*;
-        let dep = |condition| Dependency {
-            job_id: Uuid::nil(),
-            condition,
-        };
+        let dep = |condition| Dependency::on_job(Uuid::nil(), condition);
         for status in [Submitted, Queued, Running] {
             for c in [
                 Condition::AfterOk,
@@ -118,5 +158,31 @@ mod tests {
         );
         assert_eq!("after_not_ok".parse(), Ok(Condition::AfterNotOk));
         assert!("after".parse::<Condition>().is_err());
+    }
+
+    #[test]
+    fn a_sweep_is_met_when_all_its_jobs_ended_so() {
+        use JobStatus::*;
+        let counts = |pairs: &[(JobStatus, u64)]| pairs.iter().copied().collect();
+        let ok = Dependency::on_sweep(Uuid::nil(), Condition::AfterOk);
+        let any = Dependency::on_sweep(Uuid::nil(), Condition::AfterAny);
+        let not_ok = Dependency::on_sweep(Uuid::nil(), Condition::AfterNotOk);
+        let running = counts(&[(Running, 2), (Completed, 3)]);
+        assert_eq!(ok.standing_of_sweep(&running), Standing::Pending);
+        assert_eq!(any.standing_of_sweep(&running), Standing::Pending);
+        let all_ok = counts(&[(Completed, 5)]);
+        assert_eq!(ok.standing_of_sweep(&all_ok), Standing::Met);
+        assert_eq!(not_ok.standing_of_sweep(&all_ok), Standing::Never);
+        let one_failed = counts(&[(Running, 2), (Failed, 1), (Completed, 2)]);
+        assert_eq!(ok.standing_of_sweep(&one_failed), Standing::Never);
+        assert_eq!(not_ok.standing_of_sweep(&one_failed), Standing::Pending);
+        let ended = counts(&[(Cancelled, 1), (Completed, 4)]);
+        assert_eq!(any.standing_of_sweep(&ended), Standing::Met);
+        assert_eq!(not_ok.standing_of_sweep(&ended), Standing::Met);
+        let stored: Dependency = serde_json::from_str(
+            r#"{"job_id":"00000000-0000-0000-0000-000000000000","condition":"after_ok"}"#,
+        )
+        .expect("a dependency stored before sweeps");
+        assert_eq!(stored, Dependency::on_job(Uuid::nil(), Condition::AfterOk));
     }
 }

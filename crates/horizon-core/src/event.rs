@@ -16,7 +16,7 @@ use crate::status::JobStatus;
 /// The envelope's `schema_version`.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The eight event types.
+/// The event types: a job's, an audit record's and a sweep's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EventType {
     #[serde(rename = "job.submitted")]
@@ -42,10 +42,16 @@ pub enum EventType {
     /// An attempt failed and the retry policy scheduled another.
     #[serde(rename = "job.retry_scheduled")]
     RetryScheduled,
+    /// Not a job's event: a sweep was made (keyed by the sweep's id).
+    #[serde(rename = "sweep.submitted")]
+    SweepSubmitted,
+    /// Not a job's event: every job of a sweep ended.
+    #[serde(rename = "sweep.completed")]
+    SweepCompleted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 12] = [
         EventType::Submitted,
         EventType::Queued,
         EventType::Running,
@@ -56,6 +62,8 @@ impl EventType {
         EventType::MetricsRecorded,
         EventType::AuditRecorded,
         EventType::RetryScheduled,
+        EventType::SweepSubmitted,
+        EventType::SweepCompleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +78,8 @@ impl EventType {
             EventType::MetricsRecorded => "job.metrics_recorded",
             EventType::AuditRecorded => "audit.recorded",
             EventType::RetryScheduled => "job.retry_scheduled",
+            EventType::SweepSubmitted => "sweep.submitted",
+            EventType::SweepCompleted => "sweep.completed",
         }
     }
 

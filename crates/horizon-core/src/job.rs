@@ -183,6 +183,12 @@ pub struct Job {
     /// Waiting in SUBMITTED for its dependencies: not handed over until
     /// they are met (and CANCELLED once one can never be).
     pub waiting: bool,
+    /// The sweep it is a point of, and which point (from 0).
+    pub sweep_id: Option<Uuid>,
+    pub sweep_index: Option<u32>,
+    /// Held back in SUBMITTED by its sweep's concurrency limit: not handed
+    /// over until a running job of the sweep ends.
+    pub gated: bool,
 }
 
 impl Job {

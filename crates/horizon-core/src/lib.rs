@@ -13,6 +13,7 @@ mod job;
 mod resources;
 pub mod retry;
 mod status;
+pub mod sweep;
 pub mod timestamp;
 mod transition;
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::job::ParseError;
 
 /// Where a job is in its life. COMPLETED, FAILED and CANCELLED are terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobStatus {
     Submitted,

@@ -234,6 +234,11 @@ pub struct AgentSettings {
     /// it. Default: none (one attempt).
     #[serde(default)]
     pub retry: Option<RetrySettings>,
+    /// Sweeps of this agent run at most this many of their jobs at once,
+    /// unless the request asks for fewer (`concurrency_limit`). Default:
+    /// no limit (the backend's own).
+    #[serde(default)]
+    pub sweep_concurrency_limit: Option<u32>,
 }
 
 /// `[agents.NAME] retry`: a job's failed attempt is followed by another

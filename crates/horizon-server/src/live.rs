@@ -43,8 +43,8 @@ pub struct LiveEvent {
     pub stream: EventStream,
     pub sequence: u64,
     pub event_type: String,
-    /// The job's status after it.
-    pub status: JobStatus,
+    /// The job's status after it (none on a sweep's events).
+    pub status: Option<JobStatus>,
     /// The event's envelope, exactly as stored and published.
     pub envelope: Arc<str>,
 }
@@ -52,7 +52,7 @@ pub struct LiveEvent {
 impl LiveEvent {
     /// The last event a job will ever have.
     pub fn is_terminal(&self) -> bool {
-        self.stream == EventStream::Lifecycle && self.status.is_terminal()
+        self.stream == EventStream::Lifecycle && self.status.is_some_and(JobStatus::is_terminal)
     }
 }
 
@@ -60,7 +60,9 @@ impl LiveEvent {
 #[derive(Deserialize)]
 struct Head {
     user_id: String,
-    status: JobStatus,
+    /// (a sweep's events have none)
+    #[serde(default)]
+    status: Option<JobStatus>,
     event_type: String,
 }
 

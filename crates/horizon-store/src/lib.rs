@@ -22,9 +22,9 @@ mod tests;
 pub use cluster::{Cluster, ProcessInfo, RelayLeaseInfo};
 pub use error::StoreError;
 pub use params::{
-    Applied, AuditFilter, CreateJobParams, Created, Fence, IdempotencyParams, JobTiming,
-    ListJobsParams, OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent, TokenInfo,
-    TokenOwner,
+    Applied, AuditFilter, CreateJobParams, CreateSweepParams, Created, Fence, IdempotencyParams,
+    JobTiming, ListJobsParams, OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent,
+    SweepCreated, SweepsTended, TokenInfo, TokenOwner,
 };
 pub use postgres::{PgOptions, PgStore};
 
@@ -43,6 +43,7 @@ pub use sqlite::SqliteStore;
 pub use webhooks::{Delivery, DeliveryState, DueDelivery, NewDelivery, Outcome, Subscription};
 
 use async_trait::async_trait;
+use horizon_core::sweep::Sweep;
 use horizon_core::{AuditRecord, BackendKind, Command, Job, JobStatus, MetricsSample};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -106,7 +107,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// Jobs of one backend in any of `statuses`, oldest first; with `after`,
-    /// only jobs after that one (a page cursor).
+    /// only jobs after that one (a page cursor). SUBMITTED jobs not ready
+    /// to hand over (waiting for dependencies, or gated by their sweep)
+    /// are left out.
     async fn jobs_in_status(
         &self,
         backend: BackendKind,
@@ -350,6 +353,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Job>, StoreError> {
         self.jobs_in_status(backend, statuses, after, limit).await
     }
+
+    /// Make a sweep and all its jobs (each SUBMITTED with its
+    /// `job.submitted` event, after the sweep's `sweep.submitted`) in one
+    /// transaction; with an idempotency key this user used before for the
+    /// same request, the sweep it made instead.
+    async fn create_sweep(&self, params: CreateSweepParams) -> Result<SweepCreated, StoreError>;
+
+    /// A sweep with how many of its jobs are in each status.
+    async fn get_sweep(&self, id: Uuid) -> Result<Option<Sweep>, StoreError>;
+
+    /// One round over the open sweeps: release gated jobs of those with
+    /// room under their concurrency limit, and complete (with their
+    /// `sweep.completed` event) those whose jobs all ended.
+    async fn tend_sweeps(&self) -> Result<SweepsTended, StoreError>;
 
     /// Jobs waiting in SUBMITTED for their dependencies, by id, after
     /// `after` (any process may resolve them).

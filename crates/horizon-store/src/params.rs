@@ -34,6 +34,102 @@ pub struct CreateJobParams {
     pub audit: Option<horizon_core::AuditRecord>,
 }
 
+/// Where a new job sits in its sweep.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SweepPlace {
+    pub id: Uuid,
+    pub index: u32,
+    pub gated: bool,
+}
+
+impl CreateJobParams {
+    /// The job as inserted (SUBMITTED, its first lifecycle event next),
+    /// created at `at` (milliseconds).
+    pub(crate) fn into_job(self, at: OffsetDateTime, sweep: Option<SweepPlace>) -> Job {
+        Job {
+            id: self.id,
+            user_id: self.user_id,
+            agent: self.agent,
+            dataset_id: self.dataset_id,
+            parameters: self.parameters,
+            backend: self.backend,
+            resources: self.resources,
+            status: JobStatus::Submitted,
+            remote_job_id: None,
+            correlation_id: self.correlation_id,
+            error: None,
+            created_at: at,
+            updated_at: at,
+            started_at: None,
+            finished_at: None,
+            queued_at: None,
+            exit_code: None,
+            lifecycle_sequence: 1,
+            metrics_sequence: 0,
+            handed_over: false,
+            claim_epoch: 0,
+            account: self.account,
+            location: None,
+            traceparent: self.traceparent,
+            held: false,
+            cloned_from: self.cloned_from,
+            attempt: 1,
+            max_attempts: self.retry.as_ref().map_or(1, |r| r.attempts.max(1)),
+            retry: self.retry,
+            next_attempt_at: None,
+            waiting: !self.depends_on.is_empty(),
+            depends_on: self.depends_on,
+            sweep_id: sweep.map(|s| s.id),
+            sweep_index: sweep.map(|s| s.index),
+            gated: sweep.is_some_and(|s| s.gated),
+        }
+    }
+}
+
+/// A new sweep and its jobs, made in one transaction.
+#[derive(Debug, Clone)]
+pub struct CreateSweepParams {
+    pub id: Uuid,
+    pub user_id: String,
+    pub agent: String,
+    pub concurrency_limit: Option<u32>,
+    pub correlation_id: String,
+    pub created_at: OffsetDateTime,
+    /// Its jobs in index order (their own `idempotency` and `audit` unused).
+    pub jobs: Vec<CreateJobParams>,
+    /// Horizon itself keeps the concurrency limit (the backend cannot):
+    /// the jobs past the limit start gated, released as others end.
+    pub gate: bool,
+    pub idempotency: Option<IdempotencyParams>,
+    /// The audit record of this request (its `target` set to the sweep).
+    pub audit: Option<horizon_core::AuditRecord>,
+}
+
+/// The result of `create_sweep`.
+#[derive(Debug, Clone)]
+pub enum SweepCreated {
+    New(horizon_core::sweep::Sweep),
+    /// The idempotency key was used before for the same request.
+    Replayed(horizon_core::sweep::Sweep),
+}
+
+impl SweepCreated {
+    pub fn sweep(&self) -> &horizon_core::sweep::Sweep {
+        match self {
+            SweepCreated::New(s) | SweepCreated::Replayed(s) => s,
+        }
+    }
+}
+
+/// What one round of tending sweeps did.
+#[derive(Debug, Clone, Default)]
+pub struct SweepsTended {
+    /// Gated jobs released (their sweep had room).
+    pub released: u64,
+    /// Sweeps whose last job ended (`sweep.completed` written).
+    pub completed: Vec<Uuid>,
+}
+
 #[derive(Debug, Clone)]
 pub struct IdempotencyParams {
     pub key: String,
@@ -67,6 +163,8 @@ pub struct ListJobsParams {
     pub dataset_id: Option<String>,
     /// Only clones of this job.
     pub cloned_from: Option<Uuid>,
+    /// Only the jobs of this sweep (their ids follow their index).
+    pub sweep_id: Option<Uuid>,
     /// Only jobs created at or after this time.
     pub created_after: Option<OffsetDateTime>,
     /// Only jobs created before this time.

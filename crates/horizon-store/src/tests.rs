@@ -1759,10 +1759,10 @@ async fn a_job_waits_for_its_dependencies_until_released(kind: Kind) {
     store.heartbeat(me).await.expect("heartbeat");
     let first = new_job(&store).await;
     let mut p = params("alice");
-    p.depends_on = vec![horizon_core::dependency::Dependency {
-        job_id: first.id,
-        condition: horizon_core::dependency::Condition::AfterOk,
-    }];
+    p.depends_on = vec![horizon_core::dependency::Dependency::on_job(
+        first.id,
+        horizon_core::dependency::Condition::AfterOk,
+    )];
     let after = store.create_job(p).await.expect("create").job().clone();
     assert!(after.waiting);
     let read = store.get_job(after.id).await.expect("read").expect("there");
@@ -1799,9 +1799,19 @@ async fn a_job_waits_for_its_dependencies_until_released(kind: Kind) {
             .expect("waiting")
             .is_empty()
     );
+    // not ready while it waited: claimed (and so marked) only now
+    assert!(!claimed.iter().any(|j| j.id == after.id));
+    let claimed = store
+        .claim_jobs(me, after.backend, &[JobStatus::Submitted], None, 10)
+        .await
+        .expect("claim");
+    let released = claimed
+        .iter()
+        .find(|j| j.id == after.id)
+        .expect("claimed once released");
     assert_eq!(
         store
-            .mark_handing_over(me, &[(after.id, epoch(after.id))])
+            .mark_handing_over(me, &[(after.id, released.claim_epoch)])
             .await
             .expect("mark"),
         vec![after.id]
@@ -2187,3 +2197,6 @@ conformance!(
     a_retried_job_waits_for_its_next_attempt_and_is_handed_over_again,
     a_job_waits_for_its_dependencies_until_released,
 );
+
+// (after the macro, which it uses)
+mod sweeps;

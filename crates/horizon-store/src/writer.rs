@@ -102,6 +102,10 @@ pub(crate) enum Op {
     /// Retention: audit records older than, published only, at most.
     PruneAudit(time::OffsetDateTime, bool, u32),
     Webhook(Box<crate::webhooks::WebhookOp>),
+    /// A sweep and all its jobs.
+    CreateSweep(Box<crate::params::CreateSweepParams>),
+    /// Release gated jobs, complete ended sweeps.
+    TendSweeps,
 }
 
 pub(crate) enum Done {
@@ -111,6 +115,8 @@ pub(crate) enum Done {
     Count(u64),
     Ids(Vec<Uuid>),
     Due(Vec<crate::webhooks::DueDelivery>),
+    SweepCreated(Box<crate::params::SweepCreated>),
+    Tended(crate::params::SweepsTended),
 }
 
 struct Request {
@@ -135,7 +141,12 @@ impl Op {
     fn rings(&self) -> bool {
         matches!(
             self,
-            Op::CreateJob(_) | Op::Apply(..) | Op::RecordMetrics(..) | Op::Audit(_) | Op::Unpark(_)
+            Op::CreateJob(_)
+                | Op::Apply(..)
+                | Op::RecordMetrics(..)
+                | Op::Audit(_)
+                | Op::Unpark(_)
+                | Op::CreateSweep(_)
         )
     }
 }

@@ -35,6 +35,8 @@ from horizon_client.api.jobs import (
     list_agents,
     list_jobs,
     submit_job,
+    submit_sweep,
+    get_sweep,
 )
 from horizon_client.api.operations import healthz, metrics_text, readyz
 from horizon_client.api.webhooks import (
@@ -73,6 +75,9 @@ from horizon_client.models import (
     RetryParkedDto,
     RetryParkedRequest,
     SubmitJobRequest,
+    SweepDto,
+    SweepRequest,
+    SweepRequestGridType0,
     SubmitJobRequestParameters,
     SubscriptionDto,
     SubscriptionListDto,
@@ -142,6 +147,33 @@ check(done.exit_code == 0, f"exit code {done.exit_code!r}")
 check(isinstance(done.queued_at, datetime.datetime), "queued_at is a time")
 waited = horizon.submit_and_wait("ok", "sdk-py-2", {}, poll=0.1)
 check(waited.status == JobStatusDto.COMPLETED, "submit_and_wait")
+
+# a sweep: a grid of 3 points in one request, each an ordinary job
+swept_made = ok(
+    submit_sweep.sync_detailed(
+        client=alice,
+        body=SweepRequest(
+            agent="ok",
+            dataset_id="sdk-py-sweep",
+            grid=SweepRequestGridType0.from_dict({"n": [1, 2, 3]}),
+            concurrency_limit=2,
+        ),
+    ),
+    SweepDto,
+)
+check(
+    swept_made.size == 3 and swept_made.counts.to_dict()["SUBMITTED"] == 3,
+    f"sweep {swept_made.to_dict()}",
+)
+points = ok(list_jobs.sync_detailed(client=alice, sweep_id=swept_made.id), JobListDto)
+check(sorted(j.sweep_index for j in points.jobs if isinstance(j.sweep_index, int)) == [0, 1, 2], "indexes")
+for point in points.jobs:
+    horizon.wait(point.id, poll=0.1)
+deadline = time.monotonic() + 30
+while (swept := ok(get_sweep.sync_detailed(str(swept_made.id), client=alice), SweepDto)).completed_at is None:
+    check(time.monotonic() < deadline, "the sweep completes")
+    time.sleep(0.1)
+check(swept.counts.to_dict()["COMPLETED"] == 3, f"sweep counts {swept.counts.to_dict()}")
 
 # per-agent statistics: this run's two jobs of `ok` at least
 stats = ok(agent_stats.sync_detailed(client=alice, since=started), AgentStatsListDto)

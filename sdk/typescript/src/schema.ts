@@ -641,6 +641,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sweeps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Submit a sweep: one job per point, all made (with their `job.submitted`
+         *     events and the sweep's `sweep.submitted`) in one transaction before the
+         *     answer.
+         */
+        post: operations["submit_sweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sweeps/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One sweep, with how many of its jobs are in each status. */
+        get: operations["get_sweep"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sweeps/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel every unfinished job of a sweep (those that ended stay as they
+         *     are); the sweep completes once they have.
+         */
+        post: operations["cancel_sweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -871,7 +929,10 @@ export interface components {
          * @enum {string}
          */
         DependencyConditionDto: "after_ok" | "after_any" | "after_not_ok";
-        /** @description One job this one runs after. */
+        /**
+         * @description One job, or one sweep, this one runs after: exactly one of `job_id` and
+         *     `sweep_id`.
+         */
         DependencyDto: {
             /**
              * @description `after_ok` (it COMPLETED), `after_any` (it ended), `after_not_ok`
@@ -879,10 +940,17 @@ export interface components {
              */
             condition: components["schemas"]["DependencyConditionDto"];
             /** Format: uuid */
-            job_id: string;
+            job_id?: string | null;
+            /**
+             * Format: uuid
+             * @description A sweep: the condition holds for all its jobs (`after_ok`: all
+             *     COMPLETED; `after_any`: all ended; `after_not_ok`: all ended and at
+             *     least one did not complete).
+             */
+            sweep_id?: string | null;
         };
-        /** @description Any event: a job's, or an audit record. */
-        Event: components["schemas"]["JobSubmittedEvent"] | components["schemas"]["JobQueuedEvent"] | components["schemas"]["JobRunningEvent"] | components["schemas"]["JobCompletedEvent"] | components["schemas"]["JobFailedEvent"] | components["schemas"]["JobCancelledEvent"] | components["schemas"]["JobStatusChangedEvent"] | components["schemas"]["JobRetryScheduledEvent"] | components["schemas"]["JobMetricsRecordedEvent"] | components["schemas"]["AuditRecord"];
+        /** @description Any event: a job's, a sweep's, or an audit record. */
+        Event: components["schemas"]["JobSubmittedEvent"] | components["schemas"]["JobQueuedEvent"] | components["schemas"]["JobRunningEvent"] | components["schemas"]["JobCompletedEvent"] | components["schemas"]["JobFailedEvent"] | components["schemas"]["JobCancelledEvent"] | components["schemas"]["JobStatusChangedEvent"] | components["schemas"]["JobRetryScheduledEvent"] | components["schemas"]["JobMetricsRecordedEvent"] | components["schemas"]["SweepSubmittedEvent"] | components["schemas"]["SweepCompletedEvent"] | components["schemas"]["AuditRecord"];
         /** @description A job's events: the exact envelopes that are published to Kafka. */
         EventListDto: {
             events: components["schemas"]["JobEvent"][];
@@ -1036,6 +1104,11 @@ export interface components {
             /** Format: date-time */
             finished_at?: string | null;
             /**
+             * @description Held back in SUBMITTED by its sweep's concurrency limit: it is
+             *     handed over once fewer than the limit of the sweep's jobs run.
+             */
+            gated: boolean;
+            /**
              * @description Held back before it started (`POST /v1/jobs/{id}/hold`): it waits
              *     until released.
              */
@@ -1068,6 +1141,14 @@ export interface components {
             /** Format: date-time */
             started_at?: string | null;
             status: components["schemas"]["JobStatusDto"];
+            /**
+             * Format: uuid
+             * @description The sweep it is a point of (`POST /v1/sweeps`), and which point
+             *     (from 0).
+             */
+            sweep_id?: string | null;
+            /** Format: int32 */
+            sweep_index?: number | null;
             /** @description The W3C `traceparent` the submission came with (its events carry it). */
             traceparent?: string | null;
             /** Format: date-time */
@@ -1627,6 +1708,138 @@ export interface components {
         };
         SubscriptionListDto: {
             subscriptions: components["schemas"]["SubscriptionDto"][];
+        };
+        /**
+         * sweep.completed
+         * @description Every job of a sweep ended; how many ended each way. Not a job's event: it is keyed by the sweep's id (the Kafka key, ce_subject) on the lifecycle topic, and carries sweep_id in place of job_id and no status. Schema version 1 of the Horizon event envelope.
+         */
+        SweepCompletedEvent: {
+            correlation_id: string;
+            /** @description UUID v7; also the ce_id header */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "sweep.completed";
+            payload: {
+                completion_timestamp: string;
+                counts: {
+                    CANCELLED: number;
+                    COMPLETED: number;
+                    FAILED: number;
+                };
+            };
+            /** @constant */
+            schema_version: 1;
+            /**
+             * @description a sweep's events: 1 (sweep.submitted), 2 (sweep.completed)
+             * @constant
+             */
+            sequence: 2;
+            /** @description the sweep's id: the Kafka key */
+            sweep_id: string;
+            /** @description RFC 3339 UTC, millisecond precision */
+            timestamp: string;
+            user_id: string;
+        };
+        /** @description A sweep and where its jobs stand. */
+        SweepDto: {
+            agent: string;
+            /**
+             * Format: date-time
+             * @description When its last job ended (`sweep.completed`).
+             */
+            completed_at?: string | null;
+            /** Format: int32 */
+            concurrency_limit?: number | null;
+            correlation_id: string;
+            /** @description How many of its jobs are in each status (every status, 0 included). */
+            counts: {
+                [key: string]: number;
+            };
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            /** @description Where its jobs are listed: `/v1/jobs?sweep_id=<id>`. */
+            jobs: string;
+            /**
+             * Format: int32
+             * @description How many points (jobs) it has.
+             */
+            size: number;
+            user_id: string;
+        };
+        /**
+         * @description `POST /v1/sweeps`: an agent over a dataset (or several), with a grid of
+         *     parameters or a list of parameter sets; at most 100,000 points.
+         */
+        SweepRequest: {
+            /** @description An agent named in the server's configuration. */
+            agent: string;
+            /**
+             * Format: int32
+             * @description At most this many of its jobs run at once (default: the agent's
+             *     `sweep_concurrency_limit`, which a request may only lower).
+             */
+            concurrency_limit?: number | null;
+            /** @description The dataset every point runs on (or give `datasets`). */
+            dataset_id?: string | null;
+            /** @description Several datasets: each point runs on each of them (outermost). */
+            datasets?: string[] | null;
+            /** @description Jobs or sweeps every job of this sweep runs after. */
+            depends_on?: components["schemas"]["DependencyDto"][] | null;
+            /**
+             * @description Lists of values by parameter name: their cartesian product is taken
+             *     (the last name varies fastest). Exclusive with `points`.
+             */
+            grid?: {
+                [key: string]: unknown[];
+            } | null;
+            /** @description Parameters every point has (a point's own values win). */
+            parameters?: {
+                [key: string]: unknown;
+            };
+            /** @description Parameter sets, one per point. Exclusive with `grid`. */
+            points?: {
+                [key: string]: unknown;
+            }[] | null;
+            resources?: components["schemas"]["ResourcesDto"] | null;
+            retry?: components["schemas"]["RetryRequestDto"] | null;
+        };
+        /**
+         * sweep.submitted
+         * @description A sweep was accepted: all its jobs are stored (each with its own job.submitted, after this event). Not a job's event: it is keyed by the sweep's id (the Kafka key, ce_subject) on the lifecycle topic, and carries sweep_id in place of job_id and no status. Schema version 1 of the Horizon event envelope.
+         */
+        SweepSubmittedEvent: {
+            correlation_id: string;
+            /** @description UUID v7; also the ce_id header */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "sweep.submitted";
+            payload: {
+                agent: string;
+                /** @description at most this many of its jobs run at once; null: no limit of its own */
+                concurrency_limit: number | null;
+                /** @description how many points (jobs) it has */
+                size: number;
+            };
+            /** @constant */
+            schema_version: 1;
+            /**
+             * @description a sweep's events: 1 (sweep.submitted), 2 (sweep.completed)
+             * @constant
+             */
+            sequence: 1;
+            /** @description the sweep's id: the Kafka key */
+            sweep_id: string;
+            /** @description RFC 3339 UTC, millisecond precision */
+            timestamp: string;
+            user_id: string;
         };
         TokenDto: {
             admin: boolean;
@@ -2911,6 +3124,8 @@ export interface operations {
                 dataset_id?: string;
                 /** @description Only clones of this job. */
                 cloned_from?: string;
+                /** @description Only the jobs of this sweep (newest first is highest index first). */
+                sweep_id?: string;
                 /** @description Only jobs created at or after this time (RFC 3339). */
                 created_after?: string;
                 /** @description Only jobs created before this time (RFC 3339). */
@@ -4691,6 +4906,307 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a value the server does not accept (the detail says which) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description something failed inside; the body names a reference */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database (or the job's backend) cannot be reached now */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    submit_sweep: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description same key + same body → same sweep */
+                "Idempotency-Key"?: string | null;
+                /** @description carried into every event of the sweep and its jobs */
+                "X-Correlation-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SweepRequest"];
+            };
+        };
+        responses: {
+            /** @description the sweep, its jobs SUBMITTED */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepDto"];
+                };
+            };
+            /** @description malformed JSON or a wrong type */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unknown agent, an invalid point, or more than 100,000 points */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description something failed inside; the body names a reference */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database (or the job's backend) cannot be reached now */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_sweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description sweep id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepDto"];
+                };
+            };
+            /** @description malformed input: not JSON, a wrong type, a number out of range */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a value the server does not accept (the detail says which) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description something failed inside; the body names a reference */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database (or the job's backend) cannot be reached now */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancel_sweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description sweep id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description optional `{reason}` */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CancelJobRequest"];
+            };
+        };
+        responses: {
+            /** @description the sweep after the cancel */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepDto"];
+                };
+            };
+            /** @description malformed input: not JSON, a wrong type, a number out of range */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the body is not application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

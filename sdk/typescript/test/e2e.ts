@@ -73,6 +73,29 @@ assert.ok(done.queued_at !== null && done.queued_at !== undefined);
 const waited = await submitAndWait(alice, { agent: "ok", dataset_id: "sdk-ts-2", parameters: {} }, { pollMs: 100 });
 assert.equal(waited.status, "COMPLETED");
 
+// a sweep: a grid of 3 points in one request, each an ordinary job
+const sweep = must(
+  await alice.POST("/v1/sweeps", {
+    body: { agent: "ok", dataset_id: "sdk-ts-sweep", grid: { n: [1, 2, 3] }, concurrency_limit: 2 },
+  }),
+);
+assert.equal(sweep.size, 3);
+assert.equal(sweep.counts.SUBMITTED, 3);
+const points = must(await alice.GET("/v1/jobs", { params: { query: { sweep_id: sweep.id } } }));
+assert.deepEqual(points.jobs.map((j) => j.sweep_index).sort(), [0, 1, 2]);
+for (const point of points.jobs) {
+  await waitFor(point.id, (j) => TERMINAL.includes(j.status));
+}
+for (let tries = 0; ; tries++) {
+  const now = must(await alice.GET("/v1/sweeps/{id}", { params: { path: { id: sweep.id } } }));
+  if (now.completed_at !== null && now.completed_at !== undefined) {
+    assert.equal(now.counts.COMPLETED, 3);
+    break;
+  }
+  assert.ok(tries < 300, "the sweep completes");
+  await new Promise((r) => setTimeout(r, 100));
+}
+
 const stats = must(await alice.GET("/v1/agents/stats", { params: { query: { since } } }));
 const ok = stats.agents.find((a) => a.agent === "ok");
 assert.ok(ok !== undefined && ok.by_status.COMPLETED >= 2, JSON.stringify(stats));

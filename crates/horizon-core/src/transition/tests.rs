@@ -43,6 +43,9 @@ fn job() -> Job {
         next_attempt_at: None,
         depends_on: Vec::new(),
         waiting: false,
+        sweep_id: None,
+        sweep_index: None,
+        gated: false,
     }
 }
 

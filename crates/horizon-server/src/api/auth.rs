@@ -200,8 +200,9 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         return response;
     }
     request.extensions_mut().insert(caller.clone());
-    // a submission's (or a clone's) record is written with the job it makes
-    if (route == "/v1/jobs" || route == "/v1/jobs/{id}/clone")
+    // a submission's (a clone's, a sweep's) record is written with the
+    // job or sweep it makes
+    if (route == "/v1/jobs" || route == "/v1/jobs/{id}/clone" || route == "/v1/sweeps")
         && request.method() == axum::http::Method::POST
     {
         let record = context.record(

@@ -44,12 +44,20 @@ pub struct SubmitJobRequest {
     pub depends_on: Option<Vec<DependencyDto>>,
 }
 
-/// One job this one runs after.
+/// One job, or one sweep, this one runs after: exactly one of `job_id` and
+/// `sweep_id`.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DependencyDto {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(format = Uuid)]
-    pub job_id: String,
+    pub job_id: Option<String>,
+    /// A sweep: the condition holds for all its jobs (`after_ok`: all
+    /// COMPLETED; `after_any`: all ended; `after_not_ok`: all ended and at
+    /// least one did not complete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid)]
+    pub sweep_id: Option<String>,
     /// `after_ok` (it COMPLETED), `after_any` (it ended), `after_not_ok`
     /// (it FAILED or was CANCELLED).
     #[schema(value_type = DependencyConditionDto)]
@@ -273,6 +281,9 @@ pub struct ListJobsQuery {
     /// Only clones of this job.
     #[param(format = Uuid)]
     pub cloned_from: Option<String>,
+    /// Only the jobs of this sweep (newest first is highest index first).
+    #[param(format = Uuid)]
+    pub sweep_id: Option<String>,
     /// Only jobs created at or after this time (RFC 3339).
     #[param(format = DateTime)]
     pub created_after: Option<String>,
@@ -404,6 +415,14 @@ pub struct JobDto {
     pub depends_on: Vec<DependencyDto>,
     /// Waiting in SUBMITTED for its dependencies.
     pub waiting: bool,
+    /// The sweep it is a point of (`POST /v1/sweeps`), and which point
+    /// (from 0).
+    #[schema(format = Uuid)]
+    pub sweep_id: Option<String>,
+    pub sweep_index: Option<u32>,
+    /// Held back in SUBMITTED by its sweep's concurrency limit: it is
+    /// handed over once fewer than the limit of the sweep's jobs run.
+    pub gated: bool,
     /// While it waits: the jobs whose condition is not met yet. Only on
     /// `GET /v1/jobs/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -462,11 +481,15 @@ impl From<&Job> for JobDto {
                 .depends_on
                 .iter()
                 .map(|d| DependencyDto {
-                    job_id: d.job_id.to_string(),
+                    job_id: d.job_id.map(|id| id.to_string()),
+                    sweep_id: d.sweep_id.map(|id| id.to_string()),
                     condition: d.condition.to_string(),
                 })
                 .collect(),
             waiting: job.waiting,
+            sweep_id: job.sweep_id.map(|id| id.to_string()),
+            sweep_index: job.sweep_index,
+            gated: job.gated,
             waiting_on: None,
             attempt: job.attempt,
             max_attempts: job.max_attempts,

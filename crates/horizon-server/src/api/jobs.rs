@@ -121,16 +121,11 @@ pub async fn get_job(
     if job.waiting {
         // what it still waits for
         let mut waiting_on = Vec::new();
+        let mut seen = crate::workers::dependencies::Seen::default();
         for dependency in &job.depends_on {
-            let status = state
-                .store
-                .get_job(dependency.job_id)
-                .await?
-                .map(|j| j.status);
-            if status.is_some_and(|s| {
-                dependency.standing(s) == horizon_core::dependency::Standing::Pending
-            }) {
-                waiting_on.push(dependency.job_id.to_string());
+            let (standing, _) = seen.standing(state.store.as_ref(), dependency).await?;
+            if standing == horizon_core::dependency::Standing::Pending {
+                waiting_on.push(dependency.target().to_string());
             }
         }
         dto.waiting_on = Some(waiting_on);
@@ -214,6 +209,14 @@ pub async fn list_jobs(
                 .map_err(|_| ApiError::Unprocessable(format!("cloned_from: {c:?} is not a job id")))
         })
         .transpose()?;
+    let sweep_id = query
+        .sweep_id
+        .as_deref()
+        .map(|c| {
+            Uuid::parse_str(c)
+                .map_err(|_| ApiError::Unprocessable(format!("sweep_id: {c:?} is not a sweep id")))
+        })
+        .transpose()?;
     let created_after =
         super::problem::time_param("created_after", query.created_after.as_deref())?;
     let created_before =
@@ -226,6 +229,7 @@ pub async fn list_jobs(
             agent: query.agent.clone(),
             dataset_id: query.dataset_id.clone(),
             cloned_from,
+            sweep_id,
             created_after,
             created_before,
             before,

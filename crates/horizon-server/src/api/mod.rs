@@ -20,6 +20,7 @@ pub mod replay;
 pub mod stream;
 mod submit;
 mod subscriptions;
+mod sweeps;
 mod token_cache;
 mod tokens;
 mod ui;
@@ -83,7 +84,7 @@ pub struct AppState {
 #[openapi(
     info(title = "Horizon", description = "Job orchestrator for science gateways"),
     paths(
-        submit::submit_job, submit::clone_job, hold::hold_job, hold::release_job, jobs::get_job, jobs::list_jobs, jobs::cancel_job, jobs::job_events,
+        submit::submit_job, submit::clone_job, sweeps::submit_sweep, sweeps::get_sweep, sweeps::cancel_sweep, hold::hold_job, hold::release_job, jobs::get_job, jobs::list_jobs, jobs::cancel_job, jobs::job_events,
         jobs::job_logs, stream::job_event_stream, stream::event_stream, stream::job_log_stream,
         subscriptions::create_subscription, subscriptions::list_subscriptions,
         subscriptions::get_subscription, subscriptions::delete_subscription,
@@ -252,6 +253,9 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/v1/jobs", post(submit::submit_job).get(jobs::list_jobs))
         .route("/v1/jobs/{id}/clone", post(submit::clone_job))
+        .route("/v1/sweeps", post(sweeps::submit_sweep))
+        .route("/v1/sweeps/{id}", get(sweeps::get_sweep))
+        .route("/v1/sweeps/{id}/cancel", post(sweeps::cancel_sweep))
         .route("/v1/jobs/{id}/hold", post(hold::hold_job))
         .route("/v1/jobs/{id}/release", post(hold::release_job))
         .route("/v1/jobs/{id}", get(jobs::get_job))

@@ -21,7 +21,7 @@ use utoipa::openapi::{Ref, RefOr};
 use super::ApiDoc;
 
 /// Each event type, its component's name, and its schema file.
-const EVENTS: [(&str, &str, &str); 10] = [
+const EVENTS: [(&str, &str, &str); 12] = [
     (
         "job.submitted",
         "JobSubmittedEvent",
@@ -68,6 +68,16 @@ const EVENTS: [(&str, &str, &str); 10] = [
         include_str!("../../../../schemas/job.metrics_recorded.json"),
     ),
     (
+        "sweep.submitted",
+        "SweepSubmittedEvent",
+        include_str!("../../../../schemas/sweep.submitted.json"),
+    ),
+    (
+        "sweep.completed",
+        "SweepCompletedEvent",
+        include_str!("../../../../schemas/sweep.completed.json"),
+    ),
+    (
         "audit.recorded",
         "AuditRecord",
         include_str!("../../../../schemas/audit.recorded.json"),
@@ -83,7 +93,8 @@ pub fn job_events() -> Schema {
     )
 }
 
-/// Any event: a job's, or an audit record (a parked event is either).
+/// Any event: a job's, a sweep's, or an audit record (a parked event is
+/// any of them).
 pub fn any_event() -> RefOr<Schema> {
     RefOr::Ref(Ref::from_schema_name("Event"))
 }
@@ -154,7 +165,7 @@ fn add_event_schemas(doc: &mut Value) {
     job_event["description"] =
         json!("A job's event: one of the envelopes of schemas/, by event_type.");
     let mut event = union(&all);
-    event["description"] = json!("Any event: a job's, or an audit record.");
+    event["description"] = json!("Any event: a job's, a sweep's, or an audit record.");
     schemas.insert("JobEvent".into(), job_event);
     schemas.insert("Event".into(), event);
 }

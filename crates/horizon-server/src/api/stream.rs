@@ -434,7 +434,7 @@ impl AllFollower {
             return false;
         }
         if let Some(status) = self.status
-            && (event.status != status || event.stream != EventStream::Lifecycle)
+            && (event.status != Some(status) || event.stream != EventStream::Lifecycle)
         {
             return false;
         }

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use horizon_core::dependency::Dependency;
 use horizon_core::{BackendKind, Resources};
 use horizon_store::{CreateJobParams, Created, IdempotencyParams};
 use sha2::{Digest, Sha256};
@@ -22,11 +23,14 @@ use super::problem::{ApiError, Problem};
 const MAX_DATASET_ID_CHARS: usize = 256;
 const MAX_HEADER_ID_CHARS: usize = 255;
 
-static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub(super) static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub(super) static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// A short, printable header value, or a 422 naming the header.
-fn header_id(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, ApiError> {
+pub(super) fn header_id(
+    headers: &HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(name) else {
         return Ok(None);
     };
@@ -59,7 +63,7 @@ pub(super) fn printable(field: &str, value: &str) -> Result<(), ApiError> {
 /// The request's W3C `traceparent`, when it is one (version 00's format,
 /// or a later version's first four fields); anything else is ignored, as
 /// the Trace Context specification asks of a receiver.
-fn traceparent(headers: &HeaderMap) -> Option<String> {
+pub(super) fn traceparent(headers: &HeaderMap) -> Option<String> {
     let value = headers.get("traceparent")?.to_str().ok()?.trim();
     let parts: Vec<&str> = value.split('-').collect();
     let hex = |s: &str, n: usize| {
@@ -114,10 +118,11 @@ pub async fn submit_job(
 /// The most dependencies one job may have.
 const MAX_DEPENDENCIES: usize = 1000;
 
-/// A request's dependencies, checked: each names a job the caller may see
-/// (a 422 names the one that is not), with a known condition. A new job can
-/// only depend on jobs that exist already, so there are no cycles.
-async fn dependencies(
+/// A request's dependencies, checked: each names a job or a sweep the
+/// caller may see (a 422 names the one that is not), with a
+/// known condition. A new job can only depend on jobs and sweeps that exist
+/// already, so there are no cycles.
+pub(super) async fn dependencies(
     state: &AppState,
     caller: &Caller,
     given: Option<&[super::dto::DependencyDto]>,
@@ -139,21 +144,42 @@ async fn dependencies(
                 dependency.condition
             ))
         })?;
-        let unknown = || {
-            ApiError::Unprocessable(format!(
-                "depends_on[{i}].job_id: no job {:?}",
-                dependency.job_id
-            ))
+        let parse = |field: &str, id: &str| {
+            Uuid::parse_str(id).map_err(|_| {
+                ApiError::Unprocessable(format!("depends_on[{i}].{field}: no {field:.5} {id:?}"))
+            })
         };
-        let id = Uuid::parse_str(&dependency.job_id).map_err(|_| unknown())?;
-        match state.store.get_job(id).await? {
-            Some(job) if caller.may_see(&job.user_id) => {}
-            _ => return Err(unknown()),
+        match (&dependency.job_id, &dependency.sweep_id) {
+            (Some(job), None) => {
+                let id = parse("job_id", job)?;
+                match state.store.get_job(id).await? {
+                    Some(job) if caller.may_see(&job.user_id) => {}
+                    _ => {
+                        return Err(ApiError::Unprocessable(format!(
+                            "depends_on[{i}].job_id: no job {id}"
+                        )));
+                    }
+                }
+                found.push(Dependency::on_job(id, condition));
+            }
+            (None, Some(sweep)) => {
+                let id = parse("sweep_id", sweep)?;
+                match state.store.get_sweep(id).await? {
+                    Some(sweep) if caller.may_see(&sweep.user_id) => {}
+                    _ => {
+                        return Err(ApiError::Unprocessable(format!(
+                            "depends_on[{i}].sweep_id: no sweep {id}"
+                        )));
+                    }
+                }
+                found.push(Dependency::on_sweep(id, condition));
+            }
+            _ => {
+                return Err(ApiError::Unprocessable(format!(
+                    "depends_on[{i}]: name exactly one of job_id and sweep_id"
+                )));
+            }
         }
-        found.push(horizon_core::dependency::Dependency {
-            job_id: id,
-            condition,
-        });
     }
     Ok(found)
 }
@@ -206,6 +232,111 @@ fn retry_policy(
     Ok(Some(policy))
 }
 
+/// What every job of a request shares, checked against its agent.
+pub(super) struct Common {
+    pub backend: BackendKind,
+    /// The request's resources with the agent's defaults filled in.
+    pub resources: Resources,
+    /// The request's own resources, serialized (for the idempotency digest).
+    pub resources_json: Vec<u8>,
+    pub retry: Option<horizon_core::retry::RetryPolicy>,
+    /// Whom the backend charges the job to.
+    pub account: Option<String>,
+}
+
+/// Check the agent, resources and retry policy a request asks for, and
+/// whom its jobs run as.
+pub(super) fn common(
+    state: &AppState,
+    caller: &Caller,
+    agent_name: &str,
+    requested: Option<Resources>,
+    retry: Option<super::dto::RetryRequestDto>,
+) -> Result<Common, ApiError> {
+    printable("agent", agent_name)?;
+    let agent = state.settings.agents.get(agent_name).ok_or_else(|| {
+        let known: Vec<&str> = state.settings.agents.keys().map(String::as_str).collect();
+        ApiError::Unprocessable(format!(
+            "unknown agent {:?}; known agents: {}",
+            agent_name,
+            known.join(", ")
+        ))
+    })?;
+    let requested: Resources = requested.unwrap_or_default();
+    requested
+        .check(&agent.max_resources)
+        .map_err(|err| ApiError::Unprocessable(err.to_string()))?;
+    let resources = requested.or(agent.default_resources);
+    if let Some(backend) = state.backends.get(&agent.backend) {
+        backend
+            .check_resources(&resources)
+            .map_err(ApiError::Unprocessable)?;
+    }
+    let retry = retry_policy(agent_name, agent, retry)?;
+    let account = crate::identity::account_for(
+        &state.settings.identity,
+        &caller.user_id,
+        caller.claims.as_deref(),
+        agent.backend,
+    );
+    let tapis = &state.settings.tapis;
+    let account = match account {
+        None if agent.backend == BackendKind::Tapis && tapis.service_account => {
+            Some(tapis.default_user.clone().ok_or_else(|| {
+                ApiError::Forbidden(format!(
+                    "{} has no Tapis identity: no [[identity]] rule maps this user to a Tapis user \
+                     and [tapis] default_user is not set",
+                    caller.user_id
+                ))
+            })?)
+        }
+        account => account,
+    };
+    let resources_json =
+        serde_json::to_vec(&requested).map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    Ok(Common {
+        backend: agent.backend,
+        resources,
+        resources_json,
+        retry,
+        account,
+    })
+}
+
+/// Check one point's dataset and parameters; the parameters serialized.
+pub(super) fn check_point(
+    dataset_id: &str,
+    parameters: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<u8>, ApiError> {
+    printable("dataset_id", dataset_id)?;
+    let dataset_chars = dataset_id.chars().count();
+    if dataset_chars == 0 || dataset_chars > MAX_DATASET_ID_CHARS {
+        return Err(ApiError::Unprocessable(format!(
+            "dataset_id must be 1 to {MAX_DATASET_ID_CHARS} characters, got {dataset_chars}"
+        )));
+    }
+    let nesting = 1 + parameters
+        .values()
+        .map(super::limits::depth)
+        .max()
+        .unwrap_or(0);
+    if nesting > super::limits::MAX_PARAMETERS_DEPTH {
+        return Err(ApiError::Unprocessable(format!(
+            "parameters nest {nesting} levels deep; the limit is {}",
+            super::limits::MAX_PARAMETERS_DEPTH
+        )));
+    }
+    let parameters_json =
+        serde_json::to_vec(&parameters).map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    if parameters_json.len() > MAX_PARAMETERS_BYTES {
+        return Err(ApiError::Unprocessable(format!(
+            "parameters are {} bytes serialized; the limit is {MAX_PARAMETERS_BYTES}",
+            parameters_json.len()
+        )));
+    }
+    Ok(parameters_json)
+}
+
 /// Validate and store a new job (a submission, or a clone of `cloned_from`).
 async fn submit(
     state: &AppState,
@@ -227,77 +358,24 @@ async fn submit(
             secs.max(1),
         ));
     }
-    printable("agent", &body.agent)?;
-    printable("dataset_id", &body.dataset_id)?;
-    let agent = state.settings.agents.get(&body.agent).ok_or_else(|| {
-        let known: Vec<&str> = state.settings.agents.keys().map(String::as_str).collect();
-        ApiError::Unprocessable(format!(
-            "unknown agent {:?}; known agents: {}",
-            body.agent,
-            known.join(", ")
-        ))
-    })?;
-    let dataset_chars = body.dataset_id.chars().count();
-    if dataset_chars == 0 || dataset_chars > MAX_DATASET_ID_CHARS {
-        return Err(ApiError::Unprocessable(format!(
-            "dataset_id must be 1 to {MAX_DATASET_ID_CHARS} characters, got {dataset_chars}"
-        )));
-    }
-    let requested: Resources = body.resources.map(Into::into).unwrap_or_default();
-    requested
-        .check(&agent.max_resources)
-        .map_err(|err| ApiError::Unprocessable(err.to_string()))?;
-    let resources = requested.or(agent.default_resources);
-    if let Some(backend) = state.backends.get(&agent.backend) {
-        backend
-            .check_resources(&resources)
-            .map_err(ApiError::Unprocessable)?;
-    }
-    let nesting = 1 + body
-        .parameters
-        .values()
-        .map(super::limits::depth)
-        .max()
-        .unwrap_or(0);
-    if nesting > super::limits::MAX_PARAMETERS_DEPTH {
-        return Err(ApiError::Unprocessable(format!(
-            "parameters nest {nesting} levels deep; the limit is {}",
-            super::limits::MAX_PARAMETERS_DEPTH
-        )));
-    }
-    let parameters_json = serde_json::to_vec(&body.parameters)
-        .map_err(|err| ApiError::BadRequest(err.to_string()))?;
-    if parameters_json.len() > MAX_PARAMETERS_BYTES {
-        return Err(ApiError::Unprocessable(format!(
-            "parameters are {} bytes serialized; the limit is {MAX_PARAMETERS_BYTES}",
-            parameters_json.len()
-        )));
-    }
-    let retry = retry_policy(&body.agent, agent, body.retry.clone())?;
+    let common = common(
+        state,
+        caller,
+        &body.agent,
+        body.resources.map(Into::into),
+        body.retry.clone(),
+    )?;
+    let parameters_json = check_point(&body.dataset_id, &body.parameters)?;
     let depends_on = dependencies(state, caller, body.depends_on.as_deref()).await?;
-    let account = crate::identity::account_for(
-        &state.settings.identity,
-        &caller.user_id,
-        caller.claims.as_deref(),
-        agent.backend,
-    );
-    let tapis = &state.settings.tapis;
-    let account = match account {
-        None if agent.backend == BackendKind::Tapis && tapis.service_account => {
-            Some(tapis.default_user.clone().ok_or_else(|| {
-                ApiError::Forbidden(format!(
-                    "{} has no Tapis identity: no [[identity]] rule maps this user to a Tapis user \
-                     and [tapis] default_user is not set",
-                    caller.user_id
-                ))
-            })?)
-        }
-        account => account,
-    };
+    let Common {
+        backend,
+        resources,
+        resources_json,
+        retry,
+        account,
+    } = common;
     let correlation_id =
         header_id(headers, &CORRELATION_ID)?.unwrap_or_else(|| Uuid::now_v7().to_string());
-    let resources_json =
-        serde_json::to_vec(&requested).map_err(|err| ApiError::BadRequest(err.to_string()))?;
     let idempotency = header_id(headers, &IDEMPOTENCY_KEY)?.map(|key| {
         let mut digest = Sha256::new();
         for part in [
@@ -345,7 +423,7 @@ async fn submit(
             agent: body.agent,
             dataset_id: body.dataset_id,
             parameters: body.parameters,
-            backend: agent.backend,
+            backend,
             resources,
             correlation_id,
             account,

@@ -201,7 +201,8 @@ impl Webhooks {
             return false;
         }
         if let Some(status) = &subscription.status
-            && (event.stream != EventStream::Lifecycle || event.status.as_str() != status)
+            && (event.stream != EventStream::Lifecycle
+                || event.status.map(horizon_core::JobStatus::as_str) != Some(status.as_str()))
         {
             return false;
         }

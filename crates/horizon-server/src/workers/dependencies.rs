@@ -7,12 +7,16 @@
 //! of what they wait for; it runs after commits and at least every second.
 //! Any process may resolve any job: releasing is idempotent and the cancel
 //! a compare-and-set.
+//!
+//! The same pass tends the open sweeps (`Store::tend_sweeps`): a sweep's
+//! jobs past its concurrency limit wait gated in SUBMITTED and are released
+//! as others end; a sweep whose jobs all ended gets its `sweep.completed`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use horizon_core::dependency::Standing;
+use horizon_core::dependency::{Dependency, Standing};
 use horizon_core::{Command, Job, JobStatus};
 use horizon_store::{Store, StoreError};
 use time::OffsetDateTime;
@@ -49,13 +53,31 @@ impl Dependencies {
     }
 
     async fn pass(&self) -> Result<(), StoreError> {
-        // each job depended on read once a pass
-        let mut statuses: HashMap<Uuid, Option<JobStatus>> = HashMap::new();
+        self.resolve_all().await?;
+        // then the sweeps: a job released above may take a free slot
+        let tended = self.store.tend_sweeps().await?;
+        if tended.released > 0 {
+            info!(
+                "released {} job(s) gated by their sweep's limit",
+                tended.released
+            );
+            self.dispatch.notify_waiters();
+            self.dispatch.notify_one();
+        }
+        for sweep in tended.completed {
+            info!(sweep.id = %sweep, "sweep {sweep} completed: all its jobs ended");
+        }
+        Ok(())
+    }
+
+    async fn resolve_all(&self) -> Result<(), StoreError> {
+        // each job or sweep depended on read once a pass
+        let mut seen = Seen::default();
         let mut after = None;
         loop {
             let jobs = self.store.waiting_jobs(after, PAGE).await?;
             for job in &jobs {
-                self.resolve(job, &mut statuses).await?;
+                self.resolve(job, &mut seen).await?;
             }
             match jobs.last() {
                 Some(last) if jobs.len() == PAGE as usize => after = Some(last.id),
@@ -64,34 +86,15 @@ impl Dependencies {
         }
     }
 
-    async fn resolve(
-        &self,
-        job: &Job,
-        statuses: &mut HashMap<Uuid, Option<JobStatus>>,
-    ) -> Result<(), StoreError> {
+    async fn resolve(&self, job: &Job, seen: &mut Seen) -> Result<(), StoreError> {
         let mut all_met = true;
         for dependency in &job.depends_on {
-            let status = match statuses.get(&dependency.job_id) {
-                Some(status) => *status,
-                None => {
-                    let status = self
-                        .store
-                        .get_job(dependency.job_id)
-                        .await?
-                        .map(|j| j.status);
-                    statuses.insert(dependency.job_id, status);
-                    status
-                }
-            };
-            // (a job depended on that is gone was deleted by retention:
-            // it ended long ago, how is no longer known)
-            let standing = status.map_or(Standing::Never, |s| dependency.standing(s));
+            let (standing, outcome) = seen.standing(self.store.as_ref(), dependency).await?;
             match standing {
                 Standing::Met => {}
                 Standing::Pending => all_met = false,
                 Standing::Never => {
-                    let outcome = status.map_or("gone", JobStatus::as_str);
-                    let reason = format!("dependency {} {outcome}", dependency.job_id);
+                    let reason = format!("dependency {} {outcome}", dependency.target());
                     let cancelled = lifecycle::apply(
                         self.store.as_ref(),
                         job.id,
@@ -121,5 +124,62 @@ impl Dependencies {
             self.dispatch.notify_one();
         }
         Ok(())
+    }
+}
+
+/// What was depended on, as read once (a pass, a response): each job's
+/// status, each sweep's counts.
+#[derive(Debug, Default)]
+pub struct Seen {
+    jobs: HashMap<Uuid, Option<JobStatus>>,
+    sweeps: HashMap<Uuid, Option<BTreeMap<JobStatus, u64>>>,
+}
+
+impl Seen {
+    /// Where `dependency` stands, and what its target's outcome is called
+    /// in a cancellation's reason (a job's status; a sweep's counts).
+    pub async fn standing(
+        &mut self,
+        store: &dyn Store,
+        dependency: &Dependency,
+    ) -> Result<(Standing, String), StoreError> {
+        if let Some(id) = dependency.sweep_id {
+            let counts = match self.sweeps.get(&id) {
+                Some(counts) => counts.clone(),
+                None => {
+                    let counts = store.get_sweep(id).await?.map(|s| s.counts);
+                    self.sweeps.insert(id, counts.clone());
+                    counts
+                }
+            };
+            // (a sweep that is gone was deleted by retention)
+            return Ok(match counts {
+                None => (Standing::Never, "gone".into()),
+                Some(counts) => {
+                    let outcome = counts
+                        .iter()
+                        .filter(|(s, n)| s.is_terminal() && **n > 0)
+                        .map(|(s, n)| format!("{n} {s}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    (dependency.standing_of_sweep(&counts), outcome)
+                }
+            });
+        }
+        let id = dependency.target();
+        let status = match self.jobs.get(&id) {
+            Some(status) => *status,
+            None => {
+                let status = store.get_job(id).await?.map(|j| j.status);
+                self.jobs.insert(id, status);
+                status
+            }
+        };
+        // (a job depended on that is gone was deleted by retention: it
+        // ended long ago, how is no longer known)
+        Ok(match status {
+            None => (Standing::Never, "gone".into()),
+            Some(status) => (dependency.standing(status), status.as_str().into()),
+        })
     }
 }

@@ -79,6 +79,12 @@ pub(super) fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
             None => Vec::new(),
         },
         waiting: row.try_get("waiting")?,
+        sweep_id: row.try_get("sweep_id")?,
+        sweep_index: row
+            .try_get::<Option<i32>, _>("sweep_index")?
+            .map(|i| u32::try_from(i).map_err(corrupt))
+            .transpose()?,
+        gated: row.try_get("gated")?,
         claim_epoch: row.try_get("claim_epoch")?,
         queued_at: row.try_get("queued_at")?,
         exit_code: row.try_get("exit_code")?,
@@ -173,47 +179,21 @@ pub(super) async fn create_job(
         }
     }
     let at = horizon_core::truncate_to_millis(p.created_at);
-    let job = Job {
-        id: p.id,
-        user_id: p.user_id,
-        agent: p.agent,
-        dataset_id: p.dataset_id,
-        parameters: p.parameters,
-        backend: p.backend,
-        resources: p.resources,
-        status: JobStatus::Submitted,
-        remote_job_id: None,
-        correlation_id: p.correlation_id,
-        error: None,
-        created_at: at,
-        updated_at: at,
-        started_at: None,
-        finished_at: None,
-        queued_at: None,
-        exit_code: None,
-        lifecycle_sequence: 1,
-        metrics_sequence: 0,
-        handed_over: false,
-        claim_epoch: 0,
-        account: p.account,
-        location: None,
-        traceparent: p.traceparent,
-        held: false,
-        cloned_from: p.cloned_from,
-        attempt: 1,
-        max_attempts: p.retry.as_ref().map_or(1, |r| r.attempts.max(1)),
-        retry: p.retry,
-        next_attempt_at: None,
-        waiting: !p.depends_on.is_empty(),
-        depends_on: p.depends_on,
-    };
+    let job = p.into_job(at, None);
+    insert_job(conn, &job).await?;
+    Ok(Created::New(job))
+}
+
+/// Insert a new job's row and its `job.submitted` event.
+pub(super) async fn insert_job(conn: &mut PgConnection, job: &Job) -> Result<(), StoreError> {
+    let at = job.created_at;
     sqlx::query(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
                            correlation_id, created_at, updated_at, lifecycle_sequence, resources,
                            account, traceparent, cloned_from, max_attempts, retry_policy,
-                           depends_on, waiting)
+                           depends_on, waiting, sweep_id, sweep_index, gated)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13, $14, $15, $16,
-                 $17, $18)",
+                 $17, $18, $19, $20, $21)",
     )
     .bind(job.id)
     .bind(&job.user_id)
@@ -237,6 +217,12 @@ pub(super) async fn create_job(
             .transpose()?,
     )
     .bind(job.waiting)
+    .bind(job.sweep_id)
+    .bind(
+        job.sweep_index
+            .map(|i| i32::try_from(i).unwrap_or(i32::MAX)),
+    )
+    .bind(job.gated)
     .execute(&mut *conn)
     .await?;
     let payload = EventPayload::Submitted(SubmittedPayload {
@@ -245,9 +231,9 @@ pub(super) async fn create_job(
         parameters: job.parameters.clone(),
         backend: job.backend,
     });
-    let envelope = EventEnvelope::lifecycle(&job, None, payload, Uuid::now_v7(), at);
+    let envelope = EventEnvelope::lifecycle(job, None, payload, Uuid::now_v7(), at);
     insert_event(conn, &envelope).await?;
-    Ok(Created::New(job))
+    Ok(())
 }
 
 /// Decide and persist one command; the row is locked for the rest of the
@@ -414,7 +400,7 @@ pub(super) async fn mark_handing_over(
     let (ids, epochs): (Vec<Uuid>, Vec<i64>) = jobs.iter().copied().unzip();
     Ok(sqlx::query_scalar(
         "UPDATE jobs SET handed_over_at = COALESCE(handed_over_at, now())
-          WHERE owner = $2 AND NOT held AND NOT waiting
+          WHERE owner = $2 AND NOT held AND NOT waiting AND NOT gated
             AND (status = 'SUBMITTED' OR (status = 'QUEUED' AND next_attempt_at IS NOT NULL))
             AND (id, claim_epoch) IN (SELECT * FROM unnest($1::uuid[], $3::bigint[]))
          RETURNING id",

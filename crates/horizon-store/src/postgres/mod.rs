@@ -18,6 +18,7 @@ mod events;
 mod lease;
 mod outbox;
 mod prune;
+mod sweeps;
 mod webhooks;
 
 use crate::webhooks::WebhookOp;
@@ -32,8 +33,9 @@ use sqlx::{ConnectOptions, PgPool, Row};
 use uuid::Uuid;
 
 use crate::params::{
-    Applied, AuditFilter, CreateJobParams, Created, JobTiming, ListJobsParams, OutboxEvent,
-    ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent, TokenInfo, TokenOwner,
+    Applied, AuditFilter, CreateJobParams, CreateSweepParams, Created, JobTiming, ListJobsParams,
+    OutboxEvent, ParkedEvent, ReplayFilter, ReplaySpan, StoredEvent, SweepCreated, SweepsTended,
+    TokenInfo, TokenOwner,
 };
 use crate::writer::{BoxFuture, Done, Engine, Op, Writer};
 use crate::{Fence, Leadership, Store, StoreError};
@@ -190,7 +192,12 @@ impl Engine for PgEngine {
             let writes_events = ops.iter().any(|op| {
                 matches!(
                     op,
-                    Op::CreateJob(_) | Op::Apply(..) | Op::RecordMetrics(..) | Op::Audit(_)
+                    Op::CreateJob(_)
+                        | Op::Apply(..)
+                        | Op::RecordMetrics(..)
+                        | Op::Audit(_)
+                        | Op::CreateSweep(_)
+                        | Op::TendSweeps
                 )
             });
             if writes_events {
@@ -280,6 +287,10 @@ impl Engine for PgEngine {
                         .await
                         .map(Done::Ids)
                 }
+                Op::CreateSweep(params) => sweeps::create_sweep(conn, *params)
+                    .await
+                    .map(|c| Done::SweepCreated(Box::new(c))),
+                Op::TendSweeps => sweeps::tend_sweeps(conn).await.map(Done::Tended),
             }
         })
     }
@@ -290,6 +301,24 @@ impl Store for PgStore {
     async fn create_job(&self, p: CreateJobParams) -> Result<Created, StoreError> {
         match self.writer.write(Op::CreateJob(Box::new(p))).await? {
             Done::Created(created) => Ok(*created),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn create_sweep(&self, p: CreateSweepParams) -> Result<SweepCreated, StoreError> {
+        match self.writer.write(Op::CreateSweep(Box::new(p))).await? {
+            Done::SweepCreated(created) => Ok(*created),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn get_sweep(&self, id: Uuid) -> Result<Option<horizon_core::sweep::Sweep>, StoreError> {
+        sweeps::get_sweep(&self.pool, id).await
+    }
+
+    async fn tend_sweeps(&self) -> Result<SweepsTended, StoreError> {
+        match self.writer.write(Op::TendSweeps).await? {
+            Done::Tended(tended) => Ok(tended),
             _ => Err(unexpected()),
         }
     }
@@ -313,6 +342,7 @@ impl Store for PgStore {
                AND ($7::timestamptz IS NULL OR created_at >= $7)
                AND ($8::timestamptz IS NULL OR created_at < $8)
                AND ($9::uuid IS NULL OR cloned_from = $9)
+               AND ($10::uuid IS NULL OR sweep_id = $10)
              ORDER BY id DESC LIMIT $4",
         )
         .bind(p.user_id)
@@ -329,6 +359,7 @@ impl Store for PgStore {
         .bind(p.created_after)
         .bind(p.created_before)
         .bind(p.cloned_from)
+        .bind(p.sweep_id)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(job_from_row).collect()
@@ -406,7 +437,8 @@ impl Store for PgStore {
         let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
         let rows = sqlx::query(
             "SELECT * FROM jobs WHERE backend = $1 AND status = ANY($2)
-               AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4",
+               AND ($3::uuid IS NULL OR id > $3) AND NOT (status = 'SUBMITTED' AND (waiting OR gated))
+             ORDER BY id LIMIT $4",
         )
         .bind(backend.as_str())
         .bind(&wanted)
@@ -837,7 +869,7 @@ impl Store for PgStore {
              WHERE id IN (
                 SELECT id FROM jobs
                 WHERE backend = $2 AND status = ANY($3) AND ($4::uuid IS NULL OR id > $4)
-                  AND owner IS NULL
+                  AND owner IS NULL AND NOT (status = 'SUBMITTED' AND (waiting OR gated))
                 ORDER BY id LIMIT $5
                 FOR UPDATE SKIP LOCKED)",
         )
@@ -902,7 +934,9 @@ impl Store for PgStore {
         }
         let rows = sqlx::query(
             "SELECT * FROM jobs WHERE backend = $1 AND status = ANY($2)
-               AND ($3::uuid IS NULL OR id > $3) AND owner = $4 ORDER BY id LIMIT $5",
+               AND ($3::uuid IS NULL OR id > $3) AND owner = $4
+               AND NOT (status = 'SUBMITTED' AND (waiting OR gated))
+             ORDER BY id LIMIT $5",
         )
         .bind(backend.as_str())
         .bind(&wanted)

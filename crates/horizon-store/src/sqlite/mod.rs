@@ -10,6 +10,7 @@
 mod prune;
 mod read;
 mod rows;
+mod sweeps;
 mod webhooks;
 mod write;
 
@@ -145,6 +146,27 @@ impl Store for SqliteStore {
 
     async fn get_job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
         self.readers.run(move |c| read::get_job(c, id)).await
+    }
+
+    async fn create_sweep(
+        &self,
+        p: crate::params::CreateSweepParams,
+    ) -> Result<crate::params::SweepCreated, StoreError> {
+        match self.writer.write(Op::CreateSweep(Box::new(p))).await? {
+            Done::SweepCreated(created) => Ok(*created),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn get_sweep(&self, id: Uuid) -> Result<Option<horizon_core::sweep::Sweep>, StoreError> {
+        self.readers.run(move |c| sweeps::get_sweep(c, id)).await
+    }
+
+    async fn tend_sweeps(&self) -> Result<crate::params::SweepsTended, StoreError> {
+        match self.writer.write(Op::TendSweeps).await? {
+            Done::Tended(tended) => Ok(tended),
+            _ => Err(unexpected()),
+        }
     }
 
     async fn job_timings(

@@ -123,6 +123,7 @@ pub(super) fn list_jobs(conn: &Connection, p: ListJobsParams) -> Result<Vec<Job>
            AND (?7 IS NULL OR created_at >= ?7)
            AND (?8 IS NULL OR created_at < ?8)
            AND (?9 IS NULL OR cloned_from = ?9)
+           AND (?10 IS NULL OR sweep_id = ?10)
          ORDER BY id DESC LIMIT ?4",
         params![
             p.user_id,
@@ -139,6 +140,7 @@ pub(super) fn list_jobs(conn: &Connection, p: ListJobsParams) -> Result<Vec<Job>
             p.created_after.map(format_time),
             p.created_before.map(format_time),
             p.cloned_from.map(|id| id.to_string()),
+            p.sweep_id.map(|id| id.to_string()),
         ],
         |row| job_from_row(row),
     )
@@ -179,7 +181,8 @@ pub(super) fn jobs_in_status(
     collect(
         conn,
         "SELECT * FROM jobs WHERE backend = ? AND status IN (SELECT value FROM json_each(?))
-           AND id > ? ORDER BY id LIMIT ?",
+           AND id > ? AND NOT (status = 'SUBMITTED' AND (waiting = 1 OR gated = 1))
+         ORDER BY id LIMIT ?",
         params![
             backend,
             statuses,

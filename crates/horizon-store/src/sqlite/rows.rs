@@ -112,6 +112,16 @@ pub(crate) fn job_from_row(row: &impl Columns) -> Result<Job, StoreError> {
             None => Vec::new(),
         },
         waiting: row.int("waiting")?.unwrap_or(0) != 0,
+        sweep_id: row
+            .text("sweep_id")?
+            .map(|id| parse_uuid(&id))
+            .transpose()?,
+        sweep_index: row
+            .int("sweep_index")?
+            .map(u32::try_from)
+            .transpose()
+            .map_err(corrupt)?,
+        gated: row.int("gated")?.unwrap_or(0) != 0,
         queued_at: opt_time(row, "queued_at")?,
         exit_code: row
             .int("exit_code")?

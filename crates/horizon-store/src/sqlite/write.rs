@@ -6,7 +6,7 @@
 //! worker thread (two context switches), which cost more than the SQL.
 
 use horizon_core::{
-    AuditRecord, Command, EventEnvelope, EventPayload, EventType, Job, JobStatus, MetricsSample,
+    AuditRecord, Command, EventEnvelope, EventPayload, EventType, Job, MetricsSample,
     SubmittedPayload,
 };
 use rusqlite::{Connection, OptionalExtension, params};
@@ -55,6 +55,10 @@ pub(super) fn run_op(conn: &Connection, op: Op) -> Result<Done, StoreError> {
         Op::RevokeToken(id) => revoke_token(conn, &id).map(Done::Count),
         Op::Audit(record) => insert_audit(conn, &record).map(|()| Done::Count(1)),
         // (one process: every job is its own)
+        Op::CreateSweep(params) => {
+            super::sweeps::create_sweep(conn, *params).map(|c| Done::SweepCreated(Box::new(c)))
+        }
+        Op::TendSweeps => super::sweeps::tend_sweeps(conn).map(Done::Tended),
         Op::MarkHandingOver(_, jobs) => {
             let ids: Vec<Uuid> = jobs.iter().map(|(id, _)| *id).collect();
             mark_handing_over(conn, &ids).map(Done::Ids)
@@ -73,7 +77,7 @@ fn to_i64(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     format_time(OffsetDateTime::now_utc())
 }
 
@@ -147,46 +151,20 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         }
     }
     let at = horizon_core::truncate_to_millis(p.created_at);
-    let job = Job {
-        id: p.id,
-        user_id: p.user_id,
-        agent: p.agent,
-        dataset_id: p.dataset_id,
-        parameters: p.parameters,
-        backend: p.backend,
-        resources: p.resources,
-        status: JobStatus::Submitted,
-        remote_job_id: None,
-        correlation_id: p.correlation_id,
-        error: None,
-        created_at: at,
-        updated_at: at,
-        started_at: None,
-        finished_at: None,
-        queued_at: None,
-        exit_code: None,
-        lifecycle_sequence: 1,
-        metrics_sequence: 0,
-        handed_over: false,
-        claim_epoch: 0,
-        account: p.account,
-        location: None,
-        traceparent: p.traceparent,
-        held: false,
-        cloned_from: p.cloned_from,
-        attempt: 1,
-        max_attempts: p.retry.as_ref().map_or(1, |r| r.attempts.max(1)),
-        retry: p.retry,
-        next_attempt_at: None,
-        waiting: !p.depends_on.is_empty(),
-        depends_on: p.depends_on,
-    };
+    let job = p.into_job(at, None);
+    insert_job(conn, &job)?;
+    Ok(Created::New(job))
+}
+
+/// Insert a new job's row and its `job.submitted` event.
+pub(super) fn insert_job(conn: &Connection, job: &Job) -> Result<(), StoreError> {
+    let at = job.created_at;
     conn.prepare_cached(
         "INSERT INTO jobs (id, user_id, agent, dataset_id, parameters, backend, status,
                            correlation_id, created_at, updated_at, lifecycle_sequence,
                            resources, account, traceparent, cloned_from, max_attempts,
-                           retry_policy, depends_on, waiting)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           retry_policy, depends_on, waiting, sweep_id, sweep_index, gated)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         job.id.to_string(),
@@ -209,6 +187,9 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
             .then(|| serde_json::to_string(&job.depends_on))
             .transpose()?,
         job.waiting,
+        job.sweep_id.map(|id| id.to_string()),
+        job.sweep_index,
+        job.gated,
     ])?;
     let payload = EventPayload::Submitted(SubmittedPayload {
         agent: job.agent.clone(),
@@ -216,9 +197,9 @@ fn create_job(conn: &Connection, p: CreateJobParams) -> Result<Created, StoreErr
         parameters: job.parameters.clone(),
         backend: job.backend,
     });
-    let envelope = EventEnvelope::lifecycle(&job, None, payload, Uuid::now_v7(), at);
+    let envelope = EventEnvelope::lifecycle(job, None, payload, Uuid::now_v7(), at);
     insert_event(conn, &envelope)?;
-    Ok(Created::New(job))
+    Ok(())
 }
 
 /// Decide and persist one command. The writer runs alone in this process,
@@ -375,7 +356,7 @@ fn mark_handing_over(conn: &Connection, jobs: &[Uuid]) -> Result<Vec<Uuid>, Stor
     let ids: Vec<String> = jobs.iter().map(Uuid::to_string).collect();
     let mut statement = conn.prepare_cached(
         "UPDATE jobs SET handed_over_at = COALESCE(handed_over_at, ?)
-          WHERE id IN (SELECT value FROM json_each(?)) AND held = 0 AND waiting = 0
+          WHERE id IN (SELECT value FROM json_each(?)) AND held = 0 AND waiting = 0 AND gated = 0
             AND (status = 'SUBMITTED' OR (status = 'QUEUED' AND next_attempt_at IS NOT NULL))
          RETURNING id",
     )?;
@@ -416,7 +397,7 @@ fn park(conn: &Connection, positions: &[i64], reason: &str) -> Result<(), StoreE
 
 /// One audit record into the outbox: stream `audit`, its own id as job_id
 /// (the Kafka key), sequence 1.
-fn insert_audit(conn: &Connection, record: &AuditRecord) -> Result<(), StoreError> {
+pub(super) fn insert_audit(conn: &Connection, record: &AuditRecord) -> Result<(), StoreError> {
     let json = record.to_json()?;
     conn.prepare_cached(
         "INSERT INTO events (event_id, job_id, stream, sequence, event_type, envelope, created_at)

@@ -3,7 +3,8 @@
 
 ok     work for params.seconds (default 0.3) and exit 0
 fail   write a message to stderr and exit params.exit_code (default 3)
-sleep  sleep params.seconds (default 60), ignoring nothing
+sleep  sleep params.seconds (default 60), ignoring nothing; then, with
+       params.fail, exit 3 (one failing point of a sweep)
 echo   copy what it was given (argv, env, parameters file) to echo.json and exit 0
 peek   print what it can see (cwd, environment, uid, whether argv[2] opens) as JSON
 orphan start `sleep 300` in the background, print its pid, exit 0 at once
@@ -58,6 +59,9 @@ elif mode == "flaky":
     print(f"fine this time (attempt {os.environ.get('HORIZON_ATTEMPT')})", flush=True)
 elif mode == "sleep":
     time.sleep(float(params.get("seconds", 60)))
+    if params.get("fail"):
+        print("this point fails", file=sys.stderr, flush=True)
+        sys.exit(3)
 elif mode == "echo":
     out = {
         "argv": sys.argv,

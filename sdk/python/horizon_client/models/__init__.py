@@ -97,6 +97,17 @@ from .submit_job_request import SubmitJobRequest
 from .submit_job_request_parameters import SubmitJobRequestParameters
 from .subscription_dto import SubscriptionDto
 from .subscription_list_dto import SubscriptionListDto
+from .sweep_completed import SweepCompleted
+from .sweep_completed_payload import SweepCompletedPayload
+from .sweep_completed_payload_counts import SweepCompletedPayloadCounts
+from .sweep_dto import SweepDto
+from .sweep_dto_counts import SweepDtoCounts
+from .sweep_request import SweepRequest
+from .sweep_request_grid_type_0 import SweepRequestGridType0
+from .sweep_request_parameters import SweepRequestParameters
+from .sweep_request_points_type_0_item import SweepRequestPointsType0Item
+from .sweep_submitted import SweepSubmitted
+from .sweep_submitted_payload import SweepSubmittedPayload
 from .token_dto import TokenDto
 from .token_list_dto import TokenListDto
 
@@ -192,6 +203,17 @@ __all__ = (
     "SubmitJobRequestParameters",
     "SubscriptionDto",
     "SubscriptionListDto",
+    "SweepCompleted",
+    "SweepCompletedPayload",
+    "SweepCompletedPayloadCounts",
+    "SweepDto",
+    "SweepDtoCounts",
+    "SweepRequest",
+    "SweepRequestGridType0",
+    "SweepRequestParameters",
+    "SweepRequestPointsType0Item",
+    "SweepSubmitted",
+    "SweepSubmittedPayload",
     "TokenDto",
     "TokenListDto",
 )

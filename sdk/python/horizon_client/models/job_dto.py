@@ -35,6 +35,8 @@ class JobDto:
         created_at (datetime.datetime): RFC 3339 UTC
         dataset_id (str):
         depends_on (list[DependencyDto]): The jobs it runs after.
+        gated (bool): Held back in SUBMITTED by its sweep's concurrency limit: it is
+            handed over once fewer than the limit of the sweep's jobs run.
         held (bool): Held back before it started (`POST /v1/jobs/{id}/hold`): it waits
             until released.
         id (UUID):
@@ -65,6 +67,9 @@ class JobDto:
             `started_at - queued_at`.
         remote_job_id (None | str | Unset):
         started_at (datetime.datetime | None | Unset):
+        sweep_id (None | Unset | UUID): The sweep it is a point of (`POST /v1/sweeps`), and which point
+            (from 0).
+        sweep_index (int | None | Unset):
         traceparent (None | str | Unset): The W3C `traceparent` the submission came with (its events carry it).
         waiting_on (list[str] | None | Unset): While it waits: the jobs whose condition is not met yet. Only on
             `GET /v1/jobs/{id}`.
@@ -77,6 +82,7 @@ class JobDto:
     created_at: datetime.datetime
     dataset_id: str
     depends_on: list[DependencyDto]
+    gated: bool
     held: bool
     id: UUID
     max_attempts: int
@@ -97,6 +103,8 @@ class JobDto:
     queued_at: datetime.datetime | None | Unset = UNSET
     remote_job_id: None | str | Unset = UNSET
     started_at: datetime.datetime | None | Unset = UNSET
+    sweep_id: None | Unset | UUID = UNSET
+    sweep_index: int | None | Unset = UNSET
     traceparent: None | str | Unset = UNSET
     waiting_on: list[str] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -120,6 +128,8 @@ class JobDto:
         for depends_on_item_data in self.depends_on:
             depends_on_item = depends_on_item_data.to_dict()
             depends_on.append(depends_on_item)
+
+        gated = self.gated
 
         held = self.held
 
@@ -222,6 +232,20 @@ class JobDto:
         else:
             started_at = self.started_at
 
+        sweep_id: None | str | Unset
+        if isinstance(self.sweep_id, Unset):
+            sweep_id = UNSET
+        elif isinstance(self.sweep_id, UUID):
+            sweep_id = str(self.sweep_id)
+        else:
+            sweep_id = self.sweep_id
+
+        sweep_index: int | None | Unset
+        if isinstance(self.sweep_index, Unset):
+            sweep_index = UNSET
+        else:
+            sweep_index = self.sweep_index
+
         traceparent: None | str | Unset
         if isinstance(self.traceparent, Unset):
             traceparent = UNSET
@@ -248,6 +272,7 @@ class JobDto:
                 "created_at": created_at,
                 "dataset_id": dataset_id,
                 "depends_on": depends_on,
+                "gated": gated,
                 "held": held,
                 "id": id,
                 "max_attempts": max_attempts,
@@ -281,6 +306,10 @@ class JobDto:
             field_dict["remote_job_id"] = remote_job_id
         if started_at is not UNSET:
             field_dict["started_at"] = started_at
+        if sweep_id is not UNSET:
+            field_dict["sweep_id"] = sweep_id
+        if sweep_index is not UNSET:
+            field_dict["sweep_index"] = sweep_index
         if traceparent is not UNSET:
             field_dict["traceparent"] = traceparent
         if waiting_on is not UNSET:
@@ -314,6 +343,8 @@ class JobDto:
             depends_on_item = DependencyDto.from_dict(depends_on_item_data)
 
             depends_on.append(depends_on_item)
+
+        gated = d.pop("gated")
 
         held = d.pop("held")
 
@@ -496,6 +527,32 @@ class JobDto:
 
         started_at = _parse_started_at(d.pop("started_at", UNSET))
 
+        def _parse_sweep_id(data: object) -> None | Unset | UUID:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                sweep_id_type_0 = UUID(data)
+
+                return sweep_id_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Unset | UUID, data)
+
+        sweep_id = _parse_sweep_id(d.pop("sweep_id", UNSET))
+
+        def _parse_sweep_index(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        sweep_index = _parse_sweep_index(d.pop("sweep_index", UNSET))
+
         def _parse_traceparent(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -530,6 +587,7 @@ class JobDto:
             created_at=created_at,
             dataset_id=dataset_id,
             depends_on=depends_on,
+            gated=gated,
             held=held,
             id=id,
             max_attempts=max_attempts,
@@ -550,6 +608,8 @@ class JobDto:
             queued_at=queued_at,
             remote_job_id=remote_job_id,
             started_at=started_at,
+            sweep_id=sweep_id,
+            sweep_index=sweep_index,
             traceparent=traceparent,
             waiting_on=waiting_on,
         )

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from ..models.job_running import JobRunning
     from ..models.job_status_changed import JobStatusChanged
     from ..models.job_submitted import JobSubmitted
+    from ..models.sweep_completed import SweepCompleted
+    from ..models.sweep_submitted import SweepSubmitted
 
 
 T = TypeVar("T", bound="ParkedEventDto")
@@ -28,7 +30,8 @@ class ParkedEventDto:
     """
     Attributes:
         event (AuditRecorded | JobCancelled | JobCompleted | JobFailed | JobMetricsRecorded | JobQueued |
-            JobRetryScheduled | JobRunning | JobStatusChanged | JobSubmitted): Any event: a job's, or an audit record.
+            JobRetryScheduled | JobRunning | JobStatusChanged | JobSubmitted | SweepCompleted | SweepSubmitted): Any event:
+            a job's, a sweep's, or an audit record.
         parked_at (str): RFC 3339
         position (int):
         reason (str):
@@ -45,6 +48,8 @@ class ParkedEventDto:
         | JobRunning
         | JobStatusChanged
         | JobSubmitted
+        | SweepCompleted
+        | SweepSubmitted
     )
     parked_at: str
     position: int
@@ -61,6 +66,8 @@ class ParkedEventDto:
         from ..models.job_running import JobRunning
         from ..models.job_status_changed import JobStatusChanged
         from ..models.job_submitted import JobSubmitted
+        from ..models.sweep_completed import SweepCompleted
+        from ..models.sweep_submitted import SweepSubmitted
 
         event: dict[str, Any]
         if (
@@ -73,6 +80,8 @@ class ParkedEventDto:
             or isinstance(self.event, JobStatusChanged)
             or isinstance(self.event, JobRetryScheduled)
             or isinstance(self.event, JobMetricsRecorded)
+            or isinstance(self.event, SweepSubmitted)
+            or isinstance(self.event, SweepCompleted)
         ):
             event = self.event.to_dict()
         else:
@@ -109,6 +118,8 @@ class ParkedEventDto:
         from ..models.job_running import JobRunning
         from ..models.job_status_changed import JobStatusChanged
         from ..models.job_submitted import JobSubmitted
+        from ..models.sweep_completed import SweepCompleted
+        from ..models.sweep_submitted import SweepSubmitted
 
         d = dict(src_dict)
 
@@ -125,6 +136,8 @@ class ParkedEventDto:
             | JobRunning
             | JobStatusChanged
             | JobSubmitted
+            | SweepCompleted
+            | SweepSubmitted
         ):
             try:
                 if not isinstance(data, dict):
@@ -198,11 +211,27 @@ class ParkedEventDto:
                 return componentsschemas_event_type_8
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_event_type_9 = SweepSubmitted.from_dict(data)
+
+                return componentsschemas_event_type_9
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_event_type_10 = SweepCompleted.from_dict(data)
+
+                return componentsschemas_event_type_10
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
             if not isinstance(data, dict):
                 raise TypeError()
-            componentsschemas_event_type_9 = AuditRecorded.from_dict(data)
+            componentsschemas_event_type_11 = AuditRecorded.from_dict(data)
 
-            return componentsschemas_event_type_9
+            return componentsschemas_event_type_11
 
         event = _parse_event(d.pop("event"))
 

@@ -19,6 +19,7 @@ def _get_kwargs(
     agent: str | Unset = UNSET,
     dataset_id: str | Unset = UNSET,
     cloned_from: UUID | Unset = UNSET,
+    sweep_id: UUID | Unset = UNSET,
     created_after: datetime.datetime | Unset = UNSET,
     created_before: datetime.datetime | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -39,6 +40,11 @@ def _get_kwargs(
     if not isinstance(cloned_from, Unset):
         json_cloned_from = str(cloned_from)
     params["cloned_from"] = json_cloned_from
+
+    json_sweep_id: str | Unset = UNSET
+    if not isinstance(sweep_id, Unset):
+        json_sweep_id = str(sweep_id)
+    params["sweep_id"] = json_sweep_id
 
     json_created_after: str | Unset = UNSET
     if not isinstance(created_after, Unset):
@@ -131,6 +137,7 @@ def sync_detailed(
     agent: str | Unset = UNSET,
     dataset_id: str | Unset = UNSET,
     cloned_from: UUID | Unset = UNSET,
+    sweep_id: UUID | Unset = UNSET,
     created_after: datetime.datetime | Unset = UNSET,
     created_before: datetime.datetime | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -145,6 +152,7 @@ def sync_detailed(
         agent (str | Unset):
         dataset_id (str | Unset):
         cloned_from (UUID | Unset):
+        sweep_id (UUID | Unset):
         created_after (datetime.datetime | Unset):
         created_before (datetime.datetime | Unset):
         limit (int | Unset):
@@ -164,6 +172,7 @@ def sync_detailed(
         agent=agent,
         dataset_id=dataset_id,
         cloned_from=cloned_from,
+        sweep_id=sweep_id,
         created_after=created_after,
         created_before=created_before,
         limit=limit,
@@ -185,6 +194,7 @@ def sync(
     agent: str | Unset = UNSET,
     dataset_id: str | Unset = UNSET,
     cloned_from: UUID | Unset = UNSET,
+    sweep_id: UUID | Unset = UNSET,
     created_after: datetime.datetime | Unset = UNSET,
     created_before: datetime.datetime | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -199,6 +209,7 @@ def sync(
         agent (str | Unset):
         dataset_id (str | Unset):
         cloned_from (UUID | Unset):
+        sweep_id (UUID | Unset):
         created_after (datetime.datetime | Unset):
         created_before (datetime.datetime | Unset):
         limit (int | Unset):
@@ -219,6 +230,7 @@ def sync(
         agent=agent,
         dataset_id=dataset_id,
         cloned_from=cloned_from,
+        sweep_id=sweep_id,
         created_after=created_after,
         created_before=created_before,
         limit=limit,
@@ -234,6 +246,7 @@ async def asyncio_detailed(
     agent: str | Unset = UNSET,
     dataset_id: str | Unset = UNSET,
     cloned_from: UUID | Unset = UNSET,
+    sweep_id: UUID | Unset = UNSET,
     created_after: datetime.datetime | Unset = UNSET,
     created_before: datetime.datetime | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -248,6 +261,7 @@ async def asyncio_detailed(
         agent (str | Unset):
         dataset_id (str | Unset):
         cloned_from (UUID | Unset):
+        sweep_id (UUID | Unset):
         created_after (datetime.datetime | Unset):
         created_before (datetime.datetime | Unset):
         limit (int | Unset):
@@ -267,6 +281,7 @@ async def asyncio_detailed(
         agent=agent,
         dataset_id=dataset_id,
         cloned_from=cloned_from,
+        sweep_id=sweep_id,
         created_after=created_after,
         created_before=created_before,
         limit=limit,
@@ -286,6 +301,7 @@ async def asyncio(
     agent: str | Unset = UNSET,
     dataset_id: str | Unset = UNSET,
     cloned_from: UUID | Unset = UNSET,
+    sweep_id: UUID | Unset = UNSET,
     created_after: datetime.datetime | Unset = UNSET,
     created_before: datetime.datetime | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -300,6 +316,7 @@ async def asyncio(
         agent (str | Unset):
         dataset_id (str | Unset):
         cloned_from (UUID | Unset):
+        sweep_id (UUID | Unset):
         created_after (datetime.datetime | Unset):
         created_before (datetime.datetime | Unset):
         limit (int | Unset):
@@ -321,6 +338,7 @@ async def asyncio(
             agent=agent,
             dataset_id=dataset_id,
             cloned_from=cloned_from,
+            sweep_id=sweep_id,
             created_after=created_after,
             created_before=created_before,
             limit=limit,
