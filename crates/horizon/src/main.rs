@@ -8,6 +8,7 @@ mod commands;
 mod job_actions;
 mod replay;
 mod settings;
+mod sweep;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -107,8 +108,36 @@ enum Command {
         #[command(flatten)]
         resources: ResourceArgs,
         /// Follow the job until it ends; exit non-zero unless it COMPLETED
+        /// (with --sweep: until every job ended; non-zero unless all COMPLETED)
         #[arg(long)]
         wait: bool,
+        /// Submit a sweep: a job for every combination of the `--grid`
+        /// lists, or for each parameter set of `--points-file`, in one request
+        #[arg(long)]
+        sweep: bool,
+        /// A sweep's list of values for one parameter, `KEY=V1,V2,…` (each
+        /// value JSON when it parses); repeat it for a grid
+        #[arg(long = "grid", value_name = "KEY=V1,V2,…", requires = "sweep")]
+        grid: Vec<String>,
+        /// A sweep's points: a JSON file holding a list of parameter objects
+        #[arg(long, value_name = "PATH", requires = "sweep", conflicts_with = "grid")]
+        points_file: Option<PathBuf>,
+        /// At most this many of the sweep's jobs run at once
+        #[arg(long, requires = "sweep")]
+        concurrency_limit: Option<u32>,
+    },
+    /// Show a sweep's counts by status, or cancel all its unfinished jobs
+    Sweep {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Sweep id
+        id: String,
+        /// Cancel every job of the sweep that has not ended
+        #[arg(long)]
+        cancel: bool,
+        /// Why (with --cancel)
+        #[arg(long, requires = "cancel")]
+        reason: Option<String>,
     },
     /// Show one job
     Status {
@@ -133,6 +162,9 @@ enum Command {
         /// Only jobs on this dataset
         #[arg(long)]
         dataset: Option<String>,
+        /// Only the jobs of this sweep
+        #[arg(long, value_name = "SWEEP_ID")]
+        sweep: Option<String>,
         /// Only jobs created at or after this RFC 3339 time (2026-11-29T00:00:00Z)
         #[arg(long, value_name = "TIME")]
         created_after: Option<String>,
@@ -489,6 +521,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             correlation_id,
             resources,
             wait,
+            sweep,
+            grid,
+            points_file,
+            concurrency_limit,
         } => {
             let parameters =
                 commands::parameters(&params, params_json.as_deref(), params_file.as_deref())?;
@@ -500,8 +536,22 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 correlation_id,
                 resources: resources.to_json(),
             };
+            if sweep {
+                let sweep = sweep::SweepArgs {
+                    grid: sweep::grid(&grid)?,
+                    points: points_file.as_deref().map(sweep::points).transpose()?,
+                    concurrency_limit,
+                };
+                return sweep::submit(&client, request, sweep, wait).await;
+            }
             commands::submit(&client, request, wait).await
         }
+        Command::Sweep {
+            client,
+            id,
+            cancel,
+            reason,
+        } => sweep::show_or_cancel(&client, &id, cancel, reason).await,
         Command::Status { client, id } => commands::status(&client, &id).await,
         Command::Logs {
             client,
@@ -538,6 +588,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             user,
             agent,
             dataset,
+            sweep,
             created_after,
             created_before,
             limit,
@@ -551,6 +602,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 ("user", user),
                 ("agent", agent),
                 ("dataset_id", dataset),
+                ("sweep_id", sweep),
                 ("created_after", created_after),
                 ("created_before", created_before),
                 ("cursor", cursor),

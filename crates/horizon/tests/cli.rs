@@ -647,3 +647,85 @@ async fn clone_hold_and_release_from_the_command_line() {
         .await;
     assert_eq!(done["status"], "COMPLETED");
 }
+
+#[tokio::test]
+async fn a_sweep_from_the_command_line() {
+    let server = Server::start_with(common::ServerOptions {
+        slots: 4,
+        ..common::ServerOptions::default()
+    })
+    .await;
+    let token = server.token("alice", false);
+    let out = horizon(
+        &server,
+        &token,
+        &[
+            "submit",
+            "--sweep",
+            "--agent",
+            "ok",
+            "--dataset",
+            "d",
+            "--param",
+            "seconds=0.05",
+            "--grid",
+            "a=1,2",
+            "--grid",
+            "b=x,y,z",
+            "--concurrency-limit",
+            "2",
+            "--wait",
+        ],
+    );
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text} {out:?}");
+    assert!(text.contains("6 jobs of ok on d"), "{text}");
+    assert!(text.contains("6 COMPLETED"), "{text}");
+    let id = text
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    let out = horizon(&server, &token, &["list", "--sweep", &id, "--json"]);
+    let page: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 6, "{page}");
+    let out = horizon(&server, &token, &["sweep", &id]);
+    assert!(
+        stdout(&out).contains("at most 2 at once"),
+        "{}",
+        stdout(&out)
+    );
+    // points from a file; a failing point fails the --wait
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("points.json");
+    std::fs::write(
+        &file,
+        r#"[{"seconds": 0.05}, {"seconds": 0.05, "fail": true}]"#,
+    )
+    .unwrap();
+    let out = horizon(
+        &server,
+        &token,
+        &[
+            "submit",
+            "--sweep",
+            "--agent",
+            "sleep",
+            "--dataset",
+            "d",
+            "--points-file",
+            file.to_str().unwrap(),
+            "--wait",
+        ],
+    );
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("1 FAILED"), "{}", stdout(&out));
+    // a grid without --sweep is refused before anything is sent
+    let out = horizon(
+        &server,
+        &token,
+        &["submit", "--agent", "ok", "--dataset", "d", "--grid", "a=1"],
+    );
+    assert!(!out.status.success());
+}
