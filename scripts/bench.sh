@@ -15,6 +15,9 @@
 #   5. `live` (only when asked): 1 000 Server-Sent Event clients (commit →
 #      client next to commit → Kafka ack, memory per stream) and webhook
 #      deliveries per second next to a bare HTTP client loop.
+#   7. `sweep` (only when asked): a 10 000-point sweep in one request, next
+#      to a bare batched insert of as many rows (100 per transaction) and
+#      to 10 000 single submissions through the API (16 clients).
 #   6. `dashboard` (only when asked): 100 000 jobs, the jobs page's first
 #      render and a filter change in Chromium next to the same API calls by
 #      curl, and the bundle's gzipped size.
@@ -208,6 +211,44 @@ if [ "$what" = live ]; then
     echo "-- run $run"
     ./target/release/examples/bench_live streams http://127.0.0.1:18180 "$token" "$server" 1000 100
     ./target/release/examples/bench_live webhooks http://127.0.0.1:18180 "$token" 1000 16
+    stop_server
+  done
+  exit 0
+fi
+if [ "$what" = sweep ]; then
+  # One request of 10 000 points (only when asked: scripts/bench.sh sweep),
+  # a release server on SQLite, queue-only agent, no Kafka (the write path
+  # alone): the time to its 201 (the sweep, 10 000 jobs and their events
+  # durable), next to the same number of job + event rows inserted bare,
+  # 100 per transaction, and to 10 000 single submissions over HTTP from 16
+  # clients; three runs, each on fresh databases.
+  echo "== sweep: 10 000 points in one request"
+  cargo build -q --release -p horizon -p horizon-backend
+  bin=./target/release/horizon
+  export HORIZON_URL=http://127.0.0.1:18180
+  sed "s/^slots = .*/slots = 0/" examples/bench.toml >"$work/sweep.toml"
+  body=$(python3 -c 'import json; print(json.dumps({"agent": "Noop", "dataset_id": "bench", "grid": {"i": list(range(10000))}}))')
+  fresh_server() {
+    rm -rf "$work/sweep-$1"
+    HORIZON_DATA_DIR=$work/sweep-$1 $bin serve --config "$work/sweep.toml" >>"$work/serve.log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 100); do curl -sf "$HORIZON_URL/readyz" >/dev/null && break; sleep 0.1; done
+    HORIZON_TOKEN=$(HORIZON_DATA_DIR=$work/sweep-$1 $bin token create --config "$work/sweep.toml" --user bench 2>/dev/null)
+    export HORIZON_TOKEN
+  }
+  for run in 1 2 3; do
+    echo "-- run $run"
+    fresh_server "a-$run"
+    out=$(curl -s -w '\n%{http_code} %{time_total}' -H "Authorization: Bearer $HORIZON_TOKEN" \
+      -H 'content-type: application/json' -d "$body" "$HORIZON_URL/v1/sweeps")
+    read -r code took <<<"$(tail -1 <<<"$out")"
+    size=$(head -1 <<<"$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')
+    echo "   sweep: HTTP $code, $size jobs in $took s"
+    stop_server
+    HORIZON_BENCH_ONLY=bare100 HORIZON_BENCH_JOBS=10000 HORIZON_BENCH_DIR=$work \
+      cargo bench -q -p horizon-store --bench commit | sed 's/^/   /'
+    fresh_server "c-$run"
+    $bin bench --agent Noop --jobs 10000 --concurrency 16 | tail -2 | sed 's/^/   single submissions: /'
     stop_server
   done
   exit 0

@@ -9,6 +9,7 @@
 //!
 //! `HORIZON_BENCH_JOBS` (default 3000) submissions each; the database lives
 //! in `HORIZON_BENCH_DIR` (default: the system's temp directory).
+//! `HORIZON_BENCH_ONLY=bare100`: (b) alone (the sweep benchmark's baseline).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -152,6 +153,15 @@ async fn store(in_flight: usize) -> (f64, f64) {
 #[tokio::main]
 async fn main() {
     let n = jobs();
+    // only the 100-per-transaction baseline (scripts/bench.sh sweep)
+    if std::env::var("HORIZON_BENCH_ONLY").as_deref() == Ok("bare100") {
+        let b = bare(100).await;
+        println!(
+            "bare loop, 100 per transaction: {n} in {:.3} s ({b:.0} /s)",
+            n as f64 / b
+        );
+        return;
+    }
     println!("store write path, {n} submissions each (job row + job.submitted event)");
     let a = bare(1).await;
     println!("(a) bare loop, 1 per transaction:   {a:>9.0} /s  (baseline)");
