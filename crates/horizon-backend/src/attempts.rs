@@ -50,6 +50,24 @@ impl Backend for Attempts {
         self.0.submit(&attempt_view(job)).await
     }
 
+    fn submits_arrays(&self) -> bool {
+        self.0.submits_arrays()
+    }
+
+    async fn submit_sweep(
+        &self,
+        jobs: &[Job],
+        limit: Option<u32>,
+    ) -> Vec<Result<Accepted, BackendError>> {
+        let views: Vec<Job> = jobs.iter().map(|j| attempt_view(j).into_owned()).collect();
+        self.0.submit_sweep(&views, limit).await
+    }
+
+    async fn cancel_many(&self, jobs: &[Job]) -> Result<(), BackendError> {
+        let views: Vec<Job> = jobs.iter().map(|j| attempt_view(j).into_owned()).collect();
+        self.0.cancel_many(&views).await
+    }
+
     async fn poll(&self, jobs: &[Job]) -> Result<Vec<Observation>, BackendError> {
         if jobs.iter().all(|j| j.attempt <= 1) {
             return self.0.poll(jobs).await;

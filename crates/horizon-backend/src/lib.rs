@@ -178,6 +178,40 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// dispatcher may hand the same job over again.
     async fn submit(&self, job: &Job) -> Result<Accepted, BackendError>;
 
+    /// Whether this backend takes a sweep's jobs together (`submit_sweep`:
+    /// Slurm's job arrays, which keep the sweep's concurrency limit
+    /// themselves); else each job is submitted alone and Horizon keeps
+    /// the limit.
+    fn submits_arrays(&self) -> bool {
+        false
+    }
+
+    /// Accept jobs of one sweep together (already marked as handed over,
+    /// like `submit`'s, and as idempotent); `limit`: at most that many
+    /// running at once. Each job's outcome, in order.
+    async fn submit_sweep(
+        &self,
+        jobs: &[Job],
+        _limit: Option<u32>,
+    ) -> Vec<Result<Accepted, BackendError>> {
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            outcomes.push(self.submit(job).await);
+        }
+        outcomes
+    }
+
+    /// Stop several jobs (a sweep's): as few scheduler calls as it takes.
+    async fn cancel_many(&self, jobs: &[Job]) -> Result<(), BackendError> {
+        let mut first_error = None;
+        for job in jobs {
+            if let Err(err) = self.cancel(job).await {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// Report on the jobs this backend holds (QUEUED and RUNNING, oldest
     /// first). Jobs that have nothing new are left out.
     async fn poll(&self, jobs: &[Job]) -> Result<Vec<Observation>, BackendError>;

@@ -15,6 +15,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::sync::Arc;
@@ -390,6 +391,7 @@ fn slurm(dir: &Path) -> Box<dyn Backend> {
             bin_dir: None,
             command_timeout: Duration::from_secs(20),
             metrics_interval: Duration::from_secs(60),
+            max_array_size: None,
             agents,
         })
         .unwrap(),
@@ -731,6 +733,132 @@ async fn each_attempt_runs_once_as_a_job_of_its_own(kind: BackendKind) {
     );
 }
 
+/// A sweep's jobs handed over together (`submit_sweep`: one Slurm array;
+/// one by one elsewhere): each accepted as a job of its own, again the
+/// same after a restart (nothing twice), each runs once, a failing one
+/// fails alone; `cancel_many` stops several at once.
+async fn a_sweeps_jobs_go_together_and_each_runs_once(kind: BackendKind) {
+    let mut h = Harness::new(kind).await;
+    let sweep = Uuid::now_v7();
+    let mut jobs: Vec<Job> = (0..3)
+        .map(|i| {
+            let mut job = h.job("ok", json!({"seconds": 0.1, "i": i}));
+            job.sweep_id = Some(sweep);
+            job.sweep_index = Some(i);
+            job
+        })
+        .collect();
+    let first: Vec<_> = h
+        .backend
+        .submit_sweep(&jobs, Some(2))
+        .await
+        .into_iter()
+        .map(|o| o.unwrap())
+        .collect();
+    // (a backend that assigns ids: one each; the local one assigns none)
+    let remotes: HashSet<Option<String>> = first.iter().map(|a| a.remote_job_id.clone()).collect();
+    if kind != BackendKind::Local {
+        assert_eq!(remotes.len(), 3, "{kind:?}: a job each: {first:?}");
+    }
+    // a restart while they were being handed over: found, not run again
+    h.restart();
+    for job in &mut jobs {
+        job.handed_over = true;
+    }
+    let again: Vec<_> = h
+        .backend
+        .submit_sweep(&jobs, Some(2))
+        .await
+        .into_iter()
+        .map(|o| o.unwrap())
+        .collect();
+    for (a, b) in first.iter().zip(&again) {
+        assert_eq!(
+            a.remote_job_id, b.remote_job_id,
+            "{kind:?}: handed over twice"
+        );
+    }
+    for (job, accepted) in jobs.iter_mut().zip(first) {
+        apply(
+            job,
+            Command::Queue {
+                remote_job_id: accepted.remote_job_id,
+                location: accepted.location,
+                at: OffsetDateTime::now_utc(),
+            },
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while jobs.iter().any(|j| !j.status.is_terminal()) {
+        assert!(Instant::now() < deadline, "{kind:?}: {jobs:?}");
+        let active: Vec<Job> = jobs
+            .iter()
+            .filter(|j| !j.status.is_terminal())
+            .cloned()
+            .collect();
+        for observation in h.backend.poll(&active).await.unwrap() {
+            if let Some(job) = jobs.iter_mut().find(|j| j.id == observation.job_id) {
+                record(job, &observation.update);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for job in &jobs {
+        assert_eq!(job.status, JobStatus::Completed, "{kind:?}: {job:?}");
+        assert_eq!(
+            h.runs(job),
+            1,
+            "{kind:?}: job {:?} ran {} times",
+            job.sweep_index,
+            h.runs(job)
+        );
+    }
+    // several stopped at once
+    let mut sleepers: Vec<Job> = (0..2)
+        .map(|i| {
+            let mut job = h.job("sleep", json!({"seconds": 120}));
+            job.sweep_id = Some(sweep);
+            job.sweep_index = Some(10 + i);
+            job
+        })
+        .collect();
+    let accepted = h.backend.submit_sweep(&sleepers, None).await;
+    for (job, accepted) in sleepers.iter_mut().zip(accepted) {
+        let accepted = accepted.unwrap();
+        apply(
+            job,
+            Command::Queue {
+                remote_job_id: accepted.remote_job_id,
+                location: accepted.location,
+                at: OffsetDateTime::now_utc(),
+            },
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sleepers.iter().any(|j| j.status != JobStatus::Running) {
+        assert!(
+            Instant::now() < deadline,
+            "{kind:?}: never started {sleepers:?}"
+        );
+        let active = sleepers.clone();
+        for observation in h.backend.poll(&active).await.unwrap() {
+            if let Some(job) = sleepers.iter_mut().find(|j| j.id == observation.job_id) {
+                record(job, &observation.update);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    h.backend.cancel_many(&sleepers).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sleepers.iter().all(|j| h.stopped(j)) {
+        assert!(
+            Instant::now() < deadline,
+            "{kind:?}: still running after cancel_many"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod local_backend {
@@ -782,4 +910,5 @@ conformance!(
     an_unknown_agent_is_refused_for_good,
     a_held_job_does_not_start_until_released,
     each_attempt_runs_once_as_a_job_of_its_own,
+    a_sweeps_jobs_go_together_and_each_runs_once,
 );

@@ -465,6 +465,10 @@ pub struct SlurmSettings {
     pub metrics_interval_ms: u64,
     /// Run the commands on a login node over SSH (one shared connection).
     pub ssh: Option<SshSettings>,
+    /// A sweep's jobs go to Slurm as job arrays of at most this many tasks
+    /// (default: the cluster's `MaxArraySize`, read from `scontrol show
+    /// config`; a lower value here wins).
+    pub max_array_size: Option<u32>,
 }
 
 impl Default for SlurmSettings {
@@ -476,6 +480,7 @@ impl Default for SlurmSettings {
             command_timeout_ms: 30_000,
             metrics_interval_ms: 30_000,
             ssh: None,
+            max_array_size: None,
         }
     }
 }

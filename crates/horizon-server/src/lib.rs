@@ -344,6 +344,7 @@ fn build_slurm(
         bin_dir: slurm.bin_dir.clone(),
         command_timeout: Duration::from_millis(slurm.command_timeout_ms.max(100)),
         metrics_interval: Duration::from_millis(slurm.metrics_interval_ms.max(100)),
+        max_array_size: slurm.max_array_size,
         agents,
     })?)
 }

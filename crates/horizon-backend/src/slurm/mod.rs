@@ -11,6 +11,7 @@
 //! <state_dir>/                    on the server: see `handover.rs`
 //! ```
 
+mod array;
 mod hold;
 mod memory;
 mod shell;
@@ -111,6 +112,9 @@ pub struct SlurmConfig {
     pub command_timeout: Duration,
     /// How often a running job's CPU and memory are sampled (`sstat`).
     pub metrics_interval: Duration,
+    /// The most tasks of one job array, when lower than the cluster's
+    /// `MaxArraySize` (`None`: the cluster's).
+    pub max_array_size: Option<u32>,
     pub agents: HashMap<String, SlurmAgent>,
 }
 
@@ -124,6 +128,8 @@ pub struct SlurmBackend {
     missing: Mutex<HashSet<Uuid>>,
     /// The last resource sample of each running job: when, and its CPU seconds.
     samples: Mutex<HashMap<Uuid, (Instant, f64)>>,
+    /// The cluster's `MaxArraySize`, once read.
+    max_array_size: std::sync::OnceLock<u32>,
 }
 
 impl SlurmBackend {
@@ -133,6 +139,7 @@ impl SlurmBackend {
             config,
             missing: Mutex::new(HashSet::new()),
             samples: Mutex::new(HashMap::new()),
+            max_array_size: std::sync::OnceLock::new(),
         })
     }
 
@@ -252,6 +259,8 @@ impl SlurmBackend {
                 self.command("squeue"),
                 "--me".to_owned(),
                 "-h".to_owned(),
+                // (each task of an array on its own line)
+                "-r".to_owned(),
                 "-t".to_owned(),
                 "all".to_owned(),
                 format!("--name={id}"),
@@ -483,6 +492,22 @@ impl Backend for SlurmBackend {
         true
     }
 
+    fn submits_arrays(&self) -> bool {
+        true
+    }
+
+    async fn submit_sweep(
+        &self,
+        jobs: &[Job],
+        limit: Option<u32>,
+    ) -> Vec<Result<Accepted, BackendError>> {
+        self.submit_jobs_as_arrays(jobs, limit).await
+    }
+
+    async fn cancel_many(&self, jobs: &[Job]) -> Result<(), BackendError> {
+        self.cancel_jobs(jobs).await
+    }
+
     async fn submit(&self, job: &Job) -> Result<Accepted, BackendError> {
         let agent = self.config.agents.get(&job.agent).ok_or_else(|| {
             BackendError::Rejected(format!("no Slurm agent named {:?}", job.agent))
@@ -555,6 +580,8 @@ impl Backend for SlurmBackend {
                 self.command("squeue"),
                 "--me".to_owned(),
                 "-h".to_owned(),
+                // (each task of an array on its own line)
+                "-r".to_owned(),
                 "-t".to_owned(),
                 "all".to_owned(),
                 "-O".to_owned(),

@@ -9,7 +9,7 @@ use crate::Update;
 /// `squeue -O` fields, in this order, `|`-separated (no width limit).
 /// (`WorkDir` last: a path, joined back if it holds a `|`.)
 pub const SQUEUE_FORMAT: &str =
-    "JobID:|,Name:|,State:|,Reason:|,StartTime:|,EndTime:|,exit_code:|,WorkDir:|";
+    "JobArrayID:|,Name:|,State:|,Reason:|,StartTime:|,EndTime:|,exit_code:|,WorkDir:|";
 
 /// `sacct -o` fields, in this order (`-P`: `|`-separated).
 pub const SACCT_FORMAT: &str = "JobID,JobName,State,ExitCode,Start,End,WorkDir";

@@ -286,7 +286,12 @@ pub async fn submit_sweep(
             correlation_id,
             created_at: now,
             jobs,
-            gate: concurrency_limit.is_some(),
+            // (a backend with job arrays keeps the limit itself: `%K`)
+            gate: concurrency_limit.is_some()
+                && !state
+                    .backends
+                    .get(&backend)
+                    .is_some_and(|b| b.submits_arrays()),
             idempotency,
             audit,
         })
@@ -374,6 +379,7 @@ pub async fn cancel_sweep(
     let reason = reason_field(request.reason, "sweep cancelled by user")?;
     let sweep = visible_sweep(&state, &caller, &id).await?;
     let mut before = None;
+    let mut cancelled = Vec::new();
     loop {
         let page = state
             .store
@@ -395,25 +401,39 @@ pub async fn cancel_sweep(
                     at: OffsetDateTime::now_utc(),
                 };
                 match lifecycle::apply(state.store.as_ref(), job.id, command, None).await {
-                    Ok(applied) => {
-                        if let Some(backend) = state.backends.get(&applied.job.backend)
-                            && let Err(err) = backend.cancel(&applied.job).await
-                        {
-                            warn!(job.id = %job.id, "job {} is CANCELLED but its backend could not stop it: {err}", job.id);
-                        }
-                        Ok(())
-                    }
+                    Ok(applied) => Ok(Some(applied.job)),
                     // ended meanwhile
-                    Err(horizon_store::StoreError::Transition(_) | horizon_store::StoreError::Ended(_)) => Ok(()),
+                    Err(
+                        horizon_store::StoreError::Transition(_)
+                        | horizon_store::StoreError::Ended(_),
+                    ) => Ok(None),
                     Err(err) => Err(err),
                 }
             }
         });
         for outcome in join_all(cancels).await {
-            outcome?;
+            if let Some(job) = outcome? {
+                cancelled.push(job);
+            }
         }
         if page.len() < CANCEL_CHUNK as usize {
             break;
+        }
+    }
+    // then stopped in their backend, all together (Slurm: one `scancel`
+    // per array)
+    let mut by_backend: BTreeMap<&str, Vec<horizon_core::Job>> = BTreeMap::new();
+    for job in cancelled {
+        by_backend
+            .entry(job.backend.as_str())
+            .or_default()
+            .push(job);
+    }
+    for jobs in by_backend.into_values() {
+        if let Some(backend) = jobs.first().and_then(|j| state.backends.get(&j.backend))
+            && let Err(err) = backend.cancel_many(&jobs).await
+        {
+            warn!(sweep.id = %sweep.id, "the jobs of sweep {} are CANCELLED but their backend could not stop them all: {err}", sweep.id);
         }
     }
     info!(sweep.id = %sweep.id, "sweep {} cancelled by {}", sweep.id, caller.user_id);

@@ -24,6 +24,15 @@ use crate::config::DispatchSettings;
 use crate::lifecycle;
 
 const BATCH: u32 = 200;
+/// With job arrays: claimed per page, and at most per pass.
+const ARRAY_PAGE: u32 = 1000;
+const ARRAY_BATCH: usize = 100_000;
+
+type Recording<'a> = (
+    &'a Job,
+    Option<String>,
+    tokio::task::JoinHandle<Result<horizon_store::Applied, StoreError>>,
+);
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
@@ -82,6 +91,14 @@ impl Dispatcher {
     ) -> Result<Duration, StoreError> {
         // held jobs wait for their release: read past them (page by page,
         // so that a batch of held jobs does not stop the ones behind it)
+        // a backend that takes a sweep's jobs together (job arrays) gets
+        // as many as there are in one pass, so that a sweep is one array
+        let arrays = self.backend.submits_arrays();
+        let (page_size, cap) = if arrays {
+            (ARRAY_PAGE, ARRAY_BATCH)
+        } else {
+            (BATCH, BATCH as usize)
+        };
         let mut jobs = Vec::new();
         let mut after = None;
         let more = loop {
@@ -92,14 +109,14 @@ impl Dispatcher {
                     self.backend.kind(),
                     &[JobStatus::Submitted],
                     after,
-                    BATCH,
+                    page_size,
                 )
                 .await?;
-            let full = page.len() == BATCH as usize;
+            let full = page.len() == page_size as usize;
             after = page.last().map(|j| j.id);
             // (held, or waiting for dependencies: not yet)
             jobs.extend(page.into_iter().filter(|j| !j.held && !j.waiting));
-            if !full || jobs.len() >= BATCH as usize {
+            if !full || jobs.len() >= cap {
                 break full;
             }
         };
@@ -113,7 +130,7 @@ impl Dispatcher {
         let now = Instant::now();
         retries.retain(|id, _| jobs.iter().any(|j| j.id == *id));
         let mut wait = IDLE_WAIT;
-        let mut due = Vec::with_capacity(jobs.len());
+        let mut due: Vec<&Job> = Vec::with_capacity(jobs.len());
         for job in &jobs {
             if let Some(retry) = retries.get(&job.id)
                 && retry.next_at > now
@@ -138,6 +155,56 @@ impl Dispatcher {
                 .collect();
         }
         let mut recording = Vec::with_capacity(due.len());
+        // a sweep's jobs together, as arrays
+        let mut sweeps: Vec<(Uuid, Vec<&Job>)> = Vec::new();
+        if arrays {
+            let mut alone = Vec::with_capacity(due.len());
+            for job in due {
+                match job.sweep_id {
+                    Some(sweep) => match sweeps.iter_mut().find(|(s, _)| *s == sweep) {
+                        Some((_, members)) => members.push(job),
+                        None => sweeps.push((sweep, vec![job])),
+                    },
+                    None => alone.push(job),
+                }
+            }
+            due = alone;
+        }
+        for (sweep, members) in sweeps {
+            let ids: Vec<(Uuid, i64)> = members.iter().map(|j| (j.id, j.claim_epoch)).collect();
+            let marked: HashSet<Uuid> = match self.store.mark_handing_over(self.process, &ids).await
+            {
+                Ok(marked) => marked.into_iter().collect(),
+                Err(err) => {
+                    error!("cannot mark the jobs of sweep {sweep} as handed over: {err}");
+                    wait = wait.min(IDLE_WAIT);
+                    continue;
+                }
+            };
+            let members: Vec<&Job> = members
+                .into_iter()
+                .filter(|j| marked.contains(&j.id))
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let limit = match self.store.get_sweep(sweep).await {
+                Ok(found) => found.and_then(|s| s.concurrency_limit),
+                Err(err) => {
+                    error!("cannot read sweep {sweep}: {err}");
+                    wait = wait.min(IDLE_WAIT);
+                    continue;
+                }
+            };
+            let owned: Vec<Job> = members.iter().map(|j| (*j).clone()).collect();
+            let outcomes = self.backend.submit_sweep(&owned, limit).await;
+            for (job, outcome) in members.into_iter().zip(outcomes) {
+                match self.command_for(job, outcome, retries) {
+                    Ok(command) => recording.push(self.record(job, command)),
+                    Err(delay) => wait = wait.min(delay),
+                }
+            }
+        }
         for job in due {
             if each {
                 match self
@@ -158,28 +225,9 @@ impl Dispatcher {
                 continue;
             }
             pause_before_submit_for_tests(job).await;
-            match self.submit(job, retries).await {
-                Ok(command) => {
-                    let store = self.store.clone();
-                    let (id, fence) = (
-                        job.id,
-                        Fence {
-                            process: self.process,
-                            epoch: job.claim_epoch,
-                        },
-                    );
-                    let remote = match &command {
-                        Command::Queue { remote_job_id, .. } => remote_job_id.clone(),
-                        _ => None,
-                    };
-                    recording.push((
-                        job,
-                        remote,
-                        tokio::spawn(async move {
-                            lifecycle::apply(store.as_ref(), id, command, Some(fence)).await
-                        }),
-                    ));
-                }
+            let outcome = self.backend.submit(job).await;
+            match self.command_for(job, outcome, retries) {
+                Ok(command) => recording.push(self.record(job, command)),
                 Err(delay) => wait = wait.min(delay),
             }
         }
@@ -253,15 +301,40 @@ impl Dispatcher {
         }
     }
 
-    /// Hand one job to the backend: the command that records the outcome,
-    /// or the delay before the next attempt.
-    async fn submit(
+    /// Record, in the background, what became of a job's hand-over: the
+    /// job, the scheduler's id, and the recording.
+    fn record<'a>(&self, job: &'a Job, command: Command) -> Recording<'a> {
+        let store = self.store.clone();
+        let (id, fence) = (
+            job.id,
+            Fence {
+                process: self.process,
+                epoch: job.claim_epoch,
+            },
+        );
+        let remote = match &command {
+            Command::Queue { remote_job_id, .. } => remote_job_id.clone(),
+            _ => None,
+        };
+        (
+            job,
+            remote,
+            tokio::spawn(async move {
+                lifecycle::apply(store.as_ref(), id, command, Some(fence)).await
+            }),
+        )
+    }
+
+    /// What a hand-over's outcome means: the command that records it, or
+    /// the delay before the next try.
+    fn command_for(
         &self,
         job: &Job,
+        outcome: Result<horizon_backend::Accepted, horizon_backend::BackendError>,
         retries: &mut HashMap<Uuid, Retry>,
     ) -> Result<Command, Duration> {
         let now = OffsetDateTime::now_utc();
-        let command = match self.backend.submit(job).await {
+        let command = match outcome {
             Ok(accepted) => {
                 self.health.answered(self.backend.kind());
                 Command::Queue {

@@ -50,6 +50,12 @@ pub fn slurm_toml(runs: &str) -> String {
             "\n[agents.{name}]\nbackend = \"slurm\"\nprogram = \"/usr/bin/python3\"\nargs = [\"{agent}\", \"{mode}\"]\nenv = {{ HORIZON_TEST_RUNS_DIR = \"{runs}\" }}\n{extra}"
         ));
     }
+    // a cheap agent (a shell script) for sweeps of many points
+    let quick = repo_root().join("crates/horizon/tests/agents/quick.sh");
+    toml.push_str(&format!(
+        "\n[agents.s-quick]\nbackend = \"slurm\"\nprogram = \"/bin/sh\"\nargs = [\"{}\"]\nenv = {{ HORIZON_TEST_RUNS_DIR = \"{runs}\" }}\n",
+        quick.display()
+    ));
     toml.push_str(
         "\n[slurm]\npoll_interval_ms = 200\ncommand_timeout_ms = 20000\nmetrics_interval_ms = 300\n",
     );
