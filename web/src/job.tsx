@@ -170,7 +170,8 @@ export function JobPage({ client, token, id }: { client: Api; token: string; id:
       token,
       (message) => {
         const event = parseEvent(message.data);
-        if (!event || event.event_type === "audit.recorded") {
+        // (only a job's own events: not an audit record's nor a sweep's)
+        if (!event || !("job_id" in event)) {
           return;
         }
         setEvents((current) => (current.some((e) => e.event_id === event.event_id) ? current : [...current, event]));
@@ -273,15 +274,31 @@ export function JobPage({ client, token, id }: { client: Api; token: string; id:
           <>
             <dt>Runs after</dt>
             <dd data-testid="depends-on">
-              {job.depends_on.map((d) => (
-                <span key={d.job_id}>
-                  <a href={`#/jobs/${d.job_id}`} class="mono">
-                    {d.job_id.slice(0, 8)}
-                  </a>{" "}
-                  ({d.condition}
-                  {job.waiting_on?.includes(d.job_id) ? ", waiting" : ""}){" "}
-                </span>
-              ))}
+              {job.depends_on.map((d) => {
+                const target = d.job_id ?? d.sweep_id ?? "";
+                return (
+                  <span key={target}>
+                    {d.job_id ? (
+                      <a href={`#/jobs/${d.job_id}`} class="mono">
+                        {d.job_id.slice(0, 8)}
+                      </a>
+                    ) : (
+                      <span class="mono">sweep {target.slice(0, 8)}</span>
+                    )}{" "}
+                    ({d.condition}
+                    {job.waiting_on?.includes(target) ? ", waiting" : ""}){" "}
+                  </span>
+                );
+              })}
+            </dd>
+          </>
+        )}
+        {job.sweep_id && (
+          <>
+            <dt>Sweep</dt>
+            <dd class="mono" data-testid="sweep">
+              {job.sweep_id} (point {job.sweep_index}
+              {job.gated ? ", waiting for a slot" : ""})
             </dd>
           </>
         )}
