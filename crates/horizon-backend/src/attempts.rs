@@ -58,9 +58,10 @@ impl Backend for Attempts {
         &self,
         jobs: &[Job],
         limit: Option<u32>,
+        after: &[String],
     ) -> Vec<Result<Accepted, BackendError>> {
         let views: Vec<Job> = jobs.iter().map(|j| attempt_view(j).into_owned()).collect();
-        self.0.submit_sweep(&views, limit).await
+        self.0.submit_sweep(&views, limit, after).await
     }
 
     async fn cancel_many(&self, jobs: &[Job]) -> Result<(), BackendError> {

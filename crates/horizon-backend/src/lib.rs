@@ -188,11 +188,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// Accept jobs of one sweep together (already marked as handed over,
     /// like `submit`'s, and as idempotent); `limit`: at most that many
-    /// running at once. Each job's outcome, in order.
+    /// running at once, over these and `after` (the scheduler ids of the
+    /// sweep's jobs handed over before and not ended: the new ones start
+    /// after those). Each job's outcome, in order.
     async fn submit_sweep(
         &self,
         jobs: &[Job],
         _limit: Option<u32>,
+        _after: &[String],
     ) -> Vec<Result<Accepted, BackendError>> {
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {

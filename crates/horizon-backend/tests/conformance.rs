@@ -134,6 +134,7 @@ impl Harness {
             sweep_id: None,
             sweep_index: None,
             gated: false,
+            scheduler_dependency: None,
         }
     }
 
@@ -750,7 +751,7 @@ async fn a_sweeps_jobs_go_together_and_each_runs_once(kind: BackendKind) {
         .collect();
     let first: Vec<_> = h
         .backend
-        .submit_sweep(&jobs, Some(2))
+        .submit_sweep(&jobs, Some(2), &[])
         .await
         .into_iter()
         .map(|o| o.unwrap())
@@ -767,7 +768,7 @@ async fn a_sweeps_jobs_go_together_and_each_runs_once(kind: BackendKind) {
     }
     let again: Vec<_> = h
         .backend
-        .submit_sweep(&jobs, Some(2))
+        .submit_sweep(&jobs, Some(2), &[])
         .await
         .into_iter()
         .map(|o| o.unwrap())
@@ -822,7 +823,7 @@ async fn a_sweeps_jobs_go_together_and_each_runs_once(kind: BackendKind) {
             job
         })
         .collect();
-    let accepted = h.backend.submit_sweep(&sleepers, None).await;
+    let accepted = h.backend.submit_sweep(&sleepers, None, &[]).await;
     for (job, accepted) in sleepers.iter_mut().zip(accepted) {
         let accepted = accepted.unwrap();
         apply(

@@ -71,6 +71,7 @@ fn queued() -> Job {
         sweep_id: None,
         sweep_index: None,
         gated: false,
+        scheduler_dependency: None,
     }
 }
 

@@ -189,6 +189,11 @@ pub struct Job {
     /// Held back in SUBMITTED by its sweep's concurrency limit: not handed
     /// over until a running job of the sweep ends.
     pub gated: bool,
+    /// Its dependencies, handed to its scheduler with the job (Slurm's
+    /// `--dependency`, e.g. `afterok:1234:1240_[0-9]`): set when the jobs it
+    /// waits for are the same scheduler's, so that the scheduler plans it
+    /// instead of Horizon holding it back.
+    pub scheduler_dependency: Option<String>,
 }
 
 impl Job {

@@ -24,7 +24,8 @@ pub struct Points {
     pub datasets: Vec<String>,
     /// Parameters every point has.
     pub common: Map<String, Value>,
-    /// Lists whose cartesian product is taken, in the order given.
+    /// Lists whose cartesian product is taken, in this order (the API gives
+    /// them by name: alphabetical).
     pub grid: Vec<(String, Vec<Value>)>,
     /// Parameter sets given one by one (instead of a grid).
     pub points: Vec<Map<String, Value>>,

@@ -469,6 +469,12 @@ pub struct SlurmSettings {
     /// (default: the cluster's `MaxArraySize`, read from `scontrol show
     /// config`; a lower value here wins).
     pub max_array_size: Option<u32>,
+    /// A Slurm job whose dependencies are all Slurm jobs (or sweeps of
+    /// them) goes to Slurm at once with `--dependency=afterok:…` (or
+    /// `afterany`), so that Slurm plans it; `false`: it waits in Horizon
+    /// until they ended. `after_not_ok`, and jobs depended on that may be
+    /// retried, always wait in Horizon.
+    pub hand_dependencies_to_slurm: bool,
 }
 
 impl Default for SlurmSettings {
@@ -481,6 +487,7 @@ impl Default for SlurmSettings {
             metrics_interval_ms: 30_000,
             ssh: None,
             max_array_size: None,
+            hand_dependencies_to_slurm: true,
         }
     }
 }

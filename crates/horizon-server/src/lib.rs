@@ -648,6 +648,8 @@ pub async fn serve(
             store: store.clone(),
             bell: dependency_bell,
             dispatch: dispatch_wake.clone(),
+            backends: backends.clone(),
+            scheduler_handoff: settings.slurm.hand_dependencies_to_slurm,
         });
         supervise(
             health.clone(),

@@ -372,9 +372,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// `after` (any process may resolve them).
     async fn waiting_jobs(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Job>, StoreError>;
 
-    /// A waiting job's dependencies are met: it may be handed over now.
-    /// False when it no longer waited (or is no longer SUBMITTED).
-    async fn stop_waiting(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// A waiting job's dependencies are met, or (`scheduler_dependency`)
+    /// handed to its scheduler with it: it may be handed over now. False
+    /// when it no longer waited (or is no longer SUBMITTED).
+    async fn stop_waiting(
+        &self,
+        id: Uuid,
+        scheduler_dependency: Option<String>,
+    ) -> Result<bool, StoreError>;
+
+    /// Jobs whose dependencies went to their scheduler and that have not
+    /// started (SUBMITTED or QUEUED), by id, after `after`: Horizon still
+    /// cancels one whose condition can no longer be met.
+    async fn scheduler_dependent_jobs(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
 
     /// Jobs of `backend` whose next attempt is due (QUEUED after a retry,
     /// not held, `next_attempt_at` past), that `process` owns (with one

@@ -82,6 +82,7 @@ impl CreateJobParams {
             sweep_id: sweep.map(|s| s.id),
             sweep_index: sweep.map(|s| s.index),
             gated: sweep.is_some_and(|s| s.gated),
+            scheduler_dependency: None,
         }
     }
 }

@@ -1790,8 +1790,24 @@ async fn a_job_waits_for_its_dependencies_until_released(kind: Kind) {
         .await
         .expect("mark");
     assert_eq!(marked, vec![first.id], "a waiting job was marked");
-    assert!(store.stop_waiting(after.id).await.expect("release"));
-    assert!(!store.stop_waiting(after.id).await.expect("again"));
+    // released with its dependency handed to its scheduler
+    assert!(
+        store
+            .stop_waiting(after.id, Some("afterok:77".into()))
+            .await
+            .expect("release")
+    );
+    assert!(!store.stop_waiting(after.id, None).await.expect("again"));
+    let read = store.get_job(after.id).await.expect("read").expect("there");
+    assert_eq!(read.scheduler_dependency.as_deref(), Some("afterok:77"));
+    let watched = store
+        .scheduler_dependent_jobs(None, 10)
+        .await
+        .expect("watched");
+    assert_eq!(
+        watched.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![after.id]
+    );
     assert!(
         store
             .waiting_jobs(None, 10)

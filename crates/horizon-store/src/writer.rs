@@ -85,8 +85,9 @@ pub(crate) enum Op {
     MarkPublishedThrough(i64),
     Park(Vec<i64>, String),
     Unpark(Option<Uuid>),
-    /// A job's dependencies are met: it may be handed over.
-    StopWaiting(Uuid),
+    /// A job's dependencies are met, or handed to its scheduler (the
+    /// dependency given): it may be handed over.
+    StopWaiting(Uuid, Option<String>),
     CreateToken {
         hash: String,
         user: String,

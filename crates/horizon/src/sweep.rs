@@ -14,7 +14,7 @@ use crate::client::Client;
 use crate::commands::SubmitRequest;
 
 /// `key=v1,v2,…` lists (each value JSON when it parses, else a string)
-/// as a grid, in the order given.
+/// as a grid (the server takes its names in alphabetical order).
 pub fn grid(lists: &[String]) -> anyhow::Result<Map<String, Value>> {
     let mut grid = Map::new();
     for list in lists {

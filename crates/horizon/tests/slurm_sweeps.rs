@@ -402,7 +402,7 @@ async fn a_then_a_sweep_then_a_merge_runs_in_order_on_slurm() {
     let wrappers = counting_wrappers();
     let server = server_with(&wrappers, "", vec![]).await;
     let alice = server.user("alice");
-    let a = alice.submit("s-quick", json!({"seconds": 1})).await;
+    let a = alice.submit("s-quick", json!({"seconds": 3})).await;
     let a_id = a["id"].as_str().unwrap().to_owned();
     let points: Vec<Value> = (0..50).map(|i| json!({"i": i})).collect();
     let b = post_sweep(
@@ -429,20 +429,36 @@ async fn a_then_a_sweep_then_a_merge_runs_in_order_on_slurm() {
         horizon_core::timestamp::parse(job[field].as_str().unwrap()).unwrap()
     };
     let a_done = alice.job(&a_id).await;
-    for job in sweep_jobs(&alice, &b_id).await {
+    let bs = sweep_jobs(&alice, &b_id).await;
+    // the dependencies went to Slurm: B as one array after A, C after B's array
+    let b_array = array_of(&bs[0]);
+    assert_eq!(
+        bs[0]["scheduler_dependency"],
+        format!("afterok:{}", a_done["remote_job_id"].as_str().unwrap())
+    );
+    assert_eq!(c_done["scheduler_dependency"], format!("afterok:{b_array}"));
+    assert!(
+        calls(&wrappers, "sbatch")
+            .iter()
+            .any(|c| c.contains("--array=0-49") && c.contains("--dependency=afterok:")),
+        "{:?}",
+        calls(&wrappers, "sbatch")
+    );
+    for job in bs {
         assert_eq!(job["status"], "COMPLETED");
+        assert_eq!(array_of(&job), b_array);
         assert!(
-            at(&job, "queued_at") >= at(&a_done, "finished_at"),
+            at(&job, "started_at") >= at(&a_done, "finished_at"),
             "B before A"
         );
         assert!(
-            at(&c_done, "queued_at") >= at(&job, "finished_at"),
+            at(&c_done, "started_at") >= at(&job, "finished_at"),
             "C before B"
         );
     }
 
     // one failing point: the after_ok merge ends CANCELLED naming the
-    // sweep (never reaching Slurm); the after_any one runs anyway
+    // sweep (never running); the after_any one runs anyway
     let mut points: Vec<Value> = (0..10).map(|i| json!({"i": i})).collect();
     points[3] = json!({"i": 3, "fail": true});
     let b = post_sweep(
@@ -467,9 +483,10 @@ async fn a_then_a_sweep_then_a_merge_runs_in_order_on_slurm() {
         .wait_for(&merges[0], None, Duration::from_secs(120))
         .await;
     assert_eq!(ok["status"], "CANCELLED", "{ok}");
-    assert!(
-        ok["remote_job_id"].is_null(),
-        "it never reached Slurm: {ok}"
+    assert_eq!(
+        server.runs_of(ok["id"].as_str().unwrap()),
+        0,
+        "it never ran"
     );
     let reason =
         common::payload(&alice.events(&merges[0]).await, "job.cancelled")["cancellation_reason"]

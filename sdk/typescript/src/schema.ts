@@ -1138,6 +1138,12 @@ export interface components {
             remote_job_id?: string | null;
             /** @description What the job asked for, with its agent's defaults filled in. */
             resources: components["schemas"]["ResourcesDto"];
+            /**
+             * @description Its dependencies as handed to its scheduler with it (Slurm's
+             *     `--dependency`, e.g. `afterok:1234`): the scheduler starts it once
+             *     they are met, and Horizon cancels it if one never can be.
+             */
+            scheduler_dependency?: string | null;
             /** Format: date-time */
             started_at?: string | null;
             status: components["schemas"]["JobStatusDto"];
@@ -1792,7 +1798,8 @@ export interface components {
             depends_on?: components["schemas"]["DependencyDto"][] | null;
             /**
              * @description Lists of values by parameter name: their cartesian product is taken
-             *     (the last name varies fastest). Exclusive with `points`.
+             *     (names in alphabetical order, whatever the request's order: the
+             *     last one varies fastest). Exclusive with `points`.
              */
             grid?: {
                 [key: string]: unknown[];

@@ -28,7 +28,10 @@ use horizon_core::Job;
 use tracing::{debug, info};
 use uuid::Uuid;
 
-use super::{SQUEUE_FORMAT, SlurmAgent, SlurmBackend, resource_args, state};
+use super::{
+    SQUEUE_FORMAT, SlurmAgent, SlurmBackend, dependency_args, dependency_refused, resource_args,
+    state,
+};
 use crate::{Accepted, BackendError};
 
 /// Slurm's default `MaxArraySize` (a task index is at most one less).
@@ -107,12 +110,12 @@ impl SlurmBackend {
 
     /// A job handed over before as a task of an array: that task, if Slurm
     /// has the array (`None`: it never reached Slurm, or not as an array).
-    async fn find_task(
+    pub(super) async fn find_task(
         &self,
-        job: &Job,
+        id: &Uuid,
         arrays: &mut HashMap<String, Option<String>>,
     ) -> Result<Option<Accepted>, BackendError> {
-        let dir = self.job_dir(&job.id);
+        let dir = self.job_dir(id);
         let output = self
             .run(vec!["cat".to_owned(), format!("{dir}/array")])
             .await?;
@@ -167,11 +170,13 @@ impl SlurmBackend {
     }
 
     /// Hand `jobs` (of one sweep and agent) to Slurm as arrays; each job's
-    /// outcome in order. `limit`: the sweep's concurrency limit (`%K`).
+    /// outcome in order. `limit`: the sweep's concurrency limit (`%K`);
+    /// `after`: the sweep's arrays still running (new ones start after them).
     pub(super) async fn submit_jobs_as_arrays(
         &self,
         jobs: &[Job],
         limit: Option<u32>,
+        after: &[String],
     ) -> Vec<Result<Accepted, BackendError>> {
         let mut outcomes: Vec<Option<Result<Accepted, BackendError>>> =
             (0..jobs.len()).map(|_| None).collect();
@@ -180,7 +185,7 @@ impl SlurmBackend {
         let mut fresh = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             if job.handed_over || self.handover.handed_over(&job.id) {
-                match self.find_task(job, &mut arrays).await {
+                match self.find_task(&job.id, &mut arrays).await {
                     Ok(Some(found)) => {
                         debug!(job.id = %job.id, "job {} is already Slurm task {:?}", job.id, found.remote_job_id);
                         outcomes[i] = Some(Ok(found));
@@ -215,7 +220,10 @@ impl SlurmBackend {
         let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
         for i in fresh {
             let job = &jobs[i];
-            let key = format!("{}|{:?}|{:?}", job.agent, job.account, job.resources);
+            let key = format!(
+                "{}|{:?}|{:?}|{:?}",
+                job.agent, job.account, job.resources, job.scheduler_dependency
+            );
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, members)) => members.push(i),
                 None => groups.push((key, vec![i])),
@@ -236,8 +244,10 @@ impl SlurmBackend {
                     .collect();
             }
         };
+        // with a limit, each array after the one before, the first after
+        // the sweep's arrays still running
+        let mut previous: Option<String> = (!after.is_empty()).then(|| after.join(":"));
         for (_, members) in groups {
-            let mut previous: Option<String> = None;
             for chunk in members.chunks(most) {
                 let chunk_jobs: Vec<&Job> = chunk.iter().map(|&i| &jobs[i]).collect();
                 // with a limit, each array after the one before: %K then
@@ -357,9 +367,7 @@ impl SlurmBackend {
             format!("--chdir={array_dir}"),
             "--export=NONE".to_owned(),
         ];
-        if let Some(after) = after {
-            args.push(format!("--dependency=afterany:{after}"));
-        }
+        args.extend(dependency_args(first, after));
         for (flag, value) in [
             ("partition", agent.partition.as_ref()),
             ("account", first.account.as_ref().or(agent.account.as_ref())),
@@ -375,11 +383,15 @@ impl SlurmBackend {
         let output = self.run(args).await?;
         if !output.success {
             let complaint = output.complaint();
-            return Err(if state::is_transient_submit_error(&complaint) {
-                BackendError::Unavailable(complaint)
-            } else {
-                BackendError::SchedulerRejected(complaint)
-            });
+            return Err(
+                if state::is_transient_submit_error(&complaint)
+                    || dependency_refused(first, &complaint)
+                {
+                    BackendError::Unavailable(complaint)
+                } else {
+                    BackendError::SchedulerRejected(complaint)
+                },
+            );
         }
         let array = output
             .stdout

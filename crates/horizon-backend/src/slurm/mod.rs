@@ -245,6 +245,7 @@ impl SlurmBackend {
             }
         }
         args.extend(resource_args(&job.resources));
+        args.extend(dependency_args(job, None));
         // (checked at start; one argument each, quoted as such over SSH)
         args.extend(agent.sbatch_options.iter().cloned());
         args.push(format!("{dir}/job.sh"));
@@ -284,6 +285,16 @@ impl SlurmBackend {
         // gone from squeue already (it ended long ago): accounting may know
         let found = self.sacct(&[], Some(&name)).await?;
         Ok(found.into_iter().find(|j| j.name == name))
+    }
+
+    /// The Slurm id of a job handed over without its answer recorded: a
+    /// task of an array (its directory names the array), or a job of its
+    /// own (by name).
+    async fn find_unrecorded(&self, id: &Uuid) -> Result<Option<String>, BackendError> {
+        if let Some(task) = self.find_task(id, &mut HashMap::new()).await? {
+            return Ok(task.remote_job_id);
+        }
+        Ok(self.find_by_name(id).await?.map(|found| found.id))
     }
 
     /// Ask accounting about jobs (by Slurm id, or by name). Falls back to
@@ -454,6 +465,35 @@ impl SlurmBackend {
     }
 }
 
+/// `--dependency` for a job whose dependencies went to Slurm (and `after`,
+/// the array before it), with `--kill-on-invalid-dep=no`: a dependency that
+/// can no longer be met leaves it pending, and Horizon cancels it with the
+/// reason (the cluster's `kill_invalid_depend` would end it as cancelled
+/// by someone else).
+fn dependency_args(job: &Job, after: Option<&str>) -> Vec<String> {
+    let mut conditions: Vec<String> = Vec::new();
+    if let Some(after) = after {
+        conditions.push(format!("afterany:{after}"));
+    }
+    if let Some(dependency) = &job.scheduler_dependency {
+        conditions.push(dependency.clone());
+    }
+    if conditions.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        format!("--dependency={}", conditions.join(",")),
+        "--kill-on-invalid-dep=no".to_owned(),
+    ]
+}
+
+/// sbatch refused a job's dependency (a job it names ended badly a
+/// moment ago): for now, not for good — Horizon cancels the job with the
+/// reason meanwhile.
+fn dependency_refused(job: &Job, complaint: &str) -> bool {
+    job.scheduler_dependency.is_some() && complaint.to_lowercase().contains("dependency")
+}
+
 fn started(updates: &[Update]) -> bool {
     updates.iter().any(|u| matches!(u, Update::Running { .. }))
 }
@@ -500,8 +540,9 @@ impl Backend for SlurmBackend {
         &self,
         jobs: &[Job],
         limit: Option<u32>,
+        after: &[String],
     ) -> Vec<Result<Accepted, BackendError>> {
-        self.submit_jobs_as_arrays(jobs, limit).await
+        self.submit_jobs_as_arrays(jobs, limit, after).await
     }
 
     async fn cancel_many(&self, jobs: &[Job]) -> Result<(), BackendError> {
@@ -545,11 +586,15 @@ impl Backend for SlurmBackend {
         let output = self.run(self.sbatch_args(job, agent)).await?;
         if !output.success {
             let complaint = output.complaint();
-            return Err(if state::is_transient_submit_error(&complaint) {
-                BackendError::Unavailable(complaint)
-            } else {
-                BackendError::SchedulerRejected(complaint)
-            });
+            return Err(
+                if state::is_transient_submit_error(&complaint)
+                    || dependency_refused(job, &complaint)
+                {
+                    BackendError::Unavailable(complaint)
+                } else {
+                    BackendError::SchedulerRejected(complaint)
+                },
+            );
         }
         let remote = output
             .stdout
@@ -743,8 +788,8 @@ if [ -n "$2" ]; then tail -c +$(($2 + 1)) "$f" | head -c "$3"; else tail -c "$3"
                 if !(job.handed_over || self.handover.handed_over(&job.id)) {
                     return Ok(()); // never handed to Slurm
                 }
-                match self.find_by_name(&job.id).await? {
-                    Some(found) => found.id,
+                match self.find_unrecorded(&job.id).await? {
+                    Some(found) => found,
                     None => {
                         self.forget(&job.id);
                         return Ok(());
@@ -774,7 +819,7 @@ if [ -n "$2" ]; then tail -c +$(($2 + 1)) "$f" | head -c "$3"; else tail -c "$3"
         for (id, recorded) in self.handover.strays(&active)? {
             let target = match recorded {
                 Some(remote) => Some(remote),
-                None => self.find_by_name(&id).await?.map(|found| found.id),
+                None => self.find_unrecorded(&id).await?,
             };
             if let Some(target) = target {
                 self.scancel(&target).await?;

@@ -46,6 +46,7 @@ fn job() -> Job {
         sweep_id: None,
         sweep_index: None,
         gated: false,
+        scheduler_dependency: None,
     }
 }
 

@@ -423,6 +423,10 @@ pub struct JobDto {
     /// Held back in SUBMITTED by its sweep's concurrency limit: it is
     /// handed over once fewer than the limit of the sweep's jobs run.
     pub gated: bool,
+    /// Its dependencies as handed to its scheduler with it (Slurm's
+    /// `--dependency`, e.g. `afterok:1234`): the scheduler starts it once
+    /// they are met, and Horizon cancels it if one never can be.
+    pub scheduler_dependency: Option<String>,
     /// While it waits: the jobs whose condition is not met yet. Only on
     /// `GET /v1/jobs/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -490,6 +494,7 @@ impl From<&Job> for JobDto {
             sweep_id: job.sweep_id.map(|id| id.to_string()),
             sweep_index: job.sweep_index,
             gated: job.gated,
+            scheduler_dependency: job.scheduler_dependency.clone(),
             waiting_on: None,
             attempt: job.attempt,
             max_attempts: job.max_attempts,

@@ -144,14 +144,14 @@ pub(super) async fn dependencies(
                 dependency.condition
             ))
         })?;
-        let parse = |field: &str, id: &str| {
+        let parse = |field: &str, what: &str, id: &str| {
             Uuid::parse_str(id).map_err(|_| {
-                ApiError::Unprocessable(format!("depends_on[{i}].{field}: no {field:.5} {id:?}"))
+                ApiError::Unprocessable(format!("depends_on[{i}].{field}: no {what} {id:?}"))
             })
         };
         match (&dependency.job_id, &dependency.sweep_id) {
             (Some(job), None) => {
-                let id = parse("job_id", job)?;
+                let id = parse("job_id", "job", job)?;
                 match state.store.get_job(id).await? {
                     Some(job) if caller.may_see(&job.user_id) => {}
                     _ => {
@@ -163,7 +163,7 @@ pub(super) async fn dependencies(
                 found.push(Dependency::on_job(id, condition));
             }
             (None, Some(sweep)) => {
-                let id = parse("sweep_id", sweep)?;
+                let id = parse("sweep_id", "sweep", sweep)?;
                 match state.store.get_sweep(id).await? {
                     Some(sweep) if caller.may_see(&sweep.user_id) => {}
                     _ => {

@@ -53,7 +53,8 @@ pub struct SweepRequest {
     #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub parameters: Map<String, Value>,
     /// Lists of values by parameter name: their cartesian product is taken
-    /// (the last name varies fastest). Exclusive with `points`.
+    /// (names in alphabetical order, whatever the request's order: the
+    /// last one varies fastest). Exclusive with `points`.
     #[serde(default)]
     #[schema(value_type = Option<std::collections::HashMap<String, Vec<serde_json::Value>>>)]
     pub grid: Option<Map<String, Value>>,
@@ -118,6 +119,27 @@ impl From<&Sweep> for SweepDto {
             jobs: format!("/v1/jobs?sweep_id={}", sweep.id),
         }
     }
+}
+
+/// The most a sweep's points' parameters may weigh together (serialized).
+const MAX_SWEEP_PARAMETER_BYTES: usize = 64 << 20;
+
+/// An upper bound on one point's serialized parameters.
+fn point_bytes(points: &Points) -> usize {
+    let len = |v: &Value| serde_json::to_string(v).map_or(0, |s| s.len());
+    let common = serde_json::to_string(&points.common).map_or(0, |s| s.len());
+    let grid: usize = points
+        .grid
+        .iter()
+        .map(|(name, values)| name.len() + 4 + values.iter().map(len).max().unwrap_or(0))
+        .sum();
+    let own = points
+        .points
+        .iter()
+        .map(|p| serde_json::to_string(p).map_or(0, |s| s.len()))
+        .max()
+        .unwrap_or(0);
+    common + grid + own
 }
 
 /// The request's points, as the domain takes them.
@@ -223,7 +245,21 @@ pub async fn submit_sweep(
         }
         (asked, most) => asked.or(most),
     };
-    let all = points(&body)?
+    let asked = points(&body)?;
+    let size = asked
+        .size()
+        .map_err(|err| ApiError::Unprocessable(err.to_string()))?;
+    // what the points' parameters would weigh, bounded before any is built
+    // (a small request can name a huge grid of large values)
+    let weight = size.saturating_mul(point_bytes(&asked));
+    if weight > MAX_SWEEP_PARAMETER_BYTES {
+        return Err(ApiError::Unprocessable(format!(
+            "the sweep's {size} points would carry about {} MiB of parameters; at most {} MiB",
+            weight >> 20,
+            MAX_SWEEP_PARAMETER_BYTES >> 20
+        )));
+    }
+    let all = asked
         .expand()
         .map_err(|err| ApiError::Unprocessable(err.to_string()))?;
     for (index, point) in all.iter().enumerate() {
@@ -380,8 +416,10 @@ pub async fn cancel_sweep(
     let sweep = visible_sweep(&state, &caller, &id).await?;
     let mut before = None;
     let mut cancelled = Vec::new();
+    // (a failure part way still stops what was cancelled, then answers it)
+    let mut failure = None;
     loop {
-        let page = state
+        let page = match state
             .store
             .list_jobs(ListJobsParams {
                 sweep_id: Some(sweep.id),
@@ -390,7 +428,14 @@ pub async fn cancel_sweep(
                 limit: CANCEL_CHUNK,
                 ..ListJobsParams::default()
             })
-            .await?;
+            .await
+        {
+            Ok(page) => page,
+            Err(err) => {
+                failure = Some(err);
+                break;
+            }
+        };
         before = page.last().map(|j| j.id);
         let cancels = page.iter().map(|job| {
             let (state, by, reason) = (&state, caller.user_id.clone(), reason.clone());
@@ -412,11 +457,13 @@ pub async fn cancel_sweep(
             }
         });
         for outcome in join_all(cancels).await {
-            if let Some(job) = outcome? {
-                cancelled.push(job);
+            match outcome {
+                Ok(Some(job)) => cancelled.push(job),
+                Ok(None) => {}
+                Err(err) => failure = failure.or(Some(err)),
             }
         }
-        if page.len() < CANCEL_CHUNK as usize {
+        if page.len() < CANCEL_CHUNK as usize || failure.is_some() {
             break;
         }
     }
@@ -435,6 +482,9 @@ pub async fn cancel_sweep(
         {
             warn!(sweep.id = %sweep.id, "the jobs of sweep {} are CANCELLED but their backend could not stop them all: {err}", sweep.id);
         }
+    }
+    if let Some(err) = failure {
+        return Err(err.into());
     }
     info!(sweep.id = %sweep.id, "sweep {} cancelled by {}", sweep.id, caller.user_id);
     let sweep = visible_sweep(&state, &caller, &id).await?;

@@ -115,8 +115,11 @@ impl Dispatcher {
             let full = page.len() == page_size as usize;
             after = page.last().map(|j| j.id);
             // (held, or waiting for dependencies: not yet)
+            // (with arrays, pages go on past BATCH only while they hold
+            // sweep jobs: a sweep is then one array, other jobs wait)
+            let sweeping = arrays && page.iter().any(|j| j.sweep_id.is_some());
             jobs.extend(page.into_iter().filter(|j| !j.held && !j.waiting));
-            if !full || jobs.len() >= cap {
+            if !full || jobs.len() >= cap || (jobs.len() >= BATCH as usize && !sweeping) {
                 break full;
             }
         };
@@ -128,7 +131,8 @@ impl Dispatcher {
                 .await?,
         );
         let now = Instant::now();
-        retries.retain(|id, _| jobs.iter().any(|j| j.id == *id));
+        let present: HashSet<Uuid> = jobs.iter().map(|j| j.id).collect();
+        retries.retain(|id, _| present.contains(id));
         let mut wait = IDLE_WAIT;
         let mut due: Vec<&Job> = Vec::with_capacity(jobs.len());
         for job in &jobs {
@@ -188,8 +192,8 @@ impl Dispatcher {
             if members.is_empty() {
                 continue;
             }
-            let limit = match self.store.get_sweep(sweep).await {
-                Ok(found) => found.and_then(|s| s.concurrency_limit),
+            let (limit, after) = match self.sweep_limit(sweep).await {
+                Ok(found) => found,
                 Err(err) => {
                     error!("cannot read sweep {sweep}: {err}");
                     wait = wait.min(IDLE_WAIT);
@@ -197,7 +201,7 @@ impl Dispatcher {
                 }
             };
             let owned: Vec<Job> = members.iter().map(|j| (*j).clone()).collect();
-            let outcomes = self.backend.submit_sweep(&owned, limit).await;
+            let outcomes = self.backend.submit_sweep(&owned, limit, &after).await;
             for (job, outcome) in members.into_iter().zip(outcomes) {
                 match self.command_for(job, outcome, retries) {
                     Ok(command) => recording.push(self.record(job, command)),
@@ -298,6 +302,46 @@ impl Dispatcher {
                 warn!(job.id = %job.id, "job {} was claimed by another process while this one handed it over (as {mine}): leaving it to that process", job.id);
             }
             Err(err) => warn!(job.id = %job.id, "cannot re-read job {}: {err}", job.id),
+        }
+    }
+
+    /// A sweep's concurrency limit, and (with one) the scheduler ids of its
+    /// jobs already handed over and not ended: new arrays of the sweep go
+    /// after them, so that the limit holds for all its arrays together.
+    async fn sweep_limit(&self, sweep: Uuid) -> Result<(Option<u32>, Vec<String>), StoreError> {
+        let Some(limit) = self
+            .store
+            .get_sweep(sweep)
+            .await?
+            .and_then(|s| s.concurrency_limit)
+        else {
+            return Ok((None, Vec::new()));
+        };
+        let mut after: Vec<String> = Vec::new();
+        let mut before = None;
+        loop {
+            let page = self
+                .store
+                .list_jobs(horizon_store::ListJobsParams {
+                    sweep_id: Some(sweep),
+                    statuses: vec![JobStatus::Queued, JobStatus::Running],
+                    before,
+                    limit: 1000,
+                    ..horizon_store::ListJobsParams::default()
+                })
+                .await?;
+            for job in &page {
+                if let Some(remote) = &job.remote_job_id {
+                    let array = remote.split('_').next().unwrap_or(remote).to_owned();
+                    if !after.contains(&array) {
+                        after.push(array);
+                    }
+                }
+            }
+            before = page.last().map(|j| j.id);
+            if page.len() < 1000 {
+                return Ok((Some(limit), after));
+            }
         }
     }
 

@@ -85,6 +85,7 @@ pub(super) fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
             .map(|i| u32::try_from(i).map_err(corrupt))
             .transpose()?,
         gated: row.try_get("gated")?,
+        scheduler_dependency: row.try_get("scheduler_dependency")?,
         claim_epoch: row.try_get("claim_epoch")?,
         queued_at: row.try_get("queued_at")?,
         exit_code: row.try_get("exit_code")?,

@@ -250,11 +250,12 @@ impl Engine for PgEngine {
                     .await
                     .map(|()| Done::Count(0)),
                 Op::Unpark(job) => events::unpark(conn, job).await.map(Done::Count),
-                Op::StopWaiting(id) => sqlx::query(
-                    "UPDATE jobs SET waiting = false
+                Op::StopWaiting(id, dependency) => sqlx::query(
+                    "UPDATE jobs SET waiting = false, scheduler_dependency = $2
                       WHERE id = $1 AND waiting AND status = 'SUBMITTED'",
                 )
                 .bind(id)
+                .bind(dependency)
                 .execute(&mut *conn)
                 .await
                 .map(|done| Done::Count(done.rows_affected()))
@@ -964,8 +965,33 @@ impl Store for PgStore {
         rows.iter().map(job_from_row).collect()
     }
 
-    async fn stop_waiting(&self, id: Uuid) -> Result<bool, StoreError> {
-        match self.writer.write(Op::StopWaiting(id)).await? {
+    async fn scheduler_dependent_jobs(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs
+              WHERE scheduler_dependency IS NOT NULL AND status IN ('SUBMITTED', 'QUEUED')
+                AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn stop_waiting(
+        &self,
+        id: Uuid,
+        scheduler_dependency: Option<String>,
+    ) -> Result<bool, StoreError> {
+        match self
+            .writer
+            .write(Op::StopWaiting(id, scheduler_dependency))
+            .await?
+        {
             Done::Count(n) => Ok(n > 0),
             _ => Err(unexpected()),
         }

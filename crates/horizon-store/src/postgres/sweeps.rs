@@ -24,8 +24,8 @@ fn to_i32(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// Sweeps tended per round, at most.
-const TEND: i64 = 100;
+/// Sweeps read per page of a round (a round reads them all).
+const TEND: i64 = 500;
 
 fn sweep_from_row(row: &PgRow, counts: BTreeMap<JobStatus, u64>) -> Result<Sweep, StoreError> {
     Ok(Sweep {
@@ -101,6 +101,11 @@ pub(super) async fn create_sweep(
             }
             let id: Uuid = row.try_get("id")?;
             let (counts, _) = counts(&mut *conn, id).await?;
+            // (a replay is audited like the request that made it)
+            if let Some(mut record) = p.audit.take() {
+                record.target = Some(id.to_string());
+                insert_audit(conn, &record).await?;
+            }
             return Ok(SweepCreated::Replayed(sweep_from_row(&row, counts)?));
         }
     }
@@ -180,14 +185,31 @@ async fn insert_sweep_event(
 /// Release gated jobs of sweeps with room, and complete sweeps whose jobs
 /// all ended. Sweeps another process is tending are skipped.
 pub(super) async fn tend_sweeps(conn: &mut PgConnection) -> Result<SweepsTended, StoreError> {
-    let rows = sqlx::query(
-        "SELECT * FROM sweeps WHERE completed_at IS NULL ORDER BY id LIMIT $1
-         FOR UPDATE SKIP LOCKED",
-    )
-    .bind(TEND)
-    .fetch_all(&mut *conn)
-    .await?;
     let mut tended = SweepsTended::default();
+    let mut after: Option<Uuid> = None;
+    loop {
+        let rows = sqlx::query(
+            "SELECT * FROM sweeps WHERE completed_at IS NULL AND ($2::uuid IS NULL OR id > $2)
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(TEND)
+        .bind(after)
+        .fetch_all(&mut *conn)
+        .await?;
+        let full = rows.len() == TEND as usize;
+        after = rows.last().map(|r| r.try_get("id")).transpose()?;
+        tend_page(conn, rows, &mut tended).await?;
+        if !full {
+            return Ok(tended);
+        }
+    }
+}
+
+async fn tend_page(
+    conn: &mut PgConnection,
+    rows: Vec<PgRow>,
+    tended: &mut SweepsTended,
+) -> Result<(), StoreError> {
     for row in rows {
         let id: Uuid = row.try_get("id")?;
         let (counts, gated) = counts(&mut *conn, id).await?;
@@ -230,5 +252,5 @@ pub(super) async fn tend_sweeps(conn: &mut PgConnection) -> Result<SweepsTended,
         .rows_affected();
         tended.released += released;
     }
-    Ok(tended)
+    Ok(())
 }

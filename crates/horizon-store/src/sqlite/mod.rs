@@ -247,8 +247,26 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn stop_waiting(&self, id: Uuid) -> Result<bool, StoreError> {
-        match self.writer.write(Op::StopWaiting(id)).await? {
+    async fn scheduler_dependent_jobs(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.readers
+            .run(move |c| read::scheduler_dependent_jobs(c, after, limit))
+            .await
+    }
+
+    async fn stop_waiting(
+        &self,
+        id: Uuid,
+        scheduler_dependency: Option<String>,
+    ) -> Result<bool, StoreError> {
+        match self
+            .writer
+            .write(Op::StopWaiting(id, scheduler_dependency))
+            .await?
+        {
             Done::Count(n) => Ok(n > 0),
             _ => Err(unexpected()),
         }

@@ -193,6 +193,24 @@ pub(super) fn jobs_in_status(
     )
 }
 
+pub(super) fn scheduler_dependent_jobs(
+    conn: &Connection,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<Job>, StoreError> {
+    collect(
+        conn,
+        "SELECT * FROM jobs
+          WHERE scheduler_dependency IS NOT NULL AND status IN ('SUBMITTED', 'QUEUED') AND id > ?
+          ORDER BY id LIMIT ?",
+        params![
+            after.map_or_else(String::new, |id| id.to_string()),
+            i64::from(limit)
+        ],
+        |row| job_from_row(row),
+    )
+}
+
 pub(super) fn waiting_jobs(
     conn: &Connection,
     after: Option<Uuid>,

@@ -122,6 +122,7 @@ pub(crate) fn job_from_row(row: &impl Columns) -> Result<Job, StoreError> {
             .transpose()
             .map_err(corrupt)?,
         gated: row.int("gated")?.unwrap_or(0) != 0,
+        scheduler_dependency: row.text("scheduler_dependency")?,
         queued_at: opt_time(row, "queued_at")?,
         exit_code: row
             .int("exit_code")?

@@ -105,6 +105,11 @@ pub(super) fn create_sweep(
                     key: idem.key.clone(),
                 });
             }
+            // (a replay is audited like the request that made it)
+            if let Some(mut record) = p.audit.take() {
+                record.target = Some(found.sweep.id.to_string());
+                insert_audit(conn, &record)?;
+            }
             return Ok(SweepCreated::Replayed(found.sweep));
         }
     }
@@ -178,9 +183,8 @@ fn insert_sweep_event(conn: &Connection, envelope: &SweepEnvelope) -> Result<(),
 /// ended.
 pub(super) fn tend_sweeps(conn: &Connection) -> Result<SweepsTended, StoreError> {
     let open: Vec<String> = {
-        let mut statement = conn.prepare_cached(
-            "SELECT id FROM sweeps WHERE completed_at IS NULL ORDER BY id LIMIT 100",
-        )?;
+        let mut statement =
+            conn.prepare_cached("SELECT id FROM sweeps WHERE completed_at IS NULL ORDER BY id")?;
         let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
         rows.collect::<Result<_, _>>()?
     };

@@ -40,11 +40,12 @@ pub(super) fn run_op(conn: &Connection, op: Op) -> Result<Done, StoreError> {
         }
         Op::Park(positions, reason) => park(conn, &positions, &reason).map(|()| Done::Count(0)),
         Op::Unpark(job) => unpark(conn, job).map(Done::Count),
-        Op::StopWaiting(id) => Ok(Done::Count(
+        Op::StopWaiting(id, dependency) => Ok(Done::Count(
             conn.prepare_cached(
-                "UPDATE jobs SET waiting = 0 WHERE id = ? AND waiting = 1 AND status = 'SUBMITTED'",
+                "UPDATE jobs SET waiting = 0, scheduler_dependency = ?
+                  WHERE id = ? AND waiting = 1 AND status = 'SUBMITTED'",
             )?
-            .execute(params![id.to_string()])? as u64,
+            .execute(params![dependency, id.to_string()])? as u64,
         )),
         Op::CreateToken {
             hash,

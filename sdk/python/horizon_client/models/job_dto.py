@@ -66,6 +66,9 @@ class JobDto:
         queued_at (datetime.datetime | None | Unset): When its backend accepted it (QUEUED): the queue wait is
             `started_at - queued_at`.
         remote_job_id (None | str | Unset):
+        scheduler_dependency (None | str | Unset): Its dependencies as handed to its scheduler with it (Slurm's
+            `--dependency`, e.g. `afterok:1234`): the scheduler starts it once
+            they are met, and Horizon cancels it if one never can be.
         started_at (datetime.datetime | None | Unset):
         sweep_id (None | Unset | UUID): The sweep it is a point of (`POST /v1/sweeps`), and which point
             (from 0).
@@ -102,6 +105,7 @@ class JobDto:
     next_attempt_at: datetime.datetime | None | Unset = UNSET
     queued_at: datetime.datetime | None | Unset = UNSET
     remote_job_id: None | str | Unset = UNSET
+    scheduler_dependency: None | str | Unset = UNSET
     started_at: datetime.datetime | None | Unset = UNSET
     sweep_id: None | Unset | UUID = UNSET
     sweep_index: int | None | Unset = UNSET
@@ -224,6 +228,12 @@ class JobDto:
         else:
             remote_job_id = self.remote_job_id
 
+        scheduler_dependency: None | str | Unset
+        if isinstance(self.scheduler_dependency, Unset):
+            scheduler_dependency = UNSET
+        else:
+            scheduler_dependency = self.scheduler_dependency
+
         started_at: None | str | Unset
         if isinstance(self.started_at, Unset):
             started_at = UNSET
@@ -304,6 +314,8 @@ class JobDto:
             field_dict["queued_at"] = queued_at
         if remote_job_id is not UNSET:
             field_dict["remote_job_id"] = remote_job_id
+        if scheduler_dependency is not UNSET:
+            field_dict["scheduler_dependency"] = scheduler_dependency
         if started_at is not UNSET:
             field_dict["started_at"] = started_at
         if sweep_id is not UNSET:
@@ -510,6 +522,17 @@ class JobDto:
 
         remote_job_id = _parse_remote_job_id(d.pop("remote_job_id", UNSET))
 
+        def _parse_scheduler_dependency(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        scheduler_dependency = _parse_scheduler_dependency(
+            d.pop("scheduler_dependency", UNSET)
+        )
+
         def _parse_started_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
@@ -607,6 +630,7 @@ class JobDto:
             next_attempt_at=next_attempt_at,
             queued_at=queued_at,
             remote_job_id=remote_job_id,
+            scheduler_dependency=scheduler_dependency,
             started_at=started_at,
             sweep_id=sweep_id,
             sweep_index=sweep_index,

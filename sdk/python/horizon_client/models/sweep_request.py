@@ -33,7 +33,8 @@ class SweepRequest:
             datasets (list[str] | None | Unset): Several datasets: each point runs on each of them (outermost).
             depends_on (list[DependencyDto] | None | Unset): Jobs or sweeps every job of this sweep runs after.
             grid (None | SweepRequestGridType0 | Unset): Lists of values by parameter name: their cartesian product is taken
-                (the last name varies fastest). Exclusive with `points`.
+                (names in alphabetical order, whatever the request's order: the
+                last one varies fastest). Exclusive with `points`.
             parameters (SweepRequestParameters | Unset): Parameters every point has (a point's own values win).
             points (list[SweepRequestPointsType0Item] | None | Unset): Parameter sets, one per point. Exclusive with `grid`.
             resources (None | ResourcesDto | Unset):

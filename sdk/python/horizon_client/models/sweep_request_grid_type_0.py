@@ -13,7 +13,8 @@ T = TypeVar("T", bound="SweepRequestGridType0")
 @_attrs_define
 class SweepRequestGridType0:
     """Lists of values by parameter name: their cartesian product is taken
-    (the last name varies fastest). Exclusive with `points`.
+    (names in alphabetical order, whatever the request's order: the
+    last one varies fastest). Exclusive with `points`.
 
     """
 
