@@ -17,7 +17,7 @@ pub(super) async fn prune_jobs(
     limit: u32,
 ) -> Result<Vec<Uuid>, StoreError> {
     // (a job another transaction holds is left for the next batch)
-    Ok(sqlx::query_scalar(
+    let ids: Vec<Uuid> = sqlx::query_scalar(
         "WITH doomed AS (
             SELECT id FROM jobs j
              WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < $1
@@ -35,7 +35,29 @@ pub(super) async fn prune_jobs(
     .bind(published_only)
     .bind(i64::from(limit))
     .fetch_all(&mut *conn)
-    .await?)
+    .await?;
+    // then the sweeps that completed before `before` and have no job left,
+    // with their events (published ones only when `published_only`)
+    sqlx::query(
+        "WITH doomed AS (
+            SELECT id FROM sweeps s
+             WHERE completed_at < $1
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.sweep_id = s.id)
+               AND (NOT $2 OR NOT EXISTS (SELECT 1 FROM events e
+                                           WHERE e.job_id = s.id AND e.published_at IS NULL))
+             LIMIT $3
+             FOR UPDATE SKIP LOCKED),
+         numbers AS (DELETE FROM event_order o USING events e, doomed d
+                      WHERE o.position = e.position AND e.job_id = d.id),
+         events AS (DELETE FROM events e USING doomed d WHERE e.job_id = d.id)
+         DELETE FROM sweeps s USING doomed d WHERE s.id = d.id",
+    )
+    .bind(before)
+    .bind(published_only)
+    .bind(i64::from(limit))
+    .execute(&mut *conn)
+    .await?;
+    Ok(ids)
 }
 
 /// Up to `limit` audit records older than `before` (published ones only

@@ -30,6 +30,7 @@ pub(super) fn prune_jobs(
         )?
         .collect::<Result<_, _>>()?;
     if ids.is_empty() {
+        prune_sweeps(conn, before, published_only, limit)?;
         return Ok(Vec::new());
     }
     let marks = vec!["?"; ids.len()].join(", ");
@@ -40,9 +41,33 @@ pub(super) fn prune_jobs(
             params_from_iter(ids.iter()),
         )?;
     }
+    prune_sweeps(conn, before, published_only, limit)?;
     ids.iter()
         .map(|id| Uuid::parse_str(id).map_err(|e| StoreError::Corrupt(e.to_string())))
         .collect()
+}
+
+/// Sweeps that completed before `before` and have no job left (retention
+/// took them all), with their events (published ones only when
+/// `published_only`).
+fn prune_sweeps(
+    conn: &Connection,
+    before: OffsetDateTime,
+    published_only: bool,
+    limit: u32,
+) -> Result<(), StoreError> {
+    let doomed = "SELECT id FROM sweeps s
+                   WHERE completed_at < ?1
+                     AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.sweep_id = s.id)
+                     AND (?2 = 0 OR NOT EXISTS (SELECT 1 FROM events e
+                                                 WHERE e.job_id = s.id AND e.published_at IS NULL))
+                   LIMIT ?3";
+    let args = rusqlite::params![format_time(before), published_only, limit];
+    conn.prepare_cached(&format!("DELETE FROM events WHERE job_id IN ({doomed})"))?
+        .execute(args)?;
+    conn.prepare_cached(&format!("DELETE FROM sweeps WHERE id IN ({doomed})"))?
+        .execute(args)?;
+    Ok(())
 }
 
 /// Up to `limit` audit records older than `before` (published ones only

@@ -186,7 +186,44 @@ pub(super) async fn tending_releases_gated_jobs_as_others_end_and_completes_once
     assert!(mine[1].position > last_job_event);
 }
 
+pub(super) async fn retention_takes_a_sweep_once_it_took_all_its_jobs(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let SweepCreated::New(sweep) = store
+        .create_sweep(sweep_params(2, None, None))
+        .await
+        .expect("sweep")
+    else {
+        panic!("new")
+    };
+    let jobs = sweep_jobs(&store, sweep.id).await;
+    store.apply(jobs[0].id, cancel()).await.expect("cancel");
+    store.tend_sweeps().await.expect("tend");
+    let later = OffsetDateTime::now_utc() + time::Duration::seconds(5);
+    // one job left: the sweep stays
+    let pruned = store.prune_jobs(later, false, 100).await.expect("prune");
+    assert_eq!(pruned, vec![jobs[0].id]);
+    assert!(store.get_sweep(sweep.id).await.expect("read").is_some());
+    store.apply(jobs[1].id, cancel()).await.expect("cancel");
+    assert_eq!(
+        store.tend_sweeps().await.expect("tend").completed,
+        vec![sweep.id]
+    );
+    let pruned = store.prune_jobs(later, false, 100).await.expect("prune");
+    assert_eq!(pruned, vec![jobs[1].id]);
+    assert!(
+        store.get_sweep(sweep.id).await.expect("read").is_none(),
+        "the sweep went with its last job"
+    );
+    let outbox = store.unpublished_events(0, 100).await.expect("outbox");
+    assert!(
+        outbox.iter().all(|e| e.event.job_id != sweep.id),
+        "and its events"
+    );
+}
+
 conformance!(
     a_sweep_and_its_jobs_are_made_at_once_and_replayed_by_key,
     tending_releases_gated_jobs_as_others_end_and_completes_once,
+    retention_takes_a_sweep_once_it_took_all_its_jobs,
 );
