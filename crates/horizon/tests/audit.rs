@@ -84,3 +84,38 @@ async fn admin_reads_of_others_data_are_recorded_and_the_trail_filters() {
         assert_eq!(r.status(), status, "{query}");
     }
 }
+
+/// A request refused for its empty `X-Correlation-ID` is recorded with a
+/// correlation id of the record's own (the schema's `minLength: 1`), found
+/// by Schemathesis.
+#[tokio::test]
+async fn an_empty_correlation_id_is_recorded_as_none() {
+    let server = Server::start().await;
+    let alice = server.user("alice");
+    let admin = server.client(&server.token("root", true));
+    for (path, body) in [
+        ("/v1/jobs", json!({"agent": "ok", "dataset_id": "d"})),
+        (
+            "/v1/sweeps",
+            json!({"agent": "ok", "dataset_id": "d", "grid": {"a": [1]}}),
+        ),
+    ] {
+        let r = alice
+            .request(Method::POST, path)
+            .header("X-Correlation-ID", "")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+    }
+    let records = trail(&admin, "actor=alice").await;
+    assert_eq!(records.len(), 2, "{records:?}");
+    for record in records {
+        assert!(
+            !record["correlation_id"].as_str().unwrap().is_empty(),
+            "{record}"
+        );
+        common::assert_valid_events(std::slice::from_ref(&record));
+    }
+}

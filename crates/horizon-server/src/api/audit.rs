@@ -121,7 +121,9 @@ impl Context {
             method: request.method().clone(),
             route: route.to_owned(),
             path: request.uri().path().chars().take(1024).collect(),
-            correlation_id: header(CORRELATION_ID.as_str()),
+            // (an empty or blank one is none: the record gets its own)
+            correlation_id: header(CORRELATION_ID.as_str())
+                .filter(|v: &String| !v.trim().is_empty()),
             client,
             forwarded_for: header("x-forwarded-for"),
         }
