@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::slurm::*;
-use common::{Api, Server, ServerOptions};
+use common::{Server, ServerOptions, sweep};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -72,76 +72,6 @@ async fn server_with(
     .await
 }
 
-async fn post_sweep(api: &Api, body: Value) -> Value {
-    let r = api
-        .request(Method::POST, "/v1/sweeps")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json().await.unwrap()
-}
-
-async fn sweep(api: &Api, id: &str) -> Value {
-    api.request(Method::GET, &format!("/v1/sweeps/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn sweep_jobs(api: &Api, id: &str) -> Vec<Value> {
-    let mut jobs = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut path = format!("/v1/jobs?sweep_id={id}&limit=100");
-        if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={c}"));
-        }
-        let page: Value = api
-            .request(Method::GET, &path)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        jobs.extend(page["jobs"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
-    jobs.reverse();
-    jobs
-}
-
-async fn wait_completed(api: &Api, id: &str, timeout: Duration) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let s = sweep(api, id).await;
-        if !s["completed_at"].is_null() {
-            if s["counts"]["FAILED"] != 0 {
-                // (what failed, for the assertions' messages)
-                let failed: Vec<Value> = sweep_jobs(api, id)
-                    .await
-                    .into_iter()
-                    .filter(|j| j["status"] == "FAILED")
-                    .take(2)
-                    .map(|j| j["error"].clone())
-                    .collect();
-                eprintln!("failed jobs of sweep {id}: {failed:?}");
-            }
-            return s;
-        }
-        assert!(Instant::now() < deadline, "sweep never completed: {s}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 /// The array id of a task's remote id `<array>_<task>`.
 fn array_of(job: &Value) -> String {
     let remote = job["remote_job_id"].as_str().unwrap();
@@ -162,19 +92,19 @@ async fn a_thousand_task_sweep_is_one_sbatch_and_a_failing_task_fails_alone() {
     let alice = server.user("alice");
     let mut points: Vec<Value> = (0..1000).map(|i| json!({"i": i})).collect();
     points[421] = json!({"i": 421, "fail": true});
-    let made = post_sweep(
+    let made = sweep::made(
         &alice,
         json!({"agent": "s-quick", "dataset_id": "ds", "points": points}),
     )
     .await;
     let id = made["id"].as_str().unwrap().to_owned();
-    let done = wait_completed(&alice, &id, Duration::from_secs(600)).await;
+    let done = sweep::wait_completed(&alice, &id, Duration::from_secs(600)).await;
     assert_eq!(done["counts"]["COMPLETED"], 999, "{done}");
     assert_eq!(done["counts"]["FAILED"], 1, "{done}");
     let sbatch = calls(&wrappers, "sbatch");
     assert_eq!(sbatch.len(), 1, "one sbatch for the sweep: {sbatch:?}");
     assert!(sbatch[0].contains("--array=0-999"), "{sbatch:?}");
-    let jobs = sweep_jobs(&alice, &id).await;
+    let jobs = sweep::jobs(&alice, &id).await;
     assert_eq!(jobs.len(), 1000);
     let arrays: HashSet<String> = jobs.iter().map(array_of).collect();
     assert_eq!(arrays.len(), 1, "{arrays:?}");
@@ -226,7 +156,7 @@ async fn the_limit_holds_and_cancelling_the_sweep_is_one_scancel() {
     let server = server_with(&wrappers, "", vec![]).await;
     let alice = server.user("alice");
     let points: Vec<Value> = (0..40).map(|i| json!({"i": i})).collect();
-    let made = post_sweep(
+    let made = sweep::made(
         &alice,
         json!({"agent": "s-quick", "dataset_id": "ds", "parameters": {"seconds": 1},
                "points": points, "concurrency_limit": 4}),
@@ -255,7 +185,7 @@ async fn the_limit_holds_and_cancelling_the_sweep_is_one_scancel() {
             .filter(|l| l.trim_end_matches('|') == name)
             .count();
         most = most.max(running);
-        let s = sweep(&alice, &id).await;
+        let s = sweep::get(&alice, &id).await;
         if !s["completed_at"].is_null() {
             assert_eq!(s["counts"]["COMPLETED"], 40, "{s}");
             break;
@@ -269,7 +199,7 @@ async fn the_limit_holds_and_cancelling_the_sweep_is_one_scancel() {
 
     // a second sweep, cancelled while it runs: one scancel
     let points: Vec<Value> = (0..30).map(|i| json!({"i": i})).collect();
-    let made = post_sweep(
+    let made = sweep::made(
         &alice,
         json!({"agent": "s-quick", "dataset_id": "ds", "parameters": {"seconds": 120},
                "points": points, "concurrency_limit": 3}),
@@ -277,8 +207,12 @@ async fn the_limit_holds_and_cancelling_the_sweep_is_one_scancel() {
     .await;
     let id = made["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while sweep(&alice, &id).await["counts"]["RUNNING"] != 3 {
-        assert!(Instant::now() < deadline, "{}", sweep(&alice, &id).await);
+    while sweep::get(&alice, &id).await["counts"]["RUNNING"] != 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            sweep::get(&alice, &id).await
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let before = calls(&wrappers, "scancel").len();
@@ -290,9 +224,9 @@ async fn the_limit_holds_and_cancelling_the_sweep_is_one_scancel() {
     assert_eq!(r.status(), StatusCode::OK);
     let scancels = calls(&wrappers, "scancel");
     assert_eq!(scancels.len() - before, 1, "one scancel: {scancels:?}");
-    let done = wait_completed(&alice, &id, Duration::from_secs(60)).await;
+    let done = sweep::wait_completed(&alice, &id, Duration::from_secs(60)).await;
     assert_eq!(done["counts"]["CANCELLED"], 30, "{done}");
-    let jobs = sweep_jobs(&alice, &id).await;
+    let jobs = sweep::jobs(&alice, &id).await;
     let array = array_of(&jobs[0]);
     wait_until("Slurm ends every task", Duration::from_secs(60), || {
         let out = Command::new("squeue")
@@ -327,7 +261,7 @@ async fn a_crash_right_after_the_arrays_sbatch_submits_nothing_twice() {
     .await;
     let alice = server.user("alice");
     let points: Vec<Value> = (0..20).map(|i| json!({"i": i})).collect();
-    let made = post_sweep(
+    let made = sweep::made(
         &alice,
         json!({"agent": "s-quick", "dataset_id": "ds", "points": points}),
     )
@@ -352,10 +286,10 @@ async fn a_crash_right_after_the_arrays_sbatch_submits_nothing_twice() {
     server.remove_env("HORIZON_TEST_CRASH_AFTER_SBATCH");
     server.start_again().await;
     let alice = server.user("alice");
-    let done = wait_completed(&alice, &id, Duration::from_secs(180)).await;
+    let done = sweep::wait_completed(&alice, &id, Duration::from_secs(180)).await;
     assert_eq!(done["counts"]["COMPLETED"], 20, "{done}");
     assert_eq!(calls(&wrappers, "sbatch").len(), 1, "submitted twice");
-    let jobs = sweep_jobs(&alice, &id).await;
+    let jobs = sweep::jobs(&alice, &id).await;
     let arrays: HashSet<String> = jobs.iter().map(array_of).collect();
     assert_eq!(arrays.len(), 1);
     for job in &jobs {
@@ -372,13 +306,13 @@ async fn a_sweep_over_the_array_size_becomes_several_arrays() {
     let server = server_with(&wrappers, "max_array_size = 40\n", vec![]).await;
     let alice = server.user("alice");
     let points: Vec<Value> = (0..100).map(|i| json!({"i": i})).collect();
-    let made = post_sweep(
+    let made = sweep::made(
         &alice,
         json!({"agent": "s-quick", "dataset_id": "ds", "points": points, "concurrency_limit": 8}),
     )
     .await;
     let id = made["id"].as_str().unwrap().to_owned();
-    let done = wait_completed(&alice, &id, Duration::from_secs(300)).await;
+    let done = sweep::wait_completed(&alice, &id, Duration::from_secs(300)).await;
     assert_eq!(done["counts"]["COMPLETED"], 100, "{done}");
     let sbatch = calls(&wrappers, "sbatch");
     assert_eq!(sbatch.len(), 3, "{sbatch:?}");
@@ -387,7 +321,7 @@ async fn a_sweep_over_the_array_size_becomes_several_arrays() {
     // each array after the one before: %K holds over all of them
     assert!(!sbatch[0].contains("--dependency"));
     assert!(sbatch[1].contains("--dependency=afterany:"), "{sbatch:?}");
-    let jobs = sweep_jobs(&alice, &id).await;
+    let jobs = sweep::jobs(&alice, &id).await;
     let arrays: Vec<String> = jobs.iter().map(array_of).collect();
     assert_eq!(arrays.iter().collect::<HashSet<_>>().len(), 3);
     // points in order: the first 40 in the first array
@@ -405,7 +339,7 @@ async fn a_then_a_sweep_then_a_merge_runs_in_order_on_slurm() {
     let a = alice.submit("s-quick", json!({"seconds": 3})).await;
     let a_id = a["id"].as_str().unwrap().to_owned();
     let points: Vec<Value> = (0..50).map(|i| json!({"i": i})).collect();
-    let b = post_sweep(
+    let b = sweep::made(
         &alice,
         json!({"agent": "s-quick", "dataset_id": "ds", "points": points,
                "depends_on": [{"job_id": a_id, "condition": "after_ok"}]}),
@@ -429,7 +363,7 @@ async fn a_then_a_sweep_then_a_merge_runs_in_order_on_slurm() {
         horizon_core::timestamp::parse(job[field].as_str().unwrap()).unwrap()
     };
     let a_done = alice.job(&a_id).await;
-    let bs = sweep_jobs(&alice, &b_id).await;
+    let bs = sweep::jobs(&alice, &b_id).await;
     // the dependencies went to Slurm: B as one array after A, C after B's array
     let b_array = array_of(&bs[0]);
     assert_eq!(
@@ -461,7 +395,7 @@ async fn a_then_a_sweep_then_a_merge_runs_in_order_on_slurm() {
     // sweep (never running); the after_any one runs anyway
     let mut points: Vec<Value> = (0..10).map(|i| json!({"i": i})).collect();
     points[3] = json!({"i": 3, "fail": true});
-    let b = post_sweep(
+    let b = sweep::made(
         &alice,
         json!({"agent": "s-quick", "dataset_id": "ds", "points": points}),
     )

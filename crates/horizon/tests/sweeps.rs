@@ -14,71 +14,11 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::sse::connect;
-use common::{Api, Server, ServerOptions};
+use common::{Api, Server, ServerOptions, sweep};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(90);
-
-async fn post_sweep(api: &Api, body: Value) -> (StatusCode, Value) {
-    let r = api
-        .request(Method::POST, "/v1/sweeps")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap())
-}
-
-async fn sweep(api: &Api, id: &str) -> Value {
-    let r = api
-        .request(Method::GET, &format!("/v1/sweeps/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
-}
-
-/// Every job of the sweep, lowest index first.
-async fn sweep_jobs(api: &Api, id: &str) -> Vec<Value> {
-    let mut jobs = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut path = format!("/v1/jobs?sweep_id={id}&limit=100");
-        if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={c}"));
-        }
-        let page: Value = api
-            .request(Method::GET, &path)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        jobs.extend(page["jobs"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
-    jobs.reverse();
-    jobs
-}
-
-async fn wait_completed(api: &Api, id: &str) -> Value {
-    let deadline = Instant::now() + T;
-    loop {
-        let s = sweep(api, id).await;
-        if !s["completed_at"].is_null() {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "sweep never completed: {s}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn at(job: &Value, field: &str) -> time::OffsetDateTime {
     horizon_core::timestamp::parse(job[field].as_str().unwrap()).unwrap()
@@ -116,7 +56,7 @@ async fn a_sweep_makes_every_point_a_job_and_completes_with_them() {
     })
     .await;
     let alice = server.user("alice");
-    let (status, made) = post_sweep(
+    let (status, made) = sweep::post(
         &alice,
         json!({
             "agent": "sleep",
@@ -132,7 +72,7 @@ async fn a_sweep_makes_every_point_a_job_and_completes_with_them() {
     let id = made["id"].as_str().unwrap().to_owned();
     assert_eq!(made["jobs"], format!("/v1/jobs?sweep_id={id}"));
     // every point a job, durable when it answered, in index order
-    let jobs = sweep_jobs(&alice, &id).await;
+    let jobs = sweep::jobs(&alice, &id).await;
     assert_eq!(jobs.len(), 12);
     let mut expected = Vec::new();
     for d in ["d1", "d2"] {
@@ -149,7 +89,7 @@ async fn a_sweep_makes_every_point_a_job_and_completes_with_them() {
         assert_eq!(job["parameters"], *parameters, "point {i}");
         assert_eq!(job["correlation_id"], made["correlation_id"]);
     }
-    let done = wait_completed(&alice, &id).await;
+    let done = sweep::wait_completed(&alice, &id, T).await;
     assert_eq!(done["counts"]["COMPLETED"], 12, "{done}");
     assert_eq!(done["counts"]["SUBMITTED"], 0);
     // each job its own ordinary life
@@ -189,7 +129,7 @@ async fn a_sweep_makes_every_point_a_job_and_completes_with_them() {
     // sweep.completed came after the last of its jobs ended
     let completed =
         horizon_core::timestamp::parse(events[1]["timestamp"].as_str().unwrap()).unwrap();
-    for job in sweep_jobs(&alice, &id).await {
+    for job in sweep::jobs(&alice, &id).await {
         assert!(completed >= at(&job, "finished_at"), "{job}");
     }
     // another user sees none of it
@@ -220,7 +160,7 @@ async fn the_concurrency_limit_holds_and_cancel_ends_every_unfinished_job() {
     .await;
     let alice = server.user("alice");
     let points: Vec<Value> = (0..10).map(|i| json!({"i": i})).collect();
-    let (status, made) = post_sweep(
+    let (status, made) = sweep::post(
         &alice,
         json!({
             "agent": "sleep", "dataset_id": "ds", "parameters": {"seconds": 0.6},
@@ -236,7 +176,7 @@ async fn the_concurrency_limit_holds_and_cancel_ends_every_unfinished_job() {
     let mut samples = 0;
     let deadline = Instant::now() + T;
     loop {
-        let s = sweep(&alice, &id).await;
+        let s = sweep::get(&alice, &id).await;
         let running =
             s["counts"]["RUNNING"].as_u64().unwrap() + s["counts"]["QUEUED"].as_u64().unwrap();
         most = most.max(running);
@@ -256,7 +196,7 @@ async fn the_concurrency_limit_holds_and_cancel_ends_every_unfinished_job() {
     // never more than 2 running at any instant either, from the jobs' own
     // times (a sweep over their starts and ends; an end before a start at
     // the same millisecond)
-    let jobs = sweep_jobs(&alice, &id).await;
+    let jobs = sweep::jobs(&alice, &id).await;
     let mut edges: Vec<(time::OffsetDateTime, i32)> = Vec::new();
     for job in &jobs {
         edges.push((at(job, "started_at"), 1));
@@ -272,7 +212,7 @@ async fn the_concurrency_limit_holds_and_cancel_ends_every_unfinished_job() {
 
     // a second sweep, cancelled while some run and the rest are gated
     let points: Vec<Value> = (0..6).map(|i| json!({"i": i})).collect();
-    let (_, made) = post_sweep(
+    let (_, made) = sweep::post(
         &alice,
         json!({
             "agent": "sleep", "dataset_id": "ds", "parameters": {"seconds": 60},
@@ -282,11 +222,11 @@ async fn the_concurrency_limit_holds_and_cancel_ends_every_unfinished_job() {
     .await;
     let id = made["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + T;
-    while sweep(&alice, &id).await["counts"]["RUNNING"] != 2 {
+    while sweep::get(&alice, &id).await["counts"]["RUNNING"] != 2 {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let gated: Vec<Value> = sweep_jobs(&alice, &id)
+    let gated: Vec<Value> = sweep::jobs(&alice, &id)
         .await
         .into_iter()
         .filter(|j| j["gated"] == true)
@@ -301,16 +241,16 @@ async fn the_concurrency_limit_holds_and_cancel_ends_every_unfinished_job() {
     assert_eq!(r.status(), StatusCode::OK);
     let after: Value = r.json().await.unwrap();
     assert_eq!(after["counts"]["CANCELLED"], 6, "{after}");
-    let done = wait_completed(&alice, &id).await;
+    let done = sweep::wait_completed(&alice, &id, T).await;
     assert_eq!(done["counts"]["CANCELLED"], 6);
-    for job in sweep_jobs(&alice, &id).await {
+    for job in sweep::jobs(&alice, &id).await {
         assert_eq!(job["status"], "CANCELLED");
         assert_eq!(job["error"], Value::Null);
         assert!(job["started_at"].is_null() || job["finished_at"].is_string());
     }
     // (the programs were stopped: nothing of the sweep runs any more)
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(sweep(&alice, &id).await["counts"]["RUNNING"], 0);
+    assert_eq!(sweep::get(&alice, &id).await["counts"]["RUNNING"], 0);
 }
 
 async fn submit_after(api: &Api, body: Value, after: Value) -> Value {
@@ -337,7 +277,7 @@ async fn a_pipeline_a_then_a_sweep_then_a_merge_runs_in_order() {
     let a = alice.submit("sleep", json!({"seconds": 0.5})).await;
     let a_id = a["id"].as_str().unwrap().to_owned();
     let points: Vec<Value> = (0..50).map(|i| json!({"i": i})).collect();
-    let (status, b) = post_sweep(
+    let (status, b) = sweep::post(
         &alice,
         json!({
             "agent": "sleep", "dataset_id": "ds", "parameters": {"seconds": 0.05},
@@ -361,7 +301,7 @@ async fn a_pipeline_a_then_a_sweep_then_a_merge_runs_in_order() {
     let c_done = alice.wait_for(&c_id, None, T).await;
     assert_eq!(c_done["status"], "COMPLETED", "{c_done}");
     let a_done = alice.job(&a_id).await;
-    let bs = sweep_jobs(&alice, &b_id).await;
+    let bs = sweep::jobs(&alice, &b_id).await;
     assert_eq!(bs.len(), 50);
     for job in &bs {
         assert_eq!(job["status"], "COMPLETED");
@@ -378,7 +318,7 @@ async fn a_pipeline_a_then_a_sweep_then_a_merge_runs_in_order() {
     // one failing point: after_ok C is CANCELLED naming the sweep; after_any runs
     let mut points: Vec<Value> = (0..50).map(|i| json!({"i": i})).collect();
     points[17] = json!({"i": 17, "fail": true});
-    let (_, b) = post_sweep(
+    let (_, b) = sweep::post(
         &alice,
         json!({"agent": "sleep", "dataset_id": "ds", "parameters": {"seconds": 0.05}, "points": points}),
     )
@@ -419,7 +359,7 @@ async fn a_pipeline_a_then_a_sweep_then_a_merge_runs_in_order() {
         .wait_for(not_ok["id"].as_str().unwrap(), None, T)
         .await;
     assert_eq!(not_ok["status"], "COMPLETED", "{not_ok}");
-    let b_done = wait_completed(&alice, &b_id).await;
+    let b_done = sweep::wait_completed(&alice, &b_id, T).await;
     assert_eq!(b_done["counts"]["FAILED"], 1);
     assert_eq!(b_done["counts"]["COMPLETED"], 49);
     assert!(at(&any, "started_at") >= at(&b_done, "created_at"));
@@ -470,7 +410,7 @@ async fn bad_sweeps_are_refused_and_change_nothing_and_a_key_replays() {
             "no sweep",
         ),
     ] {
-        let (status, problem) = post_sweep(&alice, body.clone()).await;
+        let (status, problem) = sweep::post(&alice, body.clone()).await;
         assert_eq!(
             status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -507,7 +447,7 @@ async fn bad_sweeps_are_refused_and_change_nothing_and_a_key_replays() {
     }
     assert_eq!(ids.len(), 1);
     let id = ids.into_iter().next().unwrap();
-    assert_eq!(sweep_jobs(&alice, &id).await.len(), 3);
+    assert_eq!(sweep::jobs(&alice, &id).await.len(), 3);
     let r = alice
         .request(Method::POST, "/v1/sweeps")
         .header("Idempotency-Key", "sweep-1")

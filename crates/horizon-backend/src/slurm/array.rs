@@ -28,10 +28,7 @@ use horizon_core::Job;
 use tracing::{debug, info};
 use uuid::Uuid;
 
-use super::{
-    SQUEUE_FORMAT, SlurmAgent, SlurmBackend, dependency_args, dependency_refused, resource_args,
-    state,
-};
+use super::{SlurmAgent, SlurmBackend, dependency_args, dependency_refused, resource_args, state};
 use crate::{Accepted, BackendError};
 
 /// Slurm's default `MaxArraySize` (a task index is at most one less).
@@ -137,36 +134,13 @@ impl SlurmBackend {
         }))
     }
 
-    /// The id of the array named `name`, if Slurm has it.
+    /// The id of the array named `name`, if Slurm has it (any of its
+    /// tasks names it).
     async fn find_array(&self, name: &str) -> Result<Option<String>, BackendError> {
-        let output = self
-            .run(vec![
-                self.command("squeue"),
-                "--me".to_owned(),
-                "-h".to_owned(),
-                "-r".to_owned(),
-                "-t".to_owned(),
-                "all".to_owned(),
-                format!("--name={name}"),
-                "-O".to_owned(),
-                SQUEUE_FORMAT.to_owned(),
-            ])
-            .await?;
-        if !output.success {
-            return Err(BackendError::Unavailable(format!(
-                "squeue: {}",
-                output.complaint()
-            )));
-        }
-        let base = |jobs: Vec<state::SlurmJob>| {
-            jobs.into_iter()
-                .find(|j| j.name == name)
-                .map(|j| j.id.split('_').next().unwrap_or_default().to_owned())
-        };
-        if let Some(found) = base(state::parse_squeue(&output.stdout)) {
-            return Ok(Some(found));
-        }
-        Ok(base(self.sacct(&[], Some(name)).await?))
+        Ok(self
+            .find_named(name)
+            .await?
+            .map(|task| task.id.split('_').next().unwrap_or_default().to_owned()))
     }
 
     /// Hand `jobs` (of one sweep and agent) to Slurm as arrays; each job's

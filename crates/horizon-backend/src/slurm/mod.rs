@@ -255,6 +255,12 @@ impl SlurmBackend {
     /// A job this server may have handed to Slurm before (its marker is
     /// there): Slurm's record of it, found by name, if Slurm has it.
     async fn find_by_name(&self, id: &Uuid) -> Result<Option<SlurmJob>, BackendError> {
+        self.find_named(&id.to_string()).await
+    }
+
+    /// Slurm's record of a job (or of one task of an array) named `name`:
+    /// squeue's, else accounting's.
+    async fn find_named(&self, name: &str) -> Result<Option<SlurmJob>, BackendError> {
         let output = self
             .run(vec![
                 self.command("squeue"),
@@ -264,7 +270,7 @@ impl SlurmBackend {
                 "-r".to_owned(),
                 "-t".to_owned(),
                 "all".to_owned(),
-                format!("--name={id}"),
+                format!("--name={name}"),
                 "-O".to_owned(),
                 SQUEUE_FORMAT.to_owned(),
             ])
@@ -275,7 +281,6 @@ impl SlurmBackend {
                 output.complaint()
             )));
         }
-        let name = id.to_string();
         if let Some(found) = state::parse_squeue(&output.stdout)
             .into_iter()
             .find(|j| j.name == name)
@@ -283,7 +288,7 @@ impl SlurmBackend {
             return Ok(Some(found));
         }
         // gone from squeue already (it ended long ago): accounting may know
-        let found = self.sacct(&[], Some(&name)).await?;
+        let found = self.sacct(&[], Some(name)).await?;
         Ok(found.into_iter().find(|j| j.name == name))
     }
 

@@ -443,13 +443,34 @@ async fn submit(
         info!(job.id = %job.id, user = %job.user_id, agent = %job.agent, "submitted job {}", job.id);
         state.dispatch_wake.notify_one();
     }
-    let mut response = (StatusCode::CREATED, Json(JobDto::from(job))).into_response();
-    if let Ok(value) = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)) {
+    Ok(created_response(
+        Json(JobDto::from(job)),
+        &format!("/v1/jobs/{}", job.id),
+        &job.id.to_string(),
+        &job.correlation_id,
+        replayed,
+        recorded,
+    ))
+}
+
+/// A 201 for what a submission made (a job, a sweep): its `Location`,
+/// `X-Correlation-ID`, `Idempotent-Replayed` when the key replayed it, and
+/// the audit note naming it (`recorded`: the record went with it).
+pub(super) fn created_response(
+    body: impl IntoResponse,
+    location: &str,
+    target: &str,
+    correlation_id: &str,
+    replayed: bool,
+    recorded: bool,
+) -> Response {
+    let mut response = (StatusCode::CREATED, body).into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
         response
             .headers_mut()
             .insert(axum::http::header::LOCATION, value);
     }
-    if let Ok(value) = HeaderValue::from_str(&job.correlation_id) {
+    if let Ok(value) = HeaderValue::from_str(correlation_id) {
         response.headers_mut().insert(CORRELATION_ID.clone(), value);
     }
     if replayed {
@@ -459,12 +480,12 @@ async fn submit(
         );
     }
     response.extensions_mut().insert(super::audit::AuditNote {
-        target: Some(job.id.to_string()),
-        correlation_id: Some(job.correlation_id.clone()),
+        target: Some(target.to_owned()),
+        correlation_id: Some(correlation_id.to_owned()),
         recorded,
         others_data: false,
     });
-    Ok(response)
+    response
 }
 
 /// Submit a new job from an earlier one (resubmit): the same agent,

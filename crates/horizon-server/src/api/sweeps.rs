@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use futures_util::future::join_all;
 use horizon_core::sweep::{Points, Sweep};
 use horizon_core::{Command, JobStatus};
@@ -340,28 +340,14 @@ pub async fn submit_sweep(
             "submitted sweep {} of {} jobs", sweep.id, sweep.size);
         state.dispatch_wake.notify_one();
     }
-    let mut response = (StatusCode::CREATED, Json(SweepDto::from(sweep))).into_response();
-    if let Ok(value) = HeaderValue::from_str(&format!("/v1/sweeps/{}", sweep.id)) {
-        response
-            .headers_mut()
-            .insert(axum::http::header::LOCATION, value);
-    }
-    if let Ok(value) = HeaderValue::from_str(&sweep.correlation_id) {
-        response.headers_mut().insert(CORRELATION_ID.clone(), value);
-    }
-    if replayed {
-        response.headers_mut().insert(
-            super::submit::IDEMPOTENT_REPLAYED.clone(),
-            HeaderValue::from_static("true"),
-        );
-    }
-    response.extensions_mut().insert(super::audit::AuditNote {
-        target: Some(sweep.id.to_string()),
-        correlation_id: Some(sweep.correlation_id.clone()),
+    Ok(super::submit::created_response(
+        Json(SweepDto::from(sweep)),
+        &format!("/v1/sweeps/{}", sweep.id),
+        &sweep.id.to_string(),
+        &sweep.correlation_id,
+        replayed,
         recorded,
-        others_data: false,
-    });
-    Ok(response)
+    ))
 }
 
 /// The caller's sweep (any sweep for an admin), or a 404.

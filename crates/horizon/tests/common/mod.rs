@@ -15,6 +15,7 @@ pub mod kafka_setup;
 pub mod proxy;
 pub mod slurm;
 pub mod sse;
+pub mod sweep;
 pub mod takeover;
 pub mod tapis;
 
