@@ -24,6 +24,10 @@ use common::{Server, ServerOptions, sweep};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+/// The test cluster's 16 CPUs: the 1,000-task sweep takes them all for
+/// minutes, so it runs alone; the others may run beside each other.
+static CLUSTER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// Wrappers around sbatch and scancel that log each call (one line, its
 /// arguments) to `<dir>/<command>.calls`; the other commands as they are.
 fn counting_wrappers() -> tempfile::TempDir {
@@ -87,6 +91,7 @@ async fn a_thousand_task_sweep_is_one_sbatch_and_a_failing_task_fails_alone() {
     if skip() {
         return;
     }
+    let _cluster = CLUSTER.write().await;
     let wrappers = counting_wrappers();
     let server = server_with(&wrappers, "", vec![]).await;
     let alice = server.user("alice");
@@ -152,6 +157,7 @@ async fn the_limit_holds_and_cancelling_the_sweep_is_one_scancel() {
     if skip() {
         return;
     }
+    let _cluster = CLUSTER.read().await;
     let wrappers = counting_wrappers();
     let server = server_with(&wrappers, "", vec![]).await;
     let alice = server.user("alice");
@@ -252,6 +258,7 @@ async fn a_crash_right_after_the_arrays_sbatch_submits_nothing_twice() {
     if skip() {
         return;
     }
+    let _cluster = CLUSTER.read().await;
     let wrappers = counting_wrappers();
     let mut server = server_with(
         &wrappers,
@@ -302,6 +309,7 @@ async fn a_sweep_over_the_array_size_becomes_several_arrays() {
     if skip() {
         return;
     }
+    let _cluster = CLUSTER.read().await;
     let wrappers = counting_wrappers();
     let server = server_with(&wrappers, "max_array_size = 40\n", vec![]).await;
     let alice = server.user("alice");
@@ -333,6 +341,7 @@ async fn a_then_a_sweep_then_a_merge_runs_in_order_on_slurm() {
     if skip() {
         return;
     }
+    let _cluster = CLUSTER.read().await;
     let wrappers = counting_wrappers();
     let server = server_with(&wrappers, "", vec![]).await;
     let alice = server.user("alice");
