@@ -23,6 +23,8 @@ fn corrupt(err: impl std::fmt::Display) -> StoreError {
 struct SweepRow {
     sweep: Sweep,
     request_hash: Option<String>,
+    /// Its unfinished jobs still gated.
+    gated: u64,
 }
 
 fn sweep_from_row(row: &Row<'_>) -> Result<SweepRow, StoreError> {
@@ -46,6 +48,7 @@ fn sweep_from_row(row: &Row<'_>) -> Result<SweepRow, StoreError> {
             counts: BTreeMap::new(),
         },
         request_hash: row.text("request_hash")?,
+        gated: 0,
     })
 }
 
@@ -81,7 +84,7 @@ fn read_sweep(
         return Ok(None);
     };
     let mut found = sweep_from_row(row)?;
-    found.sweep.counts = counts(conn, found.sweep.id)?.0;
+    (found.sweep.counts, found.gated) = counts(conn, found.sweep.id)?;
     Ok(Some(found))
 }
 
@@ -193,8 +196,7 @@ pub(super) fn tend_sweeps(conn: &Connection) -> Result<SweepsTended, StoreError>
         let Some(found) = read_sweep(conn, "SELECT * FROM sweeps WHERE id = ?", [&id])? else {
             continue;
         };
-        let mut sweep = found.sweep;
-        let (_, gated) = counts(conn, sweep.id)?;
+        let (mut sweep, gated) = (found.sweep, found.gated);
         let unfinished: u64 = sweep
             .counts
             .iter()
