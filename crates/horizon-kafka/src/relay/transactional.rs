@@ -454,6 +454,7 @@ impl Relay {
         }
         if failed.is_none() {
             let timeout = Duration::from_millis(self.settings.message_timeout_ms.max(1000) + 5000);
+            released(producer, timeout).await;
             let commit = producer.clone();
             match tokio::task::spawn_blocking(move || commit.commit_transaction(timeout)).await {
                 Ok(Ok(())) => {}
@@ -623,5 +624,25 @@ impl Relay {
             .await
             .map_err(|e| TxError::Passing(e.to_string()))?
             .map_err(|e| tx_error(producer, &e))
+    }
+}
+
+/// Wait until librdkafka has let go of every delivered message. A delivery
+/// report resolves its future before the client's polling thread releases
+/// the message, and rust-rdkafka's `commit_transaction` flushes first: when
+/// it finds a message still held, it polls for a whole 100 ms, whatever
+/// arrives meanwhile. One commit in ten or more waited so (measured in
+/// a probe: commit p90 102 ms, against 2–3 ms after this wait).
+async fn released(producer: &RelayProducer, within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut tries = 0u32;
+    while producer.flush(Duration::ZERO).is_err() && Instant::now() < deadline {
+        // (released within microseconds: yield first, then sleep)
+        tries += 1;
+        if tries < 100 {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 }
