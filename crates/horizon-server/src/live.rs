@@ -10,6 +10,15 @@
 //! so a subscriber never depends on having been there when an event was
 //! committed; one that falls behind the broadcast reads from the store
 //! again.
+//!
+//! While no stream is open the tail reads no events: it only moves its head
+//! to the store's `last_position` (one index look-up, no sequencing round),
+//! read *before* it checks that nobody subscribed. A stream that subscribes
+//! after that check catches up from the store past that head by itself,
+//! and one that subscribed before it keeps the tail reading from its old
+//! head; either way nothing is skipped. (Every process of a deployment used
+//! to read every event, subscribers or not: the largest database cost of a
+//! submission, growing with the processes.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -137,6 +146,21 @@ impl LiveHub {
         self.head.store(head, Ordering::Release);
         loop {
             let _ = tokio::time::timeout(POLL, self.bell.notified()).await;
+            if self.sender.receiver_count() == 0 {
+                // (the position first, then the check: see the module's doc)
+                match self.store.last_position().await {
+                    Ok(last) if self.sender.receiver_count() == 0 => {
+                        head = head.max(last);
+                        self.head.store(head, Ordering::Release);
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        warn!("live events: reading the event log: {err}");
+                        continue;
+                    }
+                }
+            }
             loop {
                 let page = match self.store.replay_events(&all, head, PAGE).await {
                     Ok(page) => page,

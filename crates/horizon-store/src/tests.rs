@@ -2006,6 +2006,34 @@ async fn the_leadership_generation_moves_on_while_held(kind: Kind) {
     );
 }
 
+/// `last_position` is a cursor a reader can go on after without missing
+/// an event committed later (the live tail's head while nobody listens).
+async fn last_position_is_a_cursor_that_misses_nothing(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    assert_eq!(store.last_position().await.expect("empty"), 0);
+    let a = new_job(&store).await;
+    let all = store
+        .replay_events(&ReplayFilter::default(), 0, 100)
+        .await
+        .expect("all");
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].event.job_id, a.id);
+    let head = store.last_position().await.expect("head");
+    assert_eq!(head, all[0].position);
+    let b = new_job(&store).await;
+    let after = store
+        .replay_events(&ReplayFilter::default(), head, 100)
+        .await
+        .expect("after");
+    let jobs: Vec<Uuid> = after.iter().map(|e| e.event.job_id).collect();
+    assert_eq!(jobs, vec![b.id]);
+    assert_eq!(
+        store.last_position().await.expect("head"),
+        after[0].position
+    );
+}
+
 /// A replay reads stored events, published or not, by job, time and
 /// position, in position order, paged.
 async fn replay_selects_events_by_job_time_and_position(kind: Kind) {
@@ -2203,6 +2231,7 @@ conformance!(
     audit_records_are_filtered_by_action_target_outcome_and_time,
     marks_catch_up_to_a_position_but_leave_unparked_events_to_resend,
     replay_selects_events_by_job_time_and_position,
+    last_position_is_a_cursor_that_misses_nothing,
     the_leadership_generation_moves_on_while_held,
     handing_over_marks_only_owned_submitted_jobs,
     a_stale_claim_writes_nothing,

@@ -496,6 +496,14 @@ impl Store for PgStore {
         outbox::replay_span(&self.pool, &self.sequencer, filter).await
     }
 
+    async fn last_position(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(max(seq), 0) FROM event_order")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     async fn unparked_events(
         &self,
         through: i64,

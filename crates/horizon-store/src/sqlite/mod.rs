@@ -331,6 +331,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn last_position(&self) -> Result<i64, StoreError> {
+        self.readers
+            .run(|c| {
+                Ok(
+                    c.prepare_cached("SELECT COALESCE(max(position), 0) FROM events")?
+                        .query_row([], |row| row.get(0))?,
+                )
+            })
+            .await
+    }
+
     async fn unparked_events(
         &self,
         through: i64,
