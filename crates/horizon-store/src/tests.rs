@@ -2115,6 +2115,30 @@ async fn replay_selects_events_by_job_time_and_position(kind: Kind) {
     assert_eq!(ids(&rest), vec![(a.id, 2)]);
 }
 
+/// Retention that takes the newest events (everything ended and is in
+/// Kafka, nothing newer) does not let positions go back: a later event
+/// still comes after every position handed out before, or a relay whose
+/// position was committed to Kafka would skip it.
+async fn positions_never_go_back_when_retention_takes_the_newest_events(kind: Kind) {
+    let t = setup(kind).await;
+    let store = t.store.clone();
+    let old = new_job(&store).await;
+    store.apply(old.id, cancel()).await.expect("cancel");
+    let outbox = store.unpublished_events(0, 100).await.expect("outbox");
+    let positions: Vec<i64> = outbox.iter().map(|e| e.position).collect();
+    assert_eq!(positions.len(), 2);
+    let last = *positions.last().expect("two");
+    store.mark_published(&positions).await.expect("mark");
+    let later = OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    let pruned = store.prune_jobs(later, true, 10).await.expect("prune");
+    assert_eq!(pruned, vec![old.id]);
+    let new = new_job(&store).await;
+    let after = store.unpublished_events(last, 100).await.expect("outbox");
+    let jobs: Vec<Uuid> = after.iter().map(|e| e.event.job_id).collect();
+    assert_eq!(jobs, vec![new.id], "the new event comes after {last}");
+    assert!(after[0].position > last);
+}
+
 /// Retention: ended jobs go with their events (not a running one, and with
 /// Kafka on not one with an event not yet published); old audit records go
 /// (published ones only, with Kafka on); the rest stays.
@@ -2236,6 +2260,7 @@ conformance!(
     handing_over_marks_only_owned_submitted_jobs,
     a_stale_claim_writes_nothing,
     retention_prunes_only_what_has_ended_and_reached_kafka,
+    positions_never_go_back_when_retention_takes_the_newest_events,
     a_commit_with_events_rings_the_bell,
     the_oldest_waiting_event_says_how_far_behind_the_relay_is,
     held_jobs_are_not_handed_over_and_clones_are_found,

@@ -1,6 +1,13 @@
 //! Retention on PostgreSQL: ended jobs with their events, outbox numbers
 //! and idempotency keys, and old audit records, deleted a batch at a time
 //! (writer operations, one statement each).
+//!
+//! The outbox number with the highest `seq` is never deleted, even when
+//! its event is: the sequencer numbers new events after the highest `seq`
+//! it finds, and a relay whose position is committed to Kafka goes on after
+//! that position. Deleting it (retention taking the newest events of an
+//! idle deployment) handed the same numbers out again, and the relay
+//! skipped the new events they were given.
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -26,7 +33,8 @@ pub(super) async fn prune_jobs(
              ORDER BY finished_at LIMIT $3
              FOR UPDATE SKIP LOCKED),
          numbers AS (DELETE FROM event_order o USING events e, doomed d
-                      WHERE o.position = e.position AND e.job_id = d.id),
+                      WHERE o.position = e.position AND e.job_id = d.id
+                        AND o.seq < (SELECT max(seq) FROM event_order)),
          events AS (DELETE FROM events e USING doomed d WHERE e.job_id = d.id),
          keys AS (DELETE FROM idempotency_keys k USING doomed d WHERE k.job_id = d.id)
          DELETE FROM jobs j USING doomed d WHERE j.id = d.id RETURNING j.id",
@@ -48,7 +56,8 @@ pub(super) async fn prune_jobs(
              LIMIT $3
              FOR UPDATE SKIP LOCKED),
          numbers AS (DELETE FROM event_order o USING events e, doomed d
-                      WHERE o.position = e.position AND e.job_id = d.id),
+                      WHERE o.position = e.position AND e.job_id = d.id
+                        AND o.seq < (SELECT max(seq) FROM event_order)),
          events AS (DELETE FROM events e USING doomed d WHERE e.job_id = d.id)
          DELETE FROM sweeps s USING doomed d WHERE s.id = d.id",
     )
@@ -73,7 +82,8 @@ pub(super) async fn prune_audit(
             SELECT position FROM events
              WHERE stream = 'audit' AND created_at < $1 AND (NOT $2 OR published_at IS NOT NULL)
              ORDER BY position LIMIT $3),
-         numbers AS (DELETE FROM event_order o USING doomed d WHERE o.position = d.position)
+         numbers AS (DELETE FROM event_order o USING doomed d WHERE o.position = d.position
+                        AND o.seq < (SELECT max(seq) FROM event_order))
          DELETE FROM events e USING doomed d WHERE e.position = d.position RETURNING e.position",
     )
     .bind(before)
