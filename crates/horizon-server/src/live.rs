@@ -12,7 +12,8 @@
 //! again.
 //!
 //! While no stream is open the tail reads no events: it only moves its head
-//! to the store's `last_position` (one index look-up, no sequencing round),
+//! to the store's `last_position` (one index look-up; on PostgreSQL a
+//! sequencing round at most once a second, so numbering keeps up),
 //! read *before* it checks that nobody subscribed. A stream that subscribes
 //! after that check catches up from the store past that head by itself,
 //! and one that subscribed before it keeps the tail reading from its old

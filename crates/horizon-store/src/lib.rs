@@ -153,10 +153,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// How many stored events `filter` selects, and the last one's position.
     async fn replay_span(&self, filter: &ReplayFilter) -> Result<ReplaySpan, StoreError>;
 
-    /// The highest position handed out so far (0 when there is none), in
-    /// O(1): a reader that goes on after it later misses nothing (positions
-    /// are handed out in commit order). Events committed but not yet
-    /// numbered are not counted (PostgreSQL: no sequencing round is run).
+    /// The highest position handed out so far (0 when there is none), one
+    /// index look-up: a reader that goes on after it later misses nothing
+    /// (positions are handed out in commit order). On PostgreSQL, events
+    /// committed but not yet numbered are not counted; it runs a
+    /// sequencing round itself at most once a second, so that numbering
+    /// keeps up when nothing else reads the outbox.
     async fn last_position(&self) -> Result<i64, StoreError>;
 
     /// Mark every unpublished event up to `position` that was never parked

@@ -497,6 +497,11 @@ impl Store for PgStore {
     }
 
     async fn last_position(&self) -> Result<i64, StoreError> {
+        // (at most one round a second: the numbering must not fall behind
+        // when nothing else reads the outbox)
+        self.sequencer
+            .round_if_older_than(&self.pool, std::time::Duration::from_secs(1))
+            .await?;
         Ok(
             sqlx::query_scalar("SELECT COALESCE(max(seq), 0) FROM event_order")
                 .fetch_one(&self.pool)

@@ -51,6 +51,8 @@ struct Round {
 #[derive(Debug, Default)]
 pub(super) struct Sequencer {
     rounds: Mutex<VecDeque<Round>>,
+    /// When this sequencer last ran a round that did not fail.
+    last_round: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Rounds kept waiting for their transactions to end, at most.
@@ -69,14 +71,41 @@ impl Sequencer {
         // the pending rounds change only once this one committed: a round
         // rolled back promises nothing
         let mut pending = rounds.clone();
-        match round(pool, &mut pending).await {
+        let result = match round(pool, &mut pending).await {
             Ok(()) => {
                 *rounds = pending;
                 Ok(())
             }
             Err(Lost::Race) => Ok(()),
             Err(Lost::Error(err)) => Err(err),
+        };
+        if result.is_ok()
+            && let Ok(mut last) = self.last_round.lock()
+        {
+            *last = Some(std::time::Instant::now());
         }
+        result
+    }
+
+    /// A round, unless this sequencer ran one less than `age` ago: keeps
+    /// the numbering current when nothing else reads the outbox (no Kafka,
+    /// no stream open, no webhook), so that events do not pile up
+    /// unnumbered for the next reader.
+    pub(super) async fn round_if_older_than(
+        &self,
+        pool: &PgPool,
+        age: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let recent = self
+            .last_round
+            .lock()
+            .ok()
+            .and_then(|last| *last)
+            .is_some_and(|at| at.elapsed() < age);
+        if recent {
+            return Ok(());
+        }
+        self.round(pool).await
     }
 }
 
