@@ -10,6 +10,9 @@
 //!   HORIZON_BENCH_EVENTS        backlog size (default 20000)
 //!   HORIZON_BENCH_RATES         steady-state events per second (default 500,2000)
 //!   HORIZON_BENCH_BATCH         the relay's batch size (default: the relay's default)
+//!   HORIZON_BENCH_TRANSACTION   exactly once: events per transaction at most (default: the relay's)
+//!   HORIZON_BENCH_MODES         the relays measured, of eos, eos-page (one store page per
+//!                               transaction, as before session 15), alo (default eos,alo)
 //!   HORIZON_BENCH_ROUNDS        measured rounds after one warm-up round (default 3)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -69,6 +72,9 @@ struct Bench {
     brokers: String,
     dir: tempfile::TempDir,
     exactly_once: bool,
+    /// A transaction carries one store page at most (the relay before
+    /// `transaction_events`).
+    one_page: bool,
 }
 
 impl Bench {
@@ -94,6 +100,14 @@ impl Bench {
             // created by the bench itself, so both sides start with the same work
             create_topics: false,
             batch_size: env_or("HORIZON_BENCH_BATCH", KafkaSettings::default().batch_size),
+            transaction_events: if self.one_page {
+                0 // (at least one page)
+            } else {
+                env_or(
+                    "HORIZON_BENCH_TRANSACTION",
+                    KafkaSettings::default().transaction_events,
+                )
+            },
             exactly_once: self.exactly_once,
             transactional_id: format!("bench-relay-{unique}"),
             position_topic: format!("bench-positions-{unique}"),
@@ -424,6 +438,7 @@ async fn main() {
         brokers,
         dir,
         exactly_once: true,
+        one_page: false,
     };
     // the broker may still be starting: wait until it answers an admin request
     for attempt in 1.. {
@@ -455,13 +470,28 @@ type Row = (String, f64, Vec<Vec<f64>>, Option<f64>);
 
 async fn round(b: &mut Bench, n: usize, rates: &[f64]) -> Vec<Row> {
     let mut rows = Vec::new();
-    for exactly_once in [true, false] {
-        b.exactly_once = exactly_once;
-        let name = if exactly_once {
-            "relay, exactly once (transactions; commit → read_committed consumer)"
-        } else {
-            "relay, at least once (idempotent; commit → read_committed consumer)"
+    let modes = std::env::var("HORIZON_BENCH_MODES").unwrap_or_else(|_| "eos,alo".into());
+    for mode in modes.split(',').map(str::trim) {
+        let (exactly_once, one_page, name) = match mode {
+            "eos" => (
+                true,
+                false,
+                "relay, exactly once (transactions; commit → read_committed consumer)",
+            ),
+            "eos-page" => (
+                true,
+                true,
+                "relay, exactly once, one store page per transaction (before session 15)",
+            ),
+            "alo" => (
+                false,
+                false,
+                "relay, at least once (idempotent; commit → read_committed consumer)",
+            ),
+            other => panic!("HORIZON_BENCH_MODES: unknown mode {other:?} (eos, eos-page, alo)"),
         };
+        b.exactly_once = exactly_once;
+        b.one_page = one_page;
         let first_ack = relay_first_ack(b).await;
         let tput = relay_backlog(b, n).await;
         let mut lats = Vec::new();
@@ -470,6 +500,9 @@ async fn round(b: &mut Bench, n: usize, rates: &[f64]) -> Vec<Row> {
         }
         rows.push((name.to_owned(), tput, lats, Some(first_ack)));
     }
+    // (the plain producer: idempotent, not transactional)
+    b.exactly_once = false;
+    b.one_page = false;
     let tput = plain_backlog(b, n).await;
     let mut lats = Vec::new();
     for rate in rates {

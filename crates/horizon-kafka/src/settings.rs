@@ -32,8 +32,14 @@ pub struct KafkaSettings {
     pub create_topics: bool,
     /// The CloudEvents `ce_source` of every event.
     pub source: String,
-    /// Events handed to the producer per round.
+    /// Events read from the store per page (and, at least once, handed to
+    /// the producer per round).
     pub batch_size: u32,
+    /// Exactly once: events one transaction carries at most, read in pages
+    /// of `batch_size` while a backlog waits (a transaction costs a few
+    /// round trips to the broker whatever its size, so larger ones drain a
+    /// backlog faster; with no backlog a transaction takes what is there).
+    pub transaction_events: u32,
     /// How long librdkafka keeps retrying one message before reporting it
     /// failed; the relay then retries it itself.
     pub message_timeout_ms: u64,
@@ -83,6 +89,7 @@ impl Default for KafkaSettings {
             create_topics: true,
             source: "/horizon".into(),
             batch_size: 1000,
+            transaction_events: 10_000,
             message_timeout_ms: 60_000,
             initial_backoff_ms: 200,
             max_backoff_ms: 10_000,

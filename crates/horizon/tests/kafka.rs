@@ -115,7 +115,9 @@ async fn audit_records_reach_the_audit_trail_topic_byte_for_byte() {
 
 #[tokio::test]
 async fn broker_outage_delays_but_loses_nothing_and_the_api_keeps_answering() {
-    let mut s = setup_own_broker(ServerOptions::default(), "").await;
+    // (pages of 3 events: the backlog of the outage drains in transactions
+    // of many store pages)
+    let mut s = setup_own_broker(ServerOptions::default(), "batch_size = 3\n").await;
     if !s.broker.can_restart() {
         eprintln!("skipped: an external cluster cannot be stopped by the test");
         return;
@@ -571,7 +573,7 @@ async fn an_event_kafka_refuses_is_parked_while_every_other_job_flows() {
             ..Default::default()
         },
         &format!(
-            "dead_letter_topic = \"{dead_letter}\"\n[kafka.producer]\n\"message.max.bytes\" = \"20000\"\n"
+            "dead_letter_topic = \"{dead_letter}\"\nbatch_size = 2\n[kafka.producer]\n\"message.max.bytes\" = \"20000\"\n"
         ),
     )
     .await;

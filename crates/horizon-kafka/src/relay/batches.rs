@@ -142,9 +142,10 @@ impl Relay {
     /// (an operator may have un-parked some), and un-parked events behind
     /// the cursor, if any, as a re-send (but not those of a partition
     /// without a leader, or held back and not yet drainable). Else the
-    /// events after the cursor, but those of held partitions, and of
-    /// partitions without a leader (held from here on); a batch with an
-    /// event of a parked job looks first.
+    /// events after the cursor (store pages up to `transaction_events`),
+    /// but those of held partitions, and of partitions without a leader
+    /// (held from here on); a batch with an event of a parked job looks
+    /// first, and a later page with one waits for the next batch.
     pub(super) async fn next_batch(
         &self,
         leading: &mut Leading,
@@ -181,46 +182,65 @@ impl Relay {
                 return Ok(Some(batch));
             }
         }
-        let events = self.store.unpublished_events(cursor, limit).await?;
-        if !look
-            && !leading.parked_keys.is_empty()
-            && events
-                .iter()
-                .any(|e| leading.parked_keys.contains_key(&key_of(e)))
-        {
-            // held behind a parked event, unless it was un-parked meanwhile
-            return Box::pin(self.next_batch(leading, true)).await;
-        }
-        let mut send = Vec::with_capacity(events.len());
+        // pages until the transaction holds `transaction_events`, or the
+        // outbox is read to its end
+        let most = self.settings.transaction_events.max(limit) as usize;
+        let mut send = Vec::new();
         let mut position = None;
-        for outbox in events {
-            let Some(key) = leading.partitions.of(&self.settings, &outbox) else {
-                if leading
-                    .held
-                    .topics()
-                    .contains(self.settings.topic_of(outbox.event.stream))
-                {
-                    // its topic has held partitions and its partition is
-                    // not known: it might be one of them; the batch ends
-                    // before it
+        let (mut after, mut read) = (cursor, 0);
+        'pages: loop {
+            let events = self.store.unpublished_events(after, limit).await?;
+            let Some(last) = events.last().map(|e| e.position) else {
+                break;
+            };
+            let full = events.len() == limit as usize;
+            if !look
+                && !leading.parked_keys.is_empty()
+                && events
+                    .iter()
+                    .any(|e| leading.parked_keys.contains_key(&key_of(e)))
+            {
+                if read > 0 {
+                    // this page waits for the next transaction, which looks
                     break;
                 }
+                // held behind a parked event, unless it was un-parked meanwhile
+                return Box::pin(self.next_batch(leading, true)).await;
+            }
+            read += events.len();
+            for outbox in events {
+                let Some(key) = leading.partitions.of(&self.settings, &outbox) else {
+                    if leading
+                        .held
+                        .topics()
+                        .contains(self.settings.topic_of(outbox.event.stream))
+                    {
+                        // its topic has held partitions and its partition is
+                        // not known: it might be one of them; the batch ends
+                        // before it
+                        break 'pages;
+                    }
+                    position = Some(outbox.position);
+                    send.push(outbox);
+                    continue;
+                };
                 position = Some(outbox.position);
+                if leading.held.contains(&key) {
+                    continue;
+                }
+                if leading.partitions.leaderless(&key) {
+                    warn!(topic = %key.0, partition = key.1,
+                        "holding back partition {} of {} from position {}: it has no leader",
+                        key.1, key.0, outbox.position);
+                    leading.hold(key, outbox.position, None);
+                    continue;
+                }
                 send.push(outbox);
-                continue;
-            };
-            position = Some(outbox.position);
-            if leading.held.contains(&key) {
-                continue;
             }
-            if leading.partitions.leaderless(&key) {
-                warn!(topic = %key.0, partition = key.1,
-                    "holding back partition {} of {} from position {}: it has no leader",
-                    key.1, key.0, outbox.position);
-                leading.hold(key, outbox.position, None);
-                continue;
+            after = last;
+            if !full || read >= most {
+                break;
             }
-            send.push(outbox);
         }
         Ok(position.map(|position| Batch::new(send, position, &leading.held)))
     }
