@@ -81,7 +81,7 @@ if [ "$what" = pg ]; then
     psql -qAt -F ' | ' "$1" -c "
       SELECT round(total_exec_time::numeric, 0) || ' ms', calls, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-       ORDER BY total_exec_time DESC LIMIT 6;" 2>/dev/null | sed 's/^/     /' || true
+       ORDER BY total_exec_time DESC LIMIT 12;" 2>/dev/null | sed 's/^/     /' || true
   }
   # serve_on <n> <database url>: the n-th process, on port 1828n
   serve_on() {

@@ -13,8 +13,8 @@
 //!
 //! While no stream is open the tail reads no events: it only moves its head
 //! to the store's `last_position` (one index look-up; on PostgreSQL a
-//! sequencing round at most once a second, so numbering keeps up),
-//! read *before* it checks that nobody subscribed. A stream that subscribes
+//! sequencing round at most once a second, so numbering keeps up), at most
+//! every 250 ms, read *before* it checks that nobody subscribed. A stream that subscribes
 //! after that check catches up from the store past that head by itself,
 //! and one that subscribed before it keeps the tail reading from its old
 //! head; either way nothing is skipped. (Every process of a deployment used
@@ -41,6 +41,12 @@ pub const PAGE: u32 = 500;
 /// A look at the store even without a bell (commits of a process whose
 /// NOTIFY was lost).
 const POLL: Duration = Duration::from_secs(1);
+
+/// While no stream is open, the head is moved at most this often: every
+/// process hears every commit of the deployment, and one look-up per commit
+/// per process grew the database's work with the processes. A stream that
+/// opens meanwhile makes the tail read the events since, a moment's worth.
+const IDLE_HEAD_EVERY: Duration = Duration::from_millis(250);
 
 /// One committed event of a job, as streams need it.
 #[derive(Debug, Clone)]
@@ -145,10 +151,17 @@ impl LiveHub {
             }
         };
         self.head.store(head, Ordering::Release);
+        let mut head_read = tokio::time::Instant::now();
         loop {
             let _ = tokio::time::timeout(POLL, self.bell.notified()).await;
             if self.sender.receiver_count() == 0 {
+                if head_read.elapsed() < IDLE_HEAD_EVERY {
+                    // (a head behind by less than that is caught up by
+                    // the next stream's first read)
+                    continue;
+                }
                 // (the position first, then the check: see the module's doc)
+                head_read = tokio::time::Instant::now();
                 match self.store.last_position().await {
                     Ok(last) if self.sender.receiver_count() == 0 => {
                         head = head.max(last);

@@ -104,8 +104,17 @@ impl Webhooks {
     /// Fan events out to deliveries, forever.
     pub async fn fan_out(self: Arc<Self>) {
         let mut agents: HashMap<Uuid, String> = HashMap::new();
+        let mut none_open = false;
         loop {
-            let _ = tokio::time::timeout(POLL, self.committed.notified()).await;
+            if none_open {
+                // no subscription to fan out to: look again now and then,
+                // not on every commit of the deployment (each process hears
+                // them all); a new subscription's cursor starts at its
+                // creation, so it only waits a moment for its first events
+                tokio::time::sleep(POLL).await;
+            } else {
+                let _ = tokio::time::timeout(POLL, self.committed.notified()).await;
+            }
             let subscriptions = match self.store.subscriptions(None).await {
                 Ok(all) => all,
                 Err(err) => {
@@ -113,6 +122,7 @@ impl Webhooks {
                     continue;
                 }
             };
+            none_open = subscriptions.iter().all(|s| s.disabled_at.is_some());
             let mut any = false;
             for subscription in subscriptions.iter().filter(|s| s.disabled_at.is_none()) {
                 match self.fan_out_one(subscription, &mut agents).await {
