@@ -420,7 +420,6 @@ max_backoff_ms = 200
         r.text().await.unwrap()
     }
 
-    /// The value of one unlabelled Prometheus sample (0 when absent).
     /// `/readyz`'s answer.
     pub async fn readyz(&self) -> Value {
         self.http
@@ -433,6 +432,7 @@ max_backoff_ms = 200
             .unwrap()
     }
 
+    /// The value of one unlabelled Prometheus sample (0 when absent).
     pub async fn metric(&self, name: &str) -> f64 {
         let text = self.get_text("/metrics").await;
         text.lines()
