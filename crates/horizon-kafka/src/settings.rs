@@ -35,9 +35,10 @@ pub struct KafkaSettings {
     /// Events read from the store per page (and, at least once, handed to
     /// the producer per round).
     pub batch_size: u32,
-    /// Exactly once: events one transaction carries at most, read in pages
-    /// of `batch_size` while a backlog waits (a transaction costs a few
-    /// round trips to the broker whatever its size, so larger ones drain a
+    /// Exactly once: events one transaction carries at most (new events, or
+    /// a drain of partitions that were held back), read in pages of
+    /// `batch_size` while a backlog waits (a transaction costs a few round
+    /// trips to the broker whatever its size, so larger ones drain a
     /// backlog faster; with no backlog a transaction takes what is there).
     pub transaction_events: u32,
     /// How long librdkafka keeps retrying one message before reporting it

@@ -14,8 +14,11 @@ use super::partitions::{PartKey, Partitions};
 use super::{Relay, key_of};
 use crate::KafkaError;
 
-/// Store pages a drain of held partitions reads at most per transaction.
-const DRAIN_PAGES: usize = 10;
+/// A drain of held partitions reads at most this many times a
+/// transaction's allowance of events (`transaction_events`) from the store
+/// per transaction: enough to gain on a backlog whose new events go to the
+/// held partitions too.
+const DRAIN_READ: usize = 2;
 
 /// One batch for one transaction.
 pub(super) struct Batch {
@@ -189,11 +192,13 @@ impl Relay {
         let mut position = None;
         let (mut after, mut read) = (cursor, 0);
         'pages: loop {
-            let events = self.store.unpublished_events(after, limit).await?;
+            // (the last page only as large as the rest of the allowance)
+            let page = limit.min(u32::try_from(most - read).unwrap_or(limit));
+            let events = self.store.unpublished_events(after, page).await?;
             let Some(last) = events.last().map(|e| e.position) else {
                 break;
             };
-            let full = events.len() == limit as usize;
+            let full = events.len() == page as usize;
             if !look
                 && !leading.parked_keys.is_empty()
                 && events
@@ -246,7 +251,8 @@ impl Relay {
     }
 
     /// Held partitions that are back: their held events, oldest first, up
-    /// to the position (a few store pages at most per transaction). Not a
+    /// to the position (`transaction_events` at most, from twice as many
+    /// events read, so that a drain gains on a backlog). Not a
     /// partition with un-parked events waiting: those go first, in a
     /// re-send.
     pub(super) async fn drain_batch(&self, leading: &Leading) -> Result<Option<Batch>, KafkaError> {
@@ -263,9 +269,11 @@ impl Relay {
             return Ok(None);
         };
         let limit = self.settings.batch_size;
+        let most = self.settings.transaction_events.max(limit) as usize;
+        let pages = (most * DRAIN_READ).div_ceil(limit.max(1) as usize);
         let mut events = Vec::new();
         let (mut after, mut done) = (lowest - 1, false);
-        'pages: for _ in 0..DRAIN_PAGES {
+        'pages: for _ in 0..pages {
             let page = self.store.unpublished_events(after, limit).await?;
             let full = page.len() == limit as usize;
             for outbox in page {
@@ -280,7 +288,7 @@ impl Relay {
                 after = outbox.position;
                 if keys.contains(&key) && leading.held.covers(&key, outbox.position) {
                     events.push(outbox);
-                    if events.len() >= limit as usize {
+                    if events.len() >= most {
                         break 'pages;
                     }
                 }
