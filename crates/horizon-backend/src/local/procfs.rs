@@ -31,10 +31,16 @@ pub fn read(pid: u32) -> Option<ProcReading> {
         .split_whitespace()
         .collect();
     // fields[0] is field 3 (state); utime and stime are fields 14 and 15
+    if matches!(fields.first(), Some(&"Z" | &"X")) {
+        // exited, not yet reaped: no memory left to read (a reading would
+        // say 0 MB)
+        return None;
+    }
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     let status = std::fs::read_to_string(base.join("status")).ok()?;
-    let rss_kib = field_value(&status, "VmRSS:").unwrap_or(0);
+    // (absent while the process is being torn down: no reading then either)
+    let rss_kib = field_value(&status, "VmRSS:")?;
     let io_operations = std::fs::read_to_string(base.join("io"))
         .ok()
         .map(|io| field_value(&io, "syscr:").unwrap_or(0) + field_value(&io, "syscw:").unwrap_or(0))
@@ -125,6 +131,27 @@ mod tests {
         let reading = read(std::process::id()).expect("own /proc entry");
         assert!(reading.rss_kib > 0);
         assert!(clock_ticks_per_second() > 0);
+    }
+
+    #[test]
+    fn an_exited_process_not_yet_reaped_gives_no_reading() {
+        // (a reading of a zombie said 0 MB: a metrics sample of 0 MB was
+        // recorded when the sampling met a job's agent at its exit)
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while stat_fields(i32::try_from(pid).expect("pid"))
+            .and_then(|f| f.first().cloned())
+            .as_deref()
+            != Some("Z")
+        {
+            assert!(std::time::Instant::now() < deadline, "true never exited");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(read(pid), None);
+        child.wait().expect("reap");
     }
 
     #[test]
