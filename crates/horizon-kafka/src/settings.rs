@@ -110,6 +110,12 @@ impl KafkaSettings {
         !self.brokers.trim().is_empty()
     }
 
+    /// Events one exactly-once transaction carries at most: never less
+    /// than a store page.
+    pub(crate) fn transaction_bound(&self) -> usize {
+        self.transaction_events.max(self.batch_size) as usize
+    }
+
     /// The producer's librdkafka configuration. The settings that the
     /// guarantees rest on come last so that `producer` cannot weaken them.
     pub fn producer_config(&self) -> ClientConfig {

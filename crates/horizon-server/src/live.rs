@@ -14,10 +14,10 @@
 //! While no stream is open the tail reads no events: it only moves its head
 //! to the store's `last_position` (one index look-up; on PostgreSQL a
 //! sequencing round at most once a second, so numbering keeps up), at most
-//! every 250 ms, read *before* it checks that nobody subscribed. A stream that subscribes
-//! after that check catches up from the store past that head by itself,
-//! and one that subscribed before it keeps the tail reading from its old
-//! head; either way nothing is skipped. (Every process of a deployment used
+//! every 250 ms, read *before* it checks that nobody subscribed. A stream
+//! that subscribes after that check catches up from the store past that
+//! head by itself, and one that subscribed before it keeps the tail
+//! reading from its old head; either way nothing is skipped. (Every process of a deployment used
 //! to read every event, subscribers or not: the largest database cost of a
 //! submission, growing with the processes.)
 

@@ -187,7 +187,7 @@ impl Relay {
         }
         // pages until the transaction holds `transaction_events`, or the
         // outbox is read to its end
-        let most = self.settings.transaction_events.max(limit) as usize;
+        let most = self.settings.transaction_bound();
         let mut send = Vec::new();
         let mut position = None;
         let (mut after, mut read) = (cursor, 0);
@@ -269,7 +269,7 @@ impl Relay {
             return Ok(None);
         };
         let limit = self.settings.batch_size;
-        let most = self.settings.transaction_events.max(limit) as usize;
+        let most = self.settings.transaction_bound();
         let pages = (most * DRAIN_READ).div_ceil(limit.max(1) as usize);
         let mut events = Vec::new();
         let (mut after, mut done) = (lowest - 1, false);
